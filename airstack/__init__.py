@@ -1,0 +1,1 @@
+"""airstack: the tooling behind this Airflow monorepo's nox sessions."""

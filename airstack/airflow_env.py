@@ -1,0 +1,20 @@
+"""The environment Airflow processes get from this repository (tests, DAG checks, the native local env)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+
+def base_env(home: Path, dags_folder: Path, plugins_folder: Path) -> dict[str, str]:
+    """Settings every Airflow process started by the tooling shares. No secrets here."""
+    return {
+        "AIRFLOW_HOME": str(home),
+        "AIRFLOW__CORE__DAGS_FOLDER": str(dags_folder),
+        "AIRFLOW__CORE__PLUGINS_FOLDER": str(plugins_folder),
+        "AIRFLOW__CORE__LOAD_EXAMPLES": "False",
+        "AIRFLOW__DATABASE__LOAD_DEFAULT_CONNECTIONS": "False",
+        # Every .py under dags/ is parsed, like the integrity check does (helpers live in
+        # dags/common/, which .airflowignore excludes).
+        "AIRFLOW__CORE__DAG_DISCOVERY_SAFE_MODE": "False",
+        "AIRFLOW__LOGGING__LOGGING_LEVEL": "WARNING",
+    }

@@ -1,0 +1,36 @@
+"""The only module that talks to the Docker daemon (through the Docker SDK)."""
+
+from __future__ import annotations
+
+import logging
+import os
+
+from airstack.errors import DockerNotAvailableError
+
+log = logging.getLogger(__name__)
+
+
+def get_client(timeout: float = 5.0):
+    """A Docker SDK client that has answered a ping, or :class:`DockerNotAvailableError`."""
+    try:
+        import docker
+        from docker.errors import DockerException
+    except ImportError:
+        raise DockerNotAvailableError("the Docker SDK is not installed (pip install docker)") from None
+    try:
+        client = docker.from_env(timeout=timeout)
+        client.ping()
+    except DockerException as exc:
+        log.debug("docker ping failed", exc_info=True)
+        host = os.environ.get("DOCKER_HOST", "the default socket")
+        raise DockerNotAvailableError(f"no Docker daemon answers at {host} ({type(exc).__name__})") from None
+    return client
+
+
+def docker_status(timeout: float = 3.0) -> tuple[bool, str]:
+    """``(True, "")`` when a daemon answers, else ``(False, reason)``."""
+    try:
+        get_client(timeout).close()
+    except DockerNotAvailableError as exc:
+        return False, str(exc)
+    return True, ""

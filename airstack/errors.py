@@ -1,0 +1,35 @@
+"""The package's error types.
+
+Expected failures raise a subclass of :class:`AirstackError` whose message tells the user
+what to do. Entry points (``main()`` functions, the noxfile) turn them into one line on
+stderr and a non-zero exit, without a traceback. Anything else keeps its traceback.
+"""
+
+
+class AirstackError(Exception):
+    """An expected failure; the message is shown to the user as one line."""
+
+
+class ConfigError(AirstackError):
+    """A configuration file is invalid. The message names the file and the field."""
+
+
+class CommandNotFoundError(AirstackError):
+    """An external program is not installed."""
+
+
+class CommandFailedError(AirstackError):
+    """An external program exited with a non-zero status."""
+
+    def __init__(self, message: str, returncode: int, stderr: str = "") -> None:
+        super().__init__(message)
+        self.returncode = returncode
+        self.stderr = stderr
+
+
+class PostgresUnavailableError(AirstackError):
+    """No way to get a Postgres server for the tests."""
+
+
+class DockerNotAvailableError(AirstackError):
+    """No Docker daemon answers."""

@@ -1,0 +1,84 @@
+"""Which Postgres the tests use: pure logic, no I/O (the probes are passed in).
+
+Order, unless ``AIRSTACK_TEST_POSTGRES`` names one:
+
+1. ``external``: ``AIRSTACK_TEST_POSTGRES_DSN`` is set (a CircleCI postgres service
+   container, a shared dev database);
+2. ``container``: a Docker daemon answers (testcontainers, image from
+   ``AIRSTACK_POSTGRES_IMAGE``, see airstack.external_images);
+3. ``embedded``: ``initdb`` and ``pg_ctl`` are installed;
+4. ``pgserver``: the ``pgserver`` wheel (bundled Postgres binaries) is importable.
+"""
+
+from __future__ import annotations
+
+import enum
+from dataclasses import dataclass
+from pathlib import Path
+
+from airstack.errors import PostgresUnavailableError
+
+PROVIDER_ENV = "AIRSTACK_TEST_POSTGRES"
+DSN_ENV = "AIRSTACK_TEST_POSTGRES_DSN"
+
+
+class Provider(str, enum.Enum):
+    EXTERNAL = "external"
+    CONTAINER = "container"
+    EMBEDDED = "embedded"
+    PGSERVER = "pgserver"
+
+
+@dataclass(frozen=True)
+class Probes:
+    """What this machine offers. Gathered by :func:`airstack.postgres.probe`."""
+
+    requested: str | None = None
+    external_dsn: str | None = None
+    docker: bool = False
+    docker_reason: str = ""
+    bin_dir: Path | None = None
+    pgserver: bool = False
+
+
+@dataclass(frozen=True)
+class Choice:
+    provider: Provider
+    reason: str
+
+
+def _available(provider: Provider, probes: Probes) -> tuple[bool, str]:
+    if provider is Provider.EXTERNAL:
+        return bool(probes.external_dsn), f"{DSN_ENV} is set" if probes.external_dsn else f"{DSN_ENV} is not set"
+    if provider is Provider.CONTAINER:
+        return probes.docker, "a Docker daemon answers" if probes.docker else (probes.docker_reason or "no Docker")
+    if provider is Provider.EMBEDDED:
+        if probes.bin_dir:
+            return True, f"initdb and pg_ctl found in {probes.bin_dir}"
+        return False, "initdb/pg_ctl not found"
+    return probes.pgserver, "the pgserver wheel is installed" if probes.pgserver else "pgserver is not installed"
+
+
+def choose_provider(probes: Probes) -> Choice:
+    """Pick the provider; raise :class:`PostgresUnavailableError` with what to do if none fits."""
+    if probes.requested:
+        try:
+            wanted = Provider(probes.requested.strip().lower())
+        except ValueError:
+            names = ", ".join(p.value for p in Provider)
+            raise PostgresUnavailableError(f"{PROVIDER_ENV}={probes.requested!r} is not one of: {names}") from None
+        ok, why = _available(wanted, probes)
+        if not ok:
+            raise PostgresUnavailableError(f"{PROVIDER_ENV}={wanted.value} was requested but {why}")
+        return Choice(wanted, f"requested by {PROVIDER_ENV}; {why}")
+
+    reasons = []
+    for provider in Provider:
+        ok, why = _available(provider, probes)
+        if ok:
+            return Choice(provider, why)
+        reasons.append(why)
+    raise PostgresUnavailableError(
+        "no Postgres for the tests (" + "; ".join(reasons) + "): start Docker, install the PostgreSQL server "
+        f"package, `pip install pgserver`, or set {DSN_ENV}"
+    )

@@ -1,0 +1,85 @@
+"""KubernetesPodOperator tasks by project name (seed 004's conventions).
+
+- A project (``example1``) keeps its task scripts in ``dags/tasks/<project>/``; worker pods
+  mount the DAGs volume read-only at ``/opt/airflow/dags``.
+- Its files live under ``<data volume>/<project>``, mounted at ``/data``.
+- It has zero or one ConfigMap and zero or one Secret, each named after the project; both
+  are loaded as environment variables and both are optional.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from collections.abc import Sequence
+
+from kubernetes.client import models as k8s
+
+from common.images import image_ref
+
+DAGS_MOUNT = "/opt/airflow/dags"
+DATA_MOUNT = "/data"
+DAGS_CLAIM = os.environ.get("AIRSTACK_DAGS_CLAIM", "airflow-dags")
+DATA_CLAIM = os.environ.get("AIRSTACK_DATA_CLAIM", "airflow-data")
+NAMESPACE = os.environ.get("AIRSTACK_K8S_NAMESPACE", "airflow")
+
+# A ConfigMap/Secret name, and a sub path, must be a DNS-1123 label.
+_PROJECT = re.compile(r"^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$")
+
+
+def check_project(project: str) -> str:
+    if not _PROJECT.match(project):
+        raise ValueError(f"project {project!r} must be a DNS-1123 label (lowercase letters, digits, '-')")
+    return project
+
+
+def project_volumes(project: str) -> tuple[list[k8s.V1Volume], list[k8s.V1VolumeMount]]:
+    """The DAGs volume (read-only) and the project's data folder (read-write)."""
+    check_project(project)
+    volumes = [
+        k8s.V1Volume(name="dags", persistent_volume_claim=k8s.V1PersistentVolumeClaimVolumeSource(
+            claim_name=DAGS_CLAIM, read_only=True)),
+        k8s.V1Volume(name="data", persistent_volume_claim=k8s.V1PersistentVolumeClaimVolumeSource(
+            claim_name=DATA_CLAIM)),
+    ]
+    mounts = [
+        k8s.V1VolumeMount(name="dags", mount_path=DAGS_MOUNT, read_only=True),
+        k8s.V1VolumeMount(name="data", mount_path=DATA_MOUNT, sub_path=project),
+    ]
+    return volumes, mounts
+
+
+def project_env_from(project: str) -> list[k8s.V1EnvFromSource]:
+    """The project's ConfigMap and Secret as environment variables (each may be absent)."""
+    check_project(project)
+    return [
+        k8s.V1EnvFromSource(config_map_ref=k8s.V1ConfigMapEnvSource(name=project, optional=True)),
+        k8s.V1EnvFromSource(secret_ref=k8s.V1SecretEnvSource(name=project, optional=True)),
+    ]
+
+
+def project_pod(*, project: str, task_id: str, image: str, script: str, arguments: Sequence[str] = (),
+                cpu: str = "250m", memory: str = "512Mi", **kwargs):
+    """A KubernetesPodOperator that runs ``dags/tasks/<project>/<script>`` in worker image ``image``."""
+    from airflow.providers.cncf.kubernetes.operators.pod import KubernetesPodOperator
+
+    volumes, mounts = project_volumes(project)
+    return KubernetesPodOperator(
+        task_id=task_id,
+        name=f"{project}-{task_id}".replace("_", "-"),
+        namespace=kwargs.pop("namespace", NAMESPACE),
+        image=image_ref(image),
+        cmds=["python", f"{DAGS_MOUNT}/tasks/{project}/{script}"],
+        arguments=list(arguments),
+        env_from=project_env_from(project),
+        env_vars={"PROJECT": project, "DATA_DIR": DATA_MOUNT},
+        volumes=volumes,
+        volume_mounts=mounts,
+        labels={"airflow-project": project},
+        container_resources=k8s.V1ResourceRequirements(
+            requests={"cpu": cpu, "memory": memory}, limits={"memory": memory}),
+        security_context=k8s.V1PodSecurityContext(run_as_non_root=True, run_as_user=1000),
+        get_logs=True,
+        on_finish_action="delete_succeeded_pod",
+        **kwargs,
+    )

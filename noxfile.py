@@ -1,0 +1,67 @@
+# /// script
+# dependencies = ["nox>=2025.2.9", "uv"]
+# ///
+"""Every job in this repository is a nox session: `nox -l` lists them, `nox -s NAME` runs one.
+
+Sessions stay thin: they install from the project's locks and call into `airstack/`.
+"""
+
+from __future__ import annotations
+
+import nox
+
+nox.needs_version = ">=2025.2.9"
+nox.options.default_venv_backend = "uv|virtualenv"
+nox.options.reuse_venv = "yes"
+nox.options.error_on_external_run = True
+nox.options.sessions = ["lint", "test"]
+
+PYTHON = "3.11"
+DEV_LOCK = "requirements/dev.txt"
+LINT_PATHS = ["dags", "plugins", "airstack", "tests", "noxfile.py"]
+# PYTHONDONTWRITEBYTECODE may be set; compiled site-packages halve Airflow's start-up time.
+INSTALL_ENV = {"UV_COMPILE_BYTECODE": "1"}
+
+
+def install_dev(session: nox.Session) -> None:
+    """Airflow from the runtime lock, the test tools pinned with it, and this package."""
+    session.install("-r", DEV_LOCK, "-e", ".", env=INSTALL_ENV)
+
+
+@nox.session(python=PYTHON)
+def lint(session: nox.Session) -> None:
+    """Lint Python with flake8 (seed 000's settings) and check that every YAML file parses."""
+    session.install("-c", DEV_LOCK, "flake8", "yamllint", env=INSTALL_ENV)
+    session.run("flake8", *LINT_PATHS)
+    session.run("yamllint", "--strict", "-c", ".yamllint.yaml", ".")
+
+
+@nox.session(python=PYTHON, requires=["lint"])
+def test(session: nox.Session) -> None:
+    """Lint, then run every test: units, DAG integrity and DAG runs on Postgres, providers, Docker."""
+    install_dev(session)
+    session.run("pytest", "--numprocesses=auto", "--dist=loadgroup", *session.posargs)
+
+
+@nox.session(name="check-dags", python=PYTHON, default=False)
+def check_dags(session: nox.Session) -> None:
+    """Parse every DAG with Airflow and apply the DAG policy; prints a table of files and findings."""
+    install_dev(session)
+    session.run("python", "-m", "airstack.dagcheck", *session.posargs)
+
+
+@nox.session(python=PYTHON, default=False)
+def bench(session: nox.Session) -> None:
+    """Run benchmarks (`-- test-suite`, `-- dag-integrity-scale`, none: all); writes benchmarks/results/."""
+    install_dev(session)
+    session.run("python", "-m", "airstack.bench", *session.posargs)
+
+
+@nox.session(python=PYTHON, default=False)
+def lock(session: nox.Session) -> None:
+    """Recompile requirements/runtime.txt and dev.txt (universal, hashed) after editing the .in files."""
+    session.install("uv")
+    for name in ("runtime", "dev"):
+        session.run("uv", "pip", "compile", "--quiet", "--universal", "--python-version", PYTHON,
+                    "--generate-hashes", "--custom-compile-command", "nox -s lock", *session.posargs,
+                    f"requirements/{name}.in", "-o", f"requirements/{name}.txt")

@@ -1,0 +1,111 @@
+"""Shared test setup: an isolated Airflow home, the session's Postgres, Docker detection.
+
+The Airflow environment is set when this file is imported, before any test module can
+import Airflow. The metadata database is configured by the ``airflow_db`` fixture, once
+the Postgres provider has started.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import tempfile
+from pathlib import Path
+
+import pytest
+from cryptography.fernet import Fernet
+
+from airstack import paths
+from airstack.airflow_env import base_env
+from airstack.errors import PostgresUnavailableError
+from airstack.postgres import PostgresServer, choose_provider, postgres_server, probe
+
+ROOT = paths.repo_root()
+AIRFLOW_HOME = Path(tempfile.mkdtemp(prefix="airstack-test-airflow-home-"))
+os.environ.update(base_env(AIRFLOW_HOME, paths.dags_folder(), ROOT / "plugins"))
+# A fresh key per test run: never stored, never hard-coded.
+os.environ["AIRFLOW__CORE__FERNET_KEY"] = Fernet.generate_key().decode()
+
+_DOCKER = pytest.StashKey[tuple[bool, str]]()
+_POSTGRES = pytest.StashKey[tuple]()
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    probes = probe()
+    config.stash[_DOCKER] = (probes.docker, probes.docker_reason)
+    try:
+        config.stash[_POSTGRES] = (probes, choose_provider(probes), None)
+    except PostgresUnavailableError as exc:
+        config.stash[_POSTGRES] = (probes, None, str(exc))
+
+
+def pytest_unconfigure(config: pytest.Config) -> None:
+    shutil.rmtree(AIRFLOW_HOME, ignore_errors=True)
+
+
+def pytest_report_header(config: pytest.Config) -> list[str]:
+    _, choice, error = config.stash[_POSTGRES]
+    docker_ok, docker_reason = config.stash[_DOCKER]
+    return [
+        f"postgres provider: {choice.provider.value} ({choice.reason})" if choice else f"postgres: none ({error})",
+        "docker: a daemon answers" if docker_ok else f"docker: unavailable ({docker_reason}); docker tests skip",
+        f"airflow home: {AIRFLOW_HOME}",
+    ]
+
+
+@pytest.hookimpl(tryfirst=True)  # before pytest-xdist reads the xdist_group marks
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    docker_ok, docker_reason = config.stash[_DOCKER]
+    skip = pytest.mark.skip(reason=f"needs Docker: {docker_reason}")
+    for item in items:
+        if "docker" in item.keywords and not docker_ok:
+            item.add_marker(skip)
+        # Under pytest-xdist (`--dist loadgroup`), tests that share the session's Postgres
+        # run on one worker, so that only one server is started and migrated.
+        if "postgres" in getattr(item, "fixturenames", ()):
+            item.add_marker(pytest.mark.xdist_group("postgres"))
+
+
+_PARSE_TIMES: list[dict] = []
+
+
+def pytest_runtest_logreport(report: pytest.TestReport) -> None:
+    """Collect the parse times that tests/dags/test_dag_integrity.py records (works under xdist too)."""
+    if report.when == "call":
+        _PARSE_TIMES.extend(value for key, value in report.user_properties if key == "dag_parse")
+
+
+def pytest_terminal_summary(terminalreporter, exitstatus: int, config: pytest.Config) -> None:
+    if not _PARSE_TIMES:
+        return
+    terminalreporter.section("DAG parse times")
+    for r in sorted(_PARSE_TIMES, key=lambda r: -r["seconds"]):
+        flag = f"  OVER BUDGET ({r['budget']:g} s)" if r["seconds"] > r["budget"] else ""
+        terminalreporter.write_line(f"{r['seconds']:7.3f} s  {r['tasks']:3d} tasks  {r['sql']} SQL at parse  "
+                                    f"{r['file']}{flag}")
+
+
+@pytest.fixture(scope="session")
+def postgres(pytestconfig: pytest.Config):
+    """The session's Postgres server (provider chosen as the header says)."""
+    probes, choice, error = pytestconfig.stash[_POSTGRES]
+    if choice is None:
+        pytest.fail(error, pytrace=False)
+    with postgres_server(choice, probes) as server:
+        yield server
+
+
+@pytest.fixture(scope="session")
+def airflow_db(postgres: PostgresServer):
+    """Airflow's metadata database on the session's Postgres, migrated."""
+    os.environ["AIRFLOW__DATABASE__SQL_ALCHEMY_CONN"] = postgres.dsn
+    from airflow import settings
+
+    # Airflow may have been imported (with its default database) during collection.
+    settings.configure_vars()
+    settings.reconfigure_orm()
+    from airflow.utils.db import initdb
+
+    initdb()
+    yield postgres
+    settings.dispose_orm()

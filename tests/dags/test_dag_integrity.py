@@ -1,0 +1,22 @@
+"""Every DAG file imports, has no cycle, follows the policy in pyproject.toml and does nothing at parse time."""
+
+from __future__ import annotations
+
+import pytest
+
+from airstack import paths
+from tests.dags.conftest import dag_file_params
+
+
+@pytest.mark.parametrize("dag_file", dag_file_params(paths.dags_folder()))
+def test_dag_file(dag_file, integrity_reports, dag_policy, record_property):
+    if dag_file is None:
+        pytest.fail(f"no DAG files found in {paths.dags_folder()}: a repository without DAGs is a mistake",
+                    pytrace=False)
+    report = integrity_reports[str(dag_file.resolve())]
+    # Listed in the "DAG parse times" section at the end of the run (tests/conftest.py).
+    record_property("dag_parse", {"file": report.file, "seconds": report.parse_seconds, "tasks": report.tasks,
+                                  "sql": report.sql_statements, "budget": dag_policy.parse_time_budget})
+    if report.violations:
+        pytest.fail("\n".join(str(v) for v in report.violations), pytrace=False)
+    assert report.dag_ids, f"{report.file} defines no DAG"
