@@ -58,7 +58,7 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
     docker_ok, docker_reason = config.stash[_DOCKER]
     skip = pytest.mark.skip(reason=f"needs Docker: {docker_reason}")
     for item in items:
-        if "docker" in item.keywords and not docker_ok:
+        if item.get_closest_marker("docker") and not docker_ok:
             item.add_marker(skip)
         # Under pytest-xdist (`--dist loadgroup`), tests that share the session's Postgres
         # run on one worker, so that only one server is started and migrated.
