@@ -57,6 +57,54 @@ def bench(session: nox.Session) -> None:
     session.run("python", "-m", "airstack.bench", *session.posargs)
 
 
+def settings(session: nox.Session, verb: str) -> None:
+    """Run `python -m airstack.settings VERB` with the session's arguments (ENV first)."""
+    install_dev(session)
+    session.run("python", "-m", "airstack.settings", verb, *session.posargs)
+
+
+@nox.session(name="settings-edit", python=PYTHON, default=False)
+def settings_edit(session: nox.Session) -> None:
+    """Edit settings/ENV/secret.yaml in sops' editor, then validate it: `nox -s settings-edit -- local`."""
+    settings(session, "edit")
+
+
+@nox.session(name="settings-check", python=PYTHON, default=False)
+def settings_check(session: nox.Session) -> None:
+    """Validate every environment whose key is here, and check that DAGs' connections/variables exist in all."""
+    settings(session, "check")
+
+
+@nox.session(name="settings-diff", python=PYTHON, default=False)
+def settings_diff(session: nox.Session) -> None:
+    """Show what settings-apply would change, values redacted (`-- ENV [--against URL] [--prune]`)."""
+    settings(session, "diff")
+
+
+@nox.session(name="settings-apply", python=PYTHON, default=False)
+def settings_apply(session: nox.Session) -> None:
+    """Import settings/ENV into the Airflow DB in one transaction (`-- ENV [--prune] [--dry-run]`)."""
+    settings(session, "apply")
+
+
+@nox.session(name="settings-keys", python=PYTHON, default=False)
+def settings_keys(session: nox.Session) -> None:
+    """Generate missing Fernet/API/JWT keys (`-- ENV`), or rotate the Fernet key (`--rotate-fernet`)."""
+    settings(session, "keys")
+
+
+@nox.session(name="settings-render", python=PYTHON, default=False)
+def settings_render(session: nox.Session) -> None:
+    """Print Kubernetes Secrets for the official chart to stdout (`-- ENV [--values]`); never to a file."""
+    settings(session, "render")
+
+
+@nox.session(name="settings-init", python=PYTHON, default=False)
+def settings_init(session: nox.Session) -> None:
+    """Create settings/ENV with a new age key and its .sops.yaml rule (`-- ENV`)."""
+    settings(session, "init")
+
+
 @nox.session(python=PYTHON, default=False)
 def lock(session: nox.Session) -> None:
     """Recompile requirements/runtime.txt and dev.txt (universal, hashed) after editing the .in files."""

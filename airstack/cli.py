@@ -17,7 +17,8 @@ def run_main(func: Callable[[list[str]], int], argv: list[str] | None = None) ->
         return func(sys.argv[1:] if argv is None else argv)
     except AirstackError as exc:
         log.debug("expected failure", exc_info=True)
-        print(f"error: {exc}", file=sys.stderr)
+        for line in str(exc).splitlines() or [type(exc).__name__]:
+            print(f"error: {line}", file=sys.stderr)
         return 1
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)

@@ -60,10 +60,13 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
     for item in items:
         if item.get_closest_marker("docker") and not docker_ok:
             item.add_marker(skip)
-        # Under pytest-xdist (`--dist loadgroup`), tests that share the session's Postgres
-        # run on one worker, so that only one server is started and migrated.
-        if "postgres" in getattr(item, "fixturenames", ()):
-            item.add_marker(pytest.mark.xdist_group("postgres"))
+        # Under pytest-xdist (`--dist loadgroup`), tests that share a database fixture run on
+        # one worker, so that each server is started and migrated once; the DAG runs (the
+        # slowest group) get a worker of their own.
+        names = getattr(item, "fixturenames", ())
+        group = next((g for g in ("run_dag_file", "airflow_db", "postgres") if g in names), None)
+        if group:
+            item.add_marker(pytest.mark.xdist_group(group))
 
 
 _PARSE_TIMES: list[dict] = []

@@ -12,6 +12,7 @@ from airstack.dagcheck.parse import FileReport, check_files, dag_files
 from airstack.dagcheck.policy import DagPolicy, load_policy
 from airstack.postgres import PostgresServer
 from airstack.postgres.sql import create_database
+from airstack.settings.schema import Airflow
 
 NO_DAG_FILES = "<no DAG files>"
 
@@ -38,28 +39,27 @@ def integrity_reports(dag_policy: DagPolicy) -> dict[str, FileReport]:
 
 
 # ------------------------------------------------------------------ settings for DAG runs --
-# Until the settings issue imports settings/local, DAG runs get these, written to the
-# metadata DB in one transaction, the way an import will.
-VARIABLES = {"etl_min_order_amount": "10"}
-
-
-def warehouse_connection(dsn: str) -> dict:
+def point_connection_at(settings: Airflow, conn_id: str, dsn: str) -> Airflow:
+    """The settings with one Postgres connection's endpoint replaced by ``dsn`` (ids and the rest unchanged)."""
     parts = urlsplit(dsn)
     host = parts.hostname or dict(q.split("=", 1) for q in parts.query.split("&") if "=" in q).get("host")
-    return {"conn_id": "warehouse_db", "conn_type": "postgres", "host": host, "port": parts.port,
-            "login": parts.username, "password": parts.password, "schema": parts.path.lstrip("/")}
+    endpoint = {"host": host, "port": parts.port, "login": parts.username, "password": parts.password,
+                "schema_": parts.path.lstrip("/")}
+    connections = [c.model_copy(update=endpoint) if c.id == conn_id else c for c in settings.connections]
+    assert connections != list(settings.connections), f"settings/local has no connection {conn_id!r}"
+    return settings.model_copy(update={"connections": connections})
 
 
 @pytest.fixture(scope="session")
 def airflow_settings(airflow_db: PostgresServer) -> dict:
-    """Connections and variables in the metadata DB (one transaction); a scratch `warehouse` database."""
-    from airflow.models.connection import Connection
-    from airflow.models.variable import Variable
-    from airflow.utils.session import create_session
+    """settings/local imported into the metadata DB by the settings importer (one transaction).
 
+    settings/local points `warehouse_db` at the local environment's Postgres; here it points
+    at a scratch `warehouse` database on the test server. Everything else is the file's.
+    """
+    from airstack.settings import importer, store
+
+    settings = store.load(paths.repo_root(), "local").airflow
     warehouse = create_database(airflow_db.dsn, "warehouse")
-    connections = [warehouse_connection(warehouse)]
-    with create_session() as session:
-        session.add_all(Connection(**c) for c in connections)
-        session.add_all(Variable(key=k, val=v) for k, v in VARIABLES.items())
-    return {"connections": connections, "variables": VARIABLES, "warehouse_dsn": warehouse}
+    importer.apply(point_connection_at(settings, "warehouse_db", warehouse))
+    return {"settings": settings, "warehouse_dsn": warehouse}

@@ -1,0 +1,91 @@
+"""Environments on disk: ``settings/<env>/secret.yaml`` (sops-encrypted) next to ``.sops.yaml``."""
+
+from __future__ import annotations
+
+import tomllib
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from airstack.errors import ConfigError
+from airstack.settings import sops
+from airstack.settings.keys import key_env
+from airstack.settings.schema import SettingsFile, parse_settings, set_extra_connection_types
+
+SECRET_FILE = "secret.yaml"
+
+
+def settings_dir(root: Path) -> Path:
+    return root / "settings"
+
+
+def environments(root: Path) -> list[str]:
+    """Every folder under settings/ that holds a secret.yaml, sorted."""
+    base = settings_dir(root)
+    return sorted(p.parent.name for p in base.glob(f"*/{SECRET_FILE}")) if base.is_dir() else []
+
+
+def secret_path(root: Path, env: str) -> Path:
+    known = environments(root)
+    if env not in known:
+        raise ConfigError(f"unknown environment {env!r}: settings/ has {', '.join(known) or 'none'}")
+    return settings_dir(root) / env / SECRET_FILE
+
+
+def load_project_options(root: Path) -> None:
+    """Read [tool.airstack.settings] (extra connection types) from pyproject.toml."""
+    pyproject = root / "pyproject.toml"
+    data = tomllib.loads(pyproject.read_text()) if pyproject.is_file() else {}
+    options = data.get("tool", {}).get("airstack", {}).get("settings", {})
+    extra = options.get("extra-connection-types", [])
+    if not isinstance(extra, list) or not all(isinstance(t, str) for t in extra):
+        raise ConfigError(f"{pyproject}: tool.airstack.settings.extra-connection-types must be a list of strings")
+    set_extra_connection_types(extra)
+
+
+def decrypt_raw(root: Path, env: str) -> Any:
+    return sops.decrypt(secret_path(root, env), env=env, key_env=key_env(root, env), root=root)
+
+
+def load(root: Path, env: str) -> SettingsFile:
+    """Decrypt (in memory) and validate one environment's settings."""
+    load_project_options(root)
+    path = secret_path(root, env)
+    return parse_settings(decrypt_raw(root, env), path.relative_to(root).as_posix())
+
+
+def save(root: Path, env: str, document: dict) -> None:
+    """Validate, encrypt and replace the environment's file atomically."""
+    path = secret_path(root, env)
+    parse_settings(document, path.relative_to(root).as_posix())
+    ciphertext = sops.encrypt(document, path, env=env, key_env=key_env(root, env), root=root)
+    sops.write_atomically(path, ciphertext)
+
+
+@dataclass
+class PlaintextIds:
+    """What an encrypted file shows without its key: connection ids, variable names, pool names."""
+
+    connections: set[str] = field(default_factory=set)
+    variables: set[str] | None = field(default_factory=set)  # None: given as an encrypted JSON string
+    pools: set[str] = field(default_factory=set)
+
+
+def plaintext_ids(path: Path) -> PlaintextIds:
+    try:
+        data = yaml.safe_load(path.read_text()) or {}
+    except yaml.YAMLError as exc:
+        raise ConfigError(f"{path}: not valid YAML: {exc}") from None
+    airflow = data.get("airflow") or {}
+    ids = PlaintextIds()
+    for conn in airflow.get("connections") or []:
+        if isinstance(conn, dict) and isinstance(conn.get("id"), str):
+            ids.connections.add(conn["id"])
+    variables = airflow.get("variables")
+    ids.variables = set(variables) if isinstance(variables, dict) else (set() if variables is None else None)
+    for pool in airflow.get("pools") or []:
+        if isinstance(pool, dict) and isinstance(pool.get("name"), str):
+            ids.pools.add(pool["name"])
+    return ids
