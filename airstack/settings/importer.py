@@ -86,10 +86,21 @@ def _apply_one(session, action: Action, desired: State) -> None:
 
 def apply(settings: Airflow, *, prune: bool = False, dry_run: bool = False) -> list[Action]:
     """Bring the database in line with ``settings`` in one transaction; return every item's action."""
+    return apply_state(desired_state(settings), prune=prune, dry_run=dry_run)
+
+
+def snapshot() -> State:
+    """What the database holds now (decrypted): used to compare before and after."""
+    from airflow.utils.session import create_session
+
+    with create_session() as session:
+        return current_state(session)
+
+
+def apply_state(desired: State, *, prune: bool = False, dry_run: bool = False) -> list[Action]:
     from airflow.utils.session import create_session
     from sqlalchemy.exc import SQLAlchemyError
 
-    desired = desired_state(settings)
     try:
         with create_session() as session:
             actions = plan(desired, current_state(session), prune=prune)

@@ -1,0 +1,58 @@
+from pathlib import Path
+
+import yaml
+
+from airstack.settings import parity
+from airstack.settings.sops import explain
+
+SOURCE = '''
+from airflow.sdk import Variable, BaseHook
+from common.images import image_ref
+CONN = "orders_db"
+a = SQLExecuteQueryOperator(task_id="a", conn_id=CONN, sql="select 1")
+b = S3ToRedshiftOperator(task_id="b", aws_conn_id="aws_default", redshift_conn_id="redshift")
+c = BashOperator(task_id="c", bash_command="echo {{ var.value.bucket }} {{ conn.sftp_box.host }}")
+d = BashOperator(task_id="d", bash_command="{{ var.json.get('cfg') }} {{ var.value.get(\\"x\\", 1) }}")
+def f():
+    return Variable.get("threshold"), BaseHook.get_connection("ftp")
+img = image_ref("pandas-basic")
+p = project_pod(project="p", task_id="t", image="spark-basic", script="s.py")
+dynamic = SQLExecuteQueryOperator(task_id="e", conn_id=some_function())
+'''
+
+
+def test_scanner_finds_every_form():
+    found = {(u.kind, u.name) for u in parity.scan_source(SOURCE, "dags/x.py")}
+    assert found == {
+        ("connection", "orders_db"), ("connection", "aws_default"), ("connection", "redshift"),
+        ("connection", "sftp_box"), ("connection", "ftp"), ("variable", "bucket"), ("variable", "cfg"),
+        ("variable", "x"), ("variable", "threshold"), ("image", "pandas-basic"), ("image", "spark-basic"),
+    }
+
+
+def test_scanner_reports_lines():
+    (use,) = [u for u in parity.scan_source(SOURCE, "dags/x.py") if u.name == "threshold"]
+    assert use.line == 10
+
+
+def test_check_names_dag_file_line_and_environment(tmp_path: Path):
+    (tmp_path / "dags").mkdir()
+    (tmp_path / "dags" / "d.py").write_text('x = Op(conn_id="warehouse_db")\ny = "{{ var.value.limit }}"\n')
+    (tmp_path / "images" / "pandas-basic").mkdir(parents=True)
+    for env, conns, variables in (("local", ["warehouse_db"], {"limit": "ENC[...]"}), ("production", [], {})):
+        (tmp_path / "settings" / env).mkdir(parents=True)
+        doc = {"airflow": {"connections": [{"id": c, "type": "postgres"} for c in conns], "variables": variables}}
+        (tmp_path / "settings" / env / "secret.yaml").write_text(yaml.safe_dump(doc))
+    result = parity.check(tmp_path, tmp_path / "dags")
+    assert result["local"] == []
+    assert result["production"] == [
+        "dags/d.py:1: connection 'warehouse_db' is not in settings/production/secret.yaml",
+        "dags/d.py:2: variable 'limit' is not in settings/production/secret.yaml",
+    ]
+
+
+def test_sops_exit_codes_explained():
+    assert "none of its keys is available" in explain(128, "settings/x/secret.yaml", "x", "")
+    assert "changed outside sops (MAC mismatch)" in explain(51, "f", "x", "")
+    assert "does not decrypt (bad ciphertext)" in explain(25, "f", "x", "")
+    assert explain(7, "f", "x", "first\nError: something odd") == "sops failed on f (exit 7): Error: something odd"
