@@ -92,6 +92,31 @@ def run(
     return result
 
 
+def start(argv: Sequence[str], *, log_file: os.PathLike[str], env: Mapping[str, str] | None = None,
+          cwd: str | os.PathLike[str] | None = None) -> subprocess.Popen:
+    """Start a long-running program in the background, its output appended to ``log_file``."""
+    argv = [str(a) for a in argv]
+    log.debug("start: %s", format_command(argv, env))
+    full_env = {**os.environ, **env} if env else None
+    with open(log_file, "ab") as out:
+        try:
+            return subprocess.Popen(argv, env=full_env, cwd=cwd, stdout=out, stderr=subprocess.STDOUT,  # noqa: S603
+                                    stdin=subprocess.DEVNULL, start_new_session=True)
+        except FileNotFoundError:
+            raise CommandNotFoundError(f"`{argv[0]}` was not found") from None
+
+
+def stop(process: subprocess.Popen, timeout: float = 10.0) -> int:
+    """SIGTERM, then SIGKILL after ``timeout`` seconds; returns the exit code."""
+    if process.poll() is None:
+        process.terminate()
+        try:
+            return process.wait(timeout)
+        except subprocess.TimeoutExpired:
+            process.kill()
+    return process.wait()
+
+
 def run_streaming(argv: Sequence[str], *, env: Mapping[str, str] | None = None,
                   cwd: str | os.PathLike[str] | None = None) -> int:
     """Run ``argv`` with the terminal attached (output streams through); return its exit code."""

@@ -21,7 +21,7 @@ from airstack.cli import run_main
 from airstack.errors import AirstackError, ConfigError
 from airstack.settings import keys as keys_mod
 from airstack.settings import plan as plan_mod
-from airstack.settings import sops, store
+from airstack.settings import sops, sops_config, store
 from airstack.settings.schema import SettingsFile
 
 console = Console(soft_wrap=True)
@@ -94,6 +94,12 @@ def cmd_check(args, root: Path) -> int:
         a = settings.airflow
         console.print(f"{env}: [green]valid[/] ({len(a.connections)} connections, {len(a.variables)} variables, "
                       f"{len(a.pools)} pools)", highlight=False)
+    config = sops_config.load(root / ".sops.yaml")
+    for env in args.envs or store.environments(root):
+        for missing in sops_config.missing_recipients(config, env, store.secret_path(root, env)):
+            console.print(f"{env}: [yellow]warning[/] .sops.yaml lists {missing} but settings/{env}/secret.yaml is "
+                          f"not encrypted for it: run `sops updatekeys settings/{env}/secret.yaml` where that key "
+                          "is usable", highlight=False)
     for env, problems in parity.check(root, paths.dags_folder(), args.envs or None).items():
         for problem in problems:
             failed = True

@@ -40,6 +40,19 @@ def recipients(config: dict, env: str) -> dict[str, list[str]]:
     return found
 
 
+def file_recipients(path: Path) -> dict[str, list[str]]:
+    """The recipients an encrypted file was actually encrypted for (its sops metadata)."""
+    metadata = (yaml.safe_load(path.read_text()) or {}).get("sops") or {}
+    return {"age": [a["recipient"] for a in metadata.get("age") or []],
+            "kms": [k["arn"] for k in metadata.get("kms") or []]}
+
+
+def missing_recipients(config: dict, env: str, path: Path) -> list[str]:
+    """Recipients .sops.yaml lists for ``env`` that the file is not encrypted for (``sops updatekeys`` adds them)."""
+    wanted, actual = recipients(config, env), file_recipients(path)
+    return [f"{kind} {r}" for kind in ("age", "kms") for r in wanted[kind] if r not in actual[kind]]
+
+
 def add_recipient(path: Path, env: str, recipient: str, kms_arn: str | None = None) -> None:
     """Add an age recipient (and optionally a KMS key) to the environment's rule, creating it if needed."""
     config = load(path)

@@ -1,6 +1,11 @@
 from __future__ import annotations
 
+import os
+
 import pytest
+
+from airstack.cli import run_main
+from airstack.settings.main import main
 
 from tests.integration.settings_helpers import Repo, make_repo
 
@@ -18,6 +23,26 @@ def repo(tmp_path, monkeypatch) -> Repo:
 
 
 @pytest.fixture()
+def cli(monkeypatch, capsys):
+    """Run the settings CLI in this process, which keeps its own Fernet key whatever the CLI sets.
+
+    Airflow caches its Fernet on first use: load it now, with this process's key, so that
+    rows written here stay readable by every other process of the test run.
+    """
+    from airflow.models.crypto import get_fernet
+
+    get_fernet()
+    monkeypatch.setenv("AIRFLOW__CORE__FERNET_KEY", os.environ["AIRFLOW__CORE__FERNET_KEY"])
+
+    def run(*argv: str) -> tuple[int, str, str]:
+        code = run_main(main, list(argv))
+        out = capsys.readouterr()
+        return code, out.out, out.err
+
+    return run
+
+
+@pytest.fixture()
 def restore_db(airflow_db):
     """Whatever a test does to connections, variables and pools is undone afterwards."""
     from airstack.settings import importer
@@ -26,3 +51,36 @@ def restore_db(airflow_db):
     yield before
     importer.apply_state(before, prune=True)
     assert importer.snapshot() == before
+
+
+@pytest.fixture(scope="session")
+def api_server(airflow_db, tmp_path_factory):
+    """A real Airflow 3.3 api-server on 127.0.0.1, on the session's metadata database (no login needed)."""
+    import sys
+    from pathlib import Path
+
+    import httpx
+    from tenacity import retry, retry_if_exception_type, stop_after_delay, wait_fixed
+
+    from airstack import proc
+    from airstack.postgres.embedded import free_port
+
+    port = free_port()
+    log_file = tmp_path_factory.mktemp("api-server") / "api-server.log"
+    airflow = Path(sys.executable).parent / "airflow"
+    process = proc.start([airflow, "api-server", "--host", "127.0.0.1", "--port", str(port)], log_file=log_file,
+                         env={"AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_ALL_ADMINS": "True", "AIRFLOW__API__WORKERS": "1"})
+    url = f"http://127.0.0.1:{port}"
+
+    @retry(retry=retry_if_exception_type(httpx.HTTPError), stop=stop_after_delay(90), wait=wait_fixed(0.3),
+           reraise=True)
+    def healthy():
+        if process.poll() is not None:
+            raise RuntimeError(f"api-server exited: {log_file.read_text()[-2000:]}")
+        httpx.get(f"{url}/api/v2/monitor/health", timeout=2).raise_for_status()
+
+    try:
+        healthy()
+        yield url
+    finally:
+        proc.stop(process)

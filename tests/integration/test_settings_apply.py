@@ -14,34 +14,12 @@ from pathlib import Path
 import pytest
 
 from airstack import proc
-from airstack.cli import run_main
 from airstack.settings import importer, store
-from airstack.settings.main import main
 from tests.integration import test_settings_sops as sops_cases
 from tests.integration.settings_helpers import document
 
 pytestmark = pytest.mark.postgres
 PROJECT = Path(__file__).resolve().parents[2]  # this repository (AIRSTACK_ROOT points at a scratch one)
-
-
-@pytest.fixture()
-def cli(monkeypatch, capsys):
-    """Run the settings CLI in this process, which keeps its own Fernet key whatever the CLI sets.
-
-    Airflow caches its Fernet on first use: load it now, with this process's key, so that
-    rows written here stay readable by every other process of the test run.
-    """
-    from airflow.models.crypto import get_fernet
-
-    get_fernet()
-    monkeypatch.setenv("AIRFLOW__CORE__FERNET_KEY", os.environ["AIRFLOW__CORE__FERNET_KEY"])
-
-    def run(*argv: str) -> tuple[int, str, str]:
-        code = run_main(main, list(argv))
-        out = capsys.readouterr()
-        return code, out.out, out.err
-
-    return run
 
 
 def test_apply_is_idempotent_and_prints_no_values(repo, restore_db, cli):

@@ -56,3 +56,14 @@ def test_sops_exit_codes_explained():
     assert "changed outside sops (MAC mismatch)" in explain(51, "f", "x", "")
     assert "does not decrypt (bad ciphertext)" in explain(25, "f", "x", "")
     assert explain(7, "f", "x", "first\nError: something odd") == "sops failed on f (exit 7): Error: something odd"
+
+
+def test_missing_recipients_are_reported(tmp_path: Path):
+    from airstack.settings import sops_config
+
+    config_path = tmp_path / ".sops.yaml"
+    sops_config.add_recipient(config_path, "production", "age1abc", kms_arn="arn:aws:kms:eu-west-1:1:alias/x")
+    encrypted = tmp_path / "secret.yaml"
+    encrypted.write_text(yaml.safe_dump({"airflow": {}, "sops": {"age": [{"recipient": "age1abc"}]}}))
+    config = sops_config.load(config_path)
+    assert sops_config.missing_recipients(config, "production", encrypted) == ["kms arn:aws:kms:eu-west-1:1:alias/x"]
