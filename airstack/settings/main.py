@@ -150,8 +150,7 @@ def cmd_apply(args, root: Path) -> int:
 
 
 def cmd_keys(args, root: Path) -> int:
-    document = store.decrypt_raw(root, args.env)
-    settings = store.load(root, args.env)
+    document, settings = store.load_document(root, args.env)
     keys = settings.airflow.keys
     if args.rotate_fernet:
         keys = keys_mod.rotate_fernet(keys)

@@ -51,9 +51,15 @@ def decrypt_raw(root: Path, env: str) -> Any:
 
 def load(root: Path, env: str) -> SettingsFile:
     """Decrypt (in memory) and validate one environment's settings."""
+    return load_document(root, env)[1]
+
+
+def load_document(root: Path, env: str) -> tuple[dict, SettingsFile]:
+    """The decrypted document as written, and its validated form (one sops call)."""
     load_project_options(root)
     path = secret_path(root, env)
-    return parse_settings(decrypt_raw(root, env), path.relative_to(root).as_posix())
+    document = decrypt_raw(root, env)
+    return document, parse_settings(document, path.relative_to(root).as_posix())
 
 
 def save(root: Path, env: str, document: dict) -> None:
