@@ -52,7 +52,7 @@ def check_dags(session: nox.Session) -> None:
 
 @nox.session(python=PYTHON, default=False)
 def bench(session: nox.Session) -> None:
-    """Run benchmarks (`-- test-suite`, `-- dag-integrity-scale`, none: all); writes benchmarks/results/."""
+    """Run benchmarks (`-- test-suite`, `dag-integrity-scale`, `settings-import`; none: all) into benchmarks/."""
     install_dev(session)
     session.run("python", "-m", "airstack.bench", *session.posargs)
 

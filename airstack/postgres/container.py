@@ -6,13 +6,15 @@ import contextlib
 import secrets
 from collections.abc import Iterator
 
-from airstack.external_images import image
+from airstack.errors import PostgresUnavailableError
+from airstack.external_images import EXTERNAL_IMAGES, image
 from airstack.postgres import PostgresServer
 from airstack.postgres.provider import Provider
 
 
 @contextlib.contextmanager
 def container() -> Iterator[PostgresServer]:
+    from docker.errors import DockerException
     from testcontainers.community.postgres import PostgresContainer
 
     ref = image("postgres")
@@ -20,7 +22,16 @@ def container() -> Iterator[PostgresServer]:
     pg = PostgresContainer(ref, username="airflow", password=password, dbname="airflow", driver="psycopg2")
     # Publish on loopback only, on a random port (testcontainers' default is every interface).
     pg.ports[5432] = ("127.0.0.1",)
-    with pg:
+    try:
+        pg.start()
+    except DockerException as exc:
+        pg.stop()
+        raise PostgresUnavailableError(
+            f"cannot start a container from {ref} ({type(exc).__name__}): set {EXTERNAL_IMAGES['postgres'].env} to "
+            "an image this daemon has or can pull (a mirror), or AIRSTACK_TEST_POSTGRES=embedded") from None
+    try:
         host, port = pg.get_container_host_ip(), pg.get_exposed_port(5432)
         dsn = f"postgresql+psycopg2://airflow:{password}@{host}:{port}/airflow"
         yield PostgresServer(dsn, Provider.CONTAINER, f"testcontainers {ref} on {host}:{port}")
+    finally:
+        pg.stop()

@@ -25,3 +25,13 @@ def test_container_provider_serves_sql_on_loopback():
                         and str(server.dsn.rsplit(":", 1)[1].split("/")[0]) in str(c.ports)]
         bindings = container.attrs["HostConfig"]["PortBindings"]["5432/tcp"]
         assert {b["HostIp"] for b in bindings} == {"127.0.0.1"}
+
+
+def test_unpullable_image_is_one_clear_error(monkeypatch):
+    from airstack.errors import PostgresUnavailableError
+
+    monkeypatch.setenv("AIRSTACK_POSTGRES_IMAGE", "local/no-such-postgres:0")
+    with pytest.raises(PostgresUnavailableError, match="cannot start a container from local/no-such-postgres:0.*"
+                                                       "AIRSTACK_POSTGRES_IMAGE"):
+        with postgres_server(Choice(Provider.CONTAINER, "test"), probe()):
+            pass
