@@ -30,10 +30,11 @@ def install_dev(session: nox.Session) -> None:
 
 @nox.session(python=PYTHON)
 def lint(session: nox.Session) -> None:
-    """Lint Python with flake8 (seed 000's settings) and check that every YAML file parses."""
-    session.install("-c", DEV_LOCK, "flake8", "yamllint", env=INSTALL_ENV)
+    """Lint Python (flake8, seed 000's settings), check every YAML file parses and every image pins its packages."""
+    session.install("-c", DEV_LOCK, "flake8", "yamllint", "-e", ".", env=INSTALL_ENV)
     session.run("flake8", *LINT_PATHS)
     session.run("yamllint", "--strict", "-c", ".yamllint.yaml", ".")
+    session.run("python", "-m", "airstack.images", "lint")
 
 
 @nox.session(python=PYTHON, requires=["lint"])
@@ -55,6 +56,30 @@ def bench(session: nox.Session) -> None:
     """Run benchmarks (`-- test-suite`, `dag-integrity-scale`, `settings-import`; none: all) into benchmarks/."""
     install_dev(session)
     session.run("python", "-m", "airstack.bench", *session.posargs)
+
+
+def images(session: nox.Session, verb: str) -> None:
+    """Run `python -m airstack.images VERB` with the session's arguments."""
+    install_dev(session)
+    session.run("python", "-m", "airstack.images", verb, *session.posargs)
+
+
+@nox.session(name="build-images", python=PYTHON, default=False)
+def build_images(session: nox.Session) -> None:
+    """Build every image under images/ whose content tag does not exist yet (`-- NAME ...` for some)."""
+    images(session, "build")
+
+
+@nox.session(name="push-images", python=PYTHON, default=False)
+def push_images(session: nox.Session) -> None:
+    """Build if needed and push images to an environment's registry: `nox -s push-images -- --env ENV`."""
+    images(session, "push")
+
+
+@nox.session(name="images", python=PYTHON, default=False)
+def images_table(session: nox.Session) -> None:
+    """Show every image: name, flavour, content tag, built locally, pushed (`-- --env ENV`), size."""
+    images(session, "list")
 
 
 def settings(session: nox.Session, verb: str) -> None:

@@ -3,7 +3,7 @@
 DAG sources are read statically (no import, no key needed): ``conn_id=`` / ``*_conn_id=``
 arguments, ``Variable.get``, ``BaseHook.get_connection`` / ``Connection.get``, templates
 (``{{ var.value.x }}``, ``{{ var.json.x }}``, ``{{ conn.x }}``) and worker images
-(``image_ref("x")``, ``project_pod(image="x")``). Module-level string constants are
+(``worker_image("x")``, ``project_pod(image="x")``). Module-level string constants are
 followed (``CONN_ID = "warehouse_db"`` ... ``conn_id=CONN_ID``). Environments are read
 through their plaintext ids only.
 """
@@ -22,7 +22,7 @@ _TEMPLATE_CONN = re.compile(r"conn\.(?:get\(\s*['\"]([^'\"]+)['\"]|([A-Za-z_][A-
 _IN_TEMPLATE = re.compile(r"\{\{(.*?)\}\}", re.S)
 _CONNECTION_GETTERS = {("BaseHook", "get_connection"), ("Connection", "get"),
                        ("Connection", "get_connection_from_secrets")}
-_IMAGE_CALLS = {"image_ref": 0, "project_pod": None}
+_IMAGE_CALLS = {"worker_image": 0, "project_pod": None}
 
 
 @dataclass(frozen=True, order=True)

@@ -15,7 +15,7 @@ from collections.abc import Sequence
 
 from kubernetes.client import models as k8s
 
-from common.images import image_ref
+from common.images import worker_image
 
 DAGS_MOUNT = "/opt/airflow/dags"
 DATA_MOUNT = "/data"
@@ -68,7 +68,7 @@ def project_pod(*, project: str, task_id: str, image: str, script: str, argument
         task_id=task_id,
         name=f"{project}-{task_id}".replace("_", "-"),
         namespace=kwargs.pop("namespace", NAMESPACE),
-        image=image_ref(image),
+        image=worker_image(image),
         cmds=["python", f"{DAGS_MOUNT}/tasks/{project}/{script}"],
         arguments=list(arguments),
         env_from=project_env_from(project),

@@ -7,7 +7,7 @@ from airstack.settings.sops import explain
 
 SOURCE = '''
 from airflow.sdk import Variable, BaseHook
-from common.images import image_ref
+from common.images import worker_image
 CONN = "orders_db"
 a = SQLExecuteQueryOperator(task_id="a", conn_id=CONN, sql="select 1")
 b = S3ToRedshiftOperator(task_id="b", aws_conn_id="aws_default", redshift_conn_id="redshift")
@@ -15,7 +15,7 @@ c = BashOperator(task_id="c", bash_command="echo {{ var.value.bucket }} {{ conn.
 d = BashOperator(task_id="d", bash_command="{{ var.json.get('cfg') }} {{ var.value.get(\\"x\\", 1) }}")
 def f():
     return Variable.get("threshold"), BaseHook.get_connection("ftp")
-img = image_ref("pandas-basic")
+img = worker_image("pandas-basic")
 p = project_pod(project="p", task_id="t", image="spark-basic", script="s.py")
 dynamic = SQLExecuteQueryOperator(task_id="e", conn_id=some_function())
 '''

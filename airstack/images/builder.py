@@ -1,0 +1,177 @@
+"""Building and pushing images with the Docker SDK (the classic builder: no BuildKit needed).
+
+Each build streams its output to ``.airstack/logs/images/<name>.log``; the console shows a
+rich progress display. Images without pending dependencies build in parallel (up to
+``parallel``). A failed build raises :class:`ImageBuildError` with the last lines of its log.
+"""
+
+from __future__ import annotations
+
+import io
+import logging
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from airstack.errors import AirstackError
+from airstack.external_images import EXTERNAL_IMAGES, image
+from airstack.images.context import Entry, content_tag, extra_ca_from_env, tar_context
+from airstack.images.context import context_entries
+from airstack.images.spec import ImageSpec
+
+log = logging.getLogger(__name__)
+LOG_TAIL = 25
+
+
+class ImageBuildError(AirstackError):
+    pass
+
+
+@dataclass
+class Planned:
+    spec: ImageSpec
+    entries: list[Entry]
+    buildargs: dict[str, str]
+    tag: str
+    base_ref: str
+    local: bool = False  # name:tag exists in the daemon
+    remote: bool | None = None  # exists in the registry (None: no registry asked)
+    built: bool = False
+    log_file: Path | None = None
+    size: int | None = None
+    notes: list[str] = field(default_factory=list)
+
+    @property
+    def ref(self) -> str:
+        return f"{self.spec.name}:{self.tag}"
+
+    def remote_ref(self, registry: str) -> str:
+        return f"{registry.rstrip('/')}/{self.ref}"
+
+    @property
+    def needs_build(self) -> bool:
+        return not self.local and not self.remote
+
+
+class Builder:
+    def __init__(self, client, root: Path, log_dir: Path, registry: str = "", parallel: int = 2) -> None:
+        self.client, self.root, self.log_dir = client, root, log_dir
+        self.registry, self.parallel = registry, max(1, parallel)
+
+    # ----------------------------------------------------------------------- inputs --
+    def base_id(self, ref: str, key: str) -> str:
+        """The base image's id (pulled if the daemon does not have it)."""
+        from docker.errors import DockerException, ImageNotFound
+
+        try:
+            return self.client.images.get(ref).id
+        except ImageNotFound:
+            pass
+        try:
+            return self.client.images.pull(ref).id
+        except DockerException as exc:
+            raise ImageBuildError(
+                f"base image {ref} is not available ({type(exc).__name__}): set {EXTERNAL_IMAGES[key].env} to an "
+                "image this daemon has or can pull (a registry mirror, or an image built offline)") from None
+
+    def plan(self, specs: list[ImageSpec]) -> list[Planned]:
+        """The content tag of every image, and whether it exists locally (and in the registry)."""
+        extra_ca = extra_ca_from_env()
+        planned = []
+        for spec in specs:
+            base_ref = image(spec.base)
+            entries = context_entries(spec, self.root, extra_ca)
+            buildargs = {"BASE_IMAGE": base_ref}
+            hashed_args = {k: v for k, v in buildargs.items() if k != "BASE_IMAGE"}  # the base counts by its id
+            tag = content_tag(entries, hashed_args, self.base_id(base_ref, spec.base))
+            item = Planned(spec, entries, buildargs, tag, base_ref)
+            item.local, item.size = self._local(item.ref)
+            if self.registry:
+                item.remote = self._in_registry(item.remote_ref(self.registry))
+            planned.append(item)
+        return planned
+
+    def _local(self, ref: str) -> tuple[bool, int | None]:
+        from docker.errors import ImageNotFound
+
+        try:
+            return True, self.client.images.get(ref).attrs.get("Size")
+        except ImageNotFound:
+            return False, None
+
+    def _in_registry(self, ref: str) -> bool:
+        from docker.errors import APIError, NotFound
+
+        try:
+            self.client.images.get_registry_data(ref)
+            return True
+        except (NotFound, APIError):
+            return False
+
+    # ------------------------------------------------------------------------ build --
+    def build_all(self, planned: list[Planned],
+                  on_event: Callable[[str, str], None] = lambda name, state: None) -> None:
+        """Build every image that is missing, up to ``parallel`` at a time; the first failure is raised."""
+        todo = [p for p in planned if p.needs_build]
+        with ThreadPoolExecutor(self.parallel) as pool:
+            errors = [e for e in pool.map(lambda p: self._build_safely(p, on_event), todo) if e]
+        if errors:
+            raise errors[0]
+
+    def _build_safely(self, item: Planned, on_event) -> ImageBuildError | None:
+        try:
+            on_event(item.spec.name, "building")
+            self.build(item)
+            on_event(item.spec.name, "built")
+            return None
+        except ImageBuildError as exc:
+            on_event(item.spec.name, "failed")
+            return exc
+
+    def build(self, item: Planned) -> None:
+        from docker.errors import APIError
+
+        self.log_dir.mkdir(parents=True, exist_ok=True)
+        item.log_file = self.log_dir / f"{item.spec.name}.log"
+        labels = {"io.airstack.image": item.spec.name, "io.airstack.tag": item.tag,
+                  "io.airstack.flavour": item.spec.flavour}
+        with item.log_file.open("w") as out:
+            try:
+                stream = self.client.api.build(fileobj=io.BytesIO(tar_context(item.entries)), custom_context=True,
+                                               tag=item.ref, buildargs=item.buildargs, rm=True, forcerm=True,
+                                               decode=True, labels=labels)
+                error = None
+                for chunk in stream:
+                    if "stream" in chunk:
+                        out.write(chunk["stream"])
+                    if "error" in chunk:
+                        error = chunk["error"].strip()
+                        out.write(f"ERROR: {error}\n")
+            except APIError as exc:
+                error = str(exc.explanation or exc)
+                out.write(f"ERROR: {error}\n")
+        if error:
+            tail = item.log_file.read_text(errors="replace").splitlines()[-LOG_TAIL:]
+            raise ImageBuildError(f"building {item.spec.name} failed: {error}\n  last lines of {item.log_file}:\n"
+                                  + "\n".join(f"    {line}" for line in tail))
+        item.built, item.local = True, True
+        item.size = self.client.images.get(item.ref).attrs.get("Size")
+
+    # ------------------------------------------------------------------------- push --
+    def push(self, item: Planned) -> None:
+        if not self.registry:
+            raise AirstackError("no registry to push to: give --env ENV (settings/ENV/deploy.yaml) or --registry")
+        if item.remote:
+            return
+        target = item.remote_ref(self.registry)
+        repository, tag = target.rsplit(":", 1)
+        self.client.images.get(item.ref).tag(repository, tag)
+        for chunk in self.client.api.push(repository, tag=tag, stream=True, decode=True):
+            if "error" in chunk:
+                raise ImageBuildError(f"pushing {target} failed: {chunk['error'].strip()}")
+        item.remote = True
+
+
+def tags_of(planned: list[Planned]) -> dict[str, str]:
+    return {p.spec.name: p.tag for p in planned}
