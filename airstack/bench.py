@@ -349,17 +349,23 @@ def _buildable_images(client, specs) -> list:
     return usable
 
 
-def _docker_build_cached(client, planned) -> None:
-    """What `docker build` does for each context: send it, let the daemon walk its layer cache."""
-    import io
-
+def _docker_build_cached(planned) -> None:
+    """`docker build` of each context (the CLI, classic builder, context as a tar on stdin)."""
     from airstack.images.context import tar_context
 
     for item in planned:
-        for chunk in client.api.build(fileobj=io.BytesIO(tar_context(item.entries)), custom_context=True,
-                                      tag=item.ref, buildargs=item.buildargs, rm=True, decode=True):
-            if "error" in chunk:
-                raise SystemExit(f"docker build of {item.spec.name} failed: {chunk['error']}")
+        args = [a for key, value in item.buildargs.items() for a in ("--build-arg", f"{key}={value}")]
+        proc.run(["docker", "build", "--quiet", *args, "--tag", f"{item.spec.name}:bench", "-"],
+                 input=tar_context(item.entries), env={"DOCKER_BUILDKIT": "0"}, timeout=1800)
+
+
+def _best_of(count: int, body: Callable[[], object]) -> list[float]:
+    runs = []
+    for _ in range(count):
+        started = time.perf_counter()
+        body()
+        runs.append(time.perf_counter() - started)
+    return runs
 
 
 def bench_images_noop(args: argparse.Namespace) -> None:
@@ -370,28 +376,32 @@ def bench_images_noop(args: argparse.Namespace) -> None:
     root = paths.repo_root()
     client = get_client(timeout=900)
     specs = _buildable_images(client, discover(root / "images"))
-    names = [s.name for s in specs]
-    command = [sys.executable, "-m", "airstack.images", "build", *names]
+    command = [sys.executable, "-m", "airstack.images", "build", *[s.name for s in specs]]
     proc.run(command, cwd=root, timeout=3600)  # everything built (a no-op when it already is)
-    runs = []
-    for _ in range(3):
-        started = time.perf_counter()
+
+    def ours() -> None:
         out = proc.run(command, cwd=root, timeout=600).stdout
-        runs.append(time.perf_counter() - started)
         if "nothing to build" not in out:
             raise SystemExit(f"build-images rebuilt something on a no-op run:\n{out}")
-    ours = min(runs)
-    planned = Builder(client, root, root / ".airstack" / "logs" / "images").plan(specs)
-    started = time.perf_counter()
-    _docker_build_cached(client, planned)
-    docker = time.perf_counter() - started
-    ratio = docker / ours
+
+    builder = Builder(client, root, root / ".airstack" / "logs" / "images")
+    planned = builder.plan(specs)
+    _docker_build_cached(planned)  # warm-up: the layer cache is full from here on
+    ours_runs = _best_of(3, ours)
+    plan_runs = _best_of(3, lambda: builder.plan(specs))
+    docker_runs = _best_of(3, lambda: _docker_build_cached(planned))
+    ours_s, docker_s = min(ours_runs), min(docker_runs)
+    ratio = docker_s / ours_s
     write_result(
-        "images-noop", ours, "s",
-        f"build-images with nothing to do: {ours:.2f} s (best of 3, whole command) vs docker build of the same "
-        f"{len(names)} contexts with a full cache: {docker:.2f} s ({ratio:.1f}x faster; goal <= 1 s and >= 5x)",
-        images=names, ours_runs=[round(r, 3) for r in runs], docker_build_cached_seconds=round(docker, 3),
-        ratio=round(ratio, 2), goal="<= 1 s and >= 5x",
+        "images-noop", ours_s, "s",
+        f"build-images with nothing to do: {ours_s:.2f} s as a command ({min(plan_runs) * 1000:.0f} ms of it "
+        f"deciding) vs `docker build` of the same {len(specs)} contexts with a full layer cache: {docker_s:.2f} s; "
+        f"ratio {ratio:.2f}x (goal <= 1 s: {'met' if ours_s <= 1 else 'missed'}; >= 5x: "
+        f"{'met' if ratio >= 5 else 'missed'})",
+        images=[s.name for s in specs], ours_runs=[round(r, 3) for r in ours_runs],
+        ours_plan_only_runs=[round(r, 4) for r in plan_runs],
+        docker_build_cached_runs=[round(r, 3) for r in docker_runs],
+        ratio=round(ratio, 2), goal="<= 1 s and >= 5x faster than a cached docker build",
     )
 
 

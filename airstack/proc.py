@@ -49,7 +49,7 @@ def format_command(argv: Sequence[str], env: Mapping[str, str] | None = None, se
 def run(
     argv: Sequence[str],
     *,
-    input: str | None = None,
+    input: str | bytes | None = None,
     env: Mapping[str, str] | None = None,
     cwd: str | os.PathLike[str] | None = None,
     check: bool = True,
@@ -59,7 +59,8 @@ def run(
 ) -> Result:
     """Run ``argv`` to completion and capture its output.
 
-    ``env`` is added to the current environment. With ``check``, a non-zero exit raises
+    ``env`` is added to the current environment. ``input`` may be text or bytes (a tar for
+    ``docker build -``); output is always text. With ``check``, a non-zero exit raises
     :class:`CommandFailedError` naming ``what`` (default: the program) and the last line
     of its stderr.
     """
@@ -69,11 +70,10 @@ def run(
     try:
         proc = subprocess.run(  # noqa: S603 - argv list, no shell
             argv,
-            input=input,
+            input=input.encode() if isinstance(input, str) else input,
             env=full_env,
             cwd=cwd,
             capture_output=True,
-            text=True,
             timeout=timeout,
             check=False,
         )
@@ -81,13 +81,14 @@ def run(
         raise CommandNotFoundError(f"`{argv[0]}` was not found") from None
     except subprocess.TimeoutExpired:
         raise CommandFailedError(f"{what or argv[0]} did not finish within {timeout:g} s", returncode=-1) from None
-    result = Result(tuple(argv), proc.returncode, proc.stdout, proc.stderr)
+    result = Result(tuple(argv), proc.returncode, proc.stdout.decode(errors="replace"),
+                    proc.stderr.decode(errors="replace"))
     if check and proc.returncode != 0:
-        tail = (proc.stderr.strip().splitlines() or proc.stdout.strip().splitlines() or [""])[-1]
+        tail = (result.stderr.strip().splitlines() or result.stdout.strip().splitlines() or [""])[-1]
         raise CommandFailedError(
             f"{what or os.path.basename(argv[0])} failed (exit {proc.returncode}): {tail}",
             returncode=proc.returncode,
-            stderr=proc.stderr,
+            stderr=result.stderr,
         )
     return result
 
