@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import shutil
+import uuid
 from pathlib import Path
 
 import httpx
@@ -129,7 +130,10 @@ def test_push_and_pull_back(built, cli):
         httpx.get(f"http://{REGISTRY}/v2/", timeout=3).raise_for_status()
     except httpx.HTTPError:
         pytest.skip(f"no registry at {REGISTRY} (start one with docker-offline start --registry)")
-    registry = f"{REGISTRY}/airstack-test"
+    registry = f"{REGISTRY}/airstack-test-{uuid.uuid4().hex[:8]}"  # a fresh repository: the push really happens
+    code, out, _ = cli("list", "etl-basic", "--registry", registry)
+    line = next(line for line in out.splitlines() if "etl-basic" in line)
+    assert [c.strip() for c in line.strip("│").split("│")][4] == "no"
     code, out, err = cli("push", "etl-basic", "--registry", registry)
     assert code == 0, err
     tag = built["etl-basic"]["tag"]
