@@ -1,0 +1,244 @@
+"""``python -m airstack.localenv VERB``: the local environment's sessions.
+
+up, down, restart, status, logs [SERVICE], shell, clean, run DAG_ID.
+"""
+
+from __future__ import annotations
+
+import argparse
+import fcntl
+import os
+import shutil
+import sys
+import time
+from contextlib import contextmanager
+from pathlib import Path
+
+from rich.console import Console
+from rich.table import Table
+
+from airstack import paths, proc
+from airstack.cli import run_main
+from airstack.errors import AirstackError
+from airstack.localenv import health
+from airstack.localenv.config import SERVICES, LocalConfig, keys_environment
+from airstack.localenv.native import LocalEnvError, NativeRuntime
+
+console = Console(soft_wrap=True)
+
+
+@contextmanager
+def env_lock(config: LocalConfig, what: str):
+    """One env at a time: a second `up`/`down`/`clean` on this checkout refuses with a clear message."""
+    config.lock_file.parent.mkdir(parents=True, exist_ok=True)
+    with config.lock_file.open("a+") as handle:
+        try:
+            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            handle.seek(0)
+            holder = handle.read().strip() or "another process"
+            raise LocalEnvError(f"the local environment is busy ({holder}); wait for it to finish") from None
+        handle.seek(0)
+        handle.truncate()
+        handle.write(f"`{what}`, pid {os.getpid()}")
+        handle.flush()
+        try:
+            yield
+        finally:
+            handle.truncate(0)
+
+
+def choose_runtime(requested: str | None, config: LocalConfig) -> tuple[NativeRuntime, str]:
+    from airstack.docker_client import docker_status
+
+    if requested == "docker":
+        raise LocalEnvError("the docker runtime of the local environment is not built yet; use `--runtime native`")
+    if requested == "native":
+        return NativeRuntime(config), "native (asked for)"
+    ok, reason = docker_status()
+    why = ("a Docker daemon answers, but the docker runtime is not built yet" if ok else f"no Docker ({reason})")
+    return NativeRuntime(config), f"native ({why})"
+
+
+def _local_settings(root: Path):
+    from airstack.settings import store
+
+    return store.load(root, "local")
+
+
+def _ensure_local_roles(config: LocalConfig, settings) -> list[str]:
+    """Postgres connections of settings/local that point at this env's Postgres get their role and database."""
+    from psycopg2 import sql
+
+    from airstack.postgres.sql import execute_autocommit
+
+    made = []
+    for conn in settings.airflow.connections:
+        if conn.type != "postgres" or conn.host not in ("127.0.0.1", "localhost") \
+                or conn.port != config.postgres_port or not conn.login or conn.login == "airflow":
+            continue
+        role, database = sql.Identifier(conn.login), sql.Identifier(conn.schema_ or conn.login)
+        password = sql.Literal(conn.password or "")
+        statements = [
+            sql.SQL("DO $$ BEGIN IF NOT EXISTS (SELECT FROM pg_roles WHERE rolname = {}) THEN "
+                    "CREATE ROLE {} LOGIN; END IF; END $$").format(sql.Literal(conn.login), role),
+            sql.SQL("ALTER ROLE {} PASSWORD {}").format(role, password),
+        ]
+        execute_autocommit(config.metadata_dsn.replace("/airflow?", "/postgres?"), *statements)
+        from airstack.postgres.sql import connect
+
+        check = connect(config.metadata_dsn)
+        try:
+            with check.cursor() as cur:
+                cur.execute("SELECT 1 FROM pg_database WHERE datname = %s", (conn.schema_ or conn.login,))
+                exists = cur.fetchone() is not None
+        finally:
+            check.close()
+        if not exists:
+            execute_autocommit(config.metadata_dsn, sql.SQL("CREATE DATABASE {} OWNER {}").format(database, role))
+        made.append(conn.id)
+    return made
+
+
+def _create_metadata_database(config: LocalConfig) -> None:
+    from airstack.postgres.sql import connect, execute_autocommit
+
+    admin = config.metadata_dsn.replace("/airflow?", "/postgres?")
+    conn = connect(admin)
+    try:
+        with conn.cursor() as cur:
+            cur.execute("SELECT 1 FROM pg_database WHERE datname = 'airflow'")
+            exists = cur.fetchone() is not None
+    finally:
+        conn.close()
+    if not exists:
+        execute_autocommit(admin, "CREATE DATABASE airflow")
+
+
+def cmd_up(args, config: LocalConfig) -> int:
+    started = time.perf_counter()
+    runtime, why = choose_runtime(args.runtime, config)
+    console.print(f"runtime: {why}")
+    with env_lock(config, "up"):
+        settings = _local_settings(config.root)
+        env = config.airflow_env(keys_environment(settings.airflow.keys))
+        runtime.start_postgres()
+        console.print(f"postgres: ready on 127.0.0.1:{config.postgres_port} and {config.socket_dir}")
+        _create_metadata_database(config)
+        os.environ.update(env)  # this process migrates and imports before any service starts
+        from airflow.utils.db import upgradedb
+
+        from airstack.settings import importer
+
+        upgradedb()
+        roles = _ensure_local_roles(config, settings)
+        actions = importer.apply(settings.airflow)
+        changed = sum(a.action != "unchanged" for a in actions)
+        console.print(f"settings/local applied ({changed} changed of {len(actions)})"
+                      + (f"; databases for {', '.join(roles)}" if roles else ""))
+        for service in ("api-server", "dag-processor", "triggerer", "scheduler"):
+            runtime.start_service(service, env)
+        health.wait_healthy(config.api_url, args.timeout, runtime.check_alive, config.log_file)
+    console.print(f"[green]Airflow is up[/] in {time.perf_counter() - started:.1f} s: {config.api_url} "
+                  "(no login needed locally: every user is an admin)")
+    return 0
+
+
+def cmd_down(args, config: LocalConfig) -> int:
+    runtime = NativeRuntime(config)
+    with env_lock(config, "down"):
+        stopped = runtime.stop_services()
+        runtime.stop_postgres()
+    console.print(f"stopped {', '.join(stopped) or 'no service'} and Postgres; data kept in {config.state}")
+    return 0
+
+
+def cmd_clean(args, config: LocalConfig) -> int:
+    if not args.yes:
+        if not sys.stdin.isatty():
+            raise AirstackError("clean removes the local database and logs: run it with --yes")
+        if input(f"Remove {config.state} (database, logs)? [y/N] ").strip().lower() != "y":
+            return 1
+    cmd_down(args, config)
+    shutil.rmtree(config.state, ignore_errors=True)
+    shutil.rmtree(config.socket_dir, ignore_errors=True)
+    console.print(f"removed {config.state}")
+    return 0
+
+
+def cmd_status(args, config: LocalConfig) -> int:
+    runtime = NativeRuntime(config)
+    components = health.health(config.api_url)
+    table = Table(title=f"local environment ({config.api_url})", title_justify="left")
+    for column in ("service", "pid", "health", "listens on"):
+        table.add_column(column)
+    by_service = {v: components.get(k, "-") for k, v in health.COMPONENT_SERVICE.items() if k != "metadatabase"}
+    table.add_row("postgres", "running" if runtime.postgres_running() else "stopped",
+                  components.get("metadatabase", "-"), f"127.0.0.1:{config.postgres_port}")
+    for service in SERVICES:
+        pid = runtime.pid(service)
+        table.add_row(service, str(pid or "stopped"), by_service.get(service, "-"),
+                      f"127.0.0.1:{config.api_port}" if service == "api-server" else "-")
+    console.print(table)
+    return 0 if all(s == "healthy" for s in components.values()) else 1
+
+
+def cmd_logs(args, config: LocalConfig) -> int:
+    services = [args.service] if args.service else SERVICES
+    for service in services:
+        if service not in SERVICES:
+            raise AirstackError(f"unknown service {service!r}: one of {', '.join(SERVICES)}")
+        console.print(f"[bold]== {service} ({config.log_file(service)})[/]")
+        print(health.tail(config.log_file(service), args.lines))
+    return 0
+
+
+def cmd_shell(args, config: LocalConfig) -> int:
+    env = config.airflow_env(keys_environment(_local_settings(config.root).airflow.keys))
+    env["PATH"] = f"{Path(sys.executable).parent}:{os.environ.get('PATH', '')}"
+    console.print("a shell with the Airflow CLI pointed at the local environment; `exit` to leave")
+    return proc.run_streaming([os.environ.get("SHELL", "/bin/bash")], env=env, cwd=config.root)
+
+
+def cmd_run(args, config: LocalConfig) -> int:
+    from airstack.localenv.runs import follow_run
+
+    return follow_run(config.api_url, args.dag_id, args.timeout, console)
+
+
+def parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="python -m airstack.localenv", description=__doc__)
+    sub = p.add_subparsers(dest="verb", required=True)
+    up = sub.add_parser("up", help="start Airflow with the repo's DAGs and settings/local; wait until healthy")
+    up.add_argument("--runtime", choices=["docker", "native"])
+    up.add_argument("--timeout", type=float, default=180.0, help="seconds to wait for health")
+    sub.add_parser("down", help="stop everything, keep the data")
+    restart = sub.add_parser("restart", help="down, then up")
+    restart.add_argument("--runtime", choices=["docker", "native"])
+    restart.add_argument("--timeout", type=float, default=180.0)
+    sub.add_parser("status", help="services, health, ports")
+    logs = sub.add_parser("logs", help="the last lines of every service's log (or one)")
+    logs.add_argument("service", nargs="?")
+    logs.add_argument("-n", "--lines", type=int, default=50)
+    sub.add_parser("shell", help="a shell with the Airflow CLI configured for the local env")
+    clean = sub.add_parser("clean", help="remove everything, data included")
+    clean.add_argument("--yes", action="store_true")
+    run = sub.add_parser("run", help="trigger a DAG run and follow it to its end state")
+    run.add_argument("dag_id")
+    run.add_argument("--timeout", type=float, default=600.0)
+    return p
+
+
+def main(argv: list[str]) -> int:
+    args = parser().parse_args(argv)
+    config = LocalConfig.from_env(paths.repo_root())
+    if args.verb == "restart":
+        cmd_down(args, config)
+        return cmd_up(args, config)
+    verbs = {"up": cmd_up, "down": cmd_down, "clean": cmd_clean, "status": cmd_status, "logs": cmd_logs,
+             "shell": cmd_shell, "run": cmd_run}
+    return verbs[args.verb](args, config)
+
+
+if __name__ == "__main__":
+    raise SystemExit(run_main(main))

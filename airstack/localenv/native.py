@@ -1,0 +1,158 @@
+"""The native runtime: Postgres from the PostgreSQL binaries, Airflow services as processes.
+
+Everything lives in ``.airstack/local/native/`` (gitignored): Postgres' data, Airflow's home,
+a log and a pidfile per service. Postgres listens on 127.0.0.1 (for connections such as
+``warehouse_db``) and on a private unix socket (the metadata DB, trusted there). When this
+process is root, Postgres runs as an unprivileged user (initdb refuses root).
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import sys
+import time
+from pathlib import Path
+
+from airstack import proc
+from airstack.errors import AirstackError, PostgresUnavailableError
+from airstack.localenv.config import SERVICES, LocalConfig
+from airstack.localenv.health import tail
+from airstack.postgres import find_bin_dir
+from airstack.postgres.embedded import run_as_user
+
+
+class LocalEnvError(AirstackError):
+    pass
+
+
+def port_free(port: int) -> bool:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+        s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            s.bind(("127.0.0.1", port))
+        except OSError:
+            return False
+    return True
+
+
+def _alive(pid: int, marker: str) -> bool:
+    """The process exists, is not a zombie, and its command line holds ``marker`` (no pid reuse)."""
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+        cmdline = Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
+    except (OSError, IndexError):
+        return False
+    # Airflow retitles some processes (`airflow api_server -- host:...`).
+    return state != "Z" and (marker in cmdline or marker.replace("-", "_") in cmdline)
+
+
+def _signal_group(pid: int, sig: int) -> None:
+    try:
+        os.killpg(pid, sig)
+    except ProcessLookupError:
+        pass
+
+
+class NativeRuntime:
+    name = "native"
+
+    def __init__(self, config: LocalConfig) -> None:
+        self.config = config
+        self.bin_dir = find_bin_dir()
+        self.user = run_as_user()
+        self.airflow = str(Path(sys.executable).parent / "airflow")
+
+    # --------------------------------------------------------------------- postgres --
+    def _pg(self, *args, check: bool = True, timeout: float = 60):
+        if self.bin_dir is None:
+            raise PostgresUnavailableError("the native runtime needs the PostgreSQL server binaries (initdb, pg_ctl): "
+                                           "install PostgreSQL, or use `--runtime docker`")
+        prefix = []
+        if self.user is not None:
+            prefix = [proc.which("runuser", "util-linux"), "-u", self.user.pw_name, "--"]
+        argv = [*prefix, self.bin_dir / args[0], *args[1:]]
+        return proc.run(argv, cwd=self.config.pgdata.parent, check=check, timeout=timeout, what=args[0])
+
+    def _own(self, path: Path) -> None:
+        path.mkdir(parents=True, exist_ok=True)
+        if self.user is not None:
+            os.chown(path, self.user.pw_uid, self.user.pw_gid)
+        path.chmod(0o700)
+
+    def postgres_running(self) -> bool:
+        data = self.config.pgdata / "data"
+        return (data / "PG_VERSION").is_file() and self._pg("pg_ctl", "-D", data, "status", check=False).returncode == 0
+
+    def start_postgres(self) -> None:
+        data = self.config.pgdata / "data"
+        if self.postgres_running():
+            return
+        self.config.state.mkdir(parents=True, exist_ok=True)
+        self._own(self.config.pgdata)
+        self._own(self.config.socket_dir)
+        if not (data / "PG_VERSION").is_file():
+            self._pg("initdb", "-D", data, "-U", "airflow", "-E", "UTF8", "--auth-local=trust",
+                     "--auth-host=scram-sha-256")
+        port = self.config.postgres_port
+        if not port_free(port):
+            raise LocalEnvError(f"port {port} on 127.0.0.1 is taken: the local Postgres needs it; free it or set "
+                                f"AIRSTACK_LOCAL_POSTGRES_PORT")
+        log = self.config.pgdata / "postgres.log"
+        options = f"-h 127.0.0.1 -p {port} -k {self.config.socket_dir}"
+        result = self._pg("pg_ctl", "-D", data, "-l", log, "-w", "-t", "30", "-o", options, "start", check=False)
+        if result.returncode != 0:
+            raise LocalEnvError(f"Postgres did not start; last lines of {log}:\n{tail(log)}")
+
+    def stop_postgres(self) -> None:
+        data = self.config.pgdata / "data"
+        if self.postgres_running():
+            self._pg("pg_ctl", "-D", data, "-m", "fast", "-w", "-t", "30", "stop", check=False)
+
+    # ---------------------------------------------------------------------- services --
+    def pid(self, service: str) -> int | None:
+        try:
+            pid = int(self.config.pid_file(service).read_text().strip())
+        except (OSError, ValueError):
+            return None
+        return pid if _alive(pid, service) else None
+
+    def start_service(self, service: str, env: dict[str, str]) -> None:
+        if self.pid(service):
+            return
+        if service == "api-server" and not port_free(self.config.api_port):
+            raise LocalEnvError(f"port {self.config.api_port} on 127.0.0.1 is taken: free it or set "
+                                "AIRSTACK_LOCAL_API_PORT")
+        for folder in (self.config.logs, self.config.run):
+            folder.mkdir(parents=True, exist_ok=True)
+        process = proc.start(self.config.service_argv(self.airflow, service), log_file=self.config.log_file(service),
+                             env=env, cwd=self.config.root)
+        self.config.pid_file(service).write_text(f"{process.pid}\n")
+
+    def check_alive(self, services=SERVICES) -> None:
+        """Raise with the service's last log lines as soon as one of them has died."""
+        for service in services:
+            if self.pid(service) is None:
+                raise LocalEnvError(f"{service} exited; last lines of {self.config.log_file(service)}:\n"
+                                    f"{tail(self.config.log_file(service))}")
+        if not self.postgres_running():
+            raise LocalEnvError(f"Postgres is not running; last lines of {self.config.pgdata / 'postgres.log'}:\n"
+                                f"{tail(self.config.pgdata / 'postgres.log')}")
+
+    def stop_services(self, timeout: float = 20.0) -> list[str]:
+        stopped = []
+        pids = {s: self.pid(s) for s in SERVICES}
+        for service, pid in pids.items():
+            if pid:
+                _signal_group(pid, signal.SIGTERM)  # each service leads its own process group
+        deadline = time.monotonic() + timeout
+        for service, pid in pids.items():
+            while pid and self.pid(service) and time.monotonic() < deadline:
+                time.sleep(0.2)
+            if pid and self.pid(service):
+                _signal_group(pid, signal.SIGKILL)
+            if pid:
+                stopped.append(service)
+            self.config.pid_file(service).unlink(missing_ok=True)
+        return stopped
