@@ -5,6 +5,8 @@
   in a pool of one worker per core; seconds per file at each size.
 - ``images-noop``: with every image built, ``build-images`` (nothing to do) against a
   ``docker build`` of the same contexts with a full layer cache, in the same run.
+- ``up-native``: warm ``up`` (native runtime) until healthy with settings applied, against
+  ``airflow standalone`` on the same machine and lock, in the same run; and the PSS of the env.
 - ``settings-import``: 50 connections + 50 variables imported into one real Postgres metadata
   database, three ways: one ``airflow`` CLI process per item (the old way), airstack's
   importer in process (one transaction), and airstack's importer as a whole command (one process).
@@ -405,11 +407,124 @@ def bench_images_noop(args: argparse.Namespace) -> None:
     )
 
 
+# -------------------------------------------------------------------------- up-native --
+def _scratch_repo(tmp: Path) -> Path:
+    import shutil
+
+    root = tmp / "repo"
+    ignore = shutil.ignore_patterns("__pycache__", "*.pyc", "images.json")
+    for folder in ("dags", "plugins", "settings"):
+        shutil.copytree(paths.repo_root() / folder, root / folder, ignore=ignore)
+    for name in ("pyproject.toml", ".sops.yaml"):
+        shutil.copy(paths.repo_root() / name, root / name)
+    (root / "noxfile.py").write_text("")
+    return root
+
+
+def _pss_bytes(pids: set[int]) -> int:
+    total = 0
+    for pid in pids:
+        try:
+            for line in Path(f"/proc/{pid}/smaps_rollup").read_text().splitlines():
+                if line.startswith("Pss:"):
+                    total += int(line.split()[1]) * 1024
+        except OSError:
+            continue
+    return total
+
+
+def _process_tree(roots: set[int]) -> set[int]:
+    """``roots``, their process groups and every descendant."""
+    parents: dict[int, int] = {}
+    groups: dict[int, int] = {}
+    for entry in Path("/proc").glob("[0-9]*"):
+        try:
+            fields = (entry / "stat").read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        parents[int(entry.name)], groups[int(entry.name)] = int(fields[1]), int(fields[2])
+    found = {p for p in parents if p in roots or groups[p] in roots}
+    changed = True
+    while changed:
+        more = {p for p, parent in parents.items() if parent in found} - found
+        found |= more
+        changed = bool(more)
+    return found
+
+
+def _wait_healthy(url: str, timeout: float = 300) -> None:
+    from airstack.localenv.health import health
+
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if all(s == "healthy" for s in health(url).values()):
+            return
+        time.sleep(0.2)
+    raise SystemExit(f"{url} did not become healthy within {timeout:g} s")
+
+
+def _standalone_seconds(tmp: Path, port: int) -> float:
+    """`airflow standalone` (its own defaults: SQLite, its own users) to a healthy health endpoint, warm."""
+    from airstack.airflow_env import base_env
+
+    home = tmp / "standalone-home"
+    env = base_env(home, tmp / "repo" / "dags", tmp / "repo" / "plugins") | {
+        "AIRFLOW__API__PORT": str(port),
+        "AIRFLOW__CORE__EXECUTION_API_SERVER_URL": f"http://localhost:{port}/execution/",
+        # standalone starts its components as `airflow ...` from PATH
+        "PATH": f"{Path(sys.executable).parent}:{os.environ.get('PATH', '')}"}
+    airflow = str(Path(sys.executable).parent / "airflow")
+    seconds = []
+    for _ in range(2):  # the first run initialises its database and users: the second one is warm
+        started = time.perf_counter()
+        process = proc.start([airflow, "standalone"], log_file=tmp / "standalone.log", env=env, cwd=tmp)
+        try:
+            _wait_healthy(f"http://127.0.0.1:{port}")
+            seconds.append(time.perf_counter() - started)
+        finally:
+            proc.stop(process, timeout=30, group=True)
+    return seconds[-1]
+
+
+def bench_up_native(args: argparse.Namespace) -> None:
+    from airstack.localenv.config import LocalConfig
+    from airstack.postgres.embedded import free_port
+
+    with tempfile.TemporaryDirectory(prefix="airstack-bench-up-") as tmp_name:
+        tmp = Path(tmp_name)
+        root = _scratch_repo(tmp)
+        env = {"AIRSTACK_ROOT": str(root), "AIRSTACK_LOCAL_API_PORT": str(free_port()),
+               "AIRSTACK_LOCAL_POSTGRES_PORT": str(free_port())}
+        command = [sys.executable, "-m", "airstack.localenv"]
+        config = LocalConfig.from_env(root, env)
+        try:
+            proc.run([*command, "up", "--runtime", "native"], env=env, timeout=600)  # cold: create everything
+            proc.run([*command, "down"], env=env, timeout=120)
+            started = time.perf_counter()
+            proc.run([*command, "up", "--runtime", "native"], env=env, timeout=600)
+            ours = time.perf_counter() - started
+            pids = {int(p.read_text()) for p in config.run.glob("*.pid")}
+            pids.add(int((config.pgdata / "data" / "postmaster.pid").read_text().split()[0]))
+            memory = _pss_bytes(_process_tree(pids))
+        finally:
+            proc.run([*command, "clean", "--yes"], env=env, timeout=120, check=False)
+        standalone = _standalone_seconds(tmp, free_port())
+    write_result(
+        "up-native", ours, "s",
+        f"warm `up` (native) until healthy with settings applied: {ours:.1f} s; `airflow standalone` warm, same "
+        f"machine and lock: {standalone:.1f} s; env memory (PSS) {memory / 2**20:.0f} MiB "
+        f"(goals: <= 10 s, not slower than standalone, <= 1024 MiB)",
+        standalone_seconds=round(standalone, 3), pss_mib=round(memory / 2**20, 1),
+        goal="<= 10 s and <= standalone; PSS <= 1 GiB",
+    )
+
+
 BENCHMARKS: dict[str, Callable[[argparse.Namespace], None]] = {
     "test-suite": bench_test_suite,
     "dag-integrity-scale": bench_dag_integrity_scale,
     "settings-import": bench_settings_import,
     "images-noop": bench_images_noop,
+    "up-native": bench_up_native,
 }
 
 

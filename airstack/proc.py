@@ -10,6 +10,7 @@ from __future__ import annotations
 import logging
 import os
 import shlex
+import signal
 import shutil
 import subprocess
 from collections.abc import Mapping, Sequence
@@ -107,15 +108,30 @@ def start(argv: Sequence[str], *, log_file: os.PathLike[str], env: Mapping[str, 
             raise CommandNotFoundError(f"`{argv[0]}` was not found") from None
 
 
-def stop(process: subprocess.Popen, timeout: float = 10.0) -> int:
-    """SIGTERM, then SIGKILL after ``timeout`` seconds; returns the exit code."""
-    if process.poll() is None:
-        process.terminate()
+def stop(process: subprocess.Popen, timeout: float = 10.0, group: bool = False) -> int:
+    """SIGTERM, then SIGKILL after ``timeout`` seconds; returns the exit code.
+
+    With ``group``, the whole process group that :func:`start` created gets the signals
+    (programs such as `airflow standalone` start children of their own).
+    """
+    def send(sig: int) -> None:
         try:
-            return process.wait(timeout)
+            os.killpg(process.pid, sig) if group else process.send_signal(sig)
+        except ProcessLookupError:
+            pass
+
+    if process.poll() is None:
+        send(signal.SIGTERM)
+        try:
+            code = process.wait(timeout)
         except subprocess.TimeoutExpired:
-            process.kill()
-    return process.wait()
+            send(signal.SIGKILL)
+            code = process.wait()
+    else:
+        code = process.wait()
+    if group:
+        send(signal.SIGKILL)  # stragglers left in the group
+    return code
 
 
 def run_streaming(argv: Sequence[str], *, env: Mapping[str, str] | None = None,

@@ -60,6 +60,8 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
     for item in items:
         if item.get_closest_marker("docker") and not docker_ok:
             item.add_marker(skip)
+        if item.get_closest_marker("e2e") and not os.environ.get("AIRSTACK_E2E"):
+            item.add_marker(pytest.mark.skip(reason="end-to-end: run `nox -s test-e2e` (.ci/run does)"))
         # Under pytest-xdist (`--dist loadgroup`), tests that share a database fixture run on
         # one worker, so that each server is started and migrated once; the DAG runs (the
         # slowest group) get a worker of their own.

@@ -35,13 +35,24 @@ class LocalConfig:
 
     @property
     def pgdata(self) -> Path:
-        return self.state / "postgres"
+        """Postgres' folder: in the checkout, unless the user Postgres runs as cannot reach it (root-only
+        parents while running as root); then a per-checkout folder under /var/tmp."""
+        inside = self.state / "postgres"
+        from airstack.postgres.embedded import run_as_user
+
+        user = run_as_user()
+        if user is None or _reachable(inside.parent, user.pw_uid, user.pw_gid):
+            return inside
+        return Path("/var/tmp") / f"airstack-{self._digest}" / "postgres"
+
+    @property
+    def _digest(self) -> str:
+        return hashlib.sha256(str(self.state).encode()).hexdigest()[:10]
 
     @property
     def socket_dir(self) -> Path:
         """Postgres' unix socket: short (the 107-byte limit), private, one per checkout."""
-        digest = hashlib.sha256(str(self.state).encode()).hexdigest()[:10]
-        return Path(tempfile.gettempdir()) / f"airstack-pg-{digest}"
+        return Path(tempfile.gettempdir()) / f"airstack-pg-{self._digest}"
 
     @property
     def airflow_home(self) -> Path:
@@ -100,6 +111,19 @@ class LocalConfig:
         if service in ("scheduler", "triggerer"):
             return [airflow, service, "--skip-serve-logs"]
         return [airflow, service]
+
+
+def _reachable(path: Path, uid: int, gid: int) -> bool:
+    """Whether user ``uid`` can traverse every existing folder from / down to ``path``."""
+    for folder in [*reversed(path.parents), path]:
+        try:
+            st = folder.stat()
+        except FileNotFoundError:
+            break
+        bit = 0o100 if st.st_uid == uid else 0o010 if st.st_gid == gid else 0o001
+        if not st.st_mode & bit:
+            return False
+    return True
 
 
 def keys_environment(keys) -> dict[str, str]:

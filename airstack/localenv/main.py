@@ -160,8 +160,10 @@ def cmd_clean(args, config: LocalConfig) -> int:
         if input(f"Remove {config.state} (database, logs)? [y/N] ").strip().lower() != "y":
             return 1
     cmd_down(args, config)
-    shutil.rmtree(config.state, ignore_errors=True)
-    shutil.rmtree(config.socket_dir, ignore_errors=True)
+    for folder in (config.state, config.pgdata.parent if not config.pgdata.is_relative_to(config.state) else None,
+                   config.socket_dir):
+        if folder is not None:
+            shutil.rmtree(folder, ignore_errors=True)
     console.print(f"removed {config.state}")
     return 0
 
@@ -180,7 +182,9 @@ def cmd_status(args, config: LocalConfig) -> int:
         table.add_row(service, str(pid or "stopped"), by_service.get(service, "-"),
                       f"127.0.0.1:{config.api_port}" if service == "api-server" else "-")
     console.print(table)
-    return 0 if all(s == "healthy" for s in components.values()) else 1
+    running = [s for s in SERVICES if runtime.pid(s)] + (["postgres"] if runtime.postgres_running() else [])
+    healthy = all(s == "healthy" for s in components.values())
+    return 0 if healthy or not running else 1  # 1: partly up, or up but unhealthy
 
 
 def cmd_logs(args, config: LocalConfig) -> int:

@@ -32,6 +32,12 @@ def _wait_for_dag(client, dag_id: str, timeout: float) -> None:
 def follow_run(api_url: str, dag_id: str, timeout: float, console) -> int:
     import httpx
 
+    from airstack.localenv.health import health
+
+    unhealthy = ", ".join(f"{c}: {s}" for c, s in health(api_url).items() if s != "healthy")
+    if unhealthy:
+        raise AirstackError(f"the local Airflow at {api_url} is not healthy ({unhealthy}): "
+                            "`nox -s status`, `nox -s logs`, `nox -s restart`")
     try:
         with _client(api_url) as client:
             _wait_for_dag(client, dag_id, 60)

@@ -1,0 +1,141 @@
+"""`nox -s up` with the native runtime, end to end, in a scratch copy of the repository on free ports."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import httpx
+import pytest
+
+from airstack import paths, proc
+from airstack.localenv.config import LocalConfig
+from airstack.postgres.embedded import free_port
+
+pytestmark = pytest.mark.e2e
+ROOT = paths.repo_root()
+
+
+@pytest.fixture(scope="module")
+def env(tmp_path_factory):
+    root = tmp_path_factory.mktemp("local-env")
+    ignore = shutil.ignore_patterns("__pycache__", "*.pyc", "images.json")
+    for folder in ("dags", "plugins", "settings", "images", "requirements"):
+        shutil.copytree(ROOT / folder, root / folder, ignore=ignore)
+    for name in ("pyproject.toml", ".sops.yaml"):
+        shutil.copy(ROOT / name, root / name)
+    (root / "noxfile.py").write_text("")
+    api_port, pg_port = free_port(), free_port()
+    environ = {"AIRSTACK_ROOT": str(root), "AIRSTACK_LOCAL_API_PORT": str(api_port),
+               "AIRSTACK_LOCAL_POSTGRES_PORT": str(pg_port)}
+    # settings/local points warehouse_db at the env's Postgres port: follow the scratch port.
+    from airstack.settings import store
+
+    doc = store.decrypt_raw(root, "local")
+    doc["airflow"]["connections"][0]["port"] = pg_port
+    store.save(root, "local", doc)
+    yield {"root": root, "environ": environ, "url": f"http://127.0.0.1:{api_port}"}
+    cli(environ, "clean", "--yes", check=False)
+
+
+def cli(environ, *argv, check=True, timeout=300):
+    return proc.run([sys.executable, "-m", "airstack.localenv", *argv], env=environ, check=check, timeout=timeout,
+                    cwd=ROOT)
+
+
+def _api(env, path):
+    response = httpx.get(f"{env['url']}/api/v2{path}", timeout=10)
+    response.raise_for_status()
+    return response.json()
+
+
+def _config(env) -> LocalConfig:
+    return LocalConfig.from_env(env["root"], env["environ"])
+
+
+def _postmaster(env) -> int:
+    return int((_config(env).pgdata / "data" / "postmaster.pid").read_text().split()[0])
+
+
+def _env_pids(env) -> set[int]:
+    """Every process of the env: the services' process groups and the Postmaster with its children."""
+    groups = {int(p.read_text()) for p in _config(env).run.glob("*.pid")}
+    postmaster = _postmaster(env)
+    pids = set()
+    for entry in Path("/proc").glob("[0-9]*"):
+        try:
+            stat = (entry / "stat").read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        pid, ppid, pgid = int(entry.name), int(stat[1]), int(stat[2])
+        if pgid in groups or pid == postmaster or ppid == postmaster:
+            pids.add(pid)
+    return pids
+
+
+def _listening_addresses(pids: set[int]) -> set[str]:
+    inodes = set()
+    for pid in pids:
+        for fd in Path(f"/proc/{pid}/fd").glob("*"):
+            try:
+                target = os.readlink(fd)
+            except OSError:
+                continue
+            if target.startswith("socket:["):
+                inodes.add(target[8:-1])
+    found = set()
+    for table in ("/proc/net/tcp", "/proc/net/tcp6"):
+        for line in Path(table).read_text().splitlines()[1:]:
+            fields = line.split()
+            if fields[3] == "0A" and fields[9] in inodes:  # LISTEN
+                found.add(fields[1].split(":")[0])
+    return found
+
+
+def test_native_environment_end_to_end(env):
+    environ, root = env["environ"], env["root"]
+    out = cli(environ, "up", "--runtime", "native").stdout
+    assert "Airflow is up" in out and "runtime: native" in out
+
+    health = _api(env, "/monitor/health")
+    assert {c: health[c]["status"] for c in ("metadatabase", "scheduler", "triggerer", "dag_processor")} == \
+        dict.fromkeys(("metadatabase", "scheduler", "triggerer", "dag_processor"), "healthy")
+    assert "warehouse_db" in {c["connection_id"] for c in _api(env, "/connections")["connections"]}
+    variables = {v["key"]: v["value"] for v in _api(env, "/variables")["variables"]}
+    assert variables["etl_min_order_amount"] == "10"
+
+    run = cli(environ, "run", "example_bash_operator", check=False)
+    assert run.returncode == 0 and ": success" in run.stdout, run.stdout + run.stderr
+
+    addresses = _listening_addresses(_env_pids(env))
+    assert addresses and addresses <= {"0100007F", "00000000000000000000000001000000"}, addresses  # 127.0.0.1, ::1
+
+    # Two `up` at once: one proceeds, the other refuses with a clear message.
+    first = subprocess.Popen([sys.executable, "-m", "airstack.localenv", "up"], env={**os.environ, **environ},
+                             cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    time.sleep(1.0)
+    second = cli(environ, "up", check=False)
+    first_out, first_err = first.communicate(timeout=300)
+    assert first.returncode == 0, first_err
+    assert second.returncode == 1 and "the local environment is busy (`up`, pid" in second.stderr
+
+    cli(environ, "down")
+    assert cli(environ, "status", check=False).returncode == 0  # all stopped: consistent
+    cli(environ, "up")
+    runs = _api(env, "/dags/example_bash_operator/dagRuns")["dag_runs"]
+    assert any(r["state"] == "success" for r in runs), "the data of the first `up` survived down/up"
+
+    # Postgres killed: a clear error within 10 s, never a hang.
+    os.kill(_postmaster(env), signal.SIGKILL)
+    started = time.monotonic()
+    failed = cli(environ, "run", "example_bash_operator", check=False, timeout=30)
+    assert failed.returncode == 1 and time.monotonic() - started < 10
+    assert "is not healthy (metadatabase: unhealthy" in failed.stderr, failed.stderr
+
+    cli(environ, "clean", "--yes")
+    assert not (root / ".airstack" / "local" / "native").exists() and not _config(env).pgdata.exists()
