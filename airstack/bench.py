@@ -475,7 +475,7 @@ def _standalone_seconds(tmp: Path, port: int) -> float:
         "PATH": f"{Path(sys.executable).parent}:{os.environ.get('PATH', '')}"}
     airflow = str(Path(sys.executable).parent / "airflow")
     seconds = []
-    for _ in range(2):  # the first run initialises its database and users: the second one is warm
+    for _ in range(3):  # the first run initialises its database and users; the best of the next two counts
         started = time.perf_counter()
         process = proc.start([airflow, "standalone"], log_file=tmp / "standalone.log", env=env, cwd=tmp)
         try:
@@ -483,7 +483,7 @@ def _standalone_seconds(tmp: Path, port: int) -> float:
             seconds.append(time.perf_counter() - started)
         finally:
             proc.stop(process, timeout=30, group=True)
-    return seconds[-1]
+    return min(seconds[1:])
 
 
 def bench_up_native(args: argparse.Namespace) -> None:
@@ -499,10 +499,13 @@ def bench_up_native(args: argparse.Namespace) -> None:
         config = LocalConfig.from_env(root, env)
         try:
             proc.run([*command, "up", "--runtime", "native"], env=env, timeout=600)  # cold: create everything
-            proc.run([*command, "down"], env=env, timeout=120)
-            started = time.perf_counter()
-            proc.run([*command, "up", "--runtime", "native"], env=env, timeout=600)
-            ours = time.perf_counter() - started
+            runs = []
+            for _ in range(2):  # warm: the data exists, the services are down; the best of two counts
+                proc.run([*command, "down"], env=env, timeout=120)
+                started = time.perf_counter()
+                proc.run([*command, "up", "--runtime", "native"], env=env, timeout=600)
+                runs.append(time.perf_counter() - started)
+            ours = min(runs)
             pids = {int(p.read_text()) for p in config.run.glob("*.pid")}
             pids.add(int((config.pgdata / "data" / "postmaster.pid").read_text().split()[0]))
             memory = _pss_bytes(_process_tree(pids))
@@ -511,10 +514,10 @@ def bench_up_native(args: argparse.Namespace) -> None:
         standalone = _standalone_seconds(tmp, free_port())
     write_result(
         "up-native", ours, "s",
-        f"warm `up` (native) until healthy with settings applied: {ours:.1f} s; `airflow standalone` warm, same "
-        f"machine and lock: {standalone:.1f} s; env memory (PSS) {memory / 2**20:.0f} MiB "
+        f"warm `up` (native) until healthy with settings applied: {ours:.1f} s (best of 2); `airflow standalone` "
+        f"warm, same machine and lock: {standalone:.1f} s (best of 2); env memory (PSS) {memory / 2**20:.0f} MiB "
         f"(goals: <= 10 s, not slower than standalone, <= 1024 MiB)",
-        standalone_seconds=round(standalone, 3), pss_mib=round(memory / 2**20, 1),
+        ours_runs=[round(r, 3) for r in runs], standalone_seconds=round(standalone, 3), pss_mib=round(memory / 2**20, 1),
         goal="<= 10 s and <= standalone; PSS <= 1 GiB",
     )
 

@@ -115,6 +115,34 @@ def _create_metadata_database(config: LocalConfig) -> None:
         execute_autocommit(admin, "CREATE DATABASE airflow")
 
 
+def _schema_revision(config: LocalConfig) -> str | None:
+    from airstack.postgres.sql import connect
+
+    conn = connect(config.metadata_dsn)
+    try:
+        with conn.cursor() as cur:
+            cur.execute("SELECT to_regclass('alembic_version') IS NOT NULL")
+            if not cur.fetchone()[0]:
+                return None
+            cur.execute("SELECT version_num FROM alembic_version")
+            row = cur.fetchone()
+            return row[0] if row else None
+    finally:
+        conn.close()
+
+
+def _migration_stamp(config: LocalConfig) -> str:
+    """What a migrated database looks like for this Airflow: its version and the schema revision."""
+    from importlib.metadata import version
+
+    return f"{version('apache-airflow-core')} {_schema_revision(config)}"
+
+
+def _already_migrated(config: LocalConfig) -> bool:
+    stamp = config.state / "migrated"
+    return stamp.is_file() and stamp.read_text() == _migration_stamp(config)
+
+
 def cmd_up(args, config: LocalConfig) -> int:
     started = time.perf_counter()
     runtime, why = choose_runtime(args.runtime, config)
@@ -123,21 +151,32 @@ def cmd_up(args, config: LocalConfig) -> int:
         settings = _local_settings(config.root)
         env = config.airflow_env(keys_environment(settings.airflow.keys))
         runtime.start_postgres()
-        console.print(f"postgres: ready on 127.0.0.1:{config.postgres_port} and {config.socket_dir}")
+        console.print(f"postgres: ready on 127.0.0.1:{config.postgres_port} and {config.socket_dir} "
+                      f"({time.perf_counter() - started:.1f} s)")
         _create_metadata_database(config)
-        os.environ.update(env)  # this process migrates and imports before any service starts
+        # A database this Airflow migrated before needs no migration: the services that do not
+        # depend on settings start now, while this process imports settings/local.
+        early = ("api-server", "dag-processor", "triggerer") if _already_migrated(config) else ()
+        for service in early:
+            runtime.start_service(service, env)
+        os.environ.update(env)
         from airflow.utils.db import upgradedb
 
         from airstack.settings import importer
 
-        upgradedb()
+        if not early:
+            upgradedb()
+            (config.state / "migrated").write_text(_migration_stamp(config))
         roles = _ensure_local_roles(config, settings)
         actions = importer.apply(settings.airflow)
         changed = sum(a.action != "unchanged" for a in actions)
-        console.print(f"settings/local applied ({changed} changed of {len(actions)})"
-                      + (f"; databases for {', '.join(roles)}" if roles else ""))
-        for service in ("api-server", "dag-processor", "triggerer", "scheduler"):
+        console.print(f"database {'current' if early else 'migrated'}, settings/local applied "
+                      f"({changed} changed of {len(actions)})"
+                      + (f"; databases for {', '.join(roles)}" if roles else "")
+                      + f" ({time.perf_counter() - started:.1f} s)")
+        for service in ("api-server", "dag-processor", "triggerer", "scheduler"):  # the scheduler after settings
             runtime.start_service(service, env)
+        console.print(f"services started ({time.perf_counter() - started:.1f} s); waiting for health")
         health.wait_healthy(config.api_url, args.timeout, runtime.check_alive, config.log_file)
     console.print(f"[green]Airflow is up[/] in {time.perf_counter() - started:.1f} s: {config.api_url} "
                   "(no login needed locally: every user is an admin)")
