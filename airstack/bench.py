@@ -517,7 +517,8 @@ def bench_up_native(args: argparse.Namespace) -> None:
         f"warm `up` (native) until healthy with settings applied: {ours:.1f} s (best of 2); `airflow standalone` "
         f"warm, same machine and lock: {standalone:.1f} s (best of 2); env memory (PSS) {memory / 2**20:.0f} MiB "
         f"(goals: <= 10 s, not slower than standalone, <= 1024 MiB)",
-        ours_runs=[round(r, 3) for r in runs], standalone_seconds=round(standalone, 3), pss_mib=round(memory / 2**20, 1),
+        ours_runs=[round(r, 3) for r in runs], standalone_seconds=round(standalone, 3),
+        pss_mib=round(memory / 2**20, 1),
         goal="<= 10 s and <= standalone; PSS <= 1 GiB",
     )
 
