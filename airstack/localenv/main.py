@@ -66,6 +66,30 @@ def _local_settings(root: Path):
     return store.load(root, "local")
 
 
+def _admin_dsn(config: LocalConfig) -> str:
+    return config.metadata_dsn.replace("/airflow?", "/postgres?")
+
+
+def _create_database(config: LocalConfig, name: str, owner: str | None = None) -> None:
+    """CREATE DATABASE unless it exists (Postgres has no IF NOT EXISTS for databases)."""
+    from psycopg2 import sql
+
+    from airstack.postgres.sql import connect, execute_autocommit
+
+    conn = connect(_admin_dsn(config))
+    try:
+        with conn.cursor() as cur:
+            cur.execute("SELECT 1 FROM pg_database WHERE datname = %s", (name,))
+            exists = cur.fetchone() is not None
+    finally:
+        conn.close()
+    if not exists:
+        statement = sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name))
+        if owner:
+            statement = sql.SQL("{} OWNER {}").format(statement, sql.Identifier(owner))
+        execute_autocommit(_admin_dsn(config), statement)
+
+
 def _ensure_local_roles(config: LocalConfig, settings) -> list[str]:
     """Postgres connections of settings/local that point at this env's Postgres get their role and database."""
     from psycopg2 import sql
@@ -77,42 +101,16 @@ def _ensure_local_roles(config: LocalConfig, settings) -> list[str]:
         if conn.type != "postgres" or conn.host not in ("127.0.0.1", "localhost") \
                 or conn.port != config.postgres_port or not conn.login or conn.login == "airflow":
             continue
-        role, database = sql.Identifier(conn.login), sql.Identifier(conn.schema_ or conn.login)
-        password = sql.Literal(conn.password or "")
-        statements = [
+        role = sql.Identifier(conn.login)
+        execute_autocommit(
+            _admin_dsn(config),
             sql.SQL("DO $$ BEGIN IF NOT EXISTS (SELECT FROM pg_roles WHERE rolname = {}) THEN "
                     "CREATE ROLE {} LOGIN; END IF; END $$").format(sql.Literal(conn.login), role),
-            sql.SQL("ALTER ROLE {} PASSWORD {}").format(role, password),
-        ]
-        execute_autocommit(config.metadata_dsn.replace("/airflow?", "/postgres?"), *statements)
-        from airstack.postgres.sql import connect
-
-        check = connect(config.metadata_dsn)
-        try:
-            with check.cursor() as cur:
-                cur.execute("SELECT 1 FROM pg_database WHERE datname = %s", (conn.schema_ or conn.login,))
-                exists = cur.fetchone() is not None
-        finally:
-            check.close()
-        if not exists:
-            execute_autocommit(config.metadata_dsn, sql.SQL("CREATE DATABASE {} OWNER {}").format(database, role))
+            sql.SQL("ALTER ROLE {} PASSWORD {}").format(role, sql.Literal(conn.password or "")),
+        )
+        _create_database(config, conn.schema_ or conn.login, owner=conn.login)
         made.append(conn.id)
     return made
-
-
-def _create_metadata_database(config: LocalConfig) -> None:
-    from airstack.postgres.sql import connect, execute_autocommit
-
-    admin = config.metadata_dsn.replace("/airflow?", "/postgres?")
-    conn = connect(admin)
-    try:
-        with conn.cursor() as cur:
-            cur.execute("SELECT 1 FROM pg_database WHERE datname = 'airflow'")
-            exists = cur.fetchone() is not None
-    finally:
-        conn.close()
-    if not exists:
-        execute_autocommit(admin, "CREATE DATABASE airflow")
 
 
 def _schema_revision(config: LocalConfig) -> str | None:
@@ -153,7 +151,7 @@ def cmd_up(args, config: LocalConfig) -> int:
         runtime.start_postgres()
         console.print(f"postgres: ready on 127.0.0.1:{config.postgres_port} and {config.socket_dir} "
                       f"({time.perf_counter() - started:.1f} s)")
-        _create_metadata_database(config)
+        _create_database(config, "airflow")
         # A database this Airflow migrated before needs no migration: the services that do not
         # depend on settings start now, while this process imports settings/local.
         early = ("api-server", "dag-processor", "triggerer") if _already_migrated(config) else ()
