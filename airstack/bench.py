@@ -408,19 +408,6 @@ def bench_images_noop(args: argparse.Namespace) -> None:
 
 
 # -------------------------------------------------------------------------- up-native --
-def _scratch_repo(tmp: Path) -> Path:
-    import shutil
-
-    root = tmp / "repo"
-    ignore = shutil.ignore_patterns("__pycache__", "*.pyc", "images.json")
-    for folder in ("dags", "plugins", "settings"):
-        shutil.copytree(paths.repo_root() / folder, root / folder, ignore=ignore)
-    for name in ("pyproject.toml", ".sops.yaml"):
-        shutil.copy(paths.repo_root() / name, root / name)
-    (root / "noxfile.py").write_text("")
-    return root
-
-
 def _pss_bytes(pids: set[int]) -> int:
     total = 0
     for pid in pids:
@@ -492,7 +479,7 @@ def bench_up_native(args: argparse.Namespace) -> None:
 
     with tempfile.TemporaryDirectory(prefix="airstack-bench-up-") as tmp_name:
         tmp = Path(tmp_name)
-        root = _scratch_repo(tmp)
+        root = paths.scratch_copy(tmp / "repo", ("dags", "plugins", "settings"), ("pyproject.toml", ".sops.yaml"))
         env = {"AIRSTACK_ROOT": str(root), "AIRSTACK_LOCAL_API_PORT": str(free_port()),
                "AIRSTACK_LOCAL_POSTGRES_PORT": str(free_port())}
         command = [sys.executable, "-m", "airstack.localenv"]

@@ -26,3 +26,21 @@ def dags_folder() -> Path:
 
 def pyproject() -> Path:
     return repo_root() / "pyproject.toml"
+
+
+def scratch_copy(dest: Path, folders: tuple[str, ...], files: tuple[str, ...] = ("pyproject.toml",)) -> Path:
+    """Copy parts of the repository to ``dest`` (caches and generated files left out) as a repo of its own.
+
+    Tests and benchmarks point ``AIRSTACK_ROOT`` at it so that what they write (state, manifests)
+    never touches the checkout.
+    """
+    import shutil
+
+    root = repo_root()
+    ignore = shutil.ignore_patterns("__pycache__", "*.pyc", "images.json")
+    for folder in folders:
+        shutil.copytree(root / folder, dest / folder, ignore=ignore)
+    for name in files:
+        shutil.copy(root / name, dest / name)
+    (dest / "noxfile.py").write_text("")  # marks the root for repo_root()
+    return dest

@@ -171,7 +171,3 @@ class Builder:
             if "error" in chunk:
                 raise ImageBuildError(f"pushing {target} failed: {chunk['error'].strip()}")
         item.remote = True
-
-
-def tags_of(planned: list[Planned]) -> dict[str, str]:
-    return {p.spec.name: p.tag for p in planned}

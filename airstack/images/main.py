@@ -80,10 +80,9 @@ def build(args, root: Path, push: bool = False) -> list:
     if push:
         for p in planned:
             builder.push(p)
-    manifest = manifest_mod.build_manifest({p.spec.name: p.tag for p in planned} |
-                                           {k: v["tag"] for k, v in manifest_mod.read(root)["images"].items()
-                                            if k not in {p.spec.name for p in planned}})
-    manifest_mod.write(root, manifest)
+    tags = {name: item["tag"] for name, item in manifest_mod.read(root)["images"].items()}  # images not asked for
+    tags.update({p.spec.name: p.tag for p in planned})
+    manifest_mod.write(root, manifest_mod.build_manifest(tags))
     console.print(_table(planned, registry))
     built = [p.spec.name for p in planned if p.built]
     console.print(f"built {', '.join(built)}" if built else "nothing to build: every image is current")

@@ -10,22 +10,11 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from airstack.errors import ConfigError
-
 MANIFEST = Path("dags") / "common" / "images.json"  # inside the DAG bundle, so pods can read it
 
 
 def build_manifest(tags: dict[str, str]) -> dict:
     return {"images": {name: {"repository": name, "tag": tag} for name, tag in sorted(tags.items())}}
-
-
-def reference(manifest: dict, name: str, registry: str = "") -> str:
-    try:
-        item = manifest["images"][name]
-    except KeyError:
-        raise ConfigError(f"image {name!r} is not in the manifest: run `nox -s build-images`") from None
-    prefix = f"{registry.rstrip('/')}/" if registry else ""
-    return f"{prefix}{item['repository']}:{item['tag']}"
 
 
 def write(root: Path, manifest: dict) -> Path:

@@ -14,6 +14,7 @@ from airstack.cli import run_main
 from airstack.docker_client import get_client
 from airstack.external_images import image
 from airstack.images.main import main
+from tests.helpers import table_rows
 
 pytestmark = pytest.mark.docker
 ROOT = paths.repo_root()
@@ -23,13 +24,8 @@ REGISTRY = "127.0.0.1:5000"
 @pytest.fixture(scope="module")
 def scratch(tmp_path_factory) -> Path:
     """A copy of what the images are built from, so that builds write their manifest there."""
-    root = tmp_path_factory.mktemp("images-repo")
-    ignore = shutil.ignore_patterns("__pycache__", "*.pyc", "images.json")
-    for folder in ("images", "requirements", "dags", "plugins", "settings"):
-        shutil.copytree(ROOT / folder, root / folder, ignore=ignore)
-    shutil.copy(ROOT / "pyproject.toml", root)
-    (root / "noxfile.py").write_text("")
-    return root
+    return paths.scratch_copy(tmp_path_factory.mktemp("images-repo"),
+                              ("images", "requirements", "dags", "plugins", "settings"))
 
 
 @pytest.fixture()
@@ -44,12 +40,15 @@ def cli(scratch, monkeypatch, capsys):
     return run
 
 
-def _tag(out: str, name: str) -> str:
-    for line in out.splitlines():
-        cells = [c.strip() for c in line.strip("│").split("│")]
-        if cells and cells[0] == name:
-            return cells[2]
+def _row(out: str, name: str) -> list[str]:
+    for cells in table_rows(out):
+        if cells[0] == name:
+            return cells
     raise AssertionError(f"{name} not in:\n{out}")
+
+
+def _tag(out: str, name: str) -> str:
+    return _row(out, name)[2]
 
 
 @pytest.fixture(scope="module")
@@ -132,8 +131,7 @@ def test_push_and_pull_back(built, cli):
         pytest.skip(f"no registry at {REGISTRY} (start one with docker-offline start --registry)")
     registry = f"{REGISTRY}/airstack-test-{uuid.uuid4().hex[:8]}"  # a fresh repository: the push really happens
     code, out, _ = cli("list", "etl-basic", "--registry", registry)
-    line = next(line for line in out.splitlines() if "etl-basic" in line)
-    assert [c.strip() for c in line.strip("│").split("│")][4] == "no"
+    assert _row(out, "etl-basic")[4] == "no"
     code, out, err = cli("push", "etl-basic", "--registry", registry)
     assert code == 0, err
     tag = built["etl-basic"]["tag"]
@@ -142,8 +140,7 @@ def test_push_and_pull_back(built, cli):
     pulled = client.images.pull(f"{registry}/etl-basic", tag=tag)
     assert pulled.id == client.images.get(f"etl-basic:{tag}").id
     code, out, _ = cli("list", "etl-basic", "--registry", registry)
-    line = next(line for line in out.splitlines() if "etl-basic" in line and tag in line)
-    assert [c.strip() for c in line.strip("│").split("│")][3:5] == ["yes", "yes"]
+    assert _row(out, "etl-basic")[2:5] == [tag, "yes", "yes"]
 
 
 def test_conda_image_builds_where_its_base_exists(cli):

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import os
-import shutil
 import signal
 import subprocess
 import sys
@@ -23,13 +22,8 @@ ROOT = paths.repo_root()
 
 @pytest.fixture(scope="module")
 def env(tmp_path_factory):
-    root = tmp_path_factory.mktemp("local-env")
-    ignore = shutil.ignore_patterns("__pycache__", "*.pyc", "images.json")
-    for folder in ("dags", "plugins", "settings", "images", "requirements"):
-        shutil.copytree(ROOT / folder, root / folder, ignore=ignore)
-    for name in ("pyproject.toml", ".sops.yaml"):
-        shutil.copy(ROOT / name, root / name)
-    (root / "noxfile.py").write_text("")
+    root = paths.scratch_copy(tmp_path_factory.mktemp("local-env"), ("dags", "plugins", "settings"),
+                              ("pyproject.toml", ".sops.yaml"))
     api_port, pg_port = free_port(), free_port()
     environ = {"AIRSTACK_ROOT": str(root), "AIRSTACK_LOCAL_API_PORT": str(api_port),
                "AIRSTACK_LOCAL_POSTGRES_PORT": str(pg_port)}

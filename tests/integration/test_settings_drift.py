@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import pytest
 
+from tests.helpers import table_rows
+
 pytestmark = pytest.mark.postgres
 
 
@@ -22,8 +24,7 @@ def test_drift_against_a_running_airflow(repo, restore_db, cli, api_server):
         session.add(Connection(conn_id="hand_made", conn_type="http", host="example.com", password="hand-pw"))
     code, out, _ = cli("diff", "local", "--against", api_server)
     assert code == 1, out
-    rows = {tuple(cell.strip() for cell in line.strip("│").split("│")) for line in out.splitlines()
-            if line.startswith("│")}
+    rows = {tuple(row) for row in table_rows(out)}
     assert ("variable", "threshold", "change", "value") in rows, out
     assert ("connection", "hand_made", "remove", "") in rows, out
     assert ("connection", "warehouse_db", "unchanged", "") in rows, out
