@@ -148,6 +148,7 @@ def cmd_up(args, config: LocalConfig) -> int:
     with env_lock(config, "up"):
         settings = _local_settings(config.root)
         env = config.airflow_env(keys_environment(settings.airflow.keys))
+        runtime.preflight()
         runtime.start_postgres()
         console.print(f"postgres: ready on 127.0.0.1:{config.postgres_port} and {config.socket_dir} "
                       f"({time.perf_counter() - started:.1f} s)")

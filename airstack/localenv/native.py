@@ -110,6 +110,17 @@ class NativeRuntime:
         if self.postgres_running():
             self._pg("pg_ctl", "-D", data, "-m", "fast", "-w", "-t", "30", "stop", check=False)
 
+    def preflight(self) -> None:
+        """Fail before starting anything when a port the env needs is taken by something else."""
+        wanted = []
+        if not self.postgres_running():
+            wanted.append((self.config.postgres_port, "Postgres", "AIRSTACK_LOCAL_POSTGRES_PORT"))
+        if not self.pid("api-server"):
+            wanted.append((self.config.api_port, "the api-server", "AIRSTACK_LOCAL_API_PORT"))
+        for port, who, variable in wanted:
+            if not port_free(port):
+                raise LocalEnvError(f"port {port} on 127.0.0.1 is taken: {who} needs it; free it or set {variable}")
+
     # ---------------------------------------------------------------------- services --
     def pid(self, service: str) -> int | None:
         try:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import signal
+import socket
 import subprocess
 import sys
 import time
@@ -93,6 +94,16 @@ def _listening_addresses(pids: set[int]) -> set[str]:
 
 def test_native_environment_end_to_end(env):
     environ, root = env["environ"], env["root"]
+    # A taken port: a clear error within 10 s, and nothing left running.
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", int(environ["AIRSTACK_LOCAL_API_PORT"])))
+        taken.listen()
+        started = time.monotonic()
+        refused = cli(environ, "up", "--runtime", "native", check=False)
+    assert refused.returncode == 1 and time.monotonic() - started < 10
+    assert f"port {environ['AIRSTACK_LOCAL_API_PORT']} on 127.0.0.1 is taken" in refused.stderr
+    assert not (_config(env).pgdata / "data" / "postmaster.pid").exists()
+
     out = cli(environ, "up", "--runtime", "native").stdout
     assert "Airflow is up" in out and "runtime: native" in out
 
