@@ -39,9 +39,10 @@ def shared_python(session: nox.Session) -> str:
     """One environment for every operational session (up, down, settings-*, images...): Airflow installs once."""
     python, stamp = SHARED_ENV / "bin" / "python", SHARED_ENV / ".installed"
     wanted = hashlib.sha256(Path(DEV_LOCK).read_bytes() + Path("pyproject.toml").read_bytes()).hexdigest()
-    if not (python.exists() and stamp.is_file() and stamp.read_text() == wanted):
-        uv = [sys.executable, "-m", "uv"]
+    uv = [sys.executable, "-m", "uv"]
+    if not python.exists():
         session.run(*uv, "venv", "--quiet", "--python", PYTHON, str(SHARED_ENV), external=True)
+    if not (stamp.is_file() and stamp.read_text() == wanted):  # new, or the lock/pyproject changed
         session.run(*uv, "pip", "install", "--quiet", "--python", str(python), "-r", DEV_LOCK, "-e", ".",
                     env=INSTALL_ENV, external=True)
         stamp.write_text(wanted)

@@ -75,8 +75,12 @@ class Builder:
                 f"base image {ref} is not available ({type(exc).__name__}): set {EXTERNAL_IMAGES[key].env} to an "
                 "image this daemon has or can pull (a registry mirror, or an image built offline)") from None
 
-    def plan(self, specs: list[ImageSpec]) -> list[Planned]:
-        """The content tag of every image, and whether it exists locally (and in the registry)."""
+    def plan(self, specs: list[ImageSpec], tolerate_missing_base: bool = False) -> list[Planned]:
+        """The content tag of every image, and whether it exists locally (and in the registry).
+
+        With ``tolerate_missing_base`` (the `images` table), an image whose base image is not
+        available gets no tag and a note instead of failing the whole plan.
+        """
         extra_ca = extra_ca_from_env()
         planned = []
         for spec in specs:
@@ -84,7 +88,13 @@ class Builder:
             entries = context_entries(spec, self.root, extra_ca)
             buildargs = {"BASE_IMAGE": base_ref}
             hashed_args = {k: v for k, v in buildargs.items() if k != "BASE_IMAGE"}  # the base counts by its id
-            tag = content_tag(entries, hashed_args, self.base_id(base_ref, spec.base))
+            try:
+                tag = content_tag(entries, hashed_args, self.base_id(base_ref, spec.base))
+            except ImageBuildError as exc:
+                if not tolerate_missing_base:
+                    raise
+                planned.append(Planned(spec, entries, buildargs, "-", base_ref, notes=[str(exc)]))
+                continue
             item = Planned(spec, entries, buildargs, tag, base_ref)
             item.local, item.size = self._local(item.ref)
             if self.registry:

@@ -55,7 +55,8 @@ def _table(planned, registry: str) -> Table:
     for p in planned:
         pushed = "-" if p.remote is None else ("yes" if p.remote else "no")
         size = f"{p.size / 1e6:.0f} MB" if p.size else "-"
-        table.add_row(p.spec.name, p.spec.flavour, p.tag, "yes" if p.local else "no", pushed, size)
+        built = "base unavailable" if p.notes else ("yes" if p.local else "no")
+        table.add_row(p.spec.name, p.spec.flavour, p.tag, built, pushed, size)
     return table
 
 
@@ -92,7 +93,11 @@ def build(args, root: Path, push: bool = False) -> list:
 def cmd_list(args, root: Path) -> int:
     specs = _select(discover(root / "images"), args.names)
     registry = _registry(args, root)
-    console.print(_table(_builder(root, registry, 1).plan(specs), registry))
+    planned = _builder(root, registry, 1).plan(specs, tolerate_missing_base=True)
+    console.print(_table(planned, registry))
+    for item in planned:
+        for note in item.notes:
+            console.print(f"{item.spec.name}: {note}", highlight=False)
     return 0
 
 
