@@ -48,16 +48,48 @@ def env_lock(config: LocalConfig, what: str):
             handle.truncate(0)
 
 
-def choose_runtime(requested: str | None, config: LocalConfig) -> tuple[NativeRuntime, str]:
+def _runtime_file(config: LocalConfig) -> Path:
+    return config.root / ".airstack" / "local" / "runtime"
+
+
+def make_runtime(name: str, config: LocalConfig):
+    if name == "docker":
+        from airstack.docker_client import get_client
+        from airstack.localenv.docker_runtime import DockerRuntime
+
+        return DockerRuntime(config, get_client(timeout=600))
+    return NativeRuntime(config)
+
+
+def choose_runtime(requested: str | None, config: LocalConfig):
+    """--runtime; else the runtime this env already uses (its data lives there, until `clean`); else
+    docker where a daemon answers, else native. Says which and why."""
     from airstack.docker_client import docker_status
 
-    if requested == "docker":
-        raise LocalEnvError("the docker runtime of the local environment is not built yet; use `--runtime native`")
-    if requested == "native":
-        return NativeRuntime(config), "native (asked for)"
-    ok, reason = docker_status()
-    why = ("a Docker daemon answers, but the docker runtime is not built yet" if ok else f"no Docker ({reason})")
-    return NativeRuntime(config), f"native ({why})"
+    if requested:
+        name, why = requested, "asked for"
+    elif current_runtime(config):
+        name, why = current_runtime(config), "this environment's runtime; `nox -s clean` to change"
+    else:
+        ok, reason = docker_status()
+        name, why = ("docker", "a Docker daemon answers") if ok else ("native", f"no Docker: {reason}")
+    recorded = current_runtime(config)
+    if recorded and recorded != name and _anything_running(make_runtime(recorded, config)):
+        raise LocalEnvError(f"the {recorded} runtime is running: `nox -s down` first, then `up` with {name}")
+    return make_runtime(name, config), f"{name} ({why})"
+
+
+def current_runtime(config: LocalConfig) -> str | None:
+    path = _runtime_file(config)
+    return path.read_text().strip() if path.is_file() else None
+
+
+def _recorded_runtime(config: LocalConfig):
+    return make_runtime(current_runtime(config) or "native", config)
+
+
+def _anything_running(runtime) -> bool:
+    return runtime.postgres_running() or any(runtime.pid(s) for s in SERVICES)
 
 
 def _local_settings(root: Path):
@@ -66,17 +98,19 @@ def _local_settings(root: Path):
     return store.load(root, "local")
 
 
-def _admin_dsn(config: LocalConfig) -> str:
-    return config.metadata_dsn.replace("/airflow?", "/postgres?")
+def _admin_dsn(dsn: str) -> str:
+    from airstack.postgres.sql import with_database
+
+    return with_database(dsn, "postgres")
 
 
-def _create_database(config: LocalConfig, name: str, owner: str | None = None) -> None:
+def _create_database(dsn: str, name: str, owner: str | None = None) -> None:
     """CREATE DATABASE unless it exists (Postgres has no IF NOT EXISTS for databases)."""
     from psycopg2 import sql
 
     from airstack.postgres.sql import connect, execute_autocommit
 
-    conn = connect(_admin_dsn(config))
+    conn = connect(_admin_dsn(dsn))
     try:
         with conn.cursor() as cur:
             cur.execute("SELECT 1 FROM pg_database WHERE datname = %s", (name,))
@@ -87,10 +121,10 @@ def _create_database(config: LocalConfig, name: str, owner: str | None = None) -
         statement = sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name))
         if owner:
             statement = sql.SQL("{} OWNER {}").format(statement, sql.Identifier(owner))
-        execute_autocommit(_admin_dsn(config), statement)
+        execute_autocommit(_admin_dsn(dsn), statement)
 
 
-def _ensure_local_roles(config: LocalConfig, settings) -> list[str]:
+def _ensure_local_roles(config: LocalConfig, dsn: str, settings) -> list[str]:
     """Postgres connections of settings/local that point at this env's Postgres get their role and database."""
     from psycopg2 import sql
 
@@ -103,20 +137,20 @@ def _ensure_local_roles(config: LocalConfig, settings) -> list[str]:
             continue
         role = sql.Identifier(conn.login)
         execute_autocommit(
-            _admin_dsn(config),
+            _admin_dsn(dsn),
             sql.SQL("DO $$ BEGIN IF NOT EXISTS (SELECT FROM pg_roles WHERE rolname = {}) THEN "
                     "CREATE ROLE {} LOGIN; END IF; END $$").format(sql.Literal(conn.login), role),
             sql.SQL("ALTER ROLE {} PASSWORD {}").format(role, sql.Literal(conn.password or "")),
         )
-        _create_database(config, conn.schema_ or conn.login, owner=conn.login)
+        _create_database(dsn, conn.schema_ or conn.login, owner=conn.login)
         made.append(conn.id)
     return made
 
 
-def _schema_revision(config: LocalConfig) -> str | None:
+def _schema_revision(dsn: str) -> str | None:
     from airstack.postgres.sql import connect
 
-    conn = connect(config.metadata_dsn)
+    conn = connect(dsn)
     try:
         with conn.cursor() as cur:
             cur.execute("SELECT to_regclass('alembic_version') IS NOT NULL")
@@ -129,16 +163,20 @@ def _schema_revision(config: LocalConfig) -> str | None:
         conn.close()
 
 
-def _migration_stamp(config: LocalConfig) -> str:
+def _migration_stamp(dsn: str) -> str:
     """What a migrated database looks like for this Airflow: its version and the schema revision."""
     from importlib.metadata import version
 
-    return f"{version('apache-airflow-core')} {_schema_revision(config)}"
+    return f"{version('apache-airflow-core')} {_schema_revision(dsn)}"
 
 
-def _already_migrated(config: LocalConfig) -> bool:
-    stamp = config.state / "migrated"
-    return stamp.is_file() and stamp.read_text() == _migration_stamp(config)
+def _stamp_file(config: LocalConfig, runtime) -> Path:
+    return config.state.parent / f"migrated-{runtime.name}"
+
+
+def _already_migrated(config: LocalConfig, runtime) -> bool:
+    stamp = _stamp_file(config, runtime)
+    return stamp.is_file() and stamp.read_text() == _migration_stamp(runtime.metadata_dsn)
 
 
 def cmd_up(args, config: LocalConfig) -> int:
@@ -148,25 +186,28 @@ def cmd_up(args, config: LocalConfig) -> int:
     with env_lock(config, "up"):
         settings = _local_settings(config.root)
         env = config.airflow_env(keys_environment(settings.airflow.keys))
+        runtime.prepare(settings)
         runtime.preflight()
+        config.state.mkdir(parents=True, exist_ok=True)
+        _runtime_file(config).write_text(runtime.name)
         runtime.start_postgres()
-        console.print(f"postgres: ready on 127.0.0.1:{config.postgres_port} and {config.socket_dir} "
-                      f"({time.perf_counter() - started:.1f} s)")
-        _create_database(config, "airflow")
+        console.print(f"postgres: ready on 127.0.0.1:{config.postgres_port} ({time.perf_counter() - started:.1f} s)")
+        dsn = runtime.metadata_dsn
+        _create_database(dsn, "airflow")
         # A database this Airflow migrated before needs no migration: the services that do not
         # depend on settings start now, while this process imports settings/local.
-        early = ("api-server", "dag-processor", "triggerer") if _already_migrated(config) else ()
+        early = ("api-server", "dag-processor", "triggerer") if _already_migrated(config, runtime) else ()
         for service in early:
             runtime.start_service(service, env)
-        os.environ.update(env)
+        os.environ.update(env | {"AIRFLOW__DATABASE__SQL_ALCHEMY_CONN": dsn})
         from airflow.utils.db import upgradedb
 
         from airstack.settings import importer
 
         if not early:
             upgradedb()
-            (config.state / "migrated").write_text(_migration_stamp(config))
-        roles = _ensure_local_roles(config, settings)
+            _stamp_file(config, runtime).write_text(_migration_stamp(dsn))
+        roles = _ensure_local_roles(config, dsn, settings)
         actions = importer.apply(settings.airflow)
         changed = sum(a.action != "unchanged" for a in actions)
         console.print(f"database {'current' if early else 'migrated'}, settings/local applied "
@@ -183,7 +224,7 @@ def cmd_up(args, config: LocalConfig) -> int:
 
 
 def cmd_down(args, config: LocalConfig) -> int:
-    runtime = NativeRuntime(config)
+    runtime = _recorded_runtime(config)
     with env_lock(config, "down"):
         stopped = runtime.stop_services()
         runtime.stop_postgres()
@@ -198,6 +239,9 @@ def cmd_clean(args, config: LocalConfig) -> int:
         if input(f"Remove {config.state} (database, logs)? [y/N] ").strip().lower() != "y":
             return 1
     cmd_down(args, config)
+    _recorded_runtime(config).remove_all()
+    for stamp in (_runtime_file(config), *config.state.parent.glob("migrated-*")):
+        stamp.unlink(missing_ok=True)
     for folder in (config.state, config.pgdata.parent if not config.pgdata.is_relative_to(config.state) else None,
                    config.socket_dir):
         if folder is not None:
@@ -207,9 +251,9 @@ def cmd_clean(args, config: LocalConfig) -> int:
 
 
 def cmd_status(args, config: LocalConfig) -> int:
-    runtime = NativeRuntime(config)
+    runtime = _recorded_runtime(config)
     components = health.health(config.api_url)
-    table = Table(title=f"local environment ({config.api_url})", title_justify="left")
+    table = Table(title=f"local environment, {runtime.name} runtime ({config.api_url})", title_justify="left")
     for column in ("service", "pid", "health", "listens on"):
         table.add_column(column)
     by_service = {v: components.get(k, "-") for k, v in health.COMPONENT_SERVICE.items() if k != "metadatabase"}
@@ -226,17 +270,22 @@ def cmd_status(args, config: LocalConfig) -> int:
 
 
 def cmd_logs(args, config: LocalConfig) -> int:
+    runtime = _recorded_runtime(config)
     services = [args.service] if args.service else SERVICES
     for service in services:
         if service not in SERVICES:
             raise AirstackError(f"unknown service {service!r}: one of {', '.join(SERVICES)}")
-        console.print(f"[bold]== {service} ({config.log_file(service)})[/]")
-        print(health.tail(config.log_file(service), args.lines))
+        console.print(f"[bold]== {service}[/]")
+        print(runtime.log_tail(service, args.lines))
     return 0
 
 
 def cmd_shell(args, config: LocalConfig) -> int:
-    env = config.airflow_env(keys_environment(_local_settings(config.root).airflow.keys))
+    settings = _local_settings(config.root)
+    runtime = _recorded_runtime(config)
+    runtime.prepare(settings, build=False)
+    env = config.airflow_env(keys_environment(settings.airflow.keys))
+    env["AIRFLOW__DATABASE__SQL_ALCHEMY_CONN"] = runtime.metadata_dsn
     env["PATH"] = f"{Path(sys.executable).parent}:{os.environ.get('PATH', '')}"
     console.print("a shell with the Airflow CLI pointed at the local environment; `exit` to leave")
     return proc.run_streaming([os.environ.get("SHELL", "/bin/bash")], env=env, cwd=config.root)

@@ -122,6 +122,19 @@ class NativeRuntime:
                 raise LocalEnvError(f"port {port} on 127.0.0.1 is taken: {who} needs it; free it or set {variable}")
 
     # ---------------------------------------------------------------------- services --
+    @property
+    def metadata_dsn(self) -> str:
+        return self.config.metadata_dsn
+
+    def prepare(self, settings, build: bool = True) -> None:
+        """Nothing to prepare: the services run from this environment's own Airflow."""
+
+    def log_tail(self, service: str, lines: int) -> str:
+        return tail(self.config.log_file(service), lines)
+
+    def remove_all(self) -> None:
+        """The data lives in folders; `clean` removes them."""
+
     def pid(self, service: str) -> int | None:
         try:
             pid = int(self.config.pid_file(service).read_text().strip())

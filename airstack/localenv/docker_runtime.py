@@ -1,0 +1,265 @@
+"""The docker runtime: the local environment as containers, through the Docker SDK.
+
+A "pod", as on Kubernetes: the Postgres container owns one network namespace and the
+Airflow containers (api-server, scheduler, dag-processor, triggerer, from the runtime image
+of ``images/airflow``) join it. Inside, Postgres and the api-server listen on the same ports
+as the native runtime, so ``settings/local`` (``warehouse_db`` at 127.0.0.1:5433) is the same
+for both; the ports are published on 127.0.0.1 only. ``dags/`` and ``plugins/`` are mounted,
+data and logs live in named volumes, everything carries the label ``io.airstack.env``.
+
+Secrets never go into container configuration (dockerd stores it on disk): they are streamed
+through ``exec`` stdin into a tmpfs (``/run/airstack``) and read by Airflow's ``*_CMD``
+options and Postgres' ``POSTGRES_PASSWORD_FILE``. The database password is derived from
+settings/local's JWT secret, so it is never stored and never changes between runs.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import io
+import socket
+import tarfile
+import time
+
+from airstack.errors import AirstackError
+from airstack.external_images import image
+from airstack.localenv.config import SERVICES, LocalConfig
+from airstack.localenv.native import LocalEnvError, port_free
+
+SECRETS_DIR = "/run/airstack"
+AIRFLOW_UID = 50000
+WAIT_FOR = 'while [ ! -f {dir}/ready ]; do sleep 0.1; done; exec "$0" "$@"'
+SECRET_OPTIONS = {"sql_alchemy_conn": "AIRFLOW__DATABASE__SQL_ALCHEMY_CONN",
+                  "fernet_key": "AIRFLOW__CORE__FERNET_KEY", "api_secret_key": "AIRFLOW__API__SECRET_KEY",
+                  "jwt_secret": "AIRFLOW__API_AUTH__JWT_SECRET"}
+
+
+def database_password(jwt_secret: str) -> str:
+    return hmac.new(jwt_secret.encode(), b"airstack-local-postgres", hashlib.sha256).hexdigest()[:32]
+
+
+def _secrets_tar(files: dict[str, str], uid: int, mode: int) -> bytes:
+    buffer = io.BytesIO()
+    with tarfile.open(fileobj=buffer, mode="w") as tar:
+        for name, text in [*files.items(), ("ready", "")]:  # `ready` last: the wrapper waits for it
+            data = text.encode()
+            info = tarfile.TarInfo(name)
+            info.size, info.mode, info.uid, info.gid = len(data), mode, uid, 0
+            tar.addfile(info, io.BytesIO(data))
+    return buffer.getvalue()
+
+
+class DockerRuntime:
+    name = "docker"
+
+    def __init__(self, config: LocalConfig, client) -> None:
+        self.config, self.client = config, client
+        self.env_id = hashlib.sha256(str(config.root).encode()).hexdigest()[:10]
+        self.password: str | None = None
+        self.image: str | None = None
+
+    # ------------------------------------------------------------------------ names --
+    def container_name(self, service: str) -> str:
+        return f"airstack-{self.env_id}-{service}"
+
+    @property
+    def labels(self) -> dict[str, str]:
+        return {"io.airstack.env": self.env_id, "io.airstack.root": str(self.config.root)}
+
+    @property
+    def metadata_dsn(self) -> str:
+        """The metadata DB as this (host) process reaches it: the published port, the derived password."""
+        return f"postgresql+psycopg2://airflow:{self.password}@127.0.0.1:{self.config.postgres_port}/airflow"
+
+    def prepare(self, settings, build: bool = True) -> None:
+        """The database password (derived from settings/local) and the runtime image (built if missing)."""
+        self.password = database_password(settings.airflow.keys.jwt_secret)
+        if build:
+            self.image = self.runtime_image()
+
+    def _container(self, service: str):
+        from docker.errors import NotFound
+
+        try:
+            return self.client.containers.get(self.container_name(service))
+        except NotFound:
+            return None
+
+    def _running(self, service: str) -> bool:
+        container = self._container(service)
+        if container is None:
+            return False
+        container.reload()
+        return container.status == "running"
+
+    # ---------------------------------------------------------------------- secrets --
+    def _deliver(self, container, files: dict[str, str], uid: int, mode: int) -> None:
+        """Stream files into the container's tmpfs through exec stdin (memory only)."""
+        exec_id = self.client.api.exec_create(container.id, ["tar", "-x", "-C", SECRETS_DIR], stdin=True,
+                                              user="0")["Id"]
+        sock = self.client.api.exec_start(exec_id, socket=True)
+        raw = getattr(sock, "_sock", sock)
+        raw.sendall(_secrets_tar(files, uid, mode))
+        raw.shutdown(socket.SHUT_WR)
+        while raw.recv(4096):
+            pass
+        raw.close()
+        for _ in range(50):
+            result = self.client.api.exec_inspect(exec_id)
+            if not result["Running"]:
+                break
+            time.sleep(0.1)
+        if result["ExitCode"] != 0:
+            raise LocalEnvError(f"could not hand the keys to {container.name} (tar exit {result['ExitCode']})")
+
+    # --------------------------------------------------------------------- postgres --
+    def preflight(self) -> None:
+        if not self._running("postgres"):
+            for port, variable in ((self.config.postgres_port, "AIRSTACK_LOCAL_POSTGRES_PORT"),
+                                   (self.config.api_port, "AIRSTACK_LOCAL_API_PORT")):
+                if not port_free(port):
+                    raise LocalEnvError(f"port {port} on 127.0.0.1 is taken; free it or set {variable}")
+
+    def postgres_running(self) -> bool:
+        return self._running("postgres")
+
+    def start_postgres(self) -> None:
+        from airstack.postgres.sql import wait_ready
+
+        if not self._running("postgres"):
+            self._remove("postgres")
+            network = self._network()
+            pg_image = image("postgres")
+            self._require_image(pg_image, "AIRSTACK_POSTGRES_IMAGE")
+            port, api = self.config.postgres_port, self.config.api_port
+            config = self.client.images.get(pg_image).attrs["Config"]
+            container = self.client.containers.run(
+                pg_image, name=self.container_name("postgres"), detach=True, labels=self.labels,
+                entrypoint=["sh", "-c", WAIT_FOR.format(dir=SECRETS_DIR)],
+                command=[*(config.get("Entrypoint") or []), *(config.get("Cmd") or ["postgres"]), "-p", str(port)],
+                environment={"POSTGRES_USER": "airflow", "POSTGRES_DB": "airflow",
+                             "POSTGRES_PASSWORD_FILE": f"{SECRETS_DIR}/pg_password"},
+                tmpfs={SECRETS_DIR: "mode=0755"}, network=network,
+                volumes={f"airstack-{self.env_id}-pgdata": {"bind": "/var/lib/postgresql/data", "mode": "rw"}},
+                ports={f"{port}/tcp": ("127.0.0.1", port), f"{api}/tcp": ("127.0.0.1", api)},
+            )
+            self._deliver(container, {"pg_password": self.password}, uid=0, mode=0o444)
+        try:
+            wait_ready(self.metadata_dsn, timeout=60)
+        except Exception:  # noqa: BLE001 - any failure: report the container's log
+            raise LocalEnvError(f"Postgres did not become ready; last lines of its log:\n{self._tail('postgres')}") \
+                from None
+
+    def stop_postgres(self) -> None:
+        self._stop("postgres")
+
+    # ---------------------------------------------------------------------- airflow --
+    def runtime_image(self) -> str:
+        from airstack.docker_client import get_client
+        from airstack.images.builder import Builder
+        from airstack.images.spec import load_spec
+
+        builder = Builder(get_client(timeout=900), self.config.root, self.config.logs / "images")
+        (item,) = builder.plan([load_spec(self.config.root / "images" / "airflow")])
+        if item.needs_build:
+            builder.build(item)
+        return item.ref
+
+    def pid(self, service: str) -> str | None:
+        container = self._container(service)
+        if container is None:
+            return None
+        container.reload()
+        return container.short_id if container.status == "running" else None
+
+    def start_service(self, service: str, env: dict[str, str]) -> None:
+        if self._running(service):
+            return
+        self._remove(service)
+        plain = {k: v for k, v in env.items() if k not in SECRET_OPTIONS.values()}
+        plain.update({f"{option}_CMD": f"cat {SECRETS_DIR}/{name}" for name, option in SECRET_OPTIONS.items()})
+        plain.update({"AIRFLOW_HOME": "/opt/airflow", "AIRFLOW__CORE__DAGS_FOLDER": "/opt/airflow/dags",
+                      "AIRFLOW__CORE__PLUGINS_FOLDER": "/opt/airflow/plugins", "AIRFLOW_COMPONENT": service,
+                      "AIRFLOW_API_PORT": str(self.config.api_port)})
+        argv = self.config.service_argv("airflow", service)[1:]
+        if service == "api-server":  # inside the pod; the host sees it on 127.0.0.1 only
+            argv = ["api-server", "--host", "0.0.0.0", "--port", str(self.config.api_port)]
+        root = self.config.root
+        container = self.client.containers.run(
+            self.image, name=self.container_name(service), detach=True, labels=self.labels,
+            entrypoint=["sh", "-c", WAIT_FOR.format(dir=SECRETS_DIR), "airflow"], command=argv,
+            environment=plain, tmpfs={SECRETS_DIR: "mode=0755"},
+            network_mode=f"container:{self.container_name('postgres')}",
+            volumes={str(root / "dags"): {"bind": "/opt/airflow/dags", "mode": "rw"},
+                     str(root / "plugins"): {"bind": "/opt/airflow/plugins", "mode": "ro"},
+                     f"airstack-{self.env_id}-logs": {"bind": "/opt/airflow/logs", "mode": "rw"}},
+        )
+        inside = f"postgresql+psycopg2://airflow:{self.password}@127.0.0.1:{self.config.postgres_port}/airflow"
+        secrets = {"sql_alchemy_conn": inside} | {name: env[option] for name, option in SECRET_OPTIONS.items()
+                                                  if name != "sql_alchemy_conn"}
+        self._deliver(container, secrets, uid=AIRFLOW_UID, mode=0o400)
+
+    def check_alive(self, services=SERVICES) -> None:
+        for service in (*services, "postgres"):
+            if not self._running(service):
+                raise LocalEnvError(f"{service} exited; last lines of its log:\n{self._tail(service)}")
+
+    def stop_services(self, timeout: float = 20.0) -> list[str]:
+        return [s for s in SERVICES if self._stop(s, timeout)]
+
+    def log_tail(self, service: str, lines: int) -> str:
+        return self._tail(service, lines)
+
+    def remove_all(self) -> None:
+        for service in (*SERVICES, "postgres"):
+            self._remove(service)
+        for volume in self.client.volumes.list(filters={"label": f"io.airstack.env={self.env_id}"}):
+            volume.remove(force=True)
+        for network in self.client.networks.list(filters={"label": f"io.airstack.env={self.env_id}"}):
+            network.remove()
+
+    # ---------------------------------------------------------------------- helpers --
+    def _network(self) -> str:
+        name = f"airstack-{self.env_id}"
+        if not self.client.networks.list(names=[name]):
+            self.client.networks.create(name, labels=self.labels)
+        for volume in ("pgdata", "logs"):
+            full = f"airstack-{self.env_id}-{volume}"
+            if not self.client.volumes.list(filters={"name": full}):
+                self.client.volumes.create(full, labels=self.labels)
+        return name
+
+    def _require_image(self, ref: str, variable: str) -> None:
+        from docker.errors import DockerException
+
+        try:
+            self.client.images.get(ref)
+        except DockerException:
+            try:
+                self.client.images.pull(ref)
+            except DockerException as exc:
+                raise AirstackError(f"image {ref} is not available ({type(exc).__name__}): set {variable} to one "
+                                    "this daemon has or can pull") from None
+
+    def _stop(self, service: str, timeout: float = 20.0) -> bool:
+        container = self._container(service)
+        if container is None:
+            return False
+        container.reload()
+        was_running = container.status == "running"
+        if was_running:
+            container.stop(timeout=int(timeout))
+        return was_running
+
+    def _remove(self, service: str) -> None:
+        container = self._container(service)
+        if container is not None:
+            container.remove(force=True)
+
+    def _tail(self, service: str, lines: int = 15) -> str:
+        container = self._container(service)
+        if container is None:
+            return "    (no container)"
+        text = container.logs(tail=lines).decode(errors="replace").rstrip().splitlines()
+        return "\n".join(f"    {line}" for line in text)
