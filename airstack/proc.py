@@ -1,6 +1,6 @@
 """The one place that starts external programs.
 
-Every program gets an argv list (never ``shell=True``). Secrets travel on stdin
+Every program gets an argv list and never goes through a shell. Secrets travel on stdin
 (``input=``), never in argv. ``--verbose`` callers get a copy-pasteable command line, with
 the values of environment variables named in ``secret_env`` redacted.
 """
