@@ -1,8 +1,8 @@
 """The one place that starts external programs.
 
 Every program gets an argv list and never goes through a shell. Secrets travel on stdin
-(``input=``), never in argv. ``--verbose`` callers get a copy-pasteable command line, with
-the values of environment variables named in ``secret_env`` redacted.
+(``input=``), never in argv. Debug logging shows a copy-pasteable command line, with the
+values of environment variables named in ``secret_env`` redacted.
 """
 
 from __future__ import annotations
