@@ -20,7 +20,7 @@ from airstack.errors import AirstackError, PostgresUnavailableError
 from airstack.localenv.config import SERVICES, LocalConfig
 from airstack.localenv.health import tail
 from airstack.postgres import find_bin_dir
-from airstack.postgres.embedded import run_as_user
+from airstack.postgres.embedded import run_as_prefix, run_as_user
 
 
 class LocalEnvError(AirstackError):
@@ -69,10 +69,7 @@ class NativeRuntime:
         if self.bin_dir is None:
             raise PostgresUnavailableError("the native runtime needs the PostgreSQL server binaries (initdb, pg_ctl): "
                                            "install PostgreSQL, or use `--runtime docker`")
-        prefix = []
-        if self.user is not None:
-            prefix = [proc.which("runuser", "util-linux"), "-u", self.user.pw_name, "--"]
-        argv = [*prefix, self.bin_dir / args[0], *args[1:]]
+        argv = [*run_as_prefix(self.user), self.bin_dir / args[0], *args[1:]]
         return proc.run(argv, cwd=self.config.pgdata.parent, check=check, timeout=timeout, what=args[0])
 
     def _own(self, path: Path) -> None:

@@ -49,7 +49,8 @@ def run_as_user(euid: int | None = None, environ: dict[str, str] | None = None) 
     )
 
 
-def _prefix(user: pwd.struct_passwd | None) -> list[str]:
+def run_as_prefix(user: pwd.struct_passwd | None) -> list[str]:
+    """argv prefix that runs a Postgres binary as ``user`` (nothing when this process is not root)."""
     if user is None:
         return []
     return [proc.which("runuser", "needed to run Postgres as a non-root user (util-linux)"), "-u", user.pw_name, "--"]
@@ -60,7 +61,7 @@ def embedded(bin_dir: Path | None) -> Iterator[PostgresServer]:
     if bin_dir is None:
         raise PostgresUnavailableError("initdb/pg_ctl not found")
     user = run_as_user()
-    prefix = _prefix(user)
+    prefix = run_as_prefix(user)
     base = Path(tempfile.mkdtemp(prefix="airstack-pg-"))
     data = base / "data"
     started = False
