@@ -28,6 +28,11 @@ INSTALL_ENV = {"UV_COMPILE_BYTECODE": "1"}
 
 
 SHARED_ENV = Path(".nox") / "_airflow"
+# The deploy toolchain (boto3, moto, cfn-lint, helm-python-sdk) cannot share Airflow's
+# environment (Airflow 3.3.2 pins python-dateutil 4, botocore needs < 3): its own lock and venv.
+DEPLOY_LOCK = "requirements/deploy.txt"
+DEPLOY_ENV = Path(".nox") / "_deploy"
+DEPLOY_TESTS = "tests/deploy"
 
 
 def install_dev(session: nox.Session) -> None:
@@ -35,23 +40,33 @@ def install_dev(session: nox.Session) -> None:
     session.install("-r", DEV_LOCK, "-e", ".", env=INSTALL_ENV)
 
 
-def shared_python(session: nox.Session) -> str:
+def shared_python(session: nox.Session, env: Path = SHARED_ENV, lock: str = DEV_LOCK) -> str:
     """One environment for every operational session (up, down, settings-*, images...): Airflow installs once."""
-    python, stamp = SHARED_ENV / "bin" / "python", SHARED_ENV / ".installed"
-    wanted = hashlib.sha256(Path(DEV_LOCK).read_bytes() + Path("pyproject.toml").read_bytes()).hexdigest()
+    python, stamp = env / "bin" / "python", env / ".installed"
+    wanted = hashlib.sha256(Path(lock).read_bytes() + Path("pyproject.toml").read_bytes()).hexdigest()
     uv = [sys.executable, "-m", "uv"]
     if not python.exists():
-        session.run(*uv, "venv", "--quiet", "--python", PYTHON, str(SHARED_ENV), external=True)
+        session.run(*uv, "venv", "--quiet", "--python", PYTHON, str(env), external=True)
     if not (stamp.is_file() and stamp.read_text() == wanted):  # new, or the lock/pyproject changed
-        session.run(*uv, "pip", "install", "--quiet", "--python", str(python), "-r", DEV_LOCK, "-e", ".",
+        session.run(*uv, "pip", "install", "--quiet", "--python", str(python), "-r", lock, "-e", ".",
                     env=INSTALL_ENV, external=True)
         stamp.write_text(wanted)
     return str(python)
 
 
+def deploy_python(session: nox.Session) -> str:
+    """The deploy toolchain's environment (requirements/deploy.txt), shared by lint, test and the deploys."""
+    return shared_python(session, DEPLOY_ENV, DEPLOY_LOCK)
+
+
 def airstack(session: nox.Session, module: str, *args: str) -> None:
     """Run `python -m airstack.MODULE ARGS... POSARGS...` in the shared environment."""
     session.run(shared_python(session), "-m", f"airstack.{module}", *args, *session.posargs, external=True)
+
+
+def deploy(session: nox.Session, *args: str) -> None:
+    """Run `python -m airstack.deploy ARGS... POSARGS...` in the deploy environment."""
+    session.run(deploy_python(session), "-m", "airstack.deploy", *args, *session.posargs, external=True)
 
 
 @nox.session(python=PYTHON)
@@ -61,13 +76,16 @@ def lint(session: nox.Session) -> None:
     session.run("flake8", *LINT_PATHS)
     session.run("yamllint", "--strict", "-c", ".yamllint.yaml", ".")
     session.run("python", "-m", "airstack.images", "lint")
+    session.run(str(Path(deploy_python(session)).with_name("cfn-lint")), "infra/cloudformation/*.yaml", external=True)
 
 
 @nox.session(python=PYTHON, requires=["lint"])
 def test(session: nox.Session) -> None:
-    """Lint, then run every test: units, DAG integrity and DAG runs on Postgres, providers, Docker."""
+    """Lint, then run every test: units, DAG integrity and runs on Postgres, Docker, then the deploy tests."""
     install_dev(session)
-    session.run("pytest", "--numprocesses=auto", "--dist=loadgroup", *session.posargs)
+    session.run("pytest", "--numprocesses=auto", "--dist=loadgroup", f"--ignore={DEPLOY_TESTS}", *session.posargs)
+    session.run(deploy_python(session), "-m", "pytest", "--numprocesses=auto", f"--confcutdir={DEPLOY_TESTS}",
+                DEPLOY_TESTS, *session.posargs, external=True)
 
 
 @nox.session(name="check-dags", python=False, default=False)
@@ -201,6 +219,30 @@ def run(session: nox.Session) -> None:
     airstack(session, "localenv", "run")
 
 
+@nox.session(name="deploy-plan", python=False, default=False)
+def deploy_plan(session: nox.Session) -> None:
+    """Show what a deploy would change, changing nothing: `nox -s deploy-plan -- ENV [--only helm|cloudformation]`."""
+    deploy(session, "plan")
+
+
+@nox.session(name="deploy-integration", python=False, default=False)
+def deploy_integration(session: nox.Session) -> None:
+    """Push changed images, deploy integration's stacks and charts (`-- --preview`, `--dry-run`, `--yes`, `--only`)."""
+    deploy(session, "deploy", "integration")
+
+
+@nox.session(name="deploy-production", python=False, default=False)
+def deploy_production(session: nox.Session) -> None:
+    """Deploy production behind its guards: clean tree on main or a tag, images pushed (`--dry-run`, `--yes`)."""
+    deploy(session, "deploy", "production")
+
+
+@nox.session(python=False, default=False)
+def destroy(session: nox.Session) -> None:
+    """Remove integration (`-- integration`) or a preview (`-- integration --preview BRANCH`); never production."""
+    deploy(session, "destroy")
+
+
 @nox.session(name="test-e2e", python=PYTHON, default=False)
 def test_e2e(session: nox.Session) -> None:
     """End-to-end tests of the local environment: up, health, settings, a DAG run, down, up, clean."""
@@ -210,9 +252,9 @@ def test_e2e(session: nox.Session) -> None:
 
 @nox.session(python=PYTHON, default=False)
 def lock(session: nox.Session) -> None:
-    """Recompile requirements/runtime.txt and dev.txt (universal, hashed) after editing the .in files."""
+    """Recompile requirements/runtime.txt, dev.txt and deploy.txt (universal, hashed) after editing the .in files."""
     session.install("uv")
-    for name in ("runtime", "dev"):
+    for name in ("runtime", "dev", "deploy"):
         session.run("uv", "pip", "compile", "--quiet", "--universal", "--python-version", PYTHON,
                     "--generate-hashes", "--custom-compile-command", "nox -s lock", *session.posargs,
                     f"requirements/{name}.in", "-o", f"requirements/{name}.txt")

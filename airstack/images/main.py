@@ -90,10 +90,15 @@ def build(args, root: Path, push: bool = False) -> list:
     return planned
 
 
-def cmd_list(args, root: Path) -> int:
+def plan(args, root: Path) -> list:
+    """Every image's content tag, and whether it is built locally and pushed (builds nothing)."""
     specs = _select(discover(root / "images"), args.names)
+    return _builder(root, _registry(args, root), 1).plan(specs, tolerate_missing_base=True)
+
+
+def cmd_list(args, root: Path) -> int:
+    planned = plan(args, root)
     registry = _registry(args, root)
-    planned = _builder(root, registry, 1).plan(specs, tolerate_missing_base=True)
     console.print(_table(planned, registry))
     for item in planned:
         for note in item.notes:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import json
 import os
 import tempfile
 from dataclasses import dataclass
@@ -48,6 +49,16 @@ class LocalConfig:
     @property
     def _digest(self) -> str:
         return hashlib.sha256(str(self.state).encode()).hexdigest()[:10]
+
+    @property
+    def env_id(self) -> str:
+        """Names and labels this checkout's env on the Docker daemon (containers, volumes, pods)."""
+        return hashlib.sha256(str(self.root).encode()).hexdigest()[:10]
+
+    @property
+    def data_dir(self) -> Path:
+        """The ``airflow-data`` claim of KubernetesPodOperator tasks (``/data/<project>`` in their pods)."""
+        return self.state.parent / "data"
 
     @property
     def socket_dir(self) -> Path:
@@ -102,6 +113,21 @@ class LocalConfig:
         })
         env.update(keys_env)
         return env
+
+    def pods_env(self, projects: dict, network: str) -> dict[str, str]:
+        """What makes KubernetesPodOperator tasks run as local containers (dags/common/local_pods.py).
+
+        ``projects`` (settings/local's ``projects``, secrets included) is handed over as
+        ``AIRSTACK_LOCAL_PROJECTS``; a runtime that must keep it out of configuration moves it.
+        """
+        return {
+            "AIRSTACK_LOCAL_PODS": "docker",
+            "AIRSTACK_LOCAL_VOLUMES": json.dumps({"airflow-dags": str(self.root / "dags"),
+                                                  "airflow-data": str(self.data_dir)}),
+            "AIRSTACK_LOCAL_POD_NETWORK": network,
+            "AIRSTACK_LOCAL_POD_LABELS": json.dumps({"io.airstack.env": self.env_id, "io.airstack.pod": "true"}),
+            "AIRSTACK_LOCAL_PROJECTS": json.dumps({name: p.model_dump() for name, p in projects.items()}),
+        }
 
     def service_argv(self, airflow: str, service: str) -> list[str]:
         """The command line of each service; nothing listens beyond 127.0.0.1 (no log servers: the

@@ -11,6 +11,10 @@ Secrets never go into container configuration (dockerd stores it on disk): they 
 through ``exec`` stdin into a tmpfs (``/run/airstack``) and read by Airflow's ``*_CMD``
 options and Postgres' ``POSTGRES_PASSWORD_FILE``. The database password is derived from
 settings/local's JWT secret, so it is never stored and never changes between runs.
+
+KubernetesPodOperator tasks run as sibling containers: the scheduler (LocalExecutor: tasks
+run there) gets the daemon's socket, the data folder at its host path, and settings/local's
+``projects`` as a file in its tmpfs; the pods join the env's network namespace.
 """
 
 from __future__ import annotations
@@ -18,6 +22,7 @@ from __future__ import annotations
 import hashlib
 import hmac
 import io
+import os
 import socket
 import tarfile
 import time
@@ -28,6 +33,9 @@ from airstack.localenv.config import SERVICES, LocalConfig
 from airstack.localenv.native import LocalEnvError, port_free
 
 SECRETS_DIR = "/run/airstack"
+PROJECTS_FILE = "projects.json"
+# Only the service that runs tasks (LocalExecutor: the scheduler) talks to the daemon.
+RUNS_PODS = "scheduler"
 AIRFLOW_UID = 50000
 WAIT_FOR = 'while [ ! -f {dir}/ready ]; do sleep 0.1; done; exec "$0" "$@"'
 SECRET_OPTIONS = {"sql_alchemy_conn": "AIRFLOW__DATABASE__SQL_ALCHEMY_CONN",
@@ -55,7 +63,7 @@ class DockerRuntime:
 
     def __init__(self, config: LocalConfig, client) -> None:
         self.config, self.client = config, client
-        self.env_id = hashlib.sha256(str(config.root).encode()).hexdigest()[:10]
+        self.env_id = config.env_id
         self.password: str | None = None
         self.image: str | None = None
 
@@ -77,6 +85,25 @@ class DockerRuntime:
         self.password = database_password(settings.airflow.keys.jwt_secret)
         if build:
             self.image = self.runtime_image()
+
+    def pods_env(self, projects: dict) -> dict[str, str]:
+        """Pod tasks join the env's network namespace: 127.0.0.1 is the same for them as for Airflow."""
+        return self.config.pods_env(projects, network=f"container:{self.container_name('postgres')}")
+
+    def _docker_socket(self) -> str | None:
+        host = os.environ.get("DOCKER_HOST", "unix:///var/run/docker.sock")
+        return host.removeprefix("unix://") if host.startswith("unix://") else None
+
+    def _pod_runner_options(self, env: dict[str, str]) -> dict:
+        """The scheduler's extras: the daemon's socket (and its group), the data folder at its host path."""
+        socket_path = self._docker_socket()
+        data = str(self.config.data_dir)
+        options: dict = {"volumes": {data: {"bind": data, "mode": "rw"}}, "environment": {}}
+        if socket_path and os.path.exists(socket_path):
+            options["volumes"][socket_path] = {"bind": "/var/run/docker.sock", "mode": "rw"}
+            options["group_add"] = [str(os.stat(socket_path).st_gid)]
+            options["environment"]["DOCKER_HOST"] = "unix:///var/run/docker.sock"
+        return options
 
     def _container(self, service: str):
         from docker.errors import NotFound
@@ -177,8 +204,12 @@ class DockerRuntime:
         if self._running(service):
             return
         self._remove(service)
-        plain = {k: v for k, v in env.items() if k not in SECRET_OPTIONS.values()}
+        plain = {k: v for k, v in env.items() if k not in SECRET_OPTIONS.values() and k != "AIRSTACK_LOCAL_PROJECTS"}
         plain.update({f"{option}_CMD": f"cat {SECRETS_DIR}/{name}" for name, option in SECRET_OPTIONS.items()})
+        extra = self._pod_runner_options(env) if service == RUNS_PODS else {"volumes": {}, "environment": {}}
+        plain.update(extra.pop("environment"))
+        if service == RUNS_PODS and "AIRSTACK_LOCAL_PROJECTS" in env:
+            plain["AIRSTACK_LOCAL_PROJECTS_FILE"] = f"{SECRETS_DIR}/{PROJECTS_FILE}"
         plain.update({"AIRFLOW_HOME": "/opt/airflow", "AIRFLOW__CORE__DAGS_FOLDER": "/opt/airflow/dags",
                       "AIRFLOW__CORE__PLUGINS_FOLDER": "/opt/airflow/plugins", "AIRFLOW_COMPONENT": service,
                       "AIRFLOW_API_PORT": str(self.config.api_port)})
@@ -193,11 +224,15 @@ class DockerRuntime:
             network_mode=f"container:{self.container_name('postgres')}",
             volumes={str(root / "dags"): {"bind": "/opt/airflow/dags", "mode": "rw"},
                      str(root / "plugins"): {"bind": "/opt/airflow/plugins", "mode": "ro"},
-                     f"airstack-{self.env_id}-logs": {"bind": "/opt/airflow/logs", "mode": "rw"}},
+                     f"airstack-{self.env_id}-logs": {"bind": "/opt/airflow/logs", "mode": "rw"},
+                     **extra.pop("volumes")},
+            **extra,
         )
         inside = f"postgresql+psycopg2://airflow:{self.password}@127.0.0.1:{self.config.postgres_port}/airflow"
         secrets = {"sql_alchemy_conn": inside} | {name: env[option] for name, option in SECRET_OPTIONS.items()
                                                   if name != "sql_alchemy_conn"}
+        if service == RUNS_PODS and "AIRSTACK_LOCAL_PROJECTS" in env:
+            secrets[PROJECTS_FILE] = env["AIRSTACK_LOCAL_PROJECTS"]
         self._deliver(container, secrets, uid=AIRFLOW_UID, mode=0o400)
 
     def check_alive(self, services=SERVICES) -> None:
@@ -214,6 +249,8 @@ class DockerRuntime:
     def remove_all(self) -> None:
         for service in (*SERVICES, "postgres"):
             self._remove(service)
+        for pod in self.client.containers.list(all=True, filters={"label": f"io.airstack.env={self.env_id}"}):
+            pod.remove(force=True)  # pod tasks kept for inspection (on_finish_action)
         for volume in self.client.volumes.list(filters={"label": f"io.airstack.env={self.env_id}"}):
             volume.remove(force=True)
         for network in self.client.networks.list(filters={"label": f"io.airstack.env={self.env_id}"}):

@@ -185,10 +185,12 @@ def cmd_up(args, config: LocalConfig) -> int:
     console.print(f"runtime: {why}")
     with env_lock(config, "up"):
         settings = _local_settings(config.root)
-        env = config.airflow_env(keys_environment(settings.airflow.keys))
+        env = config.airflow_env(keys_environment(settings.airflow.keys)) | runtime.pods_env(settings.projects)
         runtime.prepare(settings)
         runtime.preflight()
         config.state.mkdir(parents=True, exist_ok=True)
+        config.data_dir.mkdir(parents=True, exist_ok=True)
+        config.data_dir.chmod(0o1777)  # pod tasks run as their own (non-root) users, like a shared PVC
         _runtime_file(config).write_text(runtime.name)
         runtime.start_postgres()
         console.print(f"postgres: ready on 127.0.0.1:{config.postgres_port} ({time.perf_counter() - started:.1f} s)")
@@ -242,7 +244,8 @@ def cmd_clean(args, config: LocalConfig) -> int:
     _recorded_runtime(config).remove_all()
     for stamp in (_runtime_file(config), *config.state.parent.glob("migrated-*")):
         stamp.unlink(missing_ok=True)
-    for folder in (config.state, config.pgdata.parent if not config.pgdata.is_relative_to(config.state) else None,
+    for folder in (config.state, config.data_dir,
+                   config.pgdata.parent if not config.pgdata.is_relative_to(config.state) else None,
                    config.socket_dir):
         if folder is not None:
             shutil.rmtree(folder, ignore_errors=True)

@@ -126,11 +126,25 @@ class NativeRuntime:
     def prepare(self, settings, build: bool = True) -> None:
         """Nothing to prepare: the services run from this environment's own Airflow."""
 
+    def pods_env(self, projects: dict) -> dict[str, str]:
+        """Pod tasks as containers on the host's network, so they reach 127.0.0.1 like the services."""
+        return self.config.pods_env(projects, network="host")
+
     def log_tail(self, service: str, lines: int) -> str:
         return tail(self.config.log_file(service), lines)
 
     def remove_all(self) -> None:
-        """The data lives in folders; `clean` removes them."""
+        """The data lives in folders (`clean` removes them); pod containers kept for inspection go here."""
+        from docker.errors import DockerException
+
+        from airstack.docker_client import get_client
+
+        try:
+            label = f"io.airstack.env={self.config.env_id}"
+            for pod in get_client().containers.list(all=True, filters={"label": label}):
+                pod.remove(force=True)
+        except DockerException:
+            pass  # no daemon: no pod ran
 
     def pid(self, service: str) -> int | None:
         try:

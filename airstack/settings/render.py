@@ -41,14 +41,24 @@ def secret_names(release: str) -> tuple[str, str]:
     return f"{release}-settings-keys", f"{release}-settings-env"
 
 
-def k8s_secrets(settings: Airflow, env: str, release: str = "airflow", namespace: str | None = None) -> list[dict]:
-    keys_name, env_name = secret_names(release)
+def keys_data(settings: Airflow) -> dict[str, str]:
+    """``<release>-settings-keys``: the key names the official chart's ``*SecretName`` values read."""
     keys = {"fernet-key": settings.keys.airflow_fernet_key(), "api-secret-key": settings.keys.api_secret_key,
             "jwt-secret": settings.keys.jwt_secret}
+    return {k: v for k, v in keys.items() if v}
+
+
+def env_data(settings: Airflow) -> dict[str, str]:
+    """``<release>-settings-env``: connections and variables as Airflow reads them from the environment."""
     variables = {f"AIRFLOW_CONN_{c.id.upper()}": connection_env_value(c) for c in settings.connections}
     variables |= {f"AIRFLOW_VAR_{name.upper()}": value for name, value in settings.variables.items()}
-    return [_secret(keys_name, namespace, {k: v for k, v in keys.items() if v}, env),
-            _secret(env_name, namespace, variables, env)]
+    return variables
+
+
+def k8s_secrets(settings: Airflow, env: str, release: str = "airflow", namespace: str | None = None) -> list[dict]:
+    keys_name, env_name = secret_names(release)
+    return [_secret(keys_name, namespace, keys_data(settings), env),
+            _secret(env_name, namespace, env_data(settings), env)]
 
 
 def chart_values(release: str = "airflow") -> dict:

@@ -3,6 +3,7 @@
 Plaintext (before sops encrypts it)::
 
     airflow:
+      metadata_connection: postgresql+psycopg2://airflow:...@db.internal:5432/airflow  # deployed envs only
       keys:                      # the environment's own keys (settings-keys generates them)
         fernet_key: ...          # encrypts connections and variables in the metadata DB
         fernet_key_previous: []  # older Fernet keys, still readable during a rotation
@@ -26,6 +27,12 @@ Plaintext (before sops encrypts it)::
         - name: warehouse
           slots: 4
           description: at most four queries on the warehouse
+    projects:                    # seed 004: per project, one ConfigMap and one Secret named after it
+      example1:                  # a DNS-1123 label, as in dags/common/kpo.py
+        config:                  # plaintext (ConfigMap): environment variables of the project's pods
+          REPORT_CURRENCY: EUR
+        secret:                  # encrypted by sops (Secret): environment variables too
+          API_TOKEN: ...
 
 Ids and variable names are lowercase identifiers (``[a-z][a-z0-9_]*``): they become
 ``AIRFLOW_CONN_<ID>`` / ``AIRFLOW_VAR_<NAME>`` environment variables on Kubernetes, where
@@ -48,6 +55,12 @@ from airstack.errors import ConfigError
 
 IDENTIFIER = r"^[a-z][a-z0-9_]{0,249}$"
 Identifier = Annotated[str, StringConstraints(pattern=IDENTIFIER)]
+# A project names a ConfigMap, a Secret and a data sub-path: a DNS-1123 label.
+PROJECT = r"^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$"
+ProjectName = Annotated[str, StringConstraints(pattern=PROJECT)]
+# Keys of a project's config/secret become environment variables of its pods.
+ENV_NAME = r"^[A-Za-z_][A-Za-z0-9_]{0,252}$"
+EnvName = Annotated[str, StringConstraints(pattern=ENV_NAME)]
 
 # Connection types a file may use: those of Airflow's core and of the providers teams use most.
 # Extend with [tool.airstack.settings] extra-connection-types in pyproject.toml.
@@ -179,6 +192,9 @@ def _variable_value(value: Any) -> str:
 
 class Airflow(_Model):
     keys: Keys = Field(default_factory=Keys)
+    # Deployed environments: the metadata DB's SQLAlchemy URL (the platform chart's
+    # `<release>-metadata` Secret). The local env and the tests bring their own database.
+    metadata_connection: str | None = None
     connections: list[Connection] = Field(default_factory=list)
     variables: dict[Identifier, str] = Field(default_factory=dict)
     pools: list[Pool] = Field(default_factory=list)
@@ -197,8 +213,46 @@ class Airflow(_Model):
         return [] if value is None else value
 
 
+def _env_value(value: Any) -> Any:
+    """Environment values are text; numbers and booleans (YAML scalars) are written as YAML reads them."""
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, int | float):
+        return str(value)
+    return value
+
+
+class Project(_Model):
+    """What seed 004 keeps per project: a ConfigMap (``config``) and a Secret (``secret``)."""
+
+    config: dict[EnvName, str] = Field(default_factory=dict)
+    secret: dict[EnvName, str] = Field(default_factory=dict)
+
+    @field_validator("config", "secret", mode="before")
+    @classmethod
+    def _values(cls, value: Any) -> Any:
+        if value is None:
+            return {}
+        if isinstance(value, dict):
+            return {k: _env_value(v) for k, v in value.items()}
+        return value
+
+    @model_validator(mode="after")
+    def _disjoint(self) -> Project:
+        both = sorted(set(self.config) & set(self.secret))
+        if both:
+            raise ValueError(f"{', '.join(both)} in both config and secret (a pod would get one of them)")
+        return self
+
+
 class SettingsFile(_Model):
     airflow: Airflow
+    projects: dict[ProjectName, Project] = Field(default_factory=dict)
+
+    @field_validator("projects", mode="before")
+    @classmethod
+    def _no_projects(cls, value: Any) -> Any:
+        return {} if value is None else value
 
 
 class SettingsError(ConfigError):
@@ -238,6 +292,18 @@ def _duplicates(data: Any, file: str) -> list[str]:
     return lines
 
 
+_PATTERN_MESSAGES = {
+    IDENTIFIER: "must be a lowercase identifier ([a-z][a-z0-9_]*, at most 250)",
+    PROJECT: "must be a DNS-1123 label (lowercase letters, digits and '-', at most 63): it names a ConfigMap",
+    ENV_NAME: "must be an environment variable name ([A-Za-z_][A-Za-z0-9_]*)",
+}
+
+
+def _pattern_message(err: dict) -> str:
+    pattern = (err.get("ctx") or {}).get("pattern")
+    return f"{err['input']!r} {_PATTERN_MESSAGES.get(pattern, f'must match {pattern}')}"
+
+
 def parse_settings(data: Any, file: str) -> SettingsFile:
     """Validate decrypted settings; raise :class:`SettingsError` listing every problem."""
     lines: list[str] = []
@@ -249,7 +315,7 @@ def parse_settings(data: Any, file: str) -> SettingsFile:
             loc = format_location("", tuple(err["loc"]))
             message = err["msg"].removeprefix("Value error, ")
             if err["type"] == "string_pattern_mismatch":
-                message = f"{err['input']!r} must be a lowercase identifier ([a-z][a-z0-9_]*, at most 250)"
+                message = _pattern_message(err)
             lines.append(f"{file}: {loc or '(top level)'}: {message}")
     lines += _duplicates(data, file)
     if lines:

@@ -1,9 +1,10 @@
 """``.sops.yaml``: one creation rule per environment.
 
 ``encrypted_regex`` lists the keys whose values sops encrypts (their whole subtree):
-connection fields that carry secrets, the ``keys`` block and ``variables``. Everything else
-(connection ids and types, variable names, which are mapping keys, pool names and slots)
-stays readable in git diffs; sops' MAC still covers the whole file.
+connection fields that carry secrets, the ``keys`` block, ``variables`` and each project's
+``secret``. Everything else (connection ids and types, variable names, which are mapping
+keys, pool names and slots, projects' ``config``) stays readable in git diffs; sops' MAC
+still covers the whole file.
 """
 
 from __future__ import annotations
@@ -12,7 +13,7 @@ from pathlib import Path
 
 import yaml
 
-ENCRYPTED_REGEX = "^(keys|variables|host|port|login|password|schema|extra|uri)$"
+ENCRYPTED_REGEX = "^(keys|variables|host|port|login|password|schema|extra|uri|secret|metadata_connection)$"
 
 
 def path_regex(env: str) -> str:

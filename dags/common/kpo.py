@@ -4,7 +4,11 @@
   mount the DAGs volume read-only at ``/opt/airflow/dags``.
 - Its files live under ``<data volume>/<project>``, mounted at ``/data``.
 - It has zero or one ConfigMap and zero or one Secret, each named after the project; both
-  are loaded as environment variables and both are optional.
+  are loaded as environment variables and both are optional. Their values live in
+  ``settings/<env>/secret.yaml`` under ``projects.<project>`` (``config`` / ``secret``).
+
+In the local env (``AIRSTACK_LOCAL_PODS=docker``) the same task runs its pod as a local Docker
+container instead (``common.local_pods``); everywhere else it is a plain KubernetesPodOperator.
 """
 
 from __future__ import annotations
@@ -58,13 +62,55 @@ def project_env_from(project: str) -> list[k8s.V1EnvFromSource]:
     ]
 
 
+_operator_class = None
+
+
+def _project_pod_operator():
+    """KubernetesPodOperator, run locally as a container when the local env asks for it (built once)."""
+    global _operator_class
+    if _operator_class is not None:
+        return _operator_class
+    from airflow.providers.cncf.kubernetes.operators.pod import KubernetesPodOperator
+    from airflow.sdk.exceptions import AirflowException, AirflowFailException
+
+    from common import local_pods
+
+    class ProjectPodOperator(KubernetesPodOperator):
+        """A project's pod task (seed 004); see :mod:`common.local_pods` for the local run."""
+
+        def execute(self, context):
+            if not local_pods.enabled():
+                return super().execute(context)
+            if self.do_xcom_push:
+                raise AirflowFailException("do_xcom_push is not supported by the local pod runner")
+            self._local_pods = None
+            try:
+                self._local_pods = local_pods.DockerPods()
+                local_pods.run_pod(self.build_pod_request_obj(context, dry_run=True), self.log,
+                                   str(getattr(self.on_finish_action, "value", self.on_finish_action)),
+                                   pods=self._local_pods)
+            except local_pods.PodFailed as exc:  # the container failed: a retry may succeed
+                raise AirflowException(str(exc)) from None
+            except local_pods.LocalPodError as exc:  # the pod cannot run locally: retrying will not help
+                raise AirflowFailException(str(exc)) from None
+            return None
+
+        def on_kill(self) -> None:
+            pods = getattr(self, "_local_pods", None)
+            if pods is not None:
+                pods.remove()
+                return
+            super().on_kill()
+
+    _operator_class = ProjectPodOperator
+    return _operator_class
+
+
 def project_pod(*, project: str, task_id: str, image: str, script: str, arguments: Sequence[str] = (),
                 cpu: str = "250m", memory: str = "512Mi", **kwargs):
     """A KubernetesPodOperator that runs ``dags/tasks/<project>/<script>`` in worker image ``image``."""
-    from airflow.providers.cncf.kubernetes.operators.pod import KubernetesPodOperator
-
     volumes, mounts = project_volumes(project)
-    return KubernetesPodOperator(
+    return _project_pod_operator()(
         task_id=task_id,
         name=f"{project}-{task_id}".replace("_", "-"),
         namespace=kwargs.pop("namespace", NAMESPACE),

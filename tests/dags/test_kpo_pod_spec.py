@@ -28,7 +28,7 @@ def _manifest(task) -> dict:
 
 
 def test_there_are_pod_tasks():
-    assert _pod_tasks(), "expected at least the k8s_pandas_example DAG's pod task"
+    assert _pod_tasks(), "expected at least the k8s_project_example DAG's pod tasks"
 
 
 @pytest.mark.parametrize("version", K8S_VERSIONS)
@@ -43,10 +43,10 @@ def test_pod_requests_are_valid(version):
 
 
 def test_pod_follows_project_conventions():
-    task = next(t for t in _pod_tasks() if t.dag_id == "k8s_pandas_example")
+    task = next(t for t in _pod_tasks() if (t.dag_id, t.task_id) == ("k8s_project_example", "summarise_orders"))
     spec = _manifest(task)["spec"]
     container = spec["containers"][0]
-    assert container["image"].startswith("pandas-basic:")
+    assert container["image"].rsplit("/", 1)[-1].startswith("etl-basic:")
     assert container["command"] == ["python", "/opt/airflow/dags/tasks/example1/transform.py"]
     # Zero or one ConfigMap and Secret, named after the project: both optional.
     assert {"configMapRef": {"name": "example1", "optional": True}} in container["envFrom"]

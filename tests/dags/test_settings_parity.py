@@ -25,4 +25,4 @@ def test_environment_has_everything_the_dags_use(env):
 def test_the_dags_use_settings_at_all():
     """Guards the scanner: the example DAGs do name a connection, a variable and an image."""
     kinds = {(u.kind, u.name) for u in parity.scan_dags(paths.dags_folder())}
-    assert {("connection", "warehouse_db"), ("variable", "etl_min_order_amount"), ("image", "pandas-basic")} <= kinds
+    assert {("connection", "warehouse_db"), ("variable", "etl_min_order_amount"), ("image", "etl-basic")} <= kinds

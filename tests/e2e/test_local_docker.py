@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+import json
+import sys
 import time
 from pathlib import Path
 
 import httpx
 import pytest
 
-from airstack import paths
+from airstack import paths, proc
 from airstack.docker_client import get_client
 from airstack.postgres.embedded import free_port
 from tests.e2e.test_local_native import cli
@@ -28,7 +30,10 @@ def env(tmp_path_factory):
     doc = store.decrypt_raw(root, "local")
     doc["airflow"]["connections"][0]["port"] = pg_port  # warehouse_db follows the scratch port
     store.save(root, "local", doc)
-    yield {"root": root, "environ": environ, "url": f"http://127.0.0.1:{api_port}", "keys": doc["airflow"]["keys"]}
+    secrets = [v for v in doc["airflow"]["keys"].values() if isinstance(v, str) and v]
+    secrets += [v for p in doc["projects"].values() for v in (p.get("secret") or {}).values()]
+    yield {"root": root, "environ": environ, "url": f"http://127.0.0.1:{api_port}", "secrets": secrets,
+           "project": doc["projects"]["example1"]}
     cli(environ, "clean", "--yes", check=False)
 
 
@@ -54,6 +59,8 @@ def _files_containing(needles: list[bytes], folders: list[Path]) -> list[str]:
 
 def test_docker_environment_end_to_end(env):
     environ = env["environ"]
+    # The KPO example's worker image, as a user builds it (`nox -s build-images -- etl-basic`).
+    proc.run([sys.executable, "-m", "airstack.images", "build", "etl-basic"], env=environ, timeout=900)
     out = cli(environ, "up", "--runtime", "docker").stdout
     assert "runtime: docker (asked for)" in out and "Airflow is up" in out
 
@@ -61,9 +68,12 @@ def test_docker_environment_end_to_end(env):
     assert all(health[c]["status"] == "healthy" for c in ("metadatabase", "scheduler", "triggerer", "dag_processor"))
     connections = httpx.get(f"{env['url']}/api/v2/connections", timeout=10).json()["connections"]
     assert "warehouse_db" in {c["connection_id"] for c in connections}
-    for dag_id in ("example_bash_operator", "etl_postgres_orders"):
+    for dag_id in ("example_bash_operator", "etl_postgres_orders", "k8s_project_example"):
         run = cli(environ, "run", dag_id, check=False)
         assert run.returncode == 0 and ": success" in run.stdout, run.stdout + run.stderr
+    # The KPO tasks ran as containers of etl-basic, with the project's data folder and settings.
+    (summary,) = (env["root"] / ".airstack" / "local" / "data" / "example1" / "summaries").glob("*.json")
+    assert json.loads(summary.read_text())["currency"] == env["project"]["config"]["REPORT_CURRENCY"]
 
     containers = _containers(env)
     assert {c.name.rsplit("-", 1)[-1] for c in containers} >= {"postgres", "server", "scheduler", "processor",
@@ -72,14 +82,13 @@ def test_docker_environment_end_to_end(env):
         for bindings in (container.attrs["HostConfig"]["PortBindings"] or {}).values():
             assert {b["HostIp"] for b in bindings} == {"127.0.0.1"}, container.name
         config_env = "\n".join(container.attrs["Config"]["Env"] or [])
-        for secret in env["keys"].values():
-            if isinstance(secret, str) and secret:
-                assert secret not in config_env, f"a key is in {container.name}'s configuration"
+        for secret in env["secrets"]:
+            assert secret not in config_env, f"a key is in {container.name}'s configuration"
     # dockerd's on-disk state of these containers (config, logs, writable layers) holds no key.
     folders = [Path(f"/var/lib/docker/containers/{c.id}") for c in containers]
     folders += [Path(c.attrs["GraphDriver"]["Data"]["UpperDir"]) for c in containers
                 if c.attrs["GraphDriver"].get("Data", {}).get("UpperDir")]
-    secrets = [v.encode() for v in env["keys"].values() if isinstance(v, str) and v]
+    secrets = [v.encode() for v in env["secrets"]]
     assert _files_containing(secrets, [f for f in folders if f.exists()]) == []
 
     cli(environ, "down")

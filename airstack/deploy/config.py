@@ -1,0 +1,163 @@
+"""``settings/<env>/deploy.yaml``: how an environment is deployed (plaintext; secrets live in secret.yaml).
+
+::
+
+    images:
+      registry: 111122223333.dkr.ecr.eu-west-1.amazonaws.com/airflow   # where its images are pushed
+    cloudformation:                      # optional: infrastructure first
+      region: eu-west-1
+      stack_prefix: airflow-production   # stacks are <prefix>-<name>
+      parameters: infra/cloudformation/parameters/production.yaml
+      stacks: [network, registries, logs, database, broker, cluster]   # in order; outputs feed later stacks
+    helm:                                # optional: then the charts
+      kube_context: production-cluster
+      namespace: airflow
+      timeout: 15m
+      platform:                          # our chart: settings Secrets, project ConfigMaps/Secrets, volumes
+        release: airflow-platform
+        chart: charts/platform
+        values: [charts/platform/values.yaml, charts/platform/values-production.yaml]
+      airflow:                           # the official apache-airflow chart, by version
+        release: airflow
+        chart: apache-airflow/airflow
+        repository: https://airflow.apache.org
+        version: 1.19.0
+        values: [charts/airflow/values.yaml, charts/airflow/values-production.yaml]
+    preview: false                       # integration: deploy-integration -- --preview makes one per branch
+    protected: true                      # production's guards (clean tree, main or a tag, pushed images...)
+
+Every problem is one line naming the file and the field.
+"""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+from typing import Annotated
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints, ValidationError, model_validator
+
+from airstack.config_errors import format_location
+from airstack.errors import ConfigError
+
+DNS_LABEL = r"^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$"
+Label = Annotated[str, StringConstraints(pattern=DNS_LABEL)]
+# Helm release names: DNS-1123 labels of at most 53 characters.
+Release = Annotated[str, StringConstraints(pattern=r"^[a-z0-9]([-a-z0-9]{0,51}[a-z0-9])?$")]
+Duration = Annotated[str, StringConstraints(pattern=r"^([0-9]+h)?([0-9]+m)?([0-9]+s)?$", min_length=2)]
+
+
+class _Model(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class Images(_Model):
+    registry: str = Field(min_length=1)
+
+
+class CloudFormation(_Model):
+    region: str = Field(pattern=r"^[a-z]{2}(-gov)?-[a-z]+-[0-9]$")
+    stack_prefix: Label
+    parameters: str
+    stacks: list[Label] = Field(min_length=1)
+
+
+class Release_(_Model):
+    release: Release
+    chart: str = Field(min_length=1)
+    values: list[str] = Field(default_factory=list)
+    version: str | None = None
+    repository: str | None = None
+
+
+class Helm(_Model):
+    kube_context: str = Field(min_length=1)
+    namespace: Label
+    timeout: Duration = "15m"
+    platform: Release_
+    airflow: Release_
+
+    @model_validator(mode="after")
+    def _official_chart_pinned(self) -> Helm:
+        if not self.airflow.chart.startswith(("./", "charts/", "/")) and not self.airflow.version:
+            raise ValueError("airflow.version: pin the official chart's version (a chart from a repository)")
+        return self
+
+
+class DeployFile(_Model):
+    images: Images
+    cloudformation: CloudFormation | None = None
+    helm: Helm | None = None
+    preview: bool = False
+    protected: bool = False
+
+
+class Environment(_Model):
+    """An environment's deploy.yaml, validated, with where it came from."""
+
+    name: str
+    file: str
+    spec: DeployFile
+
+
+def deploy_file(root: Path, env: str) -> Path:
+    return root / "settings" / env / "deploy.yaml"
+
+
+def load(root: Path, env: str) -> Environment:
+    path = deploy_file(root, env)
+    rel = path.relative_to(root).as_posix()
+    if not path.is_file():
+        known = sorted(p.parent.name for p in (root / "settings").glob("*/deploy.yaml"))
+        raise ConfigError(f"{rel}: no such file (environments with a deploy.yaml: {', '.join(known) or 'none'})")
+    try:
+        data = yaml.safe_load(path.read_text()) or {}
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f" (line {mark.line + 1})" if mark else ""
+        raise ConfigError(f"{rel}: not valid YAML{where}: {getattr(exc, 'problem', exc)}") from None
+    try:
+        spec = DeployFile.model_validate(data)
+    except ValidationError as exc:
+        lines = [f"{rel}: {format_location('', tuple(e['loc'])) or '(top level)'}: "
+                 f"{e['msg'].removeprefix('Value error, ')}" for e in exc.errors()]
+        raise ConfigError("\n".join(lines)) from None
+    _files_exist(root, rel, spec)
+    return Environment(name=env, file=rel, spec=spec)
+
+
+def _files_exist(root: Path, rel: str, spec: DeployFile) -> None:
+    """Every file deploy.yaml names exists (a typo found now, not halfway through a deploy)."""
+    wanted: list[tuple[str, str]] = []
+    if spec.cloudformation:
+        wanted.append(("cloudformation.parameters", spec.cloudformation.parameters))
+        wanted += [(f"cloudformation.stacks[{i}]", f"infra/cloudformation/{name}.yaml")
+                   for i, name in enumerate(spec.cloudformation.stacks)]
+    if spec.helm:
+        for part in ("platform", "airflow"):
+            release = getattr(spec.helm, part)
+            wanted += [(f"helm.{part}.values[{i}]", v) for i, v in enumerate(release.values)]
+            if release.chart.startswith(("charts/", "./")):
+                wanted.append((f"helm.{part}.chart", release.chart))
+    for field, name in wanted:
+        if not (root / name).exists():
+            raise ConfigError(f"{rel}: {field}: {name} does not exist")
+
+
+def preview_name(branch: str, base: str = "airflow") -> str:
+    """A release/namespace name for a branch: ``airflow-<slug>``, a DNS-1123 label of at most 53 characters.
+
+    Lowercase, anything else than letters and digits becomes ``-``; a long or altered branch
+    name gets a short hash, so two branches never share an environment.
+    """
+    import hashlib
+
+    slug = re.sub(r"[^a-z0-9]+", "-", branch.lower()).strip("-")
+    if not slug:
+        raise ConfigError(f"branch {branch!r} has no letters or digits to name a preview environment after")
+    name = f"{base}-{slug}"
+    if len(name) > 53 or slug != branch:
+        digest = hashlib.sha256(branch.encode()).hexdigest()[:6]
+        name = f"{name[:53 - 7].rstrip('-')}-{digest}"
+    return name

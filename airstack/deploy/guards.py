@@ -1,0 +1,72 @@
+"""Production's guards: what must hold before anything of a protected environment changes.
+
+Each guard returns ``None`` when it holds, or the one line that says what is wrong and what
+to do. They run before any image is pushed or any change set is created.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+from collections.abc import Callable, Iterable
+from pathlib import Path
+
+from airstack import proc
+
+RELEASE_BRANCHES = ("main",)
+
+
+def _git(root: Path, *args: str):
+    return proc.run(["git", *args], cwd=root, check=False, what="git")
+
+
+def clean_tree(root: Path) -> str | None:
+    result = _git(root, "status", "--porcelain", "--untracked-files=normal")
+    if result.returncode != 0:
+        return f"{root} is not a git checkout: production deploys from a commit"
+    dirty = [line[3:] for line in result.stdout.splitlines() if line.strip()]
+    if dirty:
+        shown = ", ".join(dirty[:5]) + (f" and {len(dirty) - 5} more" if len(dirty) > 5 else "")
+        return f"the git tree has uncommitted changes ({shown}): production deploys only committed code"
+    return None
+
+
+def release_ref(root: Path) -> str | None:
+    branch = _git(root, "rev-parse", "--abbrev-ref", "HEAD").stdout.strip()
+    if branch in RELEASE_BRANCHES:
+        return None
+    tag = _git(root, "describe", "--exact-match", "--tags", "HEAD")
+    if tag.returncode == 0 and tag.stdout.strip():
+        return None
+    return (f"HEAD is {'branch ' + branch if branch and branch != 'HEAD' else 'a detached commit'}: production "
+            f"deploys from {' or '.join(RELEASE_BRANCHES)} or a tagged commit")
+
+
+def settings_encrypted(root: Path, env: str) -> str | None:
+    from airstack.settings import sops
+
+    path = root / "settings" / env / "secret.yaml"
+    if not path.is_file():
+        return f"settings/{env}/secret.yaml does not exist"
+    if not sops.is_encrypted(path):
+        return f"settings/{env}/secret.yaml is not sops-encrypted: encrypt it (nox -s settings-edit -- {env}) first"
+    return None
+
+
+def images_pushed(unpushed: Iterable[str], registry: str) -> str | None:
+    missing = sorted(unpushed)
+    if missing:
+        return (f"images not in {registry}: {', '.join(missing)}: push them from CI "
+                f"(nox -s push-images -- --env ENV) before deploying production")
+    return None
+
+
+def interactive(yes: bool, stdin_isatty: Callable[[], bool] = sys.stdin.isatty,
+                environ: dict | None = None) -> str | None:
+    """Refuse to prompt where nobody can answer (no terminal, or CI): ask for --yes instead."""
+    environ = os.environ if environ is None else environ
+    if yes:
+        return None
+    if environ.get("CI") or not stdin_isatty():
+        return "not interactive (no terminal or CI is set): review `nox -s deploy-plan -- ENV`, then pass --yes"
+    return None

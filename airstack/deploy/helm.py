@@ -1,0 +1,153 @@
+"""Helm releases of an environment: argv and the values given on stdin (pure; nothing runs here).
+
+Two releases, in order, in one namespace: ``platform`` (our chart: the settings Secrets, each
+project's ConfigMap/Secret, the volumes) and ``airflow`` (the official chart, by version).
+Everything secret travels in the stdin payload (``--values -``); argv holds only names, paths
+and versions, so nothing secret shows in ``ps`` or in a log of the command line.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import re
+from dataclasses import dataclass
+
+import yaml
+
+from airstack.deploy.config import Helm, Release_
+from airstack.settings import render
+from airstack.settings.schema import SettingsFile
+
+
+@dataclass(frozen=True)
+class Target:
+    """Where an environment's releases go (a preview environment changes the names)."""
+
+    namespace: str
+    platform_release: str
+    airflow_release: str
+
+
+def target(helm: Helm, preview: str | None = None) -> Target:
+    if preview:
+        return Target(namespace=preview, platform_release=f"{preview}-platform"[:53].rstrip("-"),
+                      airflow_release=preview)
+    return Target(helm.namespace, helm.platform.release, helm.airflow.release)
+
+
+def helm_major(version_output: str) -> int:
+    """3 or 4 from ``helm version --short`` (``v3.17.2+g...``)."""
+    match = re.search(r"v(\d+)\.", version_output)
+    if not match:
+        raise ValueError(f"cannot read a Helm version from {version_output.strip()!r}")
+    return int(match.group(1))
+
+
+def _chart_args(release: Release_) -> list[str]:
+    args = [release.chart]
+    if release.repository:
+        args += ["--repo", release.repository]
+    if release.version:
+        args += ["--version", release.version]
+    return args
+
+
+def upgrade_argv(helm: str, major: int, release: Release_, name: str, namespace: str, kube_context: str,
+                 timeout: str) -> list[str]:
+    """``helm upgrade --install`` that rolls back on failure and waits; values files, then stdin."""
+    rollback = "--rollback-on-failure" if major >= 4 else "--atomic"  # Helm 4 renamed --atomic
+    argv = [helm, "upgrade", "--install", name, *_chart_args(release), "--namespace", namespace,
+            "--create-namespace", "--kube-context", kube_context, rollback, "--wait", "--timeout", timeout]
+    for file in release.values:
+        argv += ["--values", file]
+    return [*argv, "--values", "-"]
+
+
+def template_argv(helm: str, release: Release_, name: str, namespace: str, kube_context: str) -> list[str]:
+    """``helm template`` of what ``upgrade_argv`` would install (the plan without the diff plugin)."""
+    argv = [helm, "template", name, *_chart_args(release), "--namespace", namespace, "--kube-context", kube_context]
+    for file in release.values:
+        argv += ["--values", file]
+    return [*argv, "--values", "-"]
+
+
+def diff_argv(helm: str, release: Release_, name: str, namespace: str, kube_context: str) -> list[str]:
+    """``helm diff upgrade`` (the helm-diff plugin), secrets suppressed in its output."""
+    argv = [helm, "diff", "upgrade", name, *_chart_args(release), "--namespace", namespace,
+            "--kube-context", kube_context, "--allow-unreleased", "--suppress-secrets", "--detailed-exitcode"]
+    for file in release.values:
+        argv += ["--values", file]
+    return [*argv, "--values", "-"]
+
+
+def uninstall_argv(helm: str, name: str, namespace: str, kube_context: str, timeout: str) -> list[str]:
+    return [helm, "uninstall", name, "--namespace", namespace, "--kube-context", kube_context, "--wait",
+            "--timeout", timeout, "--ignore-not-found"]
+
+
+def get_manifest_argv(helm: str, name: str, namespace: str, kube_context: str) -> list[str]:
+    return [helm, "get", "manifest", name, "--namespace", namespace, "--kube-context", kube_context]
+
+
+def image_values(ref: str) -> dict[str, str]:
+    repository, tag = ref.rsplit(":", 1)
+    return {"repository": repository, "tag": tag}
+
+
+def platform_values(settings: SettingsFile, tgt: Target, runtime_image: str) -> dict:
+    """The platform chart's stdin values: settings Secrets, projects, the DAG sync image."""
+    return {
+        "airflowRelease": tgt.airflow_release,
+        "settings": {"keys": render.keys_data(settings.airflow), "env": render.env_data(settings.airflow),
+                     "metadataConnection": settings.airflow.metadata_connection or ""},
+        "projects": {name: {"config": dict(p.config), "secret": dict(p.secret)}
+                     for name, p in settings.projects.items()},
+        "dagsSync": {"image": image_values(runtime_image)},
+    }
+
+
+def settings_digest(values: dict) -> str:
+    """Changes when any setting changes: an annotation that rolls the Airflow pods (no secret in it)."""
+    return hashlib.sha256(json.dumps(values, sort_keys=True).encode()).hexdigest()[:16]
+
+
+def airflow_values(tgt: Target, runtime_image: str, worker_images: dict[str, str], digest: str) -> dict:
+    """The official chart's stdin values: the runtime image by content tag, the settings Secrets' names."""
+    values = render.chart_values(tgt.airflow_release)
+    values.update({
+        "images": {"airflow": {**image_values(runtime_image), "pullPolicy": "IfNotPresent"}},
+        "data": {"metadataSecretName": f"{tgt.airflow_release}-metadata"},
+        # dags/common/images.py: worker_image(name) reads the deployed references from here.
+        "env": [{"name": "AIRSTACK_IMAGES", "value": json.dumps(worker_images, sort_keys=True)},
+                # dags/common/kpo.py starts project pods here (a preview environment has its own).
+                {"name": "AIRSTACK_K8S_NAMESPACE", "value": tgt.namespace}],
+        "airflowPodAnnotations": {"airstack/settings-digest": digest},
+    })
+    return values
+
+
+def to_stdin(values: dict) -> str:
+    return yaml.safe_dump(values, sort_keys=True)
+
+
+_MASK = re.compile(r"^<sha256:[0-9a-f]{8}>$")
+
+
+def _masked(value) -> str:
+    text = str(value)
+    return text if _MASK.match(text) else f"<sha256:{hashlib.sha256(text.encode()).hexdigest()[:8]}>"
+
+
+def mask_secrets(manifest: str) -> list[str]:
+    """A manifest's lines with every Secret value replaced by a short digest (diffable, not readable)."""
+    out: list[str] = []
+    for doc in yaml.safe_load_all(manifest):
+        if not isinstance(doc, dict):
+            continue
+        if doc.get("kind") == "Secret":
+            for field in ("data", "stringData"):
+                if isinstance(doc.get(field), dict):
+                    doc[field] = {k: _masked(v) for k, v in doc[field].items()}
+        out += ["---", *yaml.safe_dump(doc, sort_keys=True).splitlines()]
+    return out

@@ -1,0 +1,68 @@
+"""The ``helm`` binary, through :mod:`airstack.proc` (the only place a deploy runs Helm).
+
+Values that hold secrets go to Helm's stdin (``--values -``); argv and logs never hold them.
+"""
+
+from __future__ import annotations
+
+import difflib
+
+import yaml
+
+from airstack import proc
+from airstack.deploy import helm as plan
+from airstack.errors import AirstackError, CommandFailedError
+
+HINT = ("install Helm 3.8+ or 4 (https://helm.sh/docs/intro/install/); deploys call it as users do. "
+        "Without it, `--only cloudformation` still works")
+
+
+class HelmError(AirstackError):
+    pass
+
+
+class HelmCli:
+    def __init__(self, timeout_seconds: float = 1800) -> None:
+        self.helm = proc.which("helm", HINT)
+        self.timeout = timeout_seconds
+        self.major = plan.helm_major(self._run([self.helm, "version", "--short"]).stdout)
+
+    def _run(self, argv: list[str], stdin: str | None = None, check: bool = True):
+        try:
+            return proc.run(argv, input=stdin, check=check, timeout=self.timeout, what=f"helm {argv[1]}")
+        except CommandFailedError as exc:
+            raise HelmError(str(exc)) from None
+
+    def has_diff_plugin(self) -> bool:
+        out = self._run([self.helm, "plugin", "list"], check=False)
+        return out.returncode == 0 and any(line.split()[:1] == ["diff"] for line in out.stdout.splitlines()[1:])
+
+    def upgrade(self, argv: list[str], values: dict) -> str:
+        return self._run(argv, stdin=plan.to_stdin(values)).stdout
+
+    def uninstall(self, argv: list[str]) -> str:
+        return self._run(argv).stdout
+
+    def diff(self, release, name: str, namespace: str, context: str, values: dict) -> tuple[bool, str]:
+        """(changed, text): the helm-diff plugin where installed, else ``helm template`` against the release."""
+        if self.has_diff_plugin():
+            out = self._run(plan.diff_argv(self.helm, release, name, namespace, context), plan.to_stdin(values),
+                            check=False)
+            if out.returncode not in (0, 2):
+                raise HelmError(f"helm diff failed: {(out.stderr.strip().splitlines() or [''])[-1]}")
+            return out.returncode == 2, out.stdout
+        rendered = self._run(plan.template_argv(self.helm, release, name, namespace, context),
+                             plan.to_stdin(values)).stdout
+        deployed = self._run(plan.get_manifest_argv(self.helm, name, namespace, context), check=False)
+        before = plan.mask_secrets(deployed.stdout) if deployed.returncode == 0 else []
+        after = plan.mask_secrets(_without_hooks(rendered))
+        lines = list(difflib.unified_diff(before, after, f"{name} (deployed)", f"{name} (this commit)", lineterm=""))
+        header = "" if deployed.returncode == 0 else f"{name}: not installed yet\n"
+        return bool(lines), header + "\n".join(lines)
+
+
+def _without_hooks(manifest: str) -> str:
+    """``helm get manifest`` lists no hooks; drop them from the rendering so the two compare."""
+    docs = [d for d in yaml.safe_load_all(manifest) if isinstance(d, dict)
+            and "helm.sh/hook" not in ((d.get("metadata") or {}).get("annotations") or {})]
+    return yaml.safe_dump_all(docs, sort_keys=True)

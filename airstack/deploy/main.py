@@ -1,0 +1,196 @@
+"""Deploy an environment as ``settings/<env>/deploy.yaml`` says: images, CloudFormation, then Helm.
+
+``plan ENV`` shows what would change (CloudFormation change sets, then discarded; Helm diffs)
+and changes nothing. ``deploy ENV`` builds and pushes changed images (a protected environment
+instead requires them pushed), deploys the stacks in order (outputs feeding later stacks), then
+the platform chart and the official chart, settings passed to Helm on stdin. ``destroy ENV``
+removes an unprotected environment (or one preview environment).
+"""
+
+from __future__ import annotations
+
+import argparse
+from dataclasses import dataclass
+from pathlib import Path
+
+from rich.console import Console
+from rich.prompt import Confirm
+
+from airstack import paths, proc
+from airstack.deploy import config, guards
+from airstack.deploy import helm as helm_plan
+from airstack.errors import AirstackError, ConfigError
+
+console = Console(highlight=False)
+
+
+class GuardError(AirstackError):
+    pass
+
+
+@dataclass
+class Images:
+    registry: str
+    refs: dict[str, str]  # name -> registry/name:tag
+    unpushed: list[str]
+
+
+def _branch(root: Path) -> str:
+    out = proc.run(["git", "rev-parse", "--abbrev-ref", "HEAD"], cwd=root, check=False, what="git")
+    branch = out.stdout.strip()
+    if out.returncode != 0 or branch in ("", "HEAD"):
+        raise ConfigError("--preview needs a branch: check one out, or give --branch NAME")
+    return branch
+
+
+def _confirm(args) -> callable:
+    def confirm(what: str) -> bool:
+        if args.yes:
+            return True
+        problem = guards.interactive(False)
+        if problem:
+            raise GuardError(f"refusing to prompt: {problem}")
+        return Confirm.ask(f"apply {what}?", default=False, console=console)
+
+    return confirm
+
+
+def run_guards(root: Path, env: config.Environment, args) -> None:
+    """A protected environment's guards, all of them, before anything changes."""
+    if not env.spec.protected:
+        return
+    problems = [p for p in (guards.clean_tree(root), guards.release_ref(root),
+                            guards.settings_encrypted(root, env.name),
+                            None if args.dry_run else guards.interactive(args.yes)) if p]
+    if problems:
+        raise GuardError("\n".join(f"{env.name} is protected: {p}" for p in problems))
+
+
+def images(root: Path, env: config.Environment, args) -> Images:
+    """The environment's image references by content tag; built and pushed where allowed."""
+    from airstack.images import main as images_main
+
+    push = not args.dry_run and not env.spec.protected
+    ns = argparse.Namespace(names=[], env=env.name, registry=None, parallel=2)
+    planned = images_main.build(ns, root, push=True) if push else images_main.plan(ns, root)
+    registry = env.spec.images.registry.rstrip("/")
+    refs = {p.spec.name: p.remote_ref(registry) for p in planned if p.tag != "-"}
+    unpushed = [p.spec.name for p in planned if not (p.remote or push)]
+    if "airflow" not in refs:
+        raise ConfigError("images/airflow (the runtime image) has no content tag: its base image is unavailable")
+    return Images(registry, refs, unpushed)
+
+
+def cloudformation(root: Path, env: config.Environment, args, confirm) -> dict:
+    from airstack.deploy import aws
+    from airstack.deploy import cloudformation as cfn
+
+    cf_spec = env.spec.cloudformation
+    if cf_spec is None or args.only == "helm" or args.preview:
+        return {}
+    console.rule(f"CloudFormation ({cf_spec.region}, {len(cf_spec.stacks)} stacks)")
+    specs = cfn.load_stacks(root, cf_spec.stacks, root / cf_spec.parameters, cf_spec.stack_prefix)
+    client = aws.client_factory(cf_spec.region)("cloudformation")
+    return cfn.deploy(client, specs, confirm=lambda spec, _plan: confirm(f"the change set of {spec.stack_name}"),
+                      dry_run=args.dry_run, console=console)
+
+
+def helm_releases(root: Path, env: config.Environment, args, imgs: Images | None, confirm) -> None:
+    from airstack.deploy.helm_cli import HelmCli
+    from airstack.settings import store
+
+    spec = env.spec.helm
+    if spec is None or imgs is None:
+        return
+    tgt = helm_plan.target(spec, config.preview_name(args.branch or _branch(root)) if args.preview else None)
+    console.rule(f"Helm (context {spec.kube_context}, namespace {tgt.namespace})")
+    settings = store.load(root, env.name)  # decrypted in memory only
+    runtime = imgs.refs["airflow"]
+    platform_values = helm_plan.platform_values(settings, tgt, runtime)
+    workers = {k: v for k, v in imgs.refs.items() if k != "airflow"}
+    airflow_values = helm_plan.airflow_values(tgt, runtime, workers, helm_plan.settings_digest(platform_values))
+    cli = HelmCli()
+    for release, name, values in ((spec.platform, tgt.platform_release, platform_values),
+                                  (spec.airflow, tgt.airflow_release, airflow_values)):
+        changed, text = cli.diff(release, name, tgt.namespace, spec.kube_context, values)
+        console.print(text if changed else f"{name}: no changes")
+        if args.dry_run or not changed:
+            continue
+        if not confirm(f"the {name} release"):
+            raise AirstackError(f"declined: {name} not upgraded")
+        cli.upgrade(helm_plan.upgrade_argv(cli.helm, cli.major, release, name, tgt.namespace, spec.kube_context,
+                                           spec.timeout), values)
+        console.print(f"[green]{name}[/]: upgraded")
+
+
+def cmd_deploy(args, root: Path) -> int:
+    env = config.load(root, args.env)
+    if args.preview and not env.spec.preview:
+        raise ConfigError(f"{env.file}: preview: environment {env.name} has no preview environments")
+    run_guards(root, env, args)
+    imgs = None
+    if env.spec.helm is not None and args.only != "cloudformation":  # the charts run the images
+        imgs = images(root, env, args)
+        if env.spec.protected and imgs.unpushed and not args.dry_run:
+            raise GuardError(f"{env.name} is protected: {guards.images_pushed(imgs.unpushed, imgs.registry)}")
+    confirm = _confirm(args)
+    cloudformation(root, env, args, confirm)
+    helm_releases(root, env, args, imgs, confirm)
+    console.print(f"[green]{env.name}[/]: {'planned (nothing changed)' if args.dry_run else 'deployed'}")
+    return 0
+
+
+def cmd_destroy(args, root: Path) -> int:
+    env = config.load(root, args.env)
+    if env.spec.protected:
+        raise GuardError(f"{env.name} is protected: destroy is for integration and preview environments only")
+    confirm = _confirm(args)
+    spec = env.spec.helm
+    if args.preview:
+        if not env.spec.preview or spec is None:
+            raise ConfigError(f"{env.file}: preview: environment {env.name} has no preview environments")
+    if not confirm(f"destroying {env.name}{' preview ' + args.preview if args.preview else ''} (data included)"):
+        return 1
+    if spec is not None:
+        from airstack.deploy.helm_cli import HelmCli
+
+        cli = HelmCli()
+        tgt = helm_plan.target(spec, config.preview_name(args.preview) if args.preview else None)
+        for name in (tgt.airflow_release, tgt.platform_release):
+            cli.uninstall(helm_plan.uninstall_argv(cli.helm, name, tgt.namespace, spec.kube_context, spec.timeout))
+            console.print(f"{name}: uninstalled")
+    if env.spec.cloudformation and not args.preview:
+        from airstack.deploy import aws
+        from airstack.deploy import cloudformation as cfn
+
+        cf_spec = env.spec.cloudformation
+        specs = cfn.load_stacks(root, cf_spec.stacks, root / cf_spec.parameters, cf_spec.stack_prefix)
+        cfn.destroy(aws.client_factory(cf_spec.region)("cloudformation"), specs,
+                    confirm=lambda spec_: True, console=console)
+    return 0
+
+
+def parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="python -m airstack.deploy", description=__doc__)
+    sub = p.add_subparsers(dest="verb", required=True)
+    for verb in ("plan", "deploy"):
+        d = sub.add_parser(verb, help="show what would change" if verb == "plan" else "deploy an environment")
+        d.add_argument("env")
+        d.add_argument("--only", choices=["helm", "cloudformation"])
+        d.add_argument("--preview", action="store_true", help="integration: this branch's own release/namespace")
+        d.add_argument("--branch", help="with --preview: the branch (default: the checked-out one)")
+        d.add_argument("--yes", action="store_true", help="apply without asking (CI, after a reviewed plan)")
+        d.add_argument("--dry-run", action="store_true", help="plan only: change nothing")
+    destroy = sub.add_parser("destroy", help="remove an environment that is not protected (or a preview)")
+    destroy.add_argument("env")
+    destroy.add_argument("--preview", metavar="BRANCH", help="remove BRANCH's preview environment only")
+    destroy.add_argument("--yes", action="store_true")
+    return p
+
+
+def main(argv: list[str]) -> int:
+    args = parser().parse_args(argv)
+    root = paths.repo_root()
+    if args.verb == "plan":
+        args.dry_run = True
+    return cmd_destroy(args, root) if args.verb == "destroy" else cmd_deploy(args, root)

@@ -1,0 +1,132 @@
+"""A recording stand-in for the ``helm`` binary (no Helm binary or cluster exists here).
+
+Put on PATH as ``helm`` by the deploy tests. It answers what a deploy asks of Helm:
+``version``, ``plugin list`` (no diff plugin), ``template``, ``upgrade --install``,
+``get manifest``, ``uninstall``. Local charts are rendered by the real Helm 4 engine
+(helm-python-sdk); a chart from a repository (the official chart, unreachable here) is
+represented by one ConfigMap holding a digest of its merged values.
+
+It records each call in ``$HELM_STANDIN_STATE/calls.jsonl``: argv as given, and stdin with
+every leaf value replaced by its SHA-256, so tests can prove a secret came on stdin (and not
+in argv) without any plaintext reaching the disk. Installed releases' manifests are kept in
+the state folder, as a cluster would keep them, Secret values as the digests airstack's diff
+shows them.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import sys
+from pathlib import Path
+
+import yaml
+
+STATE = Path(os.environ["HELM_STANDIN_STATE"])
+
+
+def digest(value) -> str:
+    return hashlib.sha256(str(value).encode()).hexdigest()
+
+
+def hashed(tree):
+    if isinstance(tree, dict):
+        return {k: hashed(v) for k, v in tree.items()}
+    if isinstance(tree, list):
+        return [hashed(v) for v in tree]
+    return digest(tree)
+
+
+def deep_merge(base: dict, over: dict) -> dict:
+    out = dict(base)
+    for key, value in over.items():
+        out[key] = deep_merge(out[key], value) if isinstance(value, dict) and isinstance(out.get(key), dict) else value
+    return out
+
+
+def parse(argv: list[str]) -> tuple[list[str], dict[str, list[str]]]:
+    positional, options = [], {}
+    flags = {"--install", "--create-namespace", "--atomic", "--rollback-on-failure", "--wait", "--short",
+             "--ignore-not-found", "--allow-unreleased", "--suppress-secrets", "--detailed-exitcode"}
+    i = 0
+    while i < len(argv):
+        arg = argv[i]
+        if arg in flags:
+            options.setdefault(arg, []).append("")
+        elif arg.startswith("--"):
+            options.setdefault(arg, []).append(argv[i + 1])
+            i += 1
+        else:
+            positional.append(arg)
+        i += 1
+    return positional, options
+
+
+def values(options: dict, stdin: dict) -> dict:
+    merged: dict = {}
+    for file in options.get("--values", []):
+        merged = deep_merge(merged, stdin if file == "-" else (yaml.safe_load(Path(file).read_text()) or {}))
+    return merged
+
+
+def render(name: str, chart: str, namespace: str, merged: dict, options: dict) -> str:
+    if options.get("--repo") or not Path(chart).is_dir():
+        doc = {"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": f"{name}-standin", "namespace": namespace},
+               "data": {"chart": chart, "version": (options.get("--version") or [""])[0],
+                        "values-sha256": digest(json.dumps(merged, sort_keys=True))}}
+        return yaml.safe_dump(doc, sort_keys=True)
+    import helm_python
+
+    with helm_python.Chart.load(chart) as loaded:
+        rendered = loaded.render(values=merged, name=name, namespace=namespace, is_install=True)
+    return "\n---\n".join(text for path, text in sorted(rendered.items()) if not path.endswith("NOTES.txt"))
+
+
+def release_file(name: str, namespace: str) -> Path:
+    return STATE / "releases" / namespace / f"{name}.yaml"
+
+
+def main(argv: list[str]) -> int:
+    stdin = yaml.safe_load(sys.stdin.read()) if "-" in argv else None
+    STATE.mkdir(parents=True, exist_ok=True)
+    with (STATE / "calls.jsonl").open("a") as log:
+        log.write(json.dumps({"argv": argv, "stdin": hashed(stdin) if stdin is not None else None}) + "\n")
+    positional, options = parse(argv)
+    namespace = (options.get("--namespace") or ["default"])[0]
+    verb = positional[0] if positional else ""
+    if verb == "version":
+        print("v4.1.0+gstandin")
+    elif verb == "plugin":
+        print("NAME\tVERSION\tDESCRIPTION")
+    elif verb == "template":
+        print(render(positional[1], positional[2], namespace, values(options, stdin or {}), options))
+    elif verb == "upgrade":
+        name, chart = positional[1], positional[2]
+        manifest = render(name, chart, namespace, values(options, stdin or {}), options)
+        target = release_file(name, namespace)
+        target.parent.mkdir(parents=True, exist_ok=True)
+        docs = [d for d in yaml.safe_load_all(manifest) if isinstance(d, dict)
+                and "helm.sh/hook" not in ((d.get("metadata") or {}).get("annotations") or {})]
+        for doc in docs:  # the "cluster" keeps Secrets as digests (airstack's diff masks them the same way)
+            if doc.get("kind") == "Secret" and isinstance(doc.get("data"), dict):
+                doc["data"] = {k: f"<sha256:{digest(v)[:8]}>" for k, v in doc["data"].items()}
+        target.write_text(yaml.safe_dump_all(docs, sort_keys=True))
+        print(f'Release "{name}" has been upgraded. Happy Helming!')
+    elif verb == "get":
+        target = release_file(positional[2], namespace)
+        if not target.is_file():
+            print("Error: release: not found", file=sys.stderr)
+            return 1
+        print(target.read_text())
+    elif verb == "uninstall":
+        release_file(positional[1], namespace).unlink(missing_ok=True)
+        print(f'release "{positional[1]}" uninstalled')
+    else:
+        print(f"helm stand-in: unsupported command {argv}", file=sys.stderr)
+        return 64
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))

@@ -1,0 +1,525 @@
+"""The Helm side of the deploy: charts/platform and charts/airflow.
+
+- charts/platform (our chart) is rendered and linted by the real Helm 4 engine of the
+  helm-python-sdk wheel, with each environment's values file plus a stdin-style payload of
+  random secrets, and every manifest is validated against Kubernetes' own OpenAPI schemas
+  (kubernetes-validate, strict: unknown fields are errors).
+- charts/airflow holds values for the official apache-airflow chart, which is installed by
+  version and not vendored, so they are checked as data: against the platform chart they point
+  at, the runtime image they run, the deploy payload that completes them, and the list of chart
+  keys checked against the chart's values.schema.json.
+"""
+
+from __future__ import annotations
+
+import ast
+import base64
+import copy
+import json
+import os
+import re
+import secrets
+import subprocess
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+
+import helm_python
+import kubernetes_validate
+import pytest
+import yaml
+
+from airstack.settings import render as settings_render
+
+ROOT = Path(__file__).resolve().parents[2]
+PLATFORM = ROOT / "charts" / "platform"
+OFFICIAL = ROOT / "charts" / "airflow"
+SYNC_SCRIPT = PLATFORM / "files" / "sync_dags.py"
+ENVIRONMENTS = ("integration", "production")
+NAMESPACE = "airflow"
+# The oldest Kubernetes minor EKS still supports when this was written, and the newest schema
+# kubernetes-validate bundles.
+K8S_VERSIONS = ("1.31", kubernetes_validate.latest_version())
+AIRFLOW_COMPONENTS = ("scheduler", "apiServer", "triggerer", "dagProcessor")
+
+
+# --- helpers ------------------------------------------------------------------------------
+
+def load_yaml(path: Path) -> dict:
+    return yaml.safe_load(path.read_text()) or {}
+
+
+def deep_merge(base: dict, *overrides: dict) -> dict:
+    """Helm's coalescing of -f files: maps merge key by key, anything else is replaced."""
+    result = copy.deepcopy(base)
+    for override in overrides:
+        for key, value in override.items():
+            if isinstance(value, dict) and isinstance(result.get(key), dict):
+                result[key] = deep_merge(result[key], value)
+            else:
+                result[key] = copy.deepcopy(value)
+    return result
+
+
+def kpo_claim_defaults() -> dict[str, str]:
+    """DAGS_CLAIM/DATA_CLAIM defaults of dags/common/kpo.py, read with ast: it imports the
+    kubernetes client, which the deploy toolchain does not install."""
+    tree = ast.parse((ROOT / "dags" / "common" / "kpo.py").read_text())
+    found = {}
+    for node in tree.body:
+        if isinstance(node, ast.Assign) and len(node.targets) == 1 and isinstance(node.targets[0], ast.Name):
+            name, value = node.targets[0].id, node.value
+            if isinstance(value, ast.Constant):
+                found[name] = value.value
+            elif isinstance(value, ast.Call) and len(value.args) == 2:  # os.environ.get(NAME, default)
+                found[name] = ast.literal_eval(value.args[1])
+    return found
+
+
+def runtime_pin(package: str) -> str | None:
+    """The version requirements/runtime.in pins for ``package`` (extras ignored), if any."""
+    for line in (ROOT / "requirements" / "runtime.in").read_text().splitlines():
+        match = re.match(rf"^{re.escape(package)}(\[[^\]]*\])?\s*==\s*([^\s;#]+)", line.strip())
+        if match:
+            return match.group(2)
+    return None
+
+
+def dockerfile_instruction(name: str) -> list[str]:
+    lines = (ROOT / "images" / "airflow" / "Dockerfile").read_text().splitlines()
+    return [line.split(None, 1)[1] for line in lines if line.upper().startswith(name + " ")]
+
+
+def random_payload(release: str = "airflow") -> dict:
+    """What the deploy pipes to `helm upgrade -f -` from decrypted settings: fresh random secrets."""
+    return {
+        "airflowRelease": release,
+        "settings": {
+            "keys": {
+                "fernet-key": base64.urlsafe_b64encode(os.urandom(32)).decode(),
+                "api-secret-key": secrets.token_urlsafe(32),
+                "jwt-secret": secrets.token_urlsafe(48),
+            },
+            "env": {
+                "AIRFLOW_CONN_WAREHOUSE_DB": json.dumps({"conn_type": "postgres", "host": "db.internal", "login": "etl",
+                                                         "password": secrets.token_urlsafe(16)}),
+                "AIRFLOW_VAR_ENVIRONMENT": "test",
+            },
+            "metadataConnection": f"postgresql+psycopg2://airflow:{secrets.token_urlsafe(16)}@db.internal:5432/airflow",
+        },
+        "projects": {
+            "example1": {"config": {"REPORT_CURRENCY": "EUR", "MIN_ORDER_AMOUNT": "10"},
+                         "secret": {"API_TOKEN": secrets.token_urlsafe(24)}},
+        },
+        "dagsSync": {"image": {"repository": "registry.example/airflow", "tag": secrets.token_hex(8)}},
+    }
+
+
+def platform_values(env: str, payload: dict) -> dict:
+    return deep_merge(load_yaml(PLATFORM / f"values-{env}.yaml"), payload)
+
+
+def official_values(env: str) -> dict:
+    return deep_merge(load_yaml(OFFICIAL / "values.yaml"), load_yaml(OFFICIAL / f"values-{env}.yaml"))
+
+
+@pytest.fixture(scope="module")
+def platform_chart() -> Iterator[helm_python.Chart]:
+    with helm_python.Chart.load(PLATFORM) as chart:
+        yield chart
+
+
+def render(chart: helm_python.Chart, values: dict) -> list[dict]:
+    """The platform chart's manifests (NOTES.txt aside), as Kubernetes objects."""
+    rendered = chart.render(values=values, name="platform", namespace=NAMESPACE, is_install=True)
+    objects = []
+    for path, text in sorted(rendered.items()):
+        if not path.endswith("NOTES.txt"):
+            objects.extend(doc for doc in yaml.safe_load_all(text) if doc)
+    return objects
+
+
+def by_kind(objects: list[dict], kind: str) -> dict[str, dict]:
+    return {obj["metadata"]["name"]: obj for obj in objects if obj["kind"] == kind}
+
+
+def decoded(secret: dict) -> dict[str, str]:
+    return {key: base64.b64decode(value).decode() for key, value in secret.get("data", {}).items()}
+
+
+# --- charts/platform: rendered by Helm, validated by Kubernetes' schemas -------------------
+
+@pytest.mark.parametrize("k8s_version", K8S_VERSIONS)
+@pytest.mark.parametrize("env", ENVIRONMENTS)
+def test_platform_manifests_validate_against_kubernetes(platform_chart, env, k8s_version):
+    objects = render(platform_chart, platform_values(env, random_payload()))
+    assert {obj["kind"] for obj in objects} == {"Secret", "ConfigMap", "PersistentVolumeClaim", "Job"}
+    for obj in objects:
+        try:
+            kubernetes_validate.validate(obj, k8s_version, strict=True)
+        except kubernetes_validate.ValidationError as exc:
+            pytest.fail(f"{obj['kind']}/{obj['metadata']['name']} is not valid Kubernetes {k8s_version}: {exc}")
+
+
+@pytest.mark.parametrize("env", ENVIRONMENTS)
+def test_platform_secrets_decode_to_the_payload(platform_chart, env):
+    payload = random_payload(release="af-" + env[:4])
+    objects = render(platform_chart, platform_values(env, payload))
+    secrets_, config_maps = by_kind(objects, "Secret"), by_kind(objects, "ConfigMap")
+    keys_name, env_name = settings_render.secret_names(payload["airflowRelease"])
+
+    assert decoded(secrets_[keys_name]) == payload["settings"]["keys"]
+    assert decoded(secrets_[env_name]) == payload["settings"]["env"]
+    assert decoded(secrets_[f"{payload['airflowRelease']}-metadata"]) == {
+        "connection": payload["settings"]["metadataConnection"]}
+    assert decoded(secrets_["example1"]) == payload["projects"]["example1"]["secret"]
+    assert config_maps["example1"]["data"] == payload["projects"]["example1"]["config"]
+    assert set(secrets_) == {keys_name, env_name, f"{payload['airflowRelease']}-metadata", "example1"}
+    assert all(secret["type"] == "Opaque" for secret in secrets_.values())
+
+
+def test_every_platform_object_carries_the_labels(platform_chart):
+    for obj in render(platform_chart, platform_values("production", random_payload())):
+        labels = obj["metadata"]["labels"]
+        assert labels["app.kubernetes.io/managed-by"] == "Helm", obj["metadata"]["name"]
+        assert labels["app.kubernetes.io/part-of"] == "airstack", obj["metadata"]["name"]
+
+
+@pytest.mark.parametrize("env", ENVIRONMENTS)
+def test_volumes_are_the_claims_kpo_mounts(platform_chart, env):
+    claims = by_kind(render(platform_chart, platform_values(env, random_payload())), "PersistentVolumeClaim")
+    kpo = kpo_claim_defaults()
+    assert set(claims) == {kpo["DAGS_CLAIM"], kpo["DATA_CLAIM"], "airflow-logs"}
+
+    env_volumes = load_yaml(PLATFORM / f"values-{env}.yaml")["volumes"]
+    for volume, claim in (("dags", kpo["DAGS_CLAIM"]), ("data", kpo["DATA_CLAIM"]), ("logs", "airflow-logs")):
+        spec = claims[claim]["spec"]
+        assert spec["accessModes"] == ["ReadWriteMany"], claim  # pods of several nodes share them
+        assert spec["storageClassName"] == env_volumes[volume]["storageClassName"], claim
+        assert spec["resources"]["requests"]["storage"] == env_volumes[volume]["size"], claim
+        # `helm uninstall` must not take DAGs, data or logs with it.
+        assert claims[claim]["metadata"]["annotations"]["helm.sh/resource-policy"] == "keep", claim
+
+
+@pytest.mark.parametrize("bad_name", ["Example1", "example_1", "-example", "x" * 64])
+def test_project_names_must_be_dns_labels(platform_chart, bad_name):
+    values = platform_values("integration", random_payload())
+    values["projects"] = {bad_name: {"config": {"REPORT_CURRENCY": "EUR"}}}
+    with pytest.raises(helm_python.HelmValuesError, match=re.escape(f"'{bad_name}'")):
+        platform_chart.render(values=values, name="platform", namespace=NAMESPACE)
+    # helm lint (what CI and users run) reports it too.
+    report = helm_python.lint(PLATFORM, values=values)
+    assert any(bad_name in error for error in report["errors"]), report
+
+
+@pytest.mark.parametrize(("section", "key"), [("config", "REPORT-CURRENCY"), ("secret", "1TOKEN"), ("config", "A B")])
+def test_project_keys_must_be_environment_variable_names(platform_chart, section, key):
+    values = platform_values("integration", random_payload())
+    values["projects"]["example1"][section] = {key: "x"}
+    with pytest.raises(helm_python.HelmValuesError, match=re.escape(f"'{key}'")):
+        platform_chart.validate_schema(values)
+
+
+@pytest.mark.parametrize("key", ["PATH", "AIRFLOW__CORE__FERNET_KEY", "AIRFLOW_CONN_"])
+def test_settings_env_only_takes_connections_and_variables(platform_chart, key):
+    values = platform_values("integration", random_payload())
+    values["settings"]["env"] = {key: "x"}
+    with pytest.raises(helm_python.HelmValuesError, match=re.escape(f"'{key}'")):
+        platform_chart.validate_schema(values)
+
+
+def test_nothing_empty_is_rendered(platform_chart):
+    payload = random_payload()
+    payload["settings"] = {"keys": {}, "env": {}, "metadataConnection": ""}
+    payload["projects"] = {"example1": {"config": {"REPORT_CURRENCY": "EUR"}, "secret": {}},
+                           "quiet": {"config": {}, "secret": {}}, "bare": {}}
+    objects = render(platform_chart, platform_values("integration", payload))
+    assert by_kind(objects, "Secret") == {}
+    assert set(by_kind(objects, "ConfigMap")) == {"example1"}
+    assert len(by_kind(objects, "PersistentVolumeClaim")) == 3
+
+
+def test_a_project_cannot_replace_a_platform_secret(platform_chart):
+    values = platform_values("integration", random_payload())
+    values["projects"] = {"airflow-metadata": {"secret": {"TOKEN": "x"}}}
+    with pytest.raises(helm_python.HelmRenderError, match="airflow-metadata"):
+        platform_chart.render(values=values, name="platform", namespace=NAMESPACE)
+
+
+@pytest.mark.parametrize("env", ENVIRONMENTS)
+def test_platform_chart_lints_clean(env):
+    report = helm_python.lint(PLATFORM, values=platform_values(env, random_payload()), namespace=NAMESPACE)
+    problems = [m for m in report["messages"] if m["severity"] >= 2]  # warnings and errors
+    assert report["errors"] == [] and problems == [], report
+
+
+def test_dags_sync_job_copies_the_images_dags_onto_the_dags_claim(platform_chart):
+    payload = random_payload()
+    jobs = by_kind(render(platform_chart, platform_values("production", payload)), "Job")
+    (job,) = jobs.values()
+    hooks = job["metadata"]["annotations"]["helm.sh/hook"].split(",")
+    assert sorted(hooks) == ["post-install", "post-upgrade"]
+
+    pod = job["spec"]["template"]["spec"]
+    (container,) = pod["containers"]
+    image = payload["dagsSync"]["image"]
+    assert container["image"] == f"{image['repository']}:{image['tag']}"
+    # The runtime image's ENTRYPOINT is `airflow`; the Job must replace it, and it runs exactly
+    # the script tested below.
+    assert container["command"] == ["python3", "-c"]
+    assert container["args"] == [SYNC_SCRIPT.read_text()]
+    env = {item["name"]: item["value"] for item in container["env"]}
+    baked = [line.split()[-1].rstrip("/") for line in dockerfile_instruction("COPY") if line.split()[-2] == "dags/"]
+    assert baked == [env["SYNC_SOURCE"]]  # where images/airflow bakes the DAGs
+    mount = container["volumeMounts"][0]
+    volume = {v["name"]: v for v in pod["volumes"]}[mount["name"]]
+    assert volume["persistentVolumeClaim"]["claimName"] == kpo_claim_defaults()["DAGS_CLAIM"]
+    assert mount["mountPath"] == env["SYNC_TARGET"]
+    assert pod["securityContext"]["runAsNonRoot"] is True
+    assert container["securityContext"]["allowPrivilegeEscalation"] is False
+
+
+def test_dags_sync_refuses_to_render_without_the_image(platform_chart):
+    with pytest.raises(helm_python.HelmValuesError, match="/dagsSync/image"):
+        platform_chart.render(values=load_yaml(PLATFORM / "values-integration.yaml"), name="p", namespace=NAMESPACE)
+    values = platform_values("integration", random_payload())
+    values["dagsSync"] = {"enabled": False, "image": {"repository": "", "tag": ""}}
+    assert by_kind(render(platform_chart, values), "Job") == {}
+
+
+# --- files/sync_dags.py: what the dags-sync Job runs ---------------------------------------
+
+def _run_sync(source: Path, target: Path, image: str = "registry.example/airflow:abc") -> subprocess.CompletedProcess:
+    """Run the script as the Job does: `python3 -c <file contents>` with the Job's variables."""
+    env = {**os.environ, "SYNC_SOURCE": str(source), "SYNC_TARGET": str(target), "SYNC_IMAGE": image}
+    return subprocess.run([sys.executable, "-c", SYNC_SCRIPT.read_text()], env=env,
+                          capture_output=True, text=True, timeout=60, check=False)
+
+
+def _tree(root: Path) -> dict[str, str]:
+    return {str(p.relative_to(root)): p.read_text() for p in sorted(root.rglob("*")) if p.is_file()}
+
+
+def test_sync_mirrors_the_source_and_names_the_image(tmp_path):
+    source, target = tmp_path / "image-dags", tmp_path / "volume"
+    (source / "tasks" / "example1").mkdir(parents=True)
+    (source / "etl.py").write_text("dag = 1\n")
+    (source / "tasks" / "example1" / "extract.py").write_text("print('extract')\n")
+    (source / "__pycache__").mkdir()
+    (source / "__pycache__" / "etl.cpython-311.pyc").write_text("bytecode")
+    (target / "old_project").mkdir(parents=True)
+    (target / "old_project" / "gone.py").write_text("stale\n")
+    (target / "etl.py").write_text("dag = 0\n")
+
+    first = _run_sync(source, target, image="registry.example/airflow:abc")
+    assert first.returncode == 0, first.stderr
+    assert _tree(target) == {"etl.py": "dag = 1\n", "tasks/example1/extract.py": "print('extract')\n",
+                             ".airstack-dags-image": "registry.example/airflow:abc\n"}
+    assert "2 copied, 0 unchanged, 2 removed" in first.stdout
+    # Task pods run as another user: every file is readable by all.
+    assert all(p.stat().st_mode & 0o004 for p in target.rglob("*") if p.is_file())
+
+    second = _run_sync(source, target)
+    assert second.returncode == 0 and "0 copied, 2 unchanged, 0 removed" in second.stdout
+
+
+def test_sync_replaces_files_and_folders_that_changed_kind(tmp_path):
+    source, target = tmp_path / "image-dags", tmp_path / "volume"
+    (source / "was_a_file").mkdir(parents=True)
+    (source / "was_a_file" / "dag.py").write_text("new\n")
+    (source / "was_a_folder").write_text("now a file\n")
+    target.mkdir()
+    (target / "was_a_file").write_text("old\n")
+    (target / "was_a_folder").mkdir()
+    (target / "was_a_folder" / "x.py").write_text("old\n")
+    (target / ".airstack-sync-leftover").write_text("from a killed run\n")
+
+    result = _run_sync(source, target)
+    assert result.returncode == 0, result.stderr
+    assert {k: v for k, v in _tree(target).items() if k != ".airstack-dags-image"} == {
+        "was_a_file/dag.py": "new\n", "was_a_folder": "now a file\n"}
+
+
+def test_sync_refuses_to_empty_the_volume(tmp_path):
+    source, target = tmp_path / "image-dags", tmp_path / "volume"
+    source.mkdir()
+    target.mkdir()
+    (target / "etl.py").write_text("dag = 1\n")
+    result = _run_sync(source, target)
+    assert result.returncode == 1
+    assert "has no files" in result.stderr
+    assert _tree(target) == {"etl.py": "dag = 1\n"}
+    missing = _run_sync(source, tmp_path / "not-mounted")
+    assert missing.returncode == 1 and "is the volume mounted" in missing.stderr
+
+
+# --- charts/airflow: values for the official chart -----------------------------------------
+
+# Every key path the files set, checked against the official chart's values.schema.json
+# (apache/airflow main, commit 5f1ee0ae). A path ending in ".*" admits its subtree (free-form
+# airflow.cfg sections, Kubernetes resources). Set a new key only after checking it there.
+VERIFIED_CHART_KEYS = {
+    "airflowVersion", "defaultAirflowTag", "executor", "images.airflow.pullPolicy", "config.*",
+    "createUserJob.enabled", "redis.enabled", "statsd.enabled", "postgresql.enabled", "data.metadataSecretName",
+    "dags.persistence.enabled", "dags.persistence.existingClaim", "dags.gitSync.enabled",
+    "logs.persistence.enabled", "logs.persistence.existingClaim",
+    "migrateDatabaseJob.command", "migrateDatabaseJob.useHelmHooks", "migrateDatabaseJob.ttlSecondsAfterFinished",
+    "migrateDatabaseJob.resources.*",
+    *(f"{c}.{k}" for c in AIRFLOW_COMPONENTS for k in (
+        "command", "replicas", "resources.*", "waitForMigrations.enabled",
+        "podDisruptionBudget.enabled", "podDisruptionBudget.config.maxUnavailable")),
+    "scheduler.livenessProbe.command", "scheduler.startupProbe.command", "triggerer.livenessProbe.command",
+    "dagProcessor.livenessProbe.command",
+    *(f"scheduler.logGroomerSidecar.{k}" for k in ("enabled", "command", "args", "retentionDays", "resources.*")),
+    "triggerer.logGroomerSidecar.enabled", "dagProcessor.logGroomerSidecar.enabled", "triggerer.persistence.enabled",
+    "workers.kubernetes.command", "workers.kubernetes.resources.*",
+}
+# What only the deploy sets, on stdin: the runtime image and airstack.settings.render.chart_values().
+DEPLOY_KEYS = {"images.airflow.repository", "images.airflow.tag", "fernetKeySecretName", "apiSecretKeySecretName",
+               "jwtSecretName", "extraEnvFrom"}
+SECRET_KEYS = {"fernetKey", "apiSecretKey", "jwtSecret", "webserverSecretKey", "password", "pass",
+               "postgresPassword", "brokerUrl", "connection", "sshKey", "keytabBase64Content"}
+
+
+def leaf_paths(values: dict, prefix: str = "") -> Iterator[tuple[str, object]]:
+    for key, value in values.items():
+        path = f"{prefix}{key}"
+        if isinstance(value, dict) and value:
+            yield from leaf_paths(value, path + ".")
+        else:
+            yield path, value
+
+
+def _verified(path: str) -> bool:
+    return path in VERIFIED_CHART_KEYS or any(
+        key.endswith(".*") and path.startswith(key[:-1]) for key in VERIFIED_CHART_KEYS)
+
+
+@pytest.mark.parametrize("file", ["values.yaml", *(f"values-{env}.yaml" for env in ENVIRONMENTS)])
+def test_official_values_only_use_checked_chart_keys(file):
+    values = load_yaml(OFFICIAL / file)
+    assert values, f"{file} is empty"
+    unchecked = [path for path, _ in leaf_paths(values) if not _verified(path)]
+    assert unchecked == [], f"{file}: keys not checked against the chart's schema: {unchecked}"
+    deploy_owned = [path for path, _ in leaf_paths(values) if path in DEPLOY_KEYS]
+    assert deploy_owned == [], f"{file}: set by the deploy on stdin, not in files: {deploy_owned}"
+
+
+@pytest.mark.parametrize("env", ENVIRONMENTS)
+def test_official_values_run_the_kubernetes_executor_on_an_external_db(platform_chart, env):
+    values = official_values(env)
+    assert values["executor"] == "KubernetesExecutor"
+    assert values["postgresql"]["enabled"] is False
+    # The metadata Secret it names is the one the platform chart makes, with the key it reads.
+    objects = render(platform_chart, platform_values(env, random_payload()))
+    metadata = by_kind(objects, "Secret")[values["data"]["metadataSecretName"]]
+    assert set(metadata["data"]) == {"connection"}
+
+
+@pytest.mark.parametrize("env", ENVIRONMENTS)
+def test_official_values_mount_the_platform_volumes(platform_chart, env):
+    values = official_values(env)
+    claims = by_kind(render(platform_chart, platform_values(env, random_payload())), "PersistentVolumeClaim")
+    kpo = kpo_claim_defaults()
+    assert values["dags"]["persistence"]["enabled"] is True
+    assert values["dags"]["persistence"]["existingClaim"] == kpo["DAGS_CLAIM"]
+    assert values["dags"]["gitSync"]["enabled"] is False
+    assert values["logs"]["persistence"]["enabled"] is True
+    assert values["logs"]["persistence"]["existingClaim"] in claims
+    # The chart mounts DAGs at $AIRFLOW_HOME/dags unless dags.mountPath says otherwise: where
+    # kpo.py mounts the same claim in task pods.
+    assert "mountPath" not in values["dags"]
+    assert kpo["DAGS_MOUNT"] == "/opt/airflow/dags"
+
+
+_CREDENTIAL_URL = re.compile(r"://[^/\s:@]+:[^/\s@]+@")
+_FERNET_KEY = re.compile(r"^[A-Za-z0-9_-]{43}=$")
+
+
+@pytest.mark.parametrize("file", ["values.yaml", *(f"values-{env}.yaml" for env in ENVIRONMENTS)])
+def test_official_values_hold_no_secrets(file):
+    for path, value in leaf_paths(load_yaml(OFFICIAL / file)):
+        assert path.rsplit(".", 1)[-1] not in SECRET_KEYS, f"{file}: {path} holds a secret"
+        for item in value if isinstance(value, list) else [value]:
+            text = str(item)
+            assert not _CREDENTIAL_URL.search(text), f"{file}: {path} has a URL with credentials"
+            assert not _FERNET_KEY.match(text), f"{file}: {path} looks like a Fernet key"
+
+
+@pytest.mark.parametrize("env", ENVIRONMENTS)
+def test_the_deploy_payload_stops_the_chart_generating_keys(platform_chart, env):
+    """The chart makes its own API secret key and JWT secret on every upgrade unless it is told
+    which Secret holds them (apache/airflow#17398): the files plus the deploy's stdin must name
+    Secrets the platform chart makes, with the keys the chart reads."""
+    release = "airflow"
+    values = deep_merge(official_values(env), settings_render.chart_values(release))
+    objects = render(platform_chart, platform_values(env, random_payload(release)))
+    secrets_ = by_kind(objects, "Secret")
+    for name_key, data_key in (("fernetKeySecretName", "fernet-key"), ("apiSecretKeySecretName", "api-secret-key"),
+                               ("jwtSecretName", "jwt-secret")):
+        assert data_key in secrets_[values[name_key]]["data"], name_key
+    env_from = yaml.safe_load(values["extraEnvFrom"])
+    assert [ref["secretRef"]["name"] for ref in env_from] == [settings_render.secret_names(release)[1]]
+    assert env_from[0]["secretRef"]["name"] in secrets_
+
+
+def test_official_values_match_the_runtime_lock():
+    values = load_yaml(OFFICIAL / "values.yaml")
+    pinned = runtime_pin("apache-airflow")
+    assert pinned and values["airflowVersion"] == pinned == values["defaultAirflowTag"]
+    assert load_yaml(PLATFORM / "Chart.yaml")["appVersion"] == pinned
+    # The chart's default auth manager and admin-user Job need the FAB provider.
+    if "apache-airflow-providers-fab" not in (ROOT / "requirements" / "runtime.in").read_text():
+        assert "fab" not in values["config"]["core"]["auth_manager"].lower()
+        assert values["createUserJob"]["enabled"] is False
+
+
+def test_official_values_start_the_runtime_image_the_way_it_runs():
+    """The chart passes `args` and relies on the apache/airflow image's /entrypoint; images/airflow
+    has ENTRYPOINT ["airflow"] and no /entrypoint, so every container needs a command."""
+    (entrypoint,) = dockerfile_instruction("ENTRYPOINT")
+    values = load_yaml(OFFICIAL / "values.yaml")
+    if json.loads(entrypoint) != ["airflow"]:
+        pytest.skip(f"images/airflow's ENTRYPOINT is {entrypoint}: these overrides may no longer be needed")
+    for section in (*AIRFLOW_COMPONENTS, "migrateDatabaseJob"):
+        assert values[section]["command"] == ["/usr/bin/env"], section
+    assert values["workers"]["kubernetes"]["command"] == ["/usr/bin/env"]
+    for component in AIRFLOW_COMPONENTS:
+        assert values[component]["waitForMigrations"]["enabled"] is False, component
+    for component in ("scheduler", "triggerer", "dagProcessor"):  # the chart's log groomers run /clean-logs
+        groomer = values[component]["logGroomerSidecar"]
+        assert groomer["enabled"] is False or (groomer["command"] and "/clean-logs" not in groomer["args"]), component
+    probes = [values[c][p]["command"] for c in AIRFLOW_COMPONENTS for p in ("livenessProbe", "startupProbe")
+              if c != "apiServer" and p in values[c]]
+    assert len(probes) == 4
+    for probe in probes:
+        assert "/entrypoint" not in " ".join(probe)
+        assert "exec airflow jobs check --job-type" in probe[-1], probe
+    # The migration Job is not a hook: `helm upgrade --atomic` waits for pods that wait for it.
+    assert values["migrateDatabaseJob"]["useHelmHooks"] is False
+
+
+def _quantity(value: str) -> float:
+    units = {"m": 1e-3, "Ki": 2**10, "Mi": 2**20, "Gi": 2**30, "Ti": 2**40}
+    for suffix, factor in units.items():
+        if str(value).endswith(suffix):
+            return float(str(value)[:-len(suffix)]) * factor
+    return float(value)
+
+
+def test_production_has_more_replicas_and_resources_than_integration():
+    integration, production = official_values("integration"), official_values("production")
+    sections = [*AIRFLOW_COMPONENTS, "migrateDatabaseJob"]
+    for section in sections:
+        for kind in ("requests", "limits"):
+            for resource, amount in integration[section]["resources"][kind].items():
+                assert _quantity(production[section]["resources"][kind][resource]) >= _quantity(amount), (
+                    section, kind, resource)
+    replicas = {c: (integration[c]["replicas"], production[c]["replicas"]) for c in AIRFLOW_COMPONENTS}
+    assert all(prod >= integ for integ, prod in replicas.values()), replicas
+    assert any(prod > integ for integ, prod in replicas.values()), replicas
+    for component in AIRFLOW_COMPONENTS:
+        if production[component]["replicas"] > 1:
+            assert production[component]["podDisruptionBudget"]["enabled"] is True, component
+    assert _quantity(production["workers"]["kubernetes"]["resources"]["requests"]["memory"]) >= _quantity(
+        integration["workers"]["kubernetes"]["resources"]["requests"]["memory"])

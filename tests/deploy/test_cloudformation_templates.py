@@ -1,0 +1,477 @@
+"""The CloudFormation stacks in infra/cloudformation/: lint, security rules, how parameters are wired
+between stacks and environments, and a deploy through change sets on the moto server.
+
+The deploy order is STACKS; an earlier stack's Outputs feed a later stack's Parameters of the same
+name, and infra/cloudformation/parameters/<env>.yaml gives the rest (stack -> {ParameterKey: value}).
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import itertools
+import json
+import re
+import uuid
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import pytest
+import yaml
+
+STACKS = ("network", "registries", "logs", "database", "broker", "cluster")
+ENVIRONMENTS = ("integration", "production")
+WORLD = {"0.0.0.0/0", "::/0"}
+SECRET_NAME = re.compile(r"pass(word|wd|phrase)|token|api_?key|private_?key", re.IGNORECASE)
+REGION = "eu-west-1"
+
+# Moto's CloudFormation skips these resource types with a warning (the moto tests below say what that hides).
+# A warning filter is colon-separated, so ".." stands for "::" in the type names.
+pytestmark = pytest.mark.filterwarnings(
+    r"ignore:Tried to parse AWS..(S3..BucketPolicy|SecretsManager..\w+|ElastiCache..\w+|EKS..\w+) but it's not "
+    r"supported by moto:UserWarning")
+
+
+# ------------------------------------------------------------------------------- loading --
+def cfn_dir(root: Path) -> Path:
+    return root / "infra" / "cloudformation"
+
+
+def load_template(path: Path) -> dict:
+    """A template with its short tags (!Ref, !Sub...) read as their long forms ({"Ref": ...})."""
+    from cfnlint.decode import cfn_yaml
+
+    return cfn_yaml.load(str(path))
+
+
+@pytest.fixture(scope="module")
+def templates(repo_root) -> dict[str, dict]:
+    return {stack: load_template(cfn_dir(repo_root) / f"{stack}.yaml") for stack in STACKS}
+
+
+@pytest.fixture(scope="module")
+def parameter_files(repo_root) -> dict[str, dict[str, dict]]:
+    folder = cfn_dir(repo_root) / "parameters"
+    return {env: yaml.safe_load((folder / f"{env}.yaml").read_text()) or {} for env in ENVIRONMENTS}
+
+
+def image_folders(root: Path) -> list[str]:
+    """The image folders, as airstack.images.spec.discover finds them."""
+    return sorted(p.name for p in (root / "images").iterdir() if p.is_dir() and not p.name.startswith("."))
+
+
+def resources_of(template: dict, resource_type: str) -> dict[str, dict]:
+    return {name: res for name, res in template["Resources"].items() if res["Type"] == resource_type}
+
+
+def ref(value) -> str | None:
+    return value.get("Ref") if isinstance(value, dict) else None
+
+
+def ingress_rules(template: dict):
+    """(security group logical id, rule) for every ingress rule, inline or a SecurityGroupIngress resource."""
+    for name, res in template["Resources"].items():
+        props = res.get("Properties", {})
+        if res["Type"] == "AWS::EC2::SecurityGroup":
+            for rule in props.get("SecurityGroupIngress", []):
+                yield name, rule
+        elif res["Type"] == "AWS::EC2::SecurityGroupIngress":
+            yield ref(props.get("GroupId")), props
+
+
+def resolved_values(template: dict, value, stack: str, parameter_files: dict) -> list:
+    """A literal as is; a parameter reference as its default and its value in every environment."""
+    name = ref(value)
+    if name is None or name not in template.get("Parameters", {}):
+        return [value]
+    spec = template["Parameters"][name]
+    values = [spec["Default"]] if "Default" in spec else []
+    return values + [files[stack][name] for files in parameter_files.values() if name in files.get(stack, {})]
+
+
+def effective_parameters(template: dict, given: dict) -> dict:
+    """Every parameter's value in an environment: its parameter file's value, else its default."""
+    params = template.get("Parameters", {})
+    return {name: given.get(name, spec.get("Default")) for name, spec in params.items()}
+
+
+# ---------------------------------------------------------------------------------- lint --
+def test_every_template_is_in_the_deploy_order(repo_root):
+    """A template the deploy order does not name would never be deployed (nor tested here)."""
+    assert sorted(p.stem for p in cfn_dir(repo_root).glob("*.yaml")) == sorted(STACKS)
+
+
+@pytest.mark.parametrize("stack", STACKS)
+def test_cfn_lint_reports_nothing(repo_root, stack):
+    """cfn-lint, with the repository's .cfnlintrc.yaml (its regions, informational checks included)."""
+    from cfnlint.api import ManualArgs, lint_file
+
+    rc = yaml.safe_load((repo_root / ".cfnlintrc.yaml").read_text())
+    config = ManualArgs(regions=rc["regions"], include_checks=rc.get("include_checks", []),
+                        ignore_checks=rc.get("ignore_checks", []))
+    matches = lint_file(cfn_dir(repo_root) / f"{stack}.yaml", config=config)
+    assert [str(m) for m in matches] == []
+
+
+def test_every_template_names_its_environment(templates):
+    for stack, template in templates.items():
+        assert "EnvironmentName" in template["Parameters"], stack
+        assert "Default" not in template["Parameters"]["EnvironmentName"], f"{stack}: EnvironmentName has a default"
+        assert "${EnvironmentName}" in json.dumps(template["Resources"]) or '"EnvironmentName"' in json.dumps(
+            template["Resources"]), f"{stack}: EnvironmentName is not used in any name or tag"
+
+
+# ------------------------------------------------------------------------------ security --
+def test_no_ingress_is_open_to_the_world(templates, parameter_files):
+    """No ingress rule admits 0.0.0.0/0 or ::/0: not literally, not by a parameter's default, not by any
+    environment's value; no parameter file value is the whole internet (ClusterPublicAccessCidrs...)."""
+    open_rules = []
+    for stack, template in templates.items():
+        for group, rule in ingress_rules(template):
+            for key in ("CidrIp", "CidrIpv6"):
+                if key in rule and WORLD & set(resolved_values(template, rule[key], stack, parameter_files)):
+                    open_rules.append(f"{stack}: {group}: {rule}")
+    assert open_rules == []
+    for env, files in parameter_files.items():
+        for stack, values in files.items():
+            for key, value in values.items():
+                assert not WORLD & {v.strip() for v in str(value).split(",")}, f"{env}: {stack}.{key} = {value}"
+
+
+def test_bastion_admits_only_the_vpn_cidr(templates):
+    """The VPN bastion's security groups admit SSH and the VPN port, and only from the VpnCidr parameter."""
+    network = templates["network"]
+    instances = resources_of(network, "AWS::EC2::Instance")
+    assert list(instances) == ["Bastion"]
+    groups = {ref(g) for g in instances["Bastion"]["Properties"]["SecurityGroupIds"]}
+    rules = [rule for group, rule in ingress_rules(network) if group in groups]
+    assert rules, "the bastion has no ingress at all"
+    for rule in rules:
+        assert rule.get("CidrIp") == {"Ref": "VpnCidr"}, rule
+        assert set(rule) <= {"Description", "IpProtocol", "FromPort", "ToPort", "CidrIp"}, rule
+    ports = {(rule["IpProtocol"], json.dumps(rule["FromPort"]), json.dumps(rule["ToPort"])) for rule in rules}
+    assert ports == {("tcp", "22", "22"), ("udp", '{"Ref": "VpnPort"}', '{"Ref": "VpnPort"}')}
+    assert "Default" not in network["Parameters"]["VpnCidr"], "VpnCidr must be chosen per environment"
+
+
+def test_no_parameter_holds_a_secret(templates, parameter_files):
+    """Secrets are never parameters: none is named like one, none is NoEcho, no default or value mentions one."""
+    for stack, template in templates.items():
+        for name, spec in template.get("Parameters", {}).items():
+            assert not SECRET_NAME.search(name), f"{stack}: parameter {name}"
+            assert not spec.get("NoEcho"), f"{stack}: parameter {name} is NoEcho: a secret parameter"
+            assert not SECRET_NAME.search(str(spec.get("Default", ""))), f"{stack}: {name}'s default"
+    for env, files in parameter_files.items():
+        for stack, values in files.items():
+            assert not [key for key in values if SECRET_NAME.search(key)], f"{env}: {stack}"
+
+
+def test_database_password_comes_from_secrets_manager(templates):
+    """The master password is generated by Secrets Manager and read through a dynamic reference
+    (or left to RDS with ManageMasterUserPassword); it is never text in the template."""
+    database = templates["database"]
+    instances = resources_of(database, "AWS::RDS::DBInstance")
+    assert instances
+    for name, instance in instances.items():
+        props = instance["Properties"]
+        if props.get("ManageMasterUserPassword") is True:
+            assert "MasterUserPassword" not in props
+            continue
+        password = props["MasterUserPassword"]
+        assert isinstance(password, dict) and set(password) == {"Fn::Sub"}, f"{name}: {password!r}"
+        match = re.fullmatch(r"\{\{resolve:secretsmanager:\$\{(\w+)\}:SecretString:(\w+)\}\}", password["Fn::Sub"])
+        assert match, f"{name}: MasterUserPassword is not a Secrets Manager dynamic reference"
+        secret = database["Resources"][match[1]]
+        assert secret["Type"] == "AWS::SecretsManager::Secret"
+        generated = secret["Properties"]["GenerateSecretString"]
+        assert generated["GenerateStringKey"] == match[2]
+        assert f'"{match[2]}"' not in json.dumps(generated.get("SecretStringTemplate", "")), "a typed-in password"
+        assert generated.get("PasswordLength", 32) >= 20
+
+
+# ----------------------------------------------------------------------------- registries --
+def test_one_repository_per_image_folder(repo_root, templates):
+    """Every folder under images/ has exactly one ECR repository (<RepositoryPrefix>/<folder>), scanned on
+    push, with a valid lifecycle policy, and its URI is an output."""
+    registries = templates["registries"]
+    repositories = resources_of(registries, "AWS::ECR::Repository")
+    names = []
+    for logical_id, repository in repositories.items():
+        props = repository["Properties"]
+        name = props["RepositoryName"]["Fn::Sub"]
+        assert name.startswith("${RepositoryPrefix}/"), f"{logical_id}: {name}"
+        names.append(name.removeprefix("${RepositoryPrefix}/"))
+        assert props["ImageScanningConfiguration"] == {"ScanOnPush": True}, logical_id
+        policy = json.loads(re.sub(r"\$\{\w+\}", "1", props["LifecyclePolicy"]["LifecyclePolicyText"]["Fn::Sub"]))
+        priorities = [rule["rulePriority"] for rule in policy["rules"]]
+        any_rules = [rule["rulePriority"] for rule in policy["rules"] if rule["selection"]["tagStatus"] == "any"]
+        assert len(set(priorities)) == len(priorities), f"{logical_id}: duplicate rule priorities"
+        assert all(p == max(priorities) for p in any_rules), f"{logical_id}: ECR wants the 'any' rule last"
+        outputs = [o["Value"] for o in registries["Outputs"].values()]
+        assert {"Fn::GetAtt": [logical_id, "RepositoryUri"]} in outputs, f"{logical_id}: no URI output"
+    assert sorted(names) == image_folders(repo_root)
+
+
+@pytest.mark.parametrize("env", ENVIRONMENTS)
+def test_registry_prefix_matches_the_settings(repo_root, parameter_files, env):
+    """Images are pushed to settings/<env>/deploy.yaml's images.registry: its path is RepositoryPrefix."""
+    settings = yaml.safe_load((repo_root / "settings" / env / "deploy.yaml").read_text())
+    registry = settings["images"]["registry"]
+    assert registry.split("/", 1)[1] == parameter_files[env]["registries"]["RepositoryPrefix"]
+
+
+# ----------------------------------------------------------------------------- parameters --
+@pytest.mark.parametrize("env", ENVIRONMENTS)
+def test_every_parameter_is_provided(templates, parameter_files, env):
+    """In deploy order, each parameter without a default comes from the environment's parameter file
+    or an earlier stack's output (not both); every key in the file is a parameter of its template; no two
+    stacks output the same name (the later would silently win)."""
+    files = parameter_files[env]
+    assert set(files) <= set(STACKS), f"unknown stacks: {set(files) - set(STACKS)}"
+    fed: set[str] = set()
+    problems = []
+    for stack in STACKS:
+        declared = templates[stack].get("Parameters", {})
+        given = files.get(stack, {})
+        problems += [f"{stack}: {key} is not a parameter of {stack}.yaml" for key in set(given) - set(declared)]
+        problems += [f"{stack}: {key} is given and also fed from an output" for key in set(given) & fed]
+        problems += [f"{stack}: {name} has no value" for name, spec in declared.items()
+                     if "Default" not in spec and name not in given and name not in fed]
+        if given.get("EnvironmentName", env) != env:
+            problems.append(f"{stack}: EnvironmentName is {given['EnvironmentName']!r}")
+        outputs = set(templates[stack].get("Outputs", {}))
+        problems += [f"{stack}: output {name} is also an earlier stack's output" for name in outputs & fed]
+        fed |= outputs
+    assert problems == []
+
+
+def constraint_violations(name: str, spec: dict, value) -> list[str]:
+    """What CloudFormation would reject in a parameter value."""
+    if isinstance(value, bool) or not isinstance(value, (str, int, float)):
+        return [f"{name}: {value!r} is not a string or a number (YAML true is 'True': quote booleans)"]
+    text, problems = str(value), []
+    if "AllowedValues" in spec and text not in [str(v) for v in spec["AllowedValues"]]:
+        problems.append(f"{name}: {text} is not one of {spec['AllowedValues']}")
+    if "AllowedPattern" in spec and not re.fullmatch(spec["AllowedPattern"], text):
+        problems.append(f"{name}: {text} does not match {spec['AllowedPattern']}")
+    if spec["Type"] == "Number":
+        number = float(text)
+        if number < float(spec.get("MinValue", number)) or number > float(spec.get("MaxValue", number)):
+            problems.append(f"{name}: {text} is outside [{spec.get('MinValue')}, {spec.get('MaxValue')}]")
+    return problems
+
+
+@pytest.mark.parametrize("env", ENVIRONMENTS)
+def test_parameter_values_meet_their_constraints(templates, parameter_files, env):
+    problems = []
+    for stack, given in parameter_files[env].items():
+        declared = templates[stack]["Parameters"]
+        for name, value in given.items():
+            problems += [f"{stack}: {p}" for p in constraint_violations(name, declared.get(name, {}), value)]
+    assert problems == []
+
+
+@pytest.mark.parametrize("env", ENVIRONMENTS)
+def test_subnets_fit_the_vpc(templates, parameter_files, env):
+    """The four subnets lie inside the VPC's range, without overlapping."""
+    values = effective_parameters(templates["network"], parameter_files[env].get("network", {}))
+    vpc = ipaddress.ip_network(values["VpcCidr"])
+    names = [name for name in values if re.fullmatch(r"(Public|Private)Subnet\dCidr", name)]
+    subnets = [ipaddress.ip_network(values[name]) for name in names]
+    assert len(subnets) == 4
+    assert all(subnet.subnet_of(vpc) for subnet in subnets), f"{subnets} not all in {vpc}"
+    assert not [(a, b) for a, b in itertools.combinations(subnets, 2) if a.overlaps(b)]
+
+
+def test_production_is_protected(templates, parameter_files):
+    """Production's database cannot be deleted by accident and fails over; so does its broker."""
+    database = effective_parameters(templates["database"], parameter_files["production"]["database"])
+    broker = effective_parameters(templates["broker"], parameter_files["production"]["broker"])
+    assert (database["DBDeletionProtection"], database["DBMultiAZ"]) == ("true", "true")
+    assert int(broker["BrokerNodeCount"]) >= 2
+    assert templates["database"]["Resources"]["DBInstance"]["DeletionPolicy"] == "Snapshot"
+
+
+# ------------------------------------------------------------------------------ moto deploy --
+@dataclass
+class MotoDeployment:
+    """The stacks of one environment deployed on the moto server, in deploy order."""
+
+    env_name: str
+    session: object
+    endpoint: str
+    planned: dict[str, dict[str, str]] = field(default_factory=dict)  # stack -> {logical id: action}
+    status: dict[str, str] = field(default_factory=dict)
+    fed: dict[str, str] = field(default_factory=dict)  # the outputs real CloudFormation would return
+
+    def client(self, service: str):
+        return self.session.client(service, endpoint_url=self.endpoint)
+
+    def stack_name(self, stack: str) -> str:
+        return f"{self.env_name}-{stack}"
+
+    def physical_id(self, stack: str, logical_id: str) -> str:
+        """(Moto can answer describe_stack_resource with an HTTP 500 when the stack holds a resource it
+        skipped, and lists skipped resources without a LogicalResourceId: hence the listing and the .get.)"""
+        listing = self.client("cloudformation").describe_stack_resources(StackName=self.stack_name(stack))
+        (resource,) = [r for r in listing["StackResources"] if r.get("LogicalResourceId") == logical_id]
+        return resource["PhysicalResourceId"]
+
+
+def deploy_through_change_set(cloudformation, stack_name: str, body: str, parameters: dict) -> tuple[dict, str]:
+    """create_change_set (CREATE), wait, execute, wait: the planned {logical id: action} and the stack status."""
+    change_set = f"{stack_name}-create"
+    cloudformation.create_change_set(
+        StackName=stack_name, ChangeSetName=change_set, ChangeSetType="CREATE", TemplateBody=body,
+        Parameters=[{"ParameterKey": k, "ParameterValue": str(v)} for k, v in parameters.items()],
+        Capabilities=["CAPABILITY_IAM"])
+    fast = {"Delay": 1, "MaxAttempts": 60}
+    cloudformation.get_waiter("change_set_create_complete").wait(
+        StackName=stack_name, ChangeSetName=change_set, WaiterConfig=fast)
+    changes = cloudformation.describe_change_set(StackName=stack_name, ChangeSetName=change_set)["Changes"]
+    planned = {c["ResourceChange"]["LogicalResourceId"]: c["ResourceChange"]["Action"] for c in changes}
+    cloudformation.execute_change_set(StackName=stack_name, ChangeSetName=change_set)
+    cloudformation.get_waiter("stack_create_complete").wait(StackName=stack_name, WaiterConfig=fast)
+    return planned, cloudformation.describe_stacks(StackName=stack_name)["Stacks"][0]["StackStatus"]
+
+
+def network_outputs(ec2, env_name: str) -> dict[str, str]:
+    """The network stack's outputs, read back from EC2 by the tags the template sets."""
+    tagged = [{"Name": "tag:Environment", "Values": [env_name]}]
+    (vpc,) = ec2.describe_vpcs(Filters=tagged)["Vpcs"]
+    subnets = ec2.describe_subnets(Filters=tagged + [{"Name": "vpc-id", "Values": [vpc["VpcId"]]}])["Subnets"]
+
+    def tier(name: str) -> str:
+        chosen = [s for s in subnets if {"Key": "Tier", "Value": name} in s["Tags"]]
+        return ",".join(s["SubnetId"] for s in sorted(chosen, key=lambda s: s["CidrBlock"]))
+
+    return {"VpcId": vpc["VpcId"], "VpcCidr": vpc["CidrBlock"],
+            "PublicSubnetIds": tier("public"), "PrivateSubnetIds": tier("private")}
+
+
+@pytest.fixture(scope="module")
+def moto_deployment(repo_root, moto_endpoint, parameter_files) -> MotoDeployment:
+    """All six stacks of the integration environment, deployed in order through change sets on moto.
+
+    Moto quirks relied on (DESIGN.md): a stack has NO Outputs after execute_change_set, so the outputs
+    later stacks need are read back instead (VpcId, VpcCidr and subnet ids from ec2.describe_vpcs /
+    describe_subnets filtered by the Environment and Tier tags; LogsBucketArn from the LogsBucket stack
+    resource); ElastiCache and EKS resources are skipped silently, so broker and cluster complete
+    without them. The moto server is shared by the test session: the EnvironmentName (and the ECR
+    RepositoryPrefix) are made unique so that names (bucket, DB instance, repositories) never collide.
+    Module-scoped so the per-stack tests share one deploy: its boto3 clients point at moto_endpoint
+    directly, since aws_env (environment variables) is per test.
+    """
+    import boto3
+
+    env_name = f"cfn{uuid.uuid4().hex[:8]}"
+    session = boto3.session.Session(aws_access_key_id="testing", aws_secret_access_key="testing",
+                                    region_name=REGION)
+    deployment = MotoDeployment(env_name, session, moto_endpoint)
+    overrides = {"EnvironmentName": env_name, "RepositoryPrefix": f"airflow-{env_name}"}
+    cloudformation = deployment.client("cloudformation")
+    for stack in STACKS:
+        path = cfn_dir(repo_root) / f"{stack}.yaml"
+        declared = load_template(path).get("Parameters", {})
+        values = {**deployment.fed, **parameter_files["integration"].get(stack, {}), **overrides}
+        parameters = {k: v for k, v in values.items() if k in declared}
+        deployment.planned[stack], deployment.status[stack] = deploy_through_change_set(
+            cloudformation, deployment.stack_name(stack), path.read_text(), parameters)
+        if stack == "network":
+            deployment.fed.update(network_outputs(deployment.client("ec2"), env_name))
+        if stack == "logs":
+            deployment.fed["LogsBucketArn"] = f"arn:aws:s3:::{deployment.physical_id('logs', 'LogsBucket')}"
+    return deployment
+
+
+@pytest.mark.parametrize("stack", STACKS)
+def test_moto_change_set_plans_every_resource(moto_deployment, templates, stack):
+    """Each stack's CREATE change set adds every resource of its template, and the stack completes."""
+    assert moto_deployment.planned[stack] == {name: "Add" for name in templates[stack]["Resources"]}
+    assert moto_deployment.status[stack] == "CREATE_COMPLETE"
+
+
+def test_moto_network(moto_deployment, parameter_files):
+    """The VPC and subnets over two AZs, the bastion in a public subnet, its group admitting only VpnCidr.
+    (Moto's AWS::EC2::Instance ignores SecurityGroupIds and puts the instance in the VPC's default group:
+    the bastion's group is checked as a stack resource.)"""
+    given = parameter_files["integration"]["network"]
+    ec2 = moto_deployment.client("ec2")
+    fed = moto_deployment.fed
+    assert fed["VpcCidr"] == given["VpcCidr"]
+    public, private = fed["PublicSubnetIds"].split(","), fed["PrivateSubnetIds"].split(",")
+    subnets = ec2.describe_subnets(SubnetIds=public + private)["Subnets"]
+    assert len({s["AvailabilityZone"] for s in subnets if s["SubnetId"] in public}) == 2
+    assert len({s["AvailabilityZone"] for s in subnets if s["SubnetId"] in private}) == 2
+
+    bastion_id = moto_deployment.physical_id("network", "Bastion")
+    (instance,) = ec2.describe_instances(InstanceIds=[bastion_id])["Reservations"][0]["Instances"]
+    assert instance["SubnetId"] in public
+    group_id = moto_deployment.physical_id("network", "BastionSecurityGroup")
+    (group,) = ec2.describe_security_groups(GroupIds=[group_id])["SecurityGroups"]
+    permissions = group["IpPermissions"]
+    assert {(p["IpProtocol"], p["FromPort"]) for p in permissions} == {("tcp", 22), ("udp", 1194)}
+    for permission in permissions:
+        assert permission["IpRanges"] == [{"CidrIp": given["VpnCidr"]}], permission
+        assert not permission["Ipv6Ranges"] and not permission["UserIdGroupPairs"], permission
+
+
+def test_moto_registries(moto_deployment, repo_root):
+    """Every image folder has its repository. (Moto's CloudFormation drops ScanOnPush and the lifecycle
+    policy, so those are checked on the template only.)"""
+    prefix = f"airflow-{moto_deployment.env_name}"
+    expected = [f"{prefix}/{image}" for image in image_folders(repo_root)]
+    found = moto_deployment.client("ecr").describe_repositories(repositoryNames=expected)["repositories"]
+    assert sorted(r["repositoryName"] for r in found) == expected
+    assert all(r["imageTagMutability"] == "IMMUTABLE" for r in found)
+
+
+def test_moto_logs(moto_deployment):
+    """The bucket exists, encrypted. (Moto's CloudFormation drops the public access block, lifecycle,
+    versioning, ownership controls and skips AWS::S3::BucketPolicy: those are checked by cfn-lint only.)"""
+    bucket = moto_deployment.physical_id("logs", "LogsBucket")
+    assert bucket.startswith(f"{moto_deployment.env_name}-airflow-logs-")
+    rules = moto_deployment.client("s3").get_bucket_encryption(Bucket=bucket)["ServerSideEncryptionConfiguration"]
+    assert rules["Rules"][0]["ApplyServerSideEncryptionByDefault"]["SSEAlgorithm"] == "AES256"
+
+
+def test_moto_database(moto_deployment):
+    """Postgres, encrypted, private, in the private subnets, behind a group that admits 5432 from the VPC only.
+    (Moto skips AWS::SecretsManager::Secret and does not resolve the dynamic reference, and its DBInstance
+    ignores VPCSecurityGroups: the group is checked as a stack resource.)"""
+    rds, ec2, fed = moto_deployment.client("rds"), moto_deployment.client("ec2"), moto_deployment.fed
+    identifier = moto_deployment.physical_id("database", "DBInstance")
+    (instance,) = rds.describe_db_instances(DBInstanceIdentifier=identifier)["DBInstances"]
+    assert instance["Engine"] == "postgres"
+    assert (instance["StorageEncrypted"], instance["PubliclyAccessible"]) == (True, False)
+    assert instance["DeletionProtection"] is False  # integration's DBDeletionProtection
+    subnet_ids = {s["SubnetIdentifier"] for s in instance["DBSubnetGroup"]["Subnets"]}
+    assert subnet_ids == set(fed["PrivateSubnetIds"].split(","))
+    group_id = moto_deployment.physical_id("database", "DBSecurityGroup")
+    (group,) = ec2.describe_security_groups(GroupIds=[group_id])["SecurityGroups"]
+    assert group["VpcId"] == fed["VpcId"]
+    assert [(p["IpProtocol"], p["FromPort"], p["ToPort"], p["IpRanges"]) for p in group["IpPermissions"]] == [
+        ("tcp", 5432, 5432, [{"CidrIp": fed["VpcCidr"]}])]
+
+
+def test_moto_broker(moto_deployment):
+    """Moto skips AWS::ElastiCache::* silently: the change set plans them (checked above) and only the
+    security group is created; it admits 6379 from the VPC only."""
+    assert {"Broker", "BrokerSubnetGroup"} <= set(moto_deployment.planned["broker"])
+    group_id = moto_deployment.physical_id("broker", "BrokerSecurityGroup")
+    (group,) = moto_deployment.client("ec2").describe_security_groups(GroupIds=[group_id])["SecurityGroups"]
+    assert [(p["IpProtocol"], p["FromPort"], p["IpRanges"]) for p in group["IpPermissions"]] == [
+        ("tcp", 6379, [{"CidrIp": moto_deployment.fed["VpcCidr"]}])]
+
+
+def test_moto_cluster(moto_deployment):
+    """Moto skips AWS::EKS::* silently: the change set plans them (checked above) and only the IAM roles
+    are created, each trusting the service that assumes it."""
+    assert {"Cluster", "NodeGroup", "PodIdentityAgent"} <= set(moto_deployment.planned["cluster"])
+    iam = moto_deployment.client("iam")
+    trusted = {"ClusterRole": "eks.amazonaws.com", "NodeRole": "ec2.amazonaws.com",
+               "AirflowRole": "pods.eks.amazonaws.com"}
+    for logical_id, service in trusted.items():
+        role = iam.get_role(RoleName=moto_deployment.physical_id("cluster", logical_id))["Role"]
+        document = role["AssumeRolePolicyDocument"]
+        document = json.loads(document) if isinstance(document, str) else document
+        assert [s["Principal"] for s in document["Statement"]] == [{"Service": service}], logical_id

@@ -1,0 +1,228 @@
+"""Helm deploys: argv and stdin payloads (pure), then the whole flow through a recording `helm` stand-in.
+
+No Helm binary or cluster exists here (DESIGN.md): `tests/deploy/helm_standin.py` plays `helm`,
+rendering our platform chart with the real Helm 4 engine and keeping "installed" manifests.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import shutil
+import urllib.request
+from pathlib import Path
+
+import pytest
+import yaml
+
+from airstack.cli import run_main
+from airstack.deploy import config
+from airstack.deploy import helm as plan
+from airstack.deploy.main import main
+from airstack.settings.schema import parse_settings
+
+ROOT = Path(__file__).resolve().parents[2]
+REGISTRY = "127.0.0.1:5000"
+
+
+def _helm_spec() -> config.Helm:
+    return config.load(ROOT, "integration").spec.helm
+
+
+def _settings(document: dict):
+    return parse_settings(document, "settings/integration/secret.yaml")
+
+
+def _secret_values(document: dict) -> list[str]:
+    a = document["airflow"]
+    values = [v for v in a["keys"].values() if isinstance(v, str)] + [a["metadata_connection"]]
+    values += [c["password"] for c in a["connections"]]
+    return values + [v for p in document["projects"].values() for v in p["secret"].values()]
+
+
+def _stdin_values(document: dict) -> list[str]:
+    """The whole values Helm must receive on stdin: keys, the metadata URL, connections as Airflow reads them,
+    the project's secret."""
+    from airstack.settings import render
+
+    settings = _settings(document)
+    values = list(render.keys_data(settings.airflow).values()) + [document["airflow"]["metadata_connection"]]
+    values += list(render.env_data(settings.airflow).values())
+    return values + [v for p in document["projects"].values() for v in p["secret"].values()]
+
+
+# ----------------------------------------------------------------------------- pure --
+@pytest.mark.parametrize(("major", "flag", "absent"), [(3, "--atomic", "--rollback-on-failure"),
+                                                       (4, "--rollback-on-failure", "--atomic")])
+def test_upgrade_argv_rolls_back_waits_and_reads_values_from_stdin_last(major, flag, absent):
+    spec = _helm_spec()
+    argv = plan.upgrade_argv("helm", major, spec.airflow, "airflow", "airflow", "ctx", "15m")
+    assert argv[:5] == ["helm", "upgrade", "--install", "airflow", "airflow"]
+    assert flag in argv and absent not in argv and "--wait" in argv
+    assert argv[argv.index("--timeout") + 1] == "15m" and argv[argv.index("--kube-context") + 1] == "ctx"
+    assert argv[argv.index("--version") + 1] == spec.airflow.version
+    assert argv[argv.index("--repo") + 1] == "https://airflow.apache.org"
+    files = [argv[i + 1] for i, a in enumerate(argv) if a == "--values"]
+    assert files == [*spec.airflow.values, "-"], "values files in order, then stdin (which wins)"
+
+
+def test_helm_major_reads_both_generations():
+    assert plan.helm_major("v3.17.2+gcc0bbbd") == 3 and plan.helm_major("v4.0.0+g1") == 4
+    with pytest.raises(ValueError):
+        plan.helm_major("helm says hi")
+
+
+def test_payloads_carry_the_secrets_and_argv_none(scratch_repo):
+    _, document = scratch_repo
+    settings = _settings(document)
+    tgt = plan.target(_helm_spec())
+    platform = plan.platform_values(settings, tgt, "reg/airflow:0123456789ab")
+    stdin = plan.to_stdin(platform)
+    for secret in _secret_values(document):
+        assert secret in stdin
+    assert platform["settings"]["keys"]["fernet-key"] == document["airflow"]["keys"]["fernet_key"]
+    assert platform["projects"]["example1"]["secret"] == document["projects"]["example1"]["secret"]
+    assert platform["dagsSync"]["image"] == {"repository": "reg/airflow", "tag": "0123456789ab"}
+    spec = _helm_spec()
+    argv = " ".join(plan.upgrade_argv("helm", 4, spec.platform, tgt.platform_release, tgt.namespace, "c", "1m"))
+    assert not any(secret in argv for secret in _secret_values(document))
+
+    official = plan.airflow_values(tgt, "reg/airflow:0123456789ab", {"etl-basic": "reg/etl-basic:aa"},
+                                   plan.settings_digest(platform))
+    assert official["fernetKeySecretName"] == official["jwtSecretName"] == "airflow-settings-keys"
+    assert official["images"]["airflow"]["tag"] == "0123456789ab"
+    assert official["data"]["metadataSecretName"] == "airflow-metadata"
+    assert {"name": "AIRSTACK_K8S_NAMESPACE", "value": "airflow"} in official["env"]
+    assert not any(secret in plan.to_stdin(official) for secret in _secret_values(document))
+
+
+def test_settings_digest_changes_with_any_setting(scratch_repo):
+    _, document = scratch_repo
+    tgt = plan.target(_helm_spec())
+    before = plan.settings_digest(plan.platform_values(_settings(document), tgt, "r/a:t"))
+    document["projects"]["example1"]["secret"]["API_TOKEN"] += "x"
+    assert plan.settings_digest(plan.platform_values(_settings(document), tgt, "r/a:t")) != before
+
+
+def test_preview_names_are_dns_labels_and_distinct():
+    names = {config.preview_name(b) for b in ("feature/S3-logs", "feature/s3_logs", "Feature/S3-Logs")}
+    assert len(names) == 3
+    for name in names | {config.preview_name("x" * 200)}:
+        assert len(name) <= 53 and config.re.match(config.DNS_LABEL, name), name
+    tgt = plan.target(_helm_spec(), config.preview_name("feature/S3-logs"))
+    assert tgt.namespace == tgt.airflow_release and tgt.platform_release.endswith("-platform")
+
+
+def test_mask_secrets_hides_values_but_shows_a_change():
+    manifest = yaml.safe_dump({"kind": "Secret", "metadata": {"name": "s"}, "data": {"k": "c2VjcmV0"}})
+    masked = "\n".join(plan.mask_secrets(manifest))
+    assert "c2VjcmV0" not in masked and "<sha256:" in masked
+    other = "\n".join(plan.mask_secrets(manifest.replace("c2VjcmV0", "b3RoZXI=")))
+    assert masked != other
+
+
+@pytest.mark.parametrize(("edit", "message"), [
+    (lambda d: d["helm"].pop("namespace"), "settings/integration/deploy.yaml: helm.namespace: Field required"),
+    (lambda d: d["helm"]["airflow"].pop("version"),
+     "deploy.yaml: helm: airflow.version: pin the official chart's version"),
+    (lambda d: d["helm"]["platform"]["values"].append("charts/nope.yaml"),
+     "helm.platform.values[2]: charts/nope.yaml does not exist"),
+    (lambda d: d["cloudformation"].__setitem__("stacks", ["network", "Bad_Name"]),
+     "cloudformation.stacks[1]: String should match pattern"),
+    (lambda d: d.__setitem__("colour", "blue"), "colour: Extra inputs are not permitted"),
+])
+def test_bad_deploy_yaml_is_one_line_naming_file_and_field(scratch_repo, edit, message, capsys):
+    root, _ = scratch_repo
+    path = root / "settings" / "integration" / "deploy.yaml"
+    data = yaml.safe_load(path.read_text())
+    edit(data)
+    path.write_text(yaml.safe_dump(data))
+    assert run_main(main, ["plan", "integration"]) == 1
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and message in err[0], err
+
+
+# ------------------------------------------------------------------------ full flow --
+@pytest.fixture()
+def deployable(scratch_repo, docker_or_skip, monkeypatch):
+    """The scratch repo with images that build here (no conda), pushed to docker-offline's registry."""
+    try:
+        urllib.request.urlopen(f"http://{REGISTRY}/v2/", timeout=3).close()
+    except OSError as exc:
+        pytest.skip(f"needs a registry at {REGISTRY} (CI: docker-offline start --registry): {exc}")
+    root, document = scratch_repo
+    shutil.rmtree(root / "images" / "pandas-basic")  # conda channels are unreachable here
+    path = root / "settings" / "integration" / "deploy.yaml"
+    data = yaml.safe_load(path.read_text())
+    data["images"]["registry"] = f"{REGISTRY}/airstack-deploy-test"
+    path.write_text(yaml.safe_dump(data))
+    return root, document
+
+
+def _upgrades(calls):
+    return [c for c in calls() if c["argv"][:1] == ["upgrade"]]
+
+
+def test_deploy_passes_secrets_only_on_stdin_and_is_idempotent(deployable, helm_standin, capsys):
+    root, document = deployable
+    assert run_main(main, ["deploy", "integration", "--only", "helm", "--yes"]) == 0, capsys.readouterr().err
+    upgrades = _upgrades(helm_standin)
+    assert [u["argv"][2] for u in upgrades] == ["airflow-platform", "airflow"], "platform first, then Airflow"
+    for call in helm_standin():
+        assert not any(s in " ".join(call["argv"]) for s in _secret_values(document)), "a secret in argv"
+    stdin_digests = {v for u in upgrades for v in _leaves(u["stdin"])}
+    for value in _stdin_values(document):
+        assert hashlib.sha256(value.encode()).hexdigest() in stdin_digests, "a secret did not come on stdin"
+    platform_argv = upgrades[0]["argv"]
+    assert "--rollback-on-failure" in platform_argv and "--wait" in platform_argv
+    assert platform_argv[-2:] == ["--values", "-"]
+    # The "installed" platform release holds the settings Secrets and the project's ConfigMap/Secret.
+    installed = _installed(helm_standin, "airflow", "airflow-platform")
+    assert {"airflow-settings-keys", "airflow-settings-env", "airflow-metadata", "example1"} <= \
+        {d["metadata"]["name"] for d in installed if d["kind"] == "Secret"}
+    assert "example1" in {d["metadata"]["name"] for d in installed if d["kind"] == "ConfigMap"}
+
+    capsys.readouterr()
+    assert run_main(main, ["deploy", "integration", "--only", "helm", "--yes"]) == 0
+    out = capsys.readouterr().out
+    assert "airflow-platform: no changes" in out and "airflow: no changes" in out
+    assert len(_upgrades(helm_standin)) == 2, "nothing changed: nothing upgraded"
+
+
+def test_plan_changes_nothing_and_preview_gets_its_own_release(deployable, helm_standin, capsys):
+    assert run_main(main, ["plan", "integration", "--only", "helm"]) == 0
+    assert "not installed yet" in capsys.readouterr().out
+    assert _upgrades(helm_standin) == []
+    assert run_main(main, ["deploy", "integration", "--only", "helm", "--preview", "--branch", "feature/S3-logs",
+                           "--yes"]) == 0
+    name = config.preview_name("feature/S3-logs")
+    upgrades = _upgrades(helm_standin)
+    assert [u["argv"][2] for u in upgrades] == [f"{name}-platform", name]
+    assert all(u["argv"][u["argv"].index("--namespace") + 1] == name for u in upgrades)
+    assert run_main(main, ["destroy", "integration", "--preview", "feature/S3-logs", "--yes"]) == 0
+    uninstalled = [c["argv"][1] for c in helm_standin() if c["argv"][:1] == ["uninstall"]]
+    assert uninstalled == [name, f"{name}-platform"]
+
+
+def test_missing_helm_is_one_clear_line(scratch_repo, monkeypatch, capsys, tmp_path):
+    monkeypatch.setenv("PATH", str(tmp_path / "empty-bin"))
+    assert run_main(main, ["destroy", "integration", "--preview", "x", "--yes"]) == 1
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "`helm` was not found on PATH: install Helm" in err[0]
+
+
+def _leaves(tree):
+    if isinstance(tree, dict):
+        for v in tree.values():
+            yield from _leaves(v)
+    elif isinstance(tree, list):
+        for v in tree:
+            yield from _leaves(v)
+    elif tree is not None:
+        yield tree
+
+
+def _installed(calls, namespace, name):
+    import os
+
+    path = Path(os.environ["HELM_STANDIN_STATE"]) / "releases" / namespace / f"{name}.yaml"
+    return [d for d in yaml.safe_load_all(path.read_text()) if d]

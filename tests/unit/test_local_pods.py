@@ -1,0 +1,105 @@
+"""The local pod runner's translation of a pod into a container (pure), and its shell wrapper (real /bin/sh)."""
+
+from __future__ import annotations
+
+import sys
+
+import pytest
+from kubernetes.client import models as k8s
+
+from airstack import paths, proc
+
+sys.path.insert(0, str(paths.dags_folder()))
+from common import local_pods  # noqa: E402
+from common.kpo import project_pod  # noqa: E402
+
+PROJECTS = {"example1": {"config": {"REPORT_CURRENCY": "EUR"}, "secret": {"API_TOKEN": "t0ken"}}}
+
+
+def _pod(**kwargs):
+    task = project_pod(project="example1", task_id="summarise", image="etl-basic", script="transform.py",
+                       arguments=["--date", "2024-01-01"], **kwargs)
+    return task.build_pod_request_obj(context=None, dry_run=True)
+
+
+def test_project_pod_becomes_one_container(tmp_path):
+    volumes = {"airflow-dags": "/repo/dags", "airflow-data": str(tmp_path)}
+    c = local_pods.to_container(_pod(), projects=PROJECTS, volumes_map=volumes, network_mode="host",
+                                labels={"airstack.local": "x"})
+    assert c.image.rsplit("/", 1)[-1].startswith("etl-basic:")
+    assert c.command == ["python", "/opt/airflow/dags/tasks/example1/transform.py"]
+    assert c.args == ["--date", "2024-01-01"]
+    # The ConfigMap goes into the container's environment; the Secret is kept apart.
+    assert c.environment["REPORT_CURRENCY"] == "EUR" and c.environment["DATA_DIR"] == "/data"
+    assert "API_TOKEN" not in c.environment and c.secret_environment == {"API_TOKEN": "t0ken"}
+    assert {"Type": "bind", "Source": "/repo/dags", "Target": "/opt/airflow/dags", "ReadOnly": True} in c.mounts
+    assert {"Type": "bind", "Source": str(tmp_path / "example1"), "Target": "/data", "ReadOnly": False} in c.mounts
+    assert (tmp_path / "example1").is_dir(), "the project's sub-path is created, like a PVC subPath"
+    assert c.user == "1000" and c.mem_limit == 512 * 1024 ** 2
+    assert c.labels["airflow-project"] == "example1" and c.labels["airstack.local"] == "x"
+    assert c.network_mode == "host"
+
+
+def test_a_project_without_settings_runs_without_them(tmp_path):
+    """Both envFrom sources are optional (seed 004: zero or one ConfigMap and Secret)."""
+    c = local_pods.to_container(_pod(), projects={}, volumes_map={"airflow-dags": "/d", "airflow-data": str(tmp_path)})
+    assert c.secret_environment == {} and "REPORT_CURRENCY" not in c.environment
+
+
+@pytest.mark.parametrize(("change", "message"), [
+    (lambda pod: pod.spec.volumes[1].persistent_volume_claim.__setattr__("claim_name", "other"),
+     "claims 'other', which the local env does not provide"),
+    (lambda pod: pod.spec.containers[0].env.append(k8s.V1EnvVar(
+        name="X", value_from=k8s.V1EnvVarSource(field_ref=k8s.V1ObjectFieldSelector(field_path="metadata.name")))),
+     "env X uses valueFrom"),
+    (lambda pod: pod.spec.containers[0].volume_mounts[1].__setattr__("sub_path", "../escape"),
+     "subPath '../escape' must be a relative path inside the volume"),
+    (lambda pod: pod.spec.containers.append(pod.spec.containers[0]), "locally a pod is one container"),
+    (lambda pod: pod.spec.containers[0].env_from[0].config_map_ref.__setattr__("optional", False),
+     "envFrom ConfigMap 'example1' is not optional, and settings/local has no projects.example1.config"),
+    (lambda pod: pod.spec.volumes.append(k8s.V1Volume(name="cfg", config_map=k8s.V1ConfigMapVolumeSource(
+        name="x"))) or pod.spec.containers[0].volume_mounts.append(k8s.V1VolumeMount(name="cfg", mount_path="/c")),
+     "volume 'cfg' is neither a PersistentVolumeClaim"),
+])
+def test_what_has_no_local_meaning_is_refused(change, message, tmp_path):
+    pod = _pod()
+    change(pod)
+    with pytest.raises(local_pods.LocalPodError, match="^pod .*") as exc:
+        local_pods.to_container(pod, projects={}, volumes_map={"airflow-dags": "/d", "airflow-data": str(tmp_path)})
+    assert message in str(exc.value)
+
+
+def test_argv_follows_kubernetes_rules():
+    image = {"Entrypoint": ["tini", "--"], "Cmd": ["python", "app.py"]}
+    plain = local_pods.Container(name="p", image="i", command=None, args=["--x"])
+    assert local_pods.argv(plain, image) == (None, ["--x"])  # Docker applies the image's entrypoint itself
+    # With secrets the wrapper runs first, so the argv is spelled out with Kubernetes' rules.
+    only_args = local_pods.Container(name="p", image="i", command=None, args=["--x"], secret_environment={"S": "1"})
+    assert local_pods.argv(only_args, image) == (["/bin/sh", "-c", local_pods.WRAPPER, "airstack-pod"],
+                                                 ["tini", "--", "--x"])
+    command = local_pods.Container(name="p", image="i", command=["run"], args=None, secret_environment={"S": "1"})
+    assert local_pods.argv(command, image)[1] == ["run"]  # command drops the image's CMD
+    neither = local_pods.Container(name="p", image="i", command=None, args=None, secret_environment={"S": "1"})
+    assert local_pods.argv(neither, image)[1] == ["tini", "--", "python", "app.py"]
+
+
+HOSTILE = {"QUOTE": "it's \"quoted\"", "SUBST": "$(touch /tmp/pwned) `id` $HOME", "NEWLINES": "a\nb\n\nc",
+           "SPACES": "  lead and trail  ", "EMPTY": "", "UNICODE": "pässwörd ✓", "BACKSLASH": "a\\nb\\"}
+
+
+def test_secret_payload_survives_a_real_shell():
+    """The wrapper, as the container runs it, exports every value byte for byte and runs nothing else."""
+    result = proc.run(["/bin/sh", "-c", local_pods.WRAPPER, "airstack-pod", sys.executable, "-c",
+                       "import json, os; print(json.dumps({k: os.environ.get(k) for k in %r}))" % sorted(HOSTILE)],
+                      input=local_pods.secret_payload(HOSTILE), env={"HOME": "/home/x"})
+    import json
+
+    assert json.loads(result.stdout) == HOSTILE
+
+
+def test_no_daemon_is_one_clear_error_quickly(monkeypatch):
+    monkeypatch.setenv("DOCKER_HOST", "unix:///nonexistent/docker.sock")
+    with pytest.raises(local_pods.LocalPodError) as exc:
+        local_pods.DockerPods()
+    assert "runs as a local Docker container, but no Docker daemon answers at unix:///nonexistent/docker.sock" \
+        in str(exc.value)
