@@ -8,6 +8,7 @@ Sessions stay thin: they install from the project's locks and call into `airstac
 
 from __future__ import annotations
 
+import ast
 import hashlib
 import sys
 from pathlib import Path
@@ -22,7 +23,6 @@ nox.options.sessions = ["lint", "test"]
 
 PYTHON = "3.11"
 DEV_LOCK = "requirements/dev.txt"
-LINT_PATHS = ["dags", "plugins", "airstack", "tests", "noxfile.py"]
 # PYTHONDONTWRITEBYTECODE may be set; compiled site-packages halve Airflow's start-up time.
 INSTALL_ENV = {"UV_COMPILE_BYTECODE": "1"}
 
@@ -71,12 +71,10 @@ def deploy(session: nox.Session, *args: str) -> None:
 
 @nox.session(python=PYTHON)
 def lint(session: nox.Session) -> None:
-    """Lint Python (flake8, seed 000's settings), check every YAML file parses and every image pins its packages."""
+    """flake8 (seed 000's settings), yamllint, the images' pin lint, cfn-lint (`-- --changed-since REF`: changes)."""
     session.install("-c", DEV_LOCK, "flake8", "yamllint", "-e", ".", env=INSTALL_ENV)
-    session.run("flake8", *LINT_PATHS)
-    session.run("yamllint", "--strict", "-c", ".yamllint.yaml", ".")
-    session.run("python", "-m", "airstack.images", "lint")
-    session.run(str(Path(deploy_python(session)).with_name("cfn-lint")), "infra/cloudformation/*.yaml", external=True)
+    cfn_lint = str(Path(deploy_python(session)).with_name("cfn-lint"))
+    session.run("python", "-m", "airstack.lint", "--cfn-lint", cfn_lint, *session.posargs)
 
 
 @nox.session(python=PYTHON, requires=["lint"])
@@ -96,9 +94,10 @@ def check_dags(session: nox.Session) -> None:
 
 @nox.session(python=PYTHON, default=False)
 def bench(session: nox.Session) -> None:
-    """Run benchmarks (`-- test-suite`, `dag-integrity-scale`, `settings-import`; none: all) into benchmarks/."""
+    """Run benchmarks (`-- test-suite`, `up-native`, `deploy-noop`...; none: all) into benchmarks/."""
     install_dev(session)
-    session.run("python", "-m", "airstack.bench", *session.posargs)
+    session.run("python", "-m", "airstack.bench", *session.posargs,
+                env={"AIRSTACK_DEPLOY_PYTHON": deploy_python(session)})
 
 
 def images(session: nox.Session, verb: str) -> None:
@@ -241,6 +240,24 @@ def deploy_production(session: nox.Session) -> None:
 def destroy(session: nox.Session) -> None:
     """Remove integration (`-- integration`) or a preview (`-- integration --preview BRANCH`); never production."""
     deploy(session, "destroy")
+
+
+def ci_pipeline() -> tuple:
+    """airstack/ci.py's PIPELINE (read, not imported: the package is not installed where nox runs)."""
+    tree = ast.parse(Path("airstack/ci.py").read_text())
+    node = next(n for n in tree.body if isinstance(n, ast.AnnAssign) and getattr(n.target, "id", "") == "PIPELINE")
+    return ast.literal_eval(node.value)
+
+
+@nox.session(python=False, default=False)
+def ci(session: nox.Session) -> None:
+    """CircleCI's pipeline, locally, in its order; the deploys as `--dry-run` against local stand-ins."""
+    for name, args in ci_pipeline():
+        if name.startswith("deploy-"):  # moto for AWS, a helm stand-in, throwaway keys (airstack/deploy/standins.py)
+            session.run(deploy_python(session), "-m", "airstack.deploy.standins", name.removeprefix("deploy-"),
+                        *args, external=True)
+        else:
+            session.run(sys.executable, "-m", "nox", "-s", name, "--", *args, external=True)
 
 
 @nox.session(name="test-e2e", python=PYTHON, default=False)

@@ -8,6 +8,10 @@
 - ``up-native``: warm ``up`` (native runtime) until healthy with settings applied, against
   ``airflow standalone`` on the same machine and lock, in the same run; and the PSS of the env.
 - ``up-docker``: warm ``up`` with the docker runtime until healthy with settings applied.
+- ``affected``: in a scratch git copy, one DAG file changed: the test runs with
+  ``--changed-since`` against the full test runs (both pytest runs of ``nox -s test``), same run.
+- ``deploy-noop``: ``deploy-plan`` with nothing changed for an environment deployed to a moto
+  server plus its charts (airstack/deploy/bench.py, run in the deploy toolchain's environment).
 - ``settings-import``: 50 connections + 50 variables imported into one real Postgres metadata
   database, three ways: one ``airflow`` CLI process per item (the old way), airstack's
   importer in process (one transaction), and airstack's importer as a whole command (one process).
@@ -530,6 +534,49 @@ def bench_up_native(args: argparse.Namespace) -> None:
     )
 
 
+AFFECTED_FOLDERS = ("dags", "tests", "images", "requirements", "settings", "plugins", "charts", "infra",
+                    ".circleci")
+AFFECTED_FILES = ("pyproject.toml", ".sops.yaml", ".flake8", ".yamllint.yaml", "pants.toml", ".cfnlintrc.yaml")
+
+
+def _test_runs(root: Path, extra: list[str]) -> float:
+    """The two pytest runs of `nox -s test` (next to Airflow, then the deploy tests), timed together."""
+    deploy_python = os.environ.get("AIRSTACK_DEPLOY_PYTHON") or str(paths.repo_root() / ".nox/_deploy/bin/python")
+    env = {"AIRSTACK_ROOT": str(root)}
+    started = time.perf_counter()
+    proc.run([sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "--numprocesses=auto",
+              "--dist=loadgroup", "--ignore=tests/deploy", *extra], cwd=root, env=env, timeout=3600)
+    proc.run([deploy_python, "-m", "pytest", "-q", "-p", "no:cacheprovider", "--numprocesses=auto",
+              "--confcutdir=tests/deploy", "tests/deploy", *extra], cwd=root, env=env, timeout=3600, check=False)
+    return time.perf_counter() - started
+
+
+def bench_affected(args: argparse.Namespace) -> None:
+    import shutil
+
+    repo = paths.repo_root()
+    with tempfile.TemporaryDirectory(prefix="airstack-bench-affected-") as tmp:
+        root = paths.scratch_copy(Path(tmp) / "repo", tuple(f for f in AFFECTED_FOLDERS if (repo / f).exists()),
+                                  tuple(f for f in AFFECTED_FILES if (repo / f).exists()))
+        shutil.copy(repo / "noxfile.py", root / "noxfile.py")
+        for argv in (["init", "--quiet", "--initial-branch=main"], ["add", "-A"], ["commit", "--quiet", "-m", "base"]):
+            proc.run(["git", "-c", "user.name=bench", "-c", "user.email=bench@example.invalid", *argv], cwd=root)
+        full = _test_runs(root, [])
+        dag = root / "dags" / "example_bash_operator.py"
+        dag.write_text(dag.read_text() + "\n# a one-line change\n")
+        affected = _test_runs(root, ["--changed-since", "main"])
+    ratio = affected / full
+    write_result("affected", ratio * 100, "%",
+                 f"one DAG file changed: --changed-since {affected:.1f} s vs full {full:.1f} s = {ratio:.0%} "
+                 "(goal <= 25 %)", full_seconds=round(full, 1), affected_seconds=round(affected, 1), goal_percent=25)
+
+
+def bench_deploy_noop(args: argparse.Namespace) -> None:
+    """In the deploy environment (boto3 and moto cannot live next to Airflow): `nox -s bench` passes its python."""
+    python = os.environ.get("AIRSTACK_DEPLOY_PYTHON") or str(paths.repo_root() / ".nox" / "_deploy" / "bin" / "python")
+    proc.run_streaming([python, "-m", "airstack.deploy.bench"])
+
+
 BENCHMARKS: dict[str, Callable[[argparse.Namespace], None]] = {
     "test-suite": bench_test_suite,
     "dag-integrity-scale": bench_dag_integrity_scale,
@@ -537,6 +584,8 @@ BENCHMARKS: dict[str, Callable[[argparse.Namespace], None]] = {
     "images-noop": bench_images_noop,
     "up-native": bench_up_native,
     "up-docker": bench_up_docker,
+    "deploy-noop": bench_deploy_noop,
+    "affected": bench_affected,
 }
 
 

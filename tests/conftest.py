@@ -68,8 +68,11 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
             item.add_marker(pytest.mark.skip(reason="end-to-end: run `nox -s test-e2e` (.ci/run does)"))
         # Under pytest-xdist (`--dist loadgroup`), tests that share a database fixture run on
         # one worker, so that each server is started and migrated once; the DAG runs (the
-        # slowest group) get a worker of their own.
+        # slowest group) get a worker of their own, with every test that imports settings/local
+        # (airflow_settings) into that worker's database.
         names = getattr(item, "fixturenames", ())
+        if "airflow_settings" in names:
+            names = ("run_dag_file", *names)
         group = next((g for g in ("run_dag_file", "airflow_db", "postgres") if g in names), None)
         if group:
             item.add_marker(pytest.mark.xdist_group(group))

@@ -68,8 +68,21 @@ def _registry(args, root: Path) -> str:
     return ""
 
 
+def _affected(args, root: Path, specs) -> list:
+    """With --changed-since REF, only the images whose context a change since REF touched."""
+    if not getattr(args, "changed_since", None):
+        return specs
+    from airstack.affected import changed_files, images_affected
+
+    names = images_affected(changed_files(root, args.changed_since), specs, root)
+    console.print(f"--changed-since {args.changed_since}: {', '.join(names) or 'no image'} affected")
+    return [s for s in specs if s.name in names]
+
+
 def build(args, root: Path, push: bool = False) -> list:
-    specs = _select(discover(root / "images"), args.names)
+    specs = _affected(args, root, _select(discover(root / "images"), args.names))
+    if not specs:
+        return []
     registry = _registry(args, root)
     builder = _builder(root, registry, args.parallel)
     planned = builder.plan(specs)
@@ -133,6 +146,7 @@ def main(argv: list[str]) -> int:
         p.add_argument("--env", help="use settings/ENV/deploy.yaml's images.registry")
         p.add_argument("--registry", help="a registry (host[:port][/path]) instead of --env")
         p.add_argument("--parallel", type=int, default=int(os.environ.get("AIRSTACK_BUILD_PARALLEL", "2")))
+        p.add_argument("--changed-since", metavar="REF", help="only the images a change since git REF touches")
     sub.add_parser("lint", help="every dependency pinned, every folder complete")
     d = sub.add_parser("dockerfile", help="print the Dockerfile an image is built from")
     d.add_argument("name")

@@ -5,6 +5,7 @@ moto, cfn-lint, helm-python-sdk), not next to Airflow: `nox -s test` runs them w
 
 from __future__ import annotations
 
+import logging
 import os
 from pathlib import Path
 
@@ -28,6 +29,7 @@ def moto_endpoint():
     """
     from moto.server import ThreadedMotoServer
 
+    logging.getLogger("werkzeug").setLevel(logging.ERROR)  # one line per request otherwise
     server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
     server.start()
     host, port = server.get_host_and_port()
@@ -71,36 +73,14 @@ def docker_or_skip():
 
 @pytest.fixture()
 def scratch_repo(tmp_path, monkeypatch):
-    """A copy of the repository whose integration settings are encrypted to a throwaway key kept in the copy
-    (the committed integration file is encrypted to a key nobody here holds), with a project and a
-    metadata connection so every kind of secret travels. Yields (root, the plaintext settings)."""
-    import secrets as random
+    """A copy of the repository whose integration settings are encrypted to a throwaway key kept in the copy,
+    carrying every kind of secret (airstack.deploy.standins.scratch_environment). Yields (root, plaintext)."""
+    from airstack.deploy.standins import scratch_environment
 
-    from airstack.settings import keys, store
-    from airstack.settings.sops_config import add_recipient
-
-    folders = ("settings", "charts", "infra", "images", "requirements", "dags", "plugins")
-    root = paths.scratch_copy(tmp_path / "repo", folders, ("pyproject.toml", ".sops.yaml"))
-    pair = keys.generate_age_key()
-    (root / "settings" / "integration" / keys.COMMITTED_KEY).write_text(pair.identity + "\n")
-    add_recipient(root / ".sops.yaml", "integration", pair.recipient)
-    filled, _ = keys.fill_missing(keys.Keys())
-    document = {
-        "airflow": {"keys": filled.model_dump(exclude_none=True),
-                    "metadata_connection": f"postgresql+psycopg2://airflow:{random.token_urlsafe(16)}@db:5432/airflow",
-                    "connections": [{"id": "warehouse_db", "type": "postgres", "host": "wh.internal", "port": 5432,
-                                     "login": "etl", "password": random.token_urlsafe(16), "schema": "warehouse"}],
-                    "variables": {"etl_min_order_amount": "10"}, "pools": []},
-        "projects": {"example1": {"config": {"REPORT_CURRENCY": "EUR"},
-                                  "secret": {"API_TOKEN": random.token_urlsafe(24)}}},
-    }
-    # The copy's integration file: re-created (sops refuses to overwrite a file it cannot decrypt).
-    (root / "settings" / "integration" / "secret.yaml").unlink()
-    (root / "settings" / "integration" / "secret.yaml").write_text("airflow: {}\n")
-    monkeypatch.setenv("AIRSTACK_ROOT", str(root))
     monkeypatch.delenv("SOPS_AGE_KEY_FILE", raising=False)
     monkeypatch.delenv("SOPS_AGE_KEY", raising=False)
-    store.save(root, "integration", document)
+    root, document = scratch_environment(tmp_path / "repo")
+    monkeypatch.setenv("AIRSTACK_ROOT", str(root))
     return root, document
 
 

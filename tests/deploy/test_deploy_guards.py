@@ -99,3 +99,19 @@ def test_destroy_refuses_production(repo, capsys):
     assert run_main(main, ["destroy", "production", "--yes"]) == 1
     assert "production is protected: destroy is for integration and preview environments only" in \
         capsys.readouterr().err
+
+
+def test_production_dry_run_against_the_standins_with_kms_on_moto(docker_or_skip, capfd, monkeypatch):
+    """What `nox -s ci` runs for deploy-production: a scratch checkout on main whose production settings sops
+    encrypts to an age key and to a KMS key on the moto server (a real KMS round trip through sops), the guards,
+    CloudFormation change sets (moto; stacks after network are "not planned": no outputs without a deploy), the
+    charts through the helm stand-in. Nothing is applied: --dry-run."""
+    import os
+
+    from airstack.deploy import standins
+
+    monkeypatch.setattr(os, "environ", os.environ.copy())  # main() points this process at the moto server
+    assert standins.main(["production", "--yes"]) == 0
+    out = capfd.readouterr().out
+    assert "production: planned (nothing changed)" in out
+    assert "airflow-production-network" in out and "airflow-platform: not installed yet" in out

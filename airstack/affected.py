@@ -1,0 +1,207 @@
+"""What a change affects: ``--changed-since REF`` on lint, test and build-images.
+
+From the files changed between ``REF`` and the working tree (``git diff --name-only REF...HEAD``
+plus uncommitted and untracked files), work out:
+
+- a DAG file -> that DAG's tests;
+- ``dags/common/`` -> every DAG that imports the changed module (the import graph, transitively);
+- ``dags/tasks/<project>/`` -> every DAG with a pod task of that project;
+- an image folder -> that image's build and the DAGs that run it;
+- a settings file -> the parity check, that environment's render and the DAG runs (settings/local);
+- a module of ``airstack/`` -> the test modules that import it (transitively);
+- the locks, pyproject.toml, noxfile.py, conftests -> everything.
+
+:func:`compute` is pure (it is given the changed paths and the tree); :func:`changed_files`
+asks git.
+"""
+
+from __future__ import annotations
+
+import ast
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from airstack import proc
+from airstack.errors import ConfigError
+
+# A change to any of these can change the result of any test or build.
+EVERYTHING = ("requirements/", "pyproject.toml", "noxfile.py", "tests/conftest.py", "tests/helpers.py",
+              "tests/__init__.py", ".sops.yaml", ".ci/")
+# Test modules that check a whole area, run when anything in it changes.
+AREA_TESTS = {
+    "images/": ("tests/docker/test_images.py", "tests/unit/test_images_spec.py", "tests/integration/test_images_cli.py",
+                "tests/unit/test_pants.py"),
+    "charts/": ("tests/deploy/test_charts.py", "tests/deploy/test_deploy_helm.py", "tests/unit/test_pants.py"),
+    "infra/": ("tests/deploy/test_cloudformation_templates.py", "tests/deploy/test_cloudformation_deploy.py",
+               "tests/deploy/test_deploy_cloudformation_cli.py"),
+    "settings/": ("tests/dags/test_settings_parity.py", "tests/unit/test_settings_plan_render.py",
+                  "tests/deploy/test_deploy_helm.py", "tests/deploy/test_deploy_guards.py"),
+    ".circleci/": ("tests/unit/test_circleci.py",),
+    "plugins/": ("tests/dags/test_dag_integrity.py", "tests/dags/test_dag_runs.py"),
+}
+# Tests under tests/dags that look at every DAG at once (not one per DAG file).
+ALL_DAG_TESTS = ("tests/dags/test_settings_parity.py", "tests/dags/test_kpo_pod_spec.py")
+
+
+@dataclass
+class Affected:
+    everything: bool = False
+    dag_files: set[str] = field(default_factory=set)       # dags/x.py, repo-relative
+    images: set[str] = field(default_factory=set)           # image folder names
+    environments: set[str] = field(default_factory=set)     # settings/<env>
+    test_files: set[str] = field(default_factory=set)       # tests/..., repo-relative
+    python_files: set[str] = field(default_factory=set)     # changed .py files (lint)
+    yaml_files: set[str] = field(default_factory=set)       # changed YAML files (lint)
+    reasons: list[str] = field(default_factory=list)
+
+    def runs_test_file(self, path: str) -> bool:
+        return self.everything or path in self.test_files
+
+    def runs_dag(self, path: str) -> bool:
+        return self.everything or path in self.dag_files
+
+
+def changed_files(root: Path, ref: str) -> list[str]:
+    """Files changed since ``ref`` (its merge base with HEAD), committed or not, untracked included."""
+    base = proc.run(["git", "merge-base", ref, "HEAD"], cwd=root, check=False, what="git merge-base")
+    if base.returncode != 0:
+        raise ConfigError(f"--changed-since {ref}: not a git ref here ({base.stderr.strip().splitlines()[-1:]})")
+    committed = proc.run(["git", "diff", "--name-only", base.stdout.strip(), "HEAD"], cwd=root, what="git diff")
+    local = proc.run(["git", "diff", "--name-only", "HEAD"], cwd=root, what="git diff")
+    untracked = proc.run(["git", "ls-files", "--others", "--exclude-standard"], cwd=root, what="git ls-files")
+    names = {line.strip() for out in (committed, local, untracked) for line in out.stdout.splitlines() if line.strip()}
+    return sorted(names)
+
+
+# ------------------------------------------------------------------------ graphs --
+def _module_of(path: str, base: str) -> str:
+    """``dags/common/kpo.py`` -> ``common.kpo`` (relative to ``base``, e.g. ``dags``)."""
+    rel = Path(path).relative_to(base).with_suffix("")
+    parts = rel.parts[:-1] if rel.name == "__init__" else rel.parts
+    return ".".join(parts)
+
+
+def _imports(source: str) -> set[str]:
+    try:
+        tree = ast.parse(source)
+    except SyntaxError:
+        return set()
+    found = set()
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Import):
+            found.update(a.name for a in node.names)
+        elif isinstance(node, ast.ImportFrom) and node.module and not node.level:
+            found.add(node.module)
+            found.update(f"{node.module}.{a.name}" for a in node.names)
+    return found
+
+
+def import_graph(files: dict[str, str], base: str, prefix: str) -> dict[str, set[str]]:
+    """``{file: modules under prefix it imports}`` for the sources in ``files`` (path -> text)."""
+    modules = {_module_of(p, base): p for p in files if p.startswith(f"{base}/")}
+    graph = {}
+    for path, text in files.items():
+        graph[path] = {modules[m] for m in _imports(text) if m in modules and (m == prefix or m.startswith(prefix))}
+    return graph
+
+
+def dependents(graph: dict[str, set[str]], changed: set[str]) -> set[str]:
+    """Every file whose imports reach a changed file (transitively), the changed files included."""
+    hit = set(changed)
+    grew = True
+    while grew:
+        grew = False
+        for path, deps in graph.items():
+            if path not in hit and deps & hit:
+                hit.add(path)
+                grew = True
+    return hit
+
+
+_PROJECT = re.compile(r"project\s*=\s*['\"]([a-z0-9-]+)['\"]")
+_IMAGE = re.compile(r"(?:image|worker_image\()\s*=?\s*['\"]([a-z0-9][a-z0-9._-]*)['\"]")
+
+
+# ----------------------------------------------------------------------- compute --
+def compute(changed: list[str], sources: dict[str, str]) -> Affected:
+    """What ``changed`` affects. ``sources``: path -> text of every .py file under dags/, airstack/, tests/."""
+    result = Affected()
+    result.python_files = {p for p in changed if p.endswith(".py")}
+    result.yaml_files = {p for p in changed if p.endswith((".yaml", ".yml"))}
+    for path in changed:
+        if path.startswith(EVERYTHING) or path in EVERYTHING:
+            result.everything = True
+            result.reasons.append(f"{path}: everything depends on it")
+    dag_files = {p for p in sources if p.startswith("dags/") and "/" not in p[len("dags/"):]}
+    dag_graph = import_graph({p: t for p, t in sources.items() if p.startswith("dags/")}, "dags", "common")
+    changed_dags = {p for p in changed if p.startswith("dags/") and p.endswith(".py")}
+    for path in changed:
+        parts = Path(path).parts
+        if path.startswith("dags/tasks/") and len(parts) > 3:
+            project = parts[2]
+            users = {d for d in dag_files if project in _PROJECT.findall(sources.get(d, ""))}
+            changed_dags |= users
+            result.reasons.append(f"{path}: pod script of project {project} ({', '.join(sorted(users)) or 'no DAG'})")
+        if path.startswith("images/") and len(parts) > 2:
+            name = parts[1]
+            result.images.add(name)
+            users = {d for d in dag_files if name in _IMAGE.findall(sources.get(d, ""))}
+            changed_dags |= users
+        if path.startswith("settings/") and len(parts) > 2:
+            result.environments.add(parts[1])
+            if parts[1] == "local":  # the DAG run tests import settings/local
+                changed_dags |= dag_files
+        for area, tests in AREA_TESTS.items():
+            if path.startswith(area):
+                result.test_files.update(tests)
+    result.dag_files = {p for p in dependents(dag_graph, changed_dags) if p in dag_files}
+    if result.dag_files:
+        result.test_files.update(ALL_DAG_TESTS)
+        result.test_files.update(("tests/dags/test_dag_integrity.py", "tests/dags/test_dag_runs.py"))
+        if any("kpo" in sources.get(p, "") for p in result.dag_files):
+            result.test_files.add("tests/dags/test_kpo_local.py")
+    _package_tests(result, changed, sources)
+    return result
+
+
+def _package_tests(result: Affected, changed: list[str], sources: dict[str, str]) -> None:
+    """Test modules importing a changed airstack module (or a changed test helper), and changed tests."""
+    files = {p: t for p, t in sources.items() if p.startswith(("airstack/", "tests/"))}
+    graph = _root_graph(files)  # airstack and tests are packages named from the repo root
+    changed_py = {p for p in changed if p in files}
+    for path in dependents(graph, changed_py):
+        if path.startswith("tests/") and Path(path).name.startswith("test_"):
+            result.test_files.add(path)
+
+
+def _root_graph(files: dict[str, str]) -> dict[str, set[str]]:
+    modules = {".".join(Path(p).with_suffix("").parts[:-1] if p.endswith("__init__.py")
+                        else Path(p).with_suffix("").parts): p for p in files}
+    return {p: {modules[m] for m in _imports(t) if m in modules} for p, t in files.items()}
+
+
+def read_sources(root: Path) -> dict[str, str]:
+    """Every .py file under dags/, airstack/ and tests/ (path relative to ``root`` -> text)."""
+    out = {}
+    for folder in ("dags", "airstack", "tests"):
+        for path in sorted((root / folder).rglob("*.py")):
+            if "__pycache__" not in path.parts:
+                out[path.relative_to(root).as_posix()] = path.read_text(errors="replace")
+    return out
+
+
+def for_ref(root: Path, ref: str) -> tuple[list[str], Affected]:
+    changed = changed_files(root, ref)
+    return changed, compute(changed, read_sources(root))
+
+
+def images_affected(changed: list[str], specs, root: Path) -> list[str]:
+    """Images whose build context holds a changed file (their folder, or a path image.yaml includes)."""
+    names = []
+    for spec in specs:
+        prefixes = [spec.folder.resolve().relative_to(root.resolve()).as_posix(), *spec.include.values()]
+        prefixes = [p.rstrip("/") for p in prefixes]
+        if any(c == p or c.startswith(f"{p}/") for c in changed for p in prefixes):
+            names.append(spec.name)
+    return names

@@ -1,0 +1,137 @@
+"""Local stand-ins for what a deploy talks to, for `nox -s ci`, the deploy-noop benchmark and tests.
+
+- AWS: a moto server on 127.0.0.1 (``AWS_ENDPOINT_URL``, throwaway credentials);
+- ``helm`` and the cluster: ``tests/deploy/helm_standin.py`` on PATH (it renders our chart
+  with the real Helm 4 engine and records every call);
+- the environment's keys: a scratch copy of the repository whose settings file is encrypted
+  to a throwaway age key kept in the copy (the committed integration/production files are
+  encrypted to keys nobody here holds), as a git checkout on ``main``.
+
+``python -m airstack.deploy.standins ENV [DEPLOY ARGS...]`` runs ``deploy ENV --dry-run`` there.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import os
+import secrets
+import sys
+import tempfile
+from collections.abc import Iterator
+from pathlib import Path
+
+import yaml
+
+from airstack import paths, proc
+
+FOLDERS = ("settings", "charts", "infra", "images", "requirements", "dags", "plugins")
+
+
+def _point_kms(sops_yaml: Path, env: str, kms_arn: str | None) -> None:
+    """The env's rule encrypts to ``kms_arn`` (a key on the moto server) instead of the real KMS key, or to none."""
+    from airstack.settings.sops_config import load, rule_for
+
+    config = load(sops_yaml)
+    rule = rule_for(config, env) or {}
+    for group in rule.get("key_groups") or []:
+        if "kms" in group:
+            if kms_arn:
+                group["kms"] = [{"arn": kms_arn}]
+            else:
+                del group["kms"]
+    sops_yaml.write_text(yaml.safe_dump(config, sort_keys=False))
+
+
+def scratch_environment(dest: Path, registry: str | None = None, env: str = "integration",
+                        kms_arn: str | None = None) -> tuple[Path, dict]:
+    """A copy of the repository whose ``env`` settings are encrypted to a throwaway key kept in the copy.
+
+    The committed integration/production files are encrypted to keys nobody here holds (and
+    production's also to a KMS key: ``kms_arn`` replaces it, e.g. a key on the moto server).
+    The copy's file carries every kind of secret (keys, the metadata URL, a connection, a
+    project's secret).
+    """
+    from airstack.settings import keys, store
+    from airstack.settings.sops_config import add_recipient
+
+    root = paths.scratch_copy(dest, FOLDERS, ("pyproject.toml", ".sops.yaml"))
+    pair = keys.generate_age_key()
+    (root / "settings" / env / keys.COMMITTED_KEY).write_text(pair.identity + "\n")
+    add_recipient(root / ".sops.yaml", env, pair.recipient)
+    _point_kms(root / ".sops.yaml", env, kms_arn)
+    filled, _ = keys.fill_missing(keys.Keys())
+    document = {
+        "airflow": {"keys": filled.model_dump(exclude_none=True),
+                    "metadata_connection": f"postgresql+psycopg2://airflow:{secrets.token_urlsafe(16)}@db:5432/airflow",
+                    "connections": [{"id": "warehouse_db", "type": "postgres", "host": "wh.internal", "port": 5432,
+                                     "login": "etl", "password": secrets.token_urlsafe(16), "schema": "warehouse"}],
+                    "variables": {"etl_min_order_amount": "10"}, "pools": []},
+        "projects": {"example1": {"config": {"REPORT_CURRENCY": "EUR"},
+                                  "secret": {"API_TOKEN": secrets.token_urlsafe(24)}}},
+    }
+    secret_file = root / "settings" / env / "secret.yaml"
+    secret_file.write_text("airflow: {}\n")  # sops cannot re-encrypt a file it cannot decrypt: start afresh
+    store.save(root, env, document)
+    if registry:
+        path = root / "settings" / env / "deploy.yaml"
+        data = yaml.safe_load(path.read_text())
+        data["images"]["registry"] = registry
+        path.write_text(yaml.safe_dump(data))
+    return root, document
+
+
+def helm_standin_bin(dest: Path) -> Path:
+    """A folder holding ``helm``: the recording stand-in of tests/deploy (no Helm binary exists here)."""
+    standin = Path(__file__).resolve().parents[2] / "tests" / "deploy" / "helm_standin.py"
+    dest.mkdir(parents=True, exist_ok=True)
+    script = dest / "helm"
+    script.write_text(f'#!/bin/sh\nexec "{sys.executable}" "{standin}" "$@"\n')
+    script.chmod(0o755)
+    return dest
+
+
+@contextlib.contextmanager
+def aws_and_helm(tmp: Path) -> Iterator[dict[str, str]]:
+    """A moto server and the helm stand-in; yields the environment variables that point a deploy at them."""
+    from moto.server import ThreadedMotoServer
+
+    logging.getLogger("werkzeug").setLevel(logging.ERROR)  # one line per request otherwise
+    server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
+    server.start()
+    try:
+        host, port = server.get_host_and_port()
+        yield {"AWS_ENDPOINT_URL": f"http://{host}:{port}", "AWS_ACCESS_KEY_ID": "standin",
+               "AWS_SECRET_ACCESS_KEY": "standin", "AWS_DEFAULT_REGION": "eu-west-1",
+               "HELM_STANDIN_STATE": str(tmp / "helm-state"),
+               "PATH": f"{helm_standin_bin(tmp / 'bin')}:{os.environ['PATH']}"}
+    finally:
+        server.stop()
+
+
+def git_checkout(root: Path) -> None:
+    """Make ``root`` a git checkout of ``main`` with everything committed (production's guards want one)."""
+    for argv in (["init", "--quiet", "--initial-branch=main"], ["add", "-A"], ["commit", "--quiet", "-m", "ci"]):
+        proc.run(["git", "-c", "user.name=ci", "-c", "user.email=ci@example.invalid", *argv], cwd=root)
+
+
+def main(argv: list[str]) -> int:
+    """``deploy ENV --dry-run`` against the stand-ins (what `nox -s ci` runs for the deploy jobs)."""
+    env, extra = argv[0], [a for a in argv[1:] if a not in ("--yes", "--dry-run")]
+    with tempfile.TemporaryDirectory(prefix=f"airstack-ci-{env}-") as tmp, aws_and_helm(Path(tmp)) as standin_env:
+        os.environ.update({k: v for k, v in standin_env.items() if k.startswith("AWS_")})  # sops' KMS calls too
+        import boto3
+
+        kms_arn = boto3.client("kms").create_key(Description=f"sops {env} (stand-in)")["KeyMetadata"]["Arn"]
+        root, _ = scratch_environment(Path(tmp) / "repo", registry="127.0.0.1:5000/airstack-ci", env=env,
+                                      kms_arn=kms_arn)
+        git_checkout(root)
+        print(f"{env}: deploy --dry-run against local stand-ins (moto server, helm stand-in, throwaway keys)")
+        return proc.run_streaming([sys.executable, "-m", "airstack.deploy", "deploy", env, "--dry-run", *extra],
+                                  env={**standin_env, "AIRSTACK_ROOT": str(root)}, cwd=root)
+
+
+if __name__ == "__main__":
+    from airstack.cli import run_main
+
+    raise SystemExit(run_main(main))

@@ -1,0 +1,69 @@
+"""pytest plugin: ``--changed-since REF`` runs only the tests a change affects (airstack.affected).
+
+Loaded for every test run (``-p airstack.pytest_affected`` in pyproject's addopts). A test
+parametrised by ``dag_file`` runs when that DAG is affected; any other test when its module is.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from airstack import paths
+
+_SUMMARY = pytest.StashKey[str]()
+
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    parser.addoption("--changed-since", metavar="REF", default=None,
+                     help="run only the tests that the changes since git REF affect (airstack.affected)")
+
+
+def _selected(item: pytest.Item, root: Path, affected) -> bool:
+    callspec = getattr(item, "callspec", None)
+    dag_file = callspec.params.get("dag_file") if callspec else None
+    if dag_file is not None:
+        return affected.runs_dag(Path(dag_file).resolve().relative_to(root).as_posix())
+    return affected.runs_test_file(Path(str(item.path)).resolve().relative_to(root).as_posix())
+
+
+@pytest.hookimpl(trylast=True)
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    ref = config.getoption("--changed-since")
+    if not ref:
+        return
+    from airstack.affected import for_ref
+
+    root = paths.repo_root()
+    changed, affected = for_ref(root, ref)
+    if affected.everything:
+        config.stash[_SUMMARY] = f"--changed-since {ref}: {affected.reasons[0]}; running all {len(items)} tests"
+        return
+    keep = [item for item in items if _selected(item, root, affected)]
+    dropped = [item for item in items if item not in keep]
+    if dropped:
+        config.hook.pytest_deselected(items=dropped)
+    items[:] = keep
+    dags = ", ".join(sorted(affected.dag_files)) or "none"
+    config.stash[_SUMMARY] = (f"--changed-since {ref}: {len(changed)} changed files -> {len(keep)} of "
+                              f"{len(keep) + len(dropped)} tests (DAGs: {dags})")
+
+
+def pytest_report_header(config: pytest.Config) -> list[str]:
+    """What the change affects, in the header (also under xdist, whose controller collects nothing)."""
+    ref = config.getoption("--changed-since")
+    if not ref:
+        return []
+    from airstack.affected import for_ref
+
+    changed, affected = for_ref(paths.repo_root(), ref)
+    if affected.everything:
+        return [f"--changed-since {ref}: {affected.reasons[0]}: every test runs"]
+    return [f"--changed-since {ref}: {len(changed)} changed files; DAGs affected: "
+            f"{', '.join(sorted(affected.dag_files)) or 'none'}; test modules: {len(affected.test_files)}"]
+
+
+def pytest_terminal_summary(terminalreporter, exitstatus: int, config: pytest.Config) -> None:
+    if _SUMMARY in config.stash:
+        terminalreporter.write_line(config.stash[_SUMMARY])
