@@ -242,22 +242,23 @@ def destroy(session: nox.Session) -> None:
     deploy(session, "destroy")
 
 
-def ci_pipeline() -> tuple:
-    """airstack/ci.py's PIPELINE (read, not imported: the package is not installed where nox runs)."""
+def ci_constant(name: str):
+    """A constant of airstack/ci.py (read, not imported: the package is not installed where nox runs)."""
     tree = ast.parse(Path("airstack/ci.py").read_text())
-    node = next(n for n in tree.body if isinstance(n, ast.AnnAssign) and getattr(n.target, "id", "") == "PIPELINE")
+    node = next(n for n in tree.body if isinstance(n, ast.AnnAssign) and getattr(n.target, "id", "") == name)
     return ast.literal_eval(node.value)
 
 
 @nox.session(python=False, default=False)
 def ci(session: nox.Session) -> None:
     """CircleCI's pipeline, locally, in its order; the deploys as `--dry-run` against local stand-ins."""
-    for name, args in ci_pipeline():
+    local = ci_constant("LOCAL_EXTRA_ARGS")
+    for name, args in ci_constant("PIPELINE"):
         if name.startswith("deploy-"):  # moto for AWS, a helm stand-in, throwaway keys (airstack/deploy/standins.py)
             session.run(deploy_python(session), "-m", "airstack.deploy.standins", name.removeprefix("deploy-"),
                         *args, external=True)
         else:
-            session.run(sys.executable, "-m", "nox", "-s", name, "--", *args, external=True)
+            session.run(sys.executable, "-m", "nox", "-s", name, "--", *args, *local.get(name, ()), external=True)
 
 
 @nox.session(name="test-e2e", python=PYTHON, default=False)

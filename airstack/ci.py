@@ -12,3 +12,8 @@ PIPELINE: tuple[tuple[str, tuple[str, ...]], ...] = (
     ("deploy-integration", ("--yes",)),
     ("deploy-production", ("--yes",)),
 )
+
+# What `nox -s ci` adds where it runs here rather than on CircleCI: the conda base image
+# (micromamba) cannot be pulled on these machines, so its build is reported and skipped instead
+# of failing the local pipeline (CircleCI builds it).
+LOCAL_EXTRA_ARGS: dict[str, tuple[str, ...]] = {"build-images": ("--skip-unavailable-base",)}

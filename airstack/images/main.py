@@ -85,7 +85,11 @@ def build(args, root: Path, push: bool = False) -> list:
         return []
     registry = _registry(args, root)
     builder = _builder(root, registry, args.parallel)
-    planned = builder.plan(specs)
+    skip = getattr(args, "skip_unavailable_base", False)
+    planned = builder.plan(specs, tolerate_missing_base=skip)
+    for item in [p for p in planned if p.notes]:  # only with --skip-unavailable-base
+        console.print(f"{item.spec.name}: skipped: {'; '.join(item.notes)}", highlight=False)
+    planned = [p for p in planned if not p.notes]
     todo = [p for p in planned if p.needs_build]
     if todo:
         with Progress(SpinnerColumn(), TextColumn("{task.description}"), TimeElapsedColumn(), console=console) as bar:
@@ -147,6 +151,8 @@ def main(argv: list[str]) -> int:
         p.add_argument("--registry", help="a registry (host[:port][/path]) instead of --env")
         p.add_argument("--parallel", type=int, default=int(os.environ.get("AIRSTACK_BUILD_PARALLEL", "2")))
         p.add_argument("--changed-since", metavar="REF", help="only the images a change since git REF touches")
+        p.add_argument("--skip-unavailable-base", action="store_true",
+                       help="report and skip an image whose base image this daemon cannot have (else: an error)")
     sub.add_parser("lint", help="every dependency pinned, every folder complete")
     d = sub.add_parser("dockerfile", help="print the Dockerfile an image is built from")
     d.add_argument("name")

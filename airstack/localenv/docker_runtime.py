@@ -94,7 +94,7 @@ class DockerRuntime:
         host = os.environ.get("DOCKER_HOST", "unix:///var/run/docker.sock")
         return host.removeprefix("unix://") if host.startswith("unix://") else None
 
-    def _pod_runner_options(self, env: dict[str, str]) -> dict:
+    def _pod_runner_options(self) -> dict:
         """The scheduler's extras: the daemon's socket (and its group), the data folder at its host path."""
         socket_path = self._docker_socket()
         data = str(self.config.data_dir)
@@ -206,7 +206,7 @@ class DockerRuntime:
         self._remove(service)
         plain = {k: v for k, v in env.items() if k not in SECRET_OPTIONS.values() and k != "AIRSTACK_LOCAL_PROJECTS"}
         plain.update({f"{option}_CMD": f"cat {SECRETS_DIR}/{name}" for name, option in SECRET_OPTIONS.items()})
-        extra = self._pod_runner_options(env) if service == RUNS_PODS else {"volumes": {}, "environment": {}}
+        extra = self._pod_runner_options() if service == RUNS_PODS else {"volumes": {}, "environment": {}}
         plain.update(extra.pop("environment"))
         if service == RUNS_PODS and "AIRSTACK_LOCAL_PROJECTS" in env:
             plain["AIRSTACK_LOCAL_PROJECTS_FILE"] = f"{SECRETS_DIR}/{PROJECTS_FILE}"
