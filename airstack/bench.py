@@ -8,7 +8,7 @@
 - ``up-native``: warm ``up`` (native runtime) until healthy with settings applied, against
   ``airflow standalone`` on the same machine and lock, in the same run; and the PSS of the env.
 - ``up-docker``: warm ``up`` with the docker runtime until healthy with settings applied.
-- ``affected``: in a scratch git copy, one DAG file changed: the test runs with
+- ``affected``: in a scratch clone, one DAG file changed: the test runs with
   ``--changed-since`` against the full test runs (both pytest runs of ``nox -s test``), same run.
 - ``deploy-noop``: ``deploy-plan`` with nothing changed for an environment deployed to a moto
   server plus its charts (airstack/deploy/bench.py, run in the deploy toolchain's environment).
@@ -534,11 +534,6 @@ def bench_up_native(args: argparse.Namespace) -> None:
     )
 
 
-AFFECTED_FOLDERS = ("dags", "tests", "images", "requirements", "settings", "plugins", "charts", "infra",
-                    ".circleci")
-AFFECTED_FILES = ("pyproject.toml", ".sops.yaml", ".flake8", ".yamllint.yaml", "pants.toml", ".cfnlintrc.yaml")
-
-
 def _test_runs(root: Path, extra: list[str]) -> float:
     """The two pytest runs of `nox -s test` (next to Airflow, then the deploy tests), timed together."""
     deploy_python = os.environ.get("AIRSTACK_DEPLOY_PYTHON") or str(paths.repo_root() / ".nox/_deploy/bin/python")
@@ -552,19 +547,15 @@ def _test_runs(root: Path, extra: list[str]) -> float:
 
 
 def bench_affected(args: argparse.Namespace) -> None:
-    import shutil
-
+    """A scratch clone of this repository (its last commit); one DAG file changed there, uncommitted."""
     repo = paths.repo_root()
     with tempfile.TemporaryDirectory(prefix="airstack-bench-affected-") as tmp:
-        root = paths.scratch_copy(Path(tmp) / "repo", tuple(f for f in AFFECTED_FOLDERS if (repo / f).exists()),
-                                  tuple(f for f in AFFECTED_FILES if (repo / f).exists()))
-        shutil.copy(repo / "noxfile.py", root / "noxfile.py")
-        for argv in (["init", "--quiet", "--initial-branch=main"], ["add", "-A"], ["commit", "--quiet", "-m", "base"]):
-            proc.run(["git", "-c", "user.name=bench", "-c", "user.email=bench@example.invalid", *argv], cwd=root)
+        root = Path(tmp) / "repo"
+        proc.run(["git", "clone", "--quiet", str(repo), str(root)])
         full = _test_runs(root, [])
         dag = root / "dags" / "example_bash_operator.py"
         dag.write_text(dag.read_text() + "\n# a one-line change\n")
-        affected = _test_runs(root, ["--changed-since", "main"])
+        affected = _test_runs(root, ["--changed-since", "HEAD"])
     ratio = affected / full
     write_result("affected", ratio * 100, "%",
                  f"one DAG file changed: --changed-since {affected:.1f} s vs full {full:.1f} s = {ratio:.0%} "
