@@ -536,7 +536,8 @@ def bench_up_native(args: argparse.Namespace) -> None:
 
 def _test_runs(root: Path, extra: list[str]) -> float:
     """The two pytest runs of `nox -s test` (next to Airflow, then the deploy tests), timed together."""
-    deploy_python = os.environ.get("AIRSTACK_DEPLOY_PYTHON") or str(paths.repo_root() / ".nox/_deploy/bin/python")
+    deploy_python = str(Path(os.environ.get("AIRSTACK_DEPLOY_PYTHON") or paths.repo_root() / ".nox/_deploy/bin/python")
+                        .absolute())
     env = {"AIRSTACK_ROOT": str(root)}
     started = time.perf_counter()
     proc.run([sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "--numprocesses=auto",
