@@ -32,7 +32,6 @@ SHARED_ENV = Path(".nox") / "_airflow"
 # environment (Airflow 3.3.2 pins python-dateutil 4, botocore needs < 3): its own lock and venv.
 DEPLOY_LOCK = "requirements/deploy.txt"
 DEPLOY_ENV = Path(".nox") / "_deploy"
-DEPLOY_TESTS = "tests/deploy"
 
 
 def install_dev(session: nox.Session) -> None:
@@ -81,9 +80,7 @@ def lint(session: nox.Session) -> None:
 def test(session: nox.Session) -> None:
     """Lint, then run every test: units, DAG integrity and runs on Postgres, Docker, then the deploy tests."""
     install_dev(session)
-    session.run("pytest", "--numprocesses=auto", "--dist=loadgroup", f"--ignore={DEPLOY_TESTS}", *session.posargs)
-    session.run(deploy_python(session), "-m", "pytest", "--numprocesses=auto", f"--confcutdir={DEPLOY_TESTS}",
-                DEPLOY_TESTS, *session.posargs, external=True)
+    session.run("python", "-m", "airstack.testrun", "--deploy-python", deploy_python(session), *session.posargs)
 
 
 @nox.session(name="check-dags", python=False, default=False)

@@ -535,15 +535,12 @@ def bench_up_native(args: argparse.Namespace) -> None:
 
 
 def _test_runs(root: Path, extra: list[str]) -> float:
-    """The two pytest runs of `nox -s test` (next to Airflow, then the deploy tests), timed together."""
+    """What `nox -s test` runs after lint (airstack.testrun: both pytest runs), timed."""
     deploy_python = str(Path(os.environ.get("AIRSTACK_DEPLOY_PYTHON") or paths.repo_root() / ".nox/_deploy/bin/python")
                         .absolute())
-    env = {"AIRSTACK_ROOT": str(root)}
     started = time.perf_counter()
-    proc.run([sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "--numprocesses=auto",
-              "--dist=loadgroup", "--ignore=tests/deploy", *extra], cwd=root, env=env, timeout=3600)
-    proc.run([deploy_python, "-m", "pytest", "-q", "-p", "no:cacheprovider", "--numprocesses=auto",
-              "--confcutdir=tests/deploy", "tests/deploy", *extra], cwd=root, env=env, timeout=3600, check=False)
+    proc.run([sys.executable, "-m", "airstack.testrun", "--deploy-python", deploy_python, "-q", "-p",
+              "no:cacheprovider", *extra], cwd=root, env={"AIRSTACK_ROOT": str(root)}, timeout=3600)
     return time.perf_counter() - started
 
 

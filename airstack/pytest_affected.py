@@ -67,3 +67,9 @@ def pytest_report_header(config: pytest.Config) -> list[str]:
 def pytest_terminal_summary(terminalreporter, exitstatus: int, config: pytest.Config) -> None:
     if _SUMMARY in config.stash:
         terminalreporter.write_line(config.stash[_SUMMARY])
+
+
+def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
+    """Nothing affected is a success, not pytest's "no tests collected" (exit 5)."""
+    if session.config.getoption("--changed-since") and exitstatus == pytest.ExitCode.NO_TESTS_COLLECTED:
+        session.exitstatus = pytest.ExitCode.OK

@@ -114,3 +114,15 @@ def test_pytest_selects_only_the_changed_dags_tests(scratch_git):
     per_dag = [line for line in selected if "[" in line]
     assert per_dag and all("[dags/etl_postgres.py]" in line for line in per_dag), selected
     assert "deselected" in result.stdout
+
+
+def test_test_runs_for_a_change(scratch_git, monkeypatch):
+    """airstack.testrun: a DAG change runs one small Airflow-side run and no deploy run; the lock, everything."""
+    from airstack.testrun import plan
+
+    monkeypatch.setenv("AIRSTACK_ROOT", str(scratch_git))
+    assert plan(None) == (["--numprocesses=auto", "--dist=loadgroup"], ["--numprocesses=auto"])
+    (scratch_git / "dags" / "etl_postgres.py").write_text("# changed\n")
+    assert plan("main") == (["--numprocesses=0"], None)
+    (scratch_git / "requirements" / "runtime.in").write_text("# changed\n")
+    assert plan("main") == (["--numprocesses=auto", "--dist=loadgroup"], ["--numprocesses=auto"])

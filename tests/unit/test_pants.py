@@ -148,12 +148,23 @@ def nox_constant(name: str):
     return ast.literal_eval(value)
 
 
+def runner() -> ast.Module:
+    """airstack/testrun.py: `nox -s test` runs pytest through it."""
+    return ast.parse((ROOT / "airstack" / "testrun.py").read_text())
+
+
+def runner_constant(name: str):
+    (value,) = [n.value for n in runner().body if isinstance(n, ast.Assign)
+                and any(isinstance(t, ast.Name) and t.id == name for t in n.targets)]
+    return ast.literal_eval(value)
+
+
 def nox_pytest_options() -> list[str]:
-    """The literal ``--options`` of the noxfile's ``session.run("pytest", ...)`` calls."""
-    calls = [n for n in ast.walk(noxfile()) if isinstance(n, ast.Call) and ast.unparse(n.func).endswith(".run")
-             and n.args and isinstance(n.args[0], ast.Constant) and n.args[0].value == "pytest"]
-    assert calls, "noxfile.py never runs pytest"
-    return [a.value for c in calls for a in c.args[1:] if isinstance(a, ast.Constant) and a.value.startswith("--")]
+    """The xdist options a full `nox -s test` gives pytest (literals in airstack/testrun.py)."""
+    options = [n.value for n in ast.walk(runner()) if isinstance(n, ast.Constant) and isinstance(n.value, str)
+               and n.value.startswith(("--numprocesses=auto", "--dist="))]
+    assert options, "airstack/testrun.py never passes xdist options"
+    return options
 
 
 def flake8_options() -> list[str]:
@@ -255,7 +266,7 @@ def test_every_python_file_nox_lints_is_owned_by_exactly_one_python_target():
 
 
 def test_deploy_code_is_in_the_deploy_resolve_and_the_rest_in_airflows():
-    deploy_dirs = ("airstack/deploy", nox_constant("DEPLOY_TESTS"))
+    deploy_dirs = ("airstack/deploy", runner_constant("DEPLOY_TESTS"))
     for target in of_kind(*PYTHON_KINDS):
         in_deploy = [any(f.startswith(d + "/") for d in deploy_dirs) for f in owned(target)]
         assert in_deploy and len(set(in_deploy)) == 1, f"{target.folder}:{target.name} mixes deploy and other files"
