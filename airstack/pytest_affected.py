@@ -1,7 +1,8 @@
 """pytest plugin: ``--changed-since REF`` runs only the tests a change affects (airstack.affected).
 
 Loaded for every test run (``-p airstack.pytest_affected`` in pyproject's addopts). A test
-parametrised by ``dag_file`` runs when that DAG is affected; any other test when its module is.
+parametrised by ``dag_file``, or marked ``@pytest.mark.dag_file("dags/x.py")``, runs when that
+DAG is affected; any other test when its module is.
 """
 
 from __future__ import annotations
@@ -15,6 +16,10 @@ from airstack import paths
 _SUMMARY = pytest.StashKey[str]()
 
 
+def pytest_configure(config: pytest.Config) -> None:
+    config.addinivalue_line("markers", "dag_file(path): a test about one DAG file (runs when it is affected)")
+
+
 def pytest_addoption(parser: pytest.Parser) -> None:
     parser.addoption("--changed-since", metavar="REF", default=None,
                      help="run only the tests that the changes since git REF affect (airstack.affected)")
@@ -25,6 +30,9 @@ def _selected(item: pytest.Item, root: Path, affected) -> bool:
     dag_file = callspec.params.get("dag_file") if callspec else None
     if dag_file is not None:
         return affected.runs_dag(Path(dag_file).resolve().relative_to(root).as_posix())
+    marker = item.get_closest_marker("dag_file")  # a test about one DAG: @pytest.mark.dag_file("dags/x.py")
+    if marker is not None:
+        return affected.runs_dag(marker.args[0])
     return affected.runs_test_file(Path(str(item.path)).resolve().relative_to(root).as_posix())
 
 

@@ -50,6 +50,7 @@ def test_dag_runs_to_success(dag_file, run_dag_file):
         assert set(tasks) == set(dag.task_ids), f"{dag.dag_id}: tasks that never ran: {set(dag.task_ids) - set(tasks)}"
 
 
+@pytest.mark.dag_file("dags/etl_postgres.py")
 def test_etl_wrote_the_warehouse(run_dag_file, airflow_settings):
     """The ETL's effect, read back independently of the DAG's own check task."""
     from airstack.postgres.sql import connect

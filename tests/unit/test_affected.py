@@ -121,8 +121,13 @@ def test_test_runs_for_a_change(scratch_git, monkeypatch):
     from airstack.testrun import plan
 
     monkeypatch.setenv("AIRSTACK_ROOT", str(scratch_git))
-    assert plan(None) == (["--numprocesses=auto", "--dist=loadgroup"], ["--numprocesses=auto"])
+    full = (["--numprocesses=auto", "--dist=loadgroup", "--ignore=tests/deploy"],
+            ["--numprocesses=auto", "tests/deploy"])
+    assert plan(None) == full
     (scratch_git / "dags" / "etl_postgres.py").write_text("# changed\n")
-    assert plan("main") == (["--numprocesses=0"], None)
+    main, deploy = plan("main")
+    assert main[0] == "--numprocesses=0" and deploy is None
+    assert {"tests/dags/test_dag_runs.py", "tests/dags/test_dag_integrity.py"} <= set(main[1:])
+    assert not any(m.startswith(("tests/unit", "tests/docker")) for m in main[1:])
     (scratch_git / "requirements" / "runtime.in").write_text("# changed\n")
-    assert plan("main") == (["--numprocesses=auto", "--dist=loadgroup"], ["--numprocesses=auto"])
+    assert plan("main") == full
