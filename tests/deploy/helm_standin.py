@@ -83,6 +83,23 @@ def render(name: str, chart: str, namespace: str, merged: dict, options: dict) -
     return "\n---\n".join(text for path, text in sorted(rendered.items()) if not path.endswith("NOTES.txt"))
 
 
+def diff(name: str, chart: str, namespace: str, merged: dict, options: dict) -> int:
+    """The helm-diff plugin's `diff upgrade --detailed-exitcode`: 2 with changes, 0 without."""
+    import difflib
+
+    installed = release_file(name, namespace)
+    before = installed.read_text().splitlines() if installed.is_file() else []
+    docs = [d for d in yaml.safe_load_all(render(name, chart, namespace, merged, options)) if isinstance(d, dict)
+            and "helm.sh/hook" not in ((d.get("metadata") or {}).get("annotations") or {})]
+    for doc in docs:
+        if doc.get("kind") == "Secret" and isinstance(doc.get("data"), dict):
+            doc["data"] = {k: f"<sha256:{digest(v)[:8]}>" for k, v in doc["data"].items()}
+    after = yaml.safe_dump_all(docs, sort_keys=True).splitlines()
+    lines = list(difflib.unified_diff(before, after, lineterm=""))
+    print("\n".join(lines))
+    return 2 if lines else 0
+
+
 def release_file(name: str, namespace: str) -> Path:
     return STATE / "releases" / namespace / f"{name}.yaml"
 
@@ -99,6 +116,10 @@ def main(argv: list[str]) -> int:
         print("v4.1.0+gstandin")
     elif verb == "plugin":
         print("NAME\tVERSION\tDESCRIPTION")
+        if os.environ.get("HELM_STANDIN_DIFF_PLUGIN"):
+            print("diff\t3.9.0\tPreview helm upgrade changes as a diff")
+    elif verb == "diff" and os.environ.get("HELM_STANDIN_DIFF_PLUGIN"):
+        return diff(positional[2], positional[3], namespace, values(options, stdin or {}), options)
     elif verb == "template":
         print(render(positional[1], positional[2], namespace, values(options, stdin or {}), options))
     elif verb == "upgrade":

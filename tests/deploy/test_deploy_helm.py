@@ -203,6 +203,24 @@ def test_plan_changes_nothing_and_preview_gets_its_own_release(deployable, helm_
     assert uninstalled == [name, f"{name}-platform"]
 
 
+def test_plan_uses_the_helm_diff_plugin_where_installed(deployable, helm_standin, monkeypatch, capsys):
+    """With the helm-diff plugin, the plan is `helm diff upgrade` (secrets suppressed, values on stdin)."""
+    _, document = deployable
+    monkeypatch.setenv("HELM_STANDIN_DIFF_PLUGIN", "1")
+    assert run_main(main, ["deploy", "integration", "--only", "helm", "--yes"]) == 0
+    diffs = [c["argv"] for c in helm_standin() if c["argv"][:2] == ["diff", "upgrade"]]
+    assert [d[2] for d in diffs] == ["airflow-platform", "airflow"]
+    assert not [c for c in helm_standin() if c["argv"][:1] == ["template"]], "no template fallback with the plugin"
+    for argv in diffs:
+        assert {"--suppress-secrets", "--allow-unreleased", "--detailed-exitcode"} <= set(argv)
+        assert argv[-2:] == ["--values", "-"] and not any(s in " ".join(argv) for s in _secret_values(document))
+    assert len(_upgrades(helm_standin)) == 2
+    capsys.readouterr()
+    assert run_main(main, ["plan", "integration", "--only", "helm"]) == 0
+    out = capsys.readouterr().out
+    assert "airflow-platform: no changes" in out and "airflow: no changes" in out
+
+
 def test_missing_helm_is_one_clear_line(scratch_repo, monkeypatch, capsys, tmp_path):
     monkeypatch.setenv("PATH", str(tmp_path / "empty-bin"))
     assert run_main(main, ["destroy", "integration", "--preview", "x", "--yes"]) == 1
