@@ -51,8 +51,6 @@ class Affected:
     images: set[str] = field(default_factory=set)           # image folder names
     environments: set[str] = field(default_factory=set)     # settings/<env>
     test_files: set[str] = field(default_factory=set)       # tests/..., repo-relative
-    python_files: set[str] = field(default_factory=set)     # changed .py files (lint)
-    yaml_files: set[str] = field(default_factory=set)       # changed YAML files (lint)
     reasons: list[str] = field(default_factory=list)
 
     def runs_test_file(self, path: str) -> bool:
@@ -75,9 +73,9 @@ def changed_files(root: Path, ref: str) -> list[str]:
 
 
 # ------------------------------------------------------------------------ graphs --
-def _module_of(path: str, base: str) -> str:
-    """``dags/common/kpo.py`` -> ``common.kpo`` (relative to ``base``, e.g. ``dags``)."""
-    rel = Path(path).relative_to(base).with_suffix("")
+def _module_of(path: str, base: str = "") -> str:
+    """``dags/common/kpo.py`` -> ``common.kpo`` with base ``dags``; ``airstack/proc.py`` -> ``airstack.proc``."""
+    rel = (Path(path).relative_to(base) if base else Path(path)).with_suffix("")
     parts = rel.parts[:-1] if rel.name == "__init__" else rel.parts
     return ".".join(parts)
 
@@ -97,13 +95,10 @@ def _imports(source: str) -> set[str]:
     return found
 
 
-def import_graph(files: dict[str, str], base: str, prefix: str) -> dict[str, set[str]]:
-    """``{file: modules under prefix it imports}`` for the sources in ``files`` (path -> text)."""
-    modules = {_module_of(p, base): p for p in files if p.startswith(f"{base}/")}
-    graph = {}
-    for path, text in files.items():
-        graph[path] = {modules[m] for m in _imports(text) if m in modules and (m == prefix or m.startswith(prefix))}
-    return graph
+def import_graph(files: dict[str, str], base: str = "") -> dict[str, set[str]]:
+    """``{file: files of ``files`` it imports}``; module names are paths relative to ``base`` (path -> text)."""
+    modules = {_module_of(p, base): p for p in files}
+    return {path: {modules[m] for m in _imports(text) if m in modules} for path, text in files.items()}
 
 
 def dependents(graph: dict[str, set[str]], changed: set[str]) -> set[str]:
@@ -127,14 +122,12 @@ _IMAGE = re.compile(r"(?:image|worker_image\()\s*=?\s*['\"]([a-z0-9][a-z0-9._-]*
 def compute(changed: list[str], sources: dict[str, str]) -> Affected:
     """What ``changed`` affects. ``sources``: path -> text of every .py file under dags/, airstack/, tests/."""
     result = Affected()
-    result.python_files = {p for p in changed if p.endswith(".py")}
-    result.yaml_files = {p for p in changed if p.endswith((".yaml", ".yml"))}
     for path in changed:
         if path.startswith(EVERYTHING) or path in EVERYTHING:
             result.everything = True
             result.reasons.append(f"{path}: everything depends on it")
     dag_files = {p for p in sources if p.startswith("dags/") and "/" not in p[len("dags/"):]}
-    dag_graph = import_graph({p: t for p, t in sources.items() if p.startswith("dags/")}, "dags", "common")
+    dag_graph = import_graph({p: t for p, t in sources.items() if p.startswith("dags/")}, "dags")
     changed_dags = {p for p in changed if p.startswith("dags/") and p.endswith(".py")}
     for path in changed:
         parts = Path(path).parts
@@ -168,17 +161,11 @@ def compute(changed: list[str], sources: dict[str, str]) -> Affected:
 def _package_tests(result: Affected, changed: list[str], sources: dict[str, str]) -> None:
     """Test modules importing a changed airstack module (or a changed test helper), and changed tests."""
     files = {p: t for p, t in sources.items() if p.startswith(("airstack/", "tests/"))}
-    graph = _root_graph(files)  # airstack and tests are packages named from the repo root
+    graph = import_graph(files)  # airstack and tests are packages named from the repo root
     changed_py = {p for p in changed if p in files}
     for path in dependents(graph, changed_py):
         if path.startswith("tests/") and Path(path).name.startswith("test_"):
             result.test_files.add(path)
-
-
-def _root_graph(files: dict[str, str]) -> dict[str, set[str]]:
-    modules = {".".join(Path(p).with_suffix("").parts[:-1] if p.endswith("__init__.py")
-                        else Path(p).with_suffix("").parts): p for p in files}
-    return {p: {modules[m] for m in _imports(t) if m in modules} for p, t in files.items()}
 
 
 def read_sources(root: Path) -> dict[str, str]:

@@ -534,12 +534,16 @@ def bench_up_native(args: argparse.Namespace) -> None:
     )
 
 
+def _deploy_python() -> str:
+    """The deploy toolchain's python (`nox -s bench` passes it), absolute: runs may change directory."""
+    python = os.environ.get("AIRSTACK_DEPLOY_PYTHON") or paths.repo_root() / ".nox" / "_deploy" / "bin" / "python"
+    return str(Path(python).absolute())
+
+
 def _test_runs(root: Path, extra: list[str]) -> float:
     """What `nox -s test` runs after lint (airstack.testrun: both pytest runs), timed."""
-    deploy_python = str(Path(os.environ.get("AIRSTACK_DEPLOY_PYTHON") or paths.repo_root() / ".nox/_deploy/bin/python")
-                        .absolute())
     started = time.perf_counter()
-    proc.run([sys.executable, "-m", "airstack.testrun", "--deploy-python", deploy_python, "-q", "-p",
+    proc.run([sys.executable, "-m", "airstack.testrun", "--deploy-python", _deploy_python(), "-q", "-p",
               "no:cacheprovider", *extra], cwd=root, env={"AIRSTACK_ROOT": str(root)}, timeout=3600)
     return time.perf_counter() - started
 
@@ -562,8 +566,7 @@ def bench_affected(args: argparse.Namespace) -> None:
 
 def bench_deploy_noop(args: argparse.Namespace) -> None:
     """In the deploy environment (boto3 and moto cannot live next to Airflow): `nox -s bench` passes its python."""
-    python = os.environ.get("AIRSTACK_DEPLOY_PYTHON") or str(paths.repo_root() / ".nox" / "_deploy" / "bin" / "python")
-    proc.run_streaming([python, "-m", "airstack.deploy.bench"])
+    proc.run_streaming([_deploy_python(), "-m", "airstack.deploy.bench"])
 
 
 BENCHMARKS: dict[str, Callable[[argparse.Namespace], None]] = {

@@ -14,6 +14,16 @@ import pytest
 from airstack import paths
 
 _SUMMARY = pytest.StashKey[str]()
+_AFFECTED = pytest.StashKey[tuple]()
+
+
+def _for_ref(config: pytest.Config, ref: str) -> tuple:
+    """airstack.affected.for_ref once per run (the header asks, then collection; git and every source read)."""
+    if _AFFECTED not in config.stash:
+        from airstack.affected import for_ref
+
+        config.stash[_AFFECTED] = for_ref(paths.repo_root(), ref)
+    return config.stash[_AFFECTED]
 
 
 def pytest_configure(config: pytest.Config) -> None:
@@ -41,10 +51,8 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
     ref = config.getoption("--changed-since")
     if not ref:
         return
-    from airstack.affected import for_ref
-
     root = paths.repo_root()
-    changed, affected = for_ref(root, ref)
+    changed, affected = _for_ref(config, ref)
     if affected.everything:
         config.stash[_SUMMARY] = f"--changed-since {ref}: {affected.reasons[0]}; running all {len(items)} tests"
         return
@@ -63,9 +71,7 @@ def pytest_report_header(config: pytest.Config) -> list[str]:
     ref = config.getoption("--changed-since")
     if not ref:
         return []
-    from airstack.affected import for_ref
-
-    changed, affected = for_ref(paths.repo_root(), ref)
+    changed, affected = _for_ref(config, ref)
     if affected.everything:
         return [f"--changed-since {ref}: {affected.reasons[0]}: every test runs"]
     return [f"--changed-since {ref}: {len(changed)} changed files; DAGs affected: "

@@ -31,6 +31,9 @@ os.environ["AIRFLOW__CORE__FERNET_KEY"] = Fernet.generate_key().decode()
 collect_ignore = ["deploy"]
 
 _DOCKER = pytest.StashKey[tuple[bool, str]]()
+# (fixture, xdist group), first match wins: tests sharing a database share a worker.
+XDIST_GROUPS = (("run_dag_file", "run_dag_file"), ("airflow_settings", "run_dag_file"),
+                ("airflow_db", "airflow_db"), ("postgres", "postgres"))
 _POSTGRES = pytest.StashKey[tuple]()
 
 
@@ -71,9 +74,7 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
         # slowest group) get a worker of their own, with every test that imports settings/local
         # (airflow_settings) into that worker's database.
         names = getattr(item, "fixturenames", ())
-        if "airflow_settings" in names:
-            names = ("run_dag_file", *names)
-        group = next((g for g in ("run_dag_file", "airflow_db", "postgres") if g in names), None)
+        group = next((g for fixture, g in XDIST_GROUPS if fixture in names), None)
         if group:
             item.add_marker(pytest.mark.xdist_group(group))
 

@@ -31,8 +31,14 @@ def clean_tree(root: Path) -> str | None:
     return None
 
 
+def current_branch(root: Path) -> str:
+    """The checked-out branch; ``HEAD`` when detached, empty outside a git checkout."""
+    out = _git(root, "rev-parse", "--abbrev-ref", "HEAD")
+    return out.stdout.strip() if out.returncode == 0 else ""
+
+
 def release_ref(root: Path) -> str | None:
-    branch = _git(root, "rev-parse", "--abbrev-ref", "HEAD").stdout.strip()
+    branch = current_branch(root)
     if branch in RELEASE_BRANCHES:
         return None
     tag = _git(root, "describe", "--exact-match", "--tags", "HEAD")

@@ -6,6 +6,7 @@ Values that hold secrets go to Helm's stdin (``--values -``); argv and logs neve
 from __future__ import annotations
 
 import difflib
+import functools
 
 import yaml
 
@@ -33,7 +34,9 @@ class HelmCli:
         except CommandFailedError as exc:
             raise HelmError(str(exc)) from None
 
+    @functools.cached_property
     def has_diff_plugin(self) -> bool:
+        """Asked once per deploy (each release's plan needs the answer)."""
         out = self._run([self.helm, "plugin", "list"], check=False)
         return out.returncode == 0 and any(line.split()[:1] == ["diff"] for line in out.stdout.splitlines()[1:])
 
@@ -45,7 +48,7 @@ class HelmCli:
 
     def diff(self, release, name: str, namespace: str, context: str, values: dict) -> tuple[bool, str]:
         """(changed, text): the helm-diff plugin where installed, else ``helm template`` against the release."""
-        if self.has_diff_plugin():
+        if self.has_diff_plugin:
             out = self._run(plan.diff_argv(self.helm, release, name, namespace, context), plan.to_stdin(values),
                             check=False)
             if out.returncode not in (0, 2):
@@ -63,6 +66,4 @@ class HelmCli:
 
 def _without_hooks(manifest: str) -> str:
     """``helm get manifest`` lists no hooks; drop them from the rendering so the two compare."""
-    docs = [d for d in yaml.safe_load_all(manifest) if isinstance(d, dict)
-            and "helm.sh/hook" not in ((d.get("metadata") or {}).get("annotations") or {})]
-    return yaml.safe_dump_all(docs, sort_keys=True)
+    return yaml.safe_dump_all(plan.installed_objects(manifest), sort_keys=True)

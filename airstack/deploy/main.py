@@ -16,7 +16,7 @@ from pathlib import Path
 from rich.console import Console
 from rich.prompt import Confirm
 
-from airstack import paths, proc
+from airstack import paths
 from airstack.deploy import config, guards
 from airstack.deploy import helm as helm_plan
 from airstack.errors import AirstackError, ConfigError
@@ -36,9 +36,8 @@ class Images:
 
 
 def _branch(root: Path) -> str:
-    out = proc.run(["git", "rev-parse", "--abbrev-ref", "HEAD"], cwd=root, check=False, what="git")
-    branch = out.stdout.strip()
-    if out.returncode != 0 or branch in ("", "HEAD"):
+    branch = guards.current_branch(root)
+    if branch in ("", "HEAD"):
         raise ConfigError("--preview needs a branch: check one out, or give --branch NAME")
     return branch
 

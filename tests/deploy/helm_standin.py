@@ -87,17 +87,19 @@ def diff(name: str, chart: str, namespace: str, merged: dict, options: dict) -> 
     """The helm-diff plugin's `diff upgrade --detailed-exitcode`: 2 with changes, 0 without."""
     import difflib
 
-    installed = release_file(name, namespace)
-    before = installed.read_text().splitlines() if installed.is_file() else []
-    docs = [d for d in yaml.safe_load_all(render(name, chart, namespace, merged, options)) if isinstance(d, dict)
-            and "helm.sh/hook" not in ((d.get("metadata") or {}).get("annotations") or {})]
-    for doc in docs:
-        if doc.get("kind") == "Secret" and isinstance(doc.get("data"), dict):
-            doc["data"] = {k: f"<sha256:{digest(v)[:8]}>" for k, v in doc["data"].items()}
-    after = yaml.safe_dump_all(docs, sort_keys=True).splitlines()
+    path = release_file(name, namespace)
+    before = path.read_text().splitlines() if path.is_file() else []
+    after = installed(render(name, chart, namespace, merged, options)).splitlines()
     lines = list(difflib.unified_diff(before, after, lineterm=""))
     print("\n".join(lines))
     return 2 if lines else 0
+
+
+def installed(manifest: str) -> str:
+    """What the "cluster" keeps of a release: no hooks, Secret values as the digests airstack's diff shows."""
+    from airstack.deploy.helm import installed_objects, mask_secret_values
+
+    return yaml.safe_dump_all([mask_secret_values(d) for d in installed_objects(manifest)], sort_keys=True)
 
 
 def release_file(name: str, namespace: str) -> Path:
@@ -127,12 +129,7 @@ def main(argv: list[str]) -> int:
         manifest = render(name, chart, namespace, values(options, stdin or {}), options)
         target = release_file(name, namespace)
         target.parent.mkdir(parents=True, exist_ok=True)
-        docs = [d for d in yaml.safe_load_all(manifest) if isinstance(d, dict)
-                and "helm.sh/hook" not in ((d.get("metadata") or {}).get("annotations") or {})]
-        for doc in docs:  # the "cluster" keeps Secrets as digests (airstack's diff masks them the same way)
-            if doc.get("kind") == "Secret" and isinstance(doc.get("data"), dict):
-                doc["data"] = {k: f"<sha256:{digest(v)[:8]}>" for k, v in doc["data"].items()}
-        target.write_text(yaml.safe_dump_all(docs, sort_keys=True))
+        target.write_text(installed(manifest))
         print(f'Release "{name}" has been upgraded. Happy Helming!')
     elif verb == "get":
         target = release_file(positional[2], namespace)
