@@ -23,6 +23,8 @@ nox.options.sessions = ["lint", "test"]
 
 PYTHON = "3.11"
 DEV_LOCK = "requirements/dev.txt"
+# Airflow's python-dateutil pin wins over botocore's `<3` (see the file): runtime and dev locks only.
+OVERRIDES = ("--override", "requirements/overrides.txt")
 # PYTHONDONTWRITEBYTECODE may be set; compiled site-packages halve Airflow's start-up time.
 INSTALL_ENV = {"UV_COMPILE_BYTECODE": "1"}
 
@@ -36,19 +38,20 @@ DEPLOY_ENV = Path(".nox") / "_deploy"
 
 def install_dev(session: nox.Session) -> None:
     """Airflow from the runtime lock, the test tools pinned with it, and this package."""
-    session.install("-r", DEV_LOCK, "-e", ".", env=INSTALL_ENV)
+    session.install("-r", DEV_LOCK, *OVERRIDES, "-e", ".", env=INSTALL_ENV)
 
 
 def shared_python(session: nox.Session, env: Path = SHARED_ENV, lock: str = DEV_LOCK) -> str:
     """One environment for every operational session (up, down, settings-*, images...): Airflow installs once."""
     python, stamp = env / "bin" / "python", env / ".installed"
-    wanted = hashlib.sha256(Path(lock).read_bytes() + Path("pyproject.toml").read_bytes()).hexdigest()
+    overrides = OVERRIDES if lock == DEV_LOCK else ()
+    wanted = hashlib.sha256(b"".join(Path(f).read_bytes() for f in (lock, "pyproject.toml", OVERRIDES[1]))).hexdigest()
     uv = [sys.executable, "-m", "uv"]
     if not python.exists():
         session.run(*uv, "venv", "--quiet", "--python", PYTHON, str(env), external=True)
     if not (stamp.is_file() and stamp.read_text() == wanted):  # new, or the lock/pyproject changed
-        session.run(*uv, "pip", "install", "--quiet", "--python", str(python), "-r", lock, "-e", ".",
-                    env=INSTALL_ENV, external=True)
+        session.run(*uv, "pip", "install", "--quiet", "--python", str(python), "-r", lock, *overrides,
+                    "-e", ".", env=INSTALL_ENV, external=True)
         stamp.write_text(wanted)
     return str(python)
 
@@ -272,4 +275,5 @@ def lock(session: nox.Session) -> None:
     for name in ("runtime", "dev", "deploy"):
         session.run("uv", "pip", "compile", "--quiet", "--universal", "--python-version", PYTHON,
                     "--generate-hashes", "--custom-compile-command", "nox -s lock", *session.posargs,
+                    *(OVERRIDES if name != "deploy" else ()),
                     f"requirements/{name}.in", "-o", f"requirements/{name}.txt")

@@ -23,6 +23,16 @@
         repository: https://airflow.apache.org
         version: 1.19.0
         values: [charts/airflow/values.yaml, charts/airflow/values-production.yaml]
+    airflow:                             # optional: how Airflow runs there (defaults below)
+      executor: KubernetesExecutor       # or CeleryExecutor (Redis broker: settings' airflow.celery_broker_url)
+      remote_logging:                    # task logs in S3; absent: on the logs volume
+        base: s3://airflow-logs-production/logs
+        conn_id: aws_logs                # optional; absent: the pods' own AWS identity
+      storage:                           # dags/common/storage.py's root; absent: the data volume
+        base: s3://airflow-data-production/data
+      metrics:
+        statsd: true                     # StatsD -> the chart's statsd-exporter, scraped by Prometheus
+        prometheus_rules: true           # the platform chart's PrometheusRule (charts/platform/files/alerts.yaml)
     preview: false                       # integration: deploy-integration -- --preview makes one per branch
     protected: true                      # production's guards (clean tree, main or a tag, pushed images...)
 
@@ -33,7 +43,7 @@ from __future__ import annotations
 
 import re
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Literal
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints, ValidationError, model_validator
@@ -85,10 +95,30 @@ class Helm(_Model):
         return self
 
 
+class Store(_Model):
+    """Where something lives in object storage (``s3://bucket/prefix``), and the connection to reach it."""
+
+    base: str = Field(pattern=r"^s3://[a-z0-9][a-z0-9.-]{1,61}[a-z0-9](/[^\s]*)?$")
+    conn_id: Annotated[str, StringConstraints(pattern=r"^[a-z][a-z0-9_]{0,249}$")] | None = None
+
+
+class Metrics(_Model):
+    statsd: bool = False
+    prometheus_rules: bool = False
+
+
+class AirflowOptions(_Model):
+    executor: Literal["LocalExecutor", "KubernetesExecutor", "CeleryExecutor"] = "KubernetesExecutor"
+    remote_logging: Store | None = None
+    storage: Store | None = None
+    metrics: Metrics = Field(default_factory=Metrics)
+
+
 class DeployFile(_Model):
     images: Images
     cloudformation: CloudFormation | None = None
     helm: Helm | None = None
+    airflow: AirflowOptions = Field(default_factory=AirflowOptions)
     preview: bool = False
     protected: bool = False
 
