@@ -1,14 +1,20 @@
 """Seed 004's TODO "task reading/writing into a DB": an ETL through the `warehouse_db` connection.
 
-raw_orders (seeded idempotently) -> customer_totals (orders at or above the variable
-`etl_min_order_amount`), then a check that reads the result back.
+extract lands the day's orders as a CSV file in the environment's storage (dags/common/storage.py:
+the local data folder, or S3 in the cloud and with `nox -s up -- --s3`), load copies that file into
+raw_orders (idempotently), transform aggregates into customer_totals (orders at or above the
+variable `etl_min_order_amount`), then a check reads the result back.
 """
+
+import csv
+import io
 
 import pendulum
 from airflow.providers.common.sql.operators.sql import SQLExecuteQueryOperator
 from airflow.sdk import dag, task
 
 from common.defaults import DEFAULT_ARGS
+from common.storage import storage_root
 
 CONN_ID = "warehouse_db"
 
@@ -45,15 +51,28 @@ def etl_postgres_orders():
     create_tables = SQLExecuteQueryOperator(task_id="create_tables", conn_id=CONN_ID, sql=DDL)
 
     @task
-    def extract(dag_run=None) -> int:
-        """Land the day's orders in raw_orders (idempotent: primary keys)."""
+    def extract(dag_run=None) -> str:
+        """Land the day's orders as etl/orders/<day>.csv in storage; returns the file's path in storage."""
+        day = business_day(dag_run)
+        buffer = io.StringIO()
+        writer = csv.writer(buffer)
+        writer.writerow(["id", "customer", "amount", "ordered_on"])
+        writer.writerows((order_id, customer, amount, day) for order_id, customer, amount in SAMPLE_ORDERS)
+        target = storage_root() / "etl" / "orders" / f"{day}.csv"
+        target.parent.mkdir(parents=True, exist_ok=True)
+        target.write_text(buffer.getvalue())
+        return f"etl/orders/{day}.csv"
+
+    @task
+    def load(landed: str) -> int:
+        """Copy the landed file into raw_orders (idempotent: primary keys)."""
         from airflow.providers.postgres.hooks.postgres import PostgresHook
 
-        hook = PostgresHook(postgres_conn_id=CONN_ID)
-        day = business_day(dag_run)
-        rows = [(order_id, customer, amount, day) for order_id, customer, amount in SAMPLE_ORDERS]
-        hook.insert_rows("raw_orders", rows, target_fields=["id", "customer", "amount", "ordered_on"],
-                         replace=True, replace_index="id")
+        with (storage_root() / landed).open("r") as handle:
+            rows = [(int(r["id"]), r["customer"], r["amount"], r["ordered_on"]) for r in csv.DictReader(handle)]
+        PostgresHook(postgres_conn_id=CONN_ID).insert_rows(
+            "raw_orders", rows, target_fields=["id", "customer", "amount", "ordered_on"],
+            replace=True, replace_index="id")
         return len(rows)
 
     @task
@@ -86,7 +105,7 @@ def etl_postgres_orders():
         if loaded and not customers:
             raise ValueError(f"customer_totals is empty for {day} after loading {loaded} orders")
 
-    check(transform(create_tables >> extract()))
+    check(transform(load(create_tables >> extract())))
 
 
 etl_postgres_orders()

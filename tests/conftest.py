@@ -122,3 +122,34 @@ def airflow_db(postgres: PostgresServer):
     initdb()
     yield postgres
     settings.dispose_orm()
+
+
+@pytest.fixture(scope="session")
+def s3_standin():
+    """The local env's S3 stand-in, for real: a moto server on 127.0.0.1 (a free port), one bucket.
+
+    Yields the endpoint, the bucket, and an Airflow connection URI-free JSON for ``AIRFLOW_CONN_*``
+    with throwaway credentials (moto accepts any; none is stored).
+    """
+    import json
+    import secrets
+
+    import boto3
+    from moto.server import ThreadedMotoServer
+
+    from airstack.postgres.embedded import free_port
+
+    port = free_port()
+    server = ThreadedMotoServer(ip_address="127.0.0.1", port=port, verbose=False)
+    server.start()
+    endpoint = f"http://127.0.0.1:{port}"
+    key, secret = f"test-{secrets.token_hex(4)}", secrets.token_urlsafe(16)
+    client = boto3.client("s3", endpoint_url=endpoint, region_name="us-east-1", aws_access_key_id=key,
+                          aws_secret_access_key=secret)
+    client.create_bucket(Bucket="airstack-test")
+    connection = json.dumps({"conn_type": "aws", "login": key, "password": secret,
+                             "extra": {"endpoint_url": endpoint, "region_name": "us-east-1"}})
+    try:
+        yield {"endpoint": endpoint, "bucket": "airstack-test", "client": client, "connection": connection}
+    finally:
+        server.stop()

@@ -20,6 +20,7 @@ from rich.table import Table
 from airstack import paths, proc
 from airstack.cli import run_main
 from airstack.errors import AirstackError
+from airstack.localenv import extras as options
 from airstack.localenv import health
 from airstack.localenv.config import SERVICES, LocalConfig, keys_environment
 from airstack.localenv.native import LocalEnvError, NativeRuntime
@@ -61,18 +62,25 @@ def make_runtime(name: str, config: LocalConfig):
     return NativeRuntime(config)
 
 
-def choose_runtime(requested: str | None, config: LocalConfig):
+def choose_runtime(requested: str | None, config: LocalConfig, extras: options.Extras | None = None):
     """--runtime; else the runtime this env already uses (its data lives there, until `clean`); else
-    docker where a daemon answers, else native. Says which and why."""
+    native when an option (--s3, --celery, --metrics) is on, docker where a daemon answers, else
+    native. Says which and why."""
     from airstack.docker_client import docker_status
 
+    wanted = ", ".join(f"--{s}" for s in ("s3", "celery", "metrics") if extras and getattr(extras, s))
     if requested:
         name, why = requested, "asked for"
     elif current_runtime(config):
         name, why = current_runtime(config), "this environment's runtime; `nox -s clean` to change"
+    elif wanted:
+        name, why = "native", f"{wanted} run in the native runtime"
     else:
         ok, reason = docker_status()
         name, why = ("docker", "a Docker daemon answers") if ok else ("native", f"no Docker: {reason}")
+    if wanted and name != "native":
+        raise LocalEnvError(f"{wanted} run in the native runtime, and this environment's is {name} ({why}): "
+                            f"`nox -s down`, then `nox -s up -- --runtime native {wanted}`")
     recorded = current_runtime(config)
     if recorded and recorded != name and _anything_running(make_runtime(recorded, config)):
         raise LocalEnvError(f"the {recorded} runtime is running: `nox -s down` first, then `up` with {name}")
@@ -179,13 +187,34 @@ def _already_migrated(config: LocalConfig, runtime) -> bool:
     return stamp.is_file() and stamp.read_text() == _migration_stamp(runtime.metadata_dsn)
 
 
+def _start_extras(runtime, extras: options.Extras, env: dict[str, str], started: float) -> None:
+    """The options' servers that Airflow needs from its first task: S3 (with its buckets), Redis, metrics."""
+    from airstack.localenv.native import port_free
+
+    for port, service, variable in options.listen_ports(extras):
+        if not runtime.pid(service) and not port_free(port):
+            raise LocalEnvError(f"port {port} on 127.0.0.1 is taken: {service} needs it; free it or change {variable}")
+    redis = proc.which("redis-server", "install Redis for --celery (Debian: apt-get install redis-server)") \
+        if extras.celery else None
+    for service in ("s3", "redis", "metrics"):
+        if service in extras.services:
+            runtime.start_service(service, env, options.service_argv(extras, service, runtime.airflow, redis))
+    if extras.s3:
+        options.ensure_buckets(extras.s3)
+    for line in extras.describe():
+        console.print(line)
+    console.print(f"options started ({time.perf_counter() - started:.1f} s)")
+
+
 def cmd_up(args, config: LocalConfig) -> int:
     started = time.perf_counter()
-    runtime, why = choose_runtime(args.runtime, config)
+    settings = _local_settings(config.root)
+    extras = options.resolve(config.root, settings, s3=args.s3, celery=args.celery, metrics=args.metrics)
+    runtime, why = choose_runtime(args.runtime, config, extras)
     console.print(f"runtime: {why}")
     with env_lock(config, "up"):
-        settings = _local_settings(config.root)
         env = config.airflow_env(keys_environment(settings.airflow.keys)) | runtime.pods_env(settings.projects)
+        env |= options.airflow_env(extras, config.data_dir, runtime.metadata_dsn)
         runtime.prepare(settings)
         runtime.preflight()
         config.state.mkdir(parents=True, exist_ok=True)
@@ -194,6 +223,8 @@ def cmd_up(args, config: LocalConfig) -> int:
         _runtime_file(config).write_text(runtime.name)
         runtime.start_postgres()
         console.print(f"postgres: ready on 127.0.0.1:{config.postgres_port} ({time.perf_counter() - started:.1f} s)")
+        if extras.any:
+            _start_extras(runtime, extras, env, started)
         dsn = runtime.metadata_dsn
         _create_database(dsn, "airflow")
         # A database this Airflow migrated before needs no migration: the services that do not
@@ -218,8 +249,12 @@ def cmd_up(args, config: LocalConfig) -> int:
                       + f" ({time.perf_counter() - started:.1f} s)")
         for service in ("api-server", "dag-processor", "triggerer", "scheduler"):  # the scheduler after settings
             runtime.start_service(service, env)
+        for service in ("celery-worker", "flower"):
+            if service in extras.services:
+                runtime.start_service(service, env, options.service_argv(extras, service, runtime.airflow))
         console.print(f"services started ({time.perf_counter() - started:.1f} s); waiting for health")
-        health.wait_healthy(config.api_url, args.timeout, runtime.check_alive, config.log_file)
+        health.wait_healthy(config.api_url, args.timeout, lambda: runtime.check_alive((*SERVICES, *extras.services)),
+                            config.log_file)
     console.print(f"[green]Airflow is up[/] in {time.perf_counter() - started:.1f} s: {config.api_url} "
                   "(no login needed locally: every user is an admin)")
     return 0
@@ -266,6 +301,9 @@ def cmd_status(args, config: LocalConfig) -> int:
         pid = runtime.pid(service)
         table.add_row(service, str(pid or "stopped"), by_service.get(service, "-"),
                       f"127.0.0.1:{config.api_port}" if service == "api-server" else "-")
+    for service in options.EXTRA_SERVICES:  # --s3, --celery, --metrics: listed while they run
+        if pid := runtime.pid(service):
+            table.add_row(service, str(pid), "-", "127.0.0.1")
     console.print(table)
     running = [s for s in SERVICES if runtime.pid(s)] + (["postgres"] if runtime.postgres_running() else [])
     healthy = all(s == "healthy" for s in components.values())
@@ -274,10 +312,11 @@ def cmd_status(args, config: LocalConfig) -> int:
 
 def cmd_logs(args, config: LocalConfig) -> int:
     runtime = _recorded_runtime(config)
-    services = [args.service] if args.service else SERVICES
+    known = (*SERVICES, *options.EXTRA_SERVICES)
+    services = [args.service] if args.service else [s for s in known if s in SERVICES or runtime.pid(s)]
     for service in services:
-        if service not in SERVICES:
-            raise AirstackError(f"unknown service {service!r}: one of {', '.join(SERVICES)}")
+        if service not in known:
+            raise AirstackError(f"unknown service {service!r}: one of {', '.join(known)}")
         console.print(f"[bold]== {service}[/]")
         print(runtime.log_tail(service, args.lines))
     return 0
@@ -300,16 +339,24 @@ def cmd_run(args, config: LocalConfig) -> int:
     return follow_run(config.api_url, args.dag_id, args.timeout, console)
 
 
+def _option_flags(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--s3", action="store_true", help="task logs and storage on a local S3 stand-in (moto)")
+    p.add_argument("--celery", action="store_true", help="CeleryExecutor: Redis, a Celery worker, flower")
+    p.add_argument("--metrics", action="store_true", help="StatsD metrics for Prometheus on 127.0.0.1:9102/metrics")
+
+
 def parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="python -m airstack.localenv", description=__doc__)
     sub = p.add_subparsers(dest="verb", required=True)
     up = sub.add_parser("up", help="start Airflow with the repo's DAGs and settings/local; wait until healthy")
     up.add_argument("--runtime", choices=["docker", "native"])
     up.add_argument("--timeout", type=float, default=180.0, help="seconds to wait for health")
+    _option_flags(up)
     sub.add_parser("down", help="stop everything, keep the data")
     restart = sub.add_parser("restart", help="down, then up")
     restart.add_argument("--runtime", choices=["docker", "native"])
     restart.add_argument("--timeout", type=float, default=180.0)
+    _option_flags(restart)
     sub.add_parser("status", help="services, health, ports")
     logs = sub.add_parser("logs", help="the last lines of every service's log (or one)")
     logs.add_argument("service", nargs="?")

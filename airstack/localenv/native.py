@@ -18,6 +18,7 @@ from pathlib import Path
 from airstack import proc
 from airstack.errors import AirstackError, PostgresUnavailableError
 from airstack.localenv.config import SERVICES, LocalConfig
+from airstack.localenv.extras import EXTRA_SERVICES, MARKERS
 from airstack.localenv.health import tail
 from airstack.postgres import find_bin_dir
 from airstack.postgres.embedded import run_as_prefix, run_as_user
@@ -151,9 +152,10 @@ class NativeRuntime:
             pid = int(self.config.pid_file(service).read_text().strip())
         except (OSError, ValueError):
             return None
-        return pid if _alive(pid, service) else None
+        return pid if _alive(pid, MARKERS.get(service, service)) else None
 
-    def start_service(self, service: str, env: dict[str, str]) -> None:
+    def start_service(self, service: str, env: dict[str, str], argv: list[str] | None = None) -> None:
+        """Start an Airflow service (or, with ``argv``, one of the options' servers) unless it runs."""
         if self.pid(service):
             return
         if service == "api-server" and not port_free(self.config.api_port):
@@ -161,8 +163,8 @@ class NativeRuntime:
                                 "AIRSTACK_LOCAL_API_PORT")
         for folder in (self.config.logs, self.config.run):
             folder.mkdir(parents=True, exist_ok=True)
-        process = proc.start(self.config.service_argv(self.airflow, service), log_file=self.config.log_file(service),
-                             env=env, cwd=self.config.root)
+        process = proc.start(argv or self.config.service_argv(self.airflow, service),
+                             log_file=self.config.log_file(service), env=env, cwd=self.config.root)
         self.config.pid_file(service).write_text(f"{process.pid}\n")
 
     def check_alive(self, services=SERVICES) -> None:
@@ -176,8 +178,13 @@ class NativeRuntime:
                                 f"{tail(self.config.pgdata / 'postgres.log')}")
 
     def stop_services(self, timeout: float = 20.0) -> list[str]:
+        """Airflow's services first (a worker finishes its task log upload), then the options' servers."""
+        stopped = self._stop(SERVICES + ("celery-worker", "flower"), timeout)
+        return stopped + self._stop(tuple(s for s in EXTRA_SERVICES if s not in ("celery-worker", "flower")), timeout)
+
+    def _stop(self, services: tuple[str, ...], timeout: float) -> list[str]:
         stopped = []
-        pids = {s: self.pid(s) for s in SERVICES}
+        pids = {s: self.pid(s) for s in services}
         for service, pid in pids.items():
             if pid:
                 _signal_group(pid, signal.SIGTERM)  # each service leads its own process group

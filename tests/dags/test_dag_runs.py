@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import os
+from pathlib import Path
+
 import pytest
 
 from airstack import paths
@@ -52,10 +55,14 @@ def test_dag_runs_to_success(dag_file, run_dag_file):
 
 @pytest.mark.dag_file("dags/etl_postgres.py")
 def test_etl_wrote_the_warehouse(run_dag_file, airflow_settings):
-    """The ETL's effect, read back independently of the DAG's own check task."""
+    """The ETL's effect, read back independently of the DAG's own check task: the landed file in
+    storage (a local folder here; tests/integration/test_storage.py runs it on the S3 stand-in)."""
     from airstack.postgres.sql import connect
 
+    assert "AIRSTACK_STORAGE_BASE" not in os.environ  # so storage is the default folder in AIRFLOW_HOME
     run_dag_file(paths.dags_folder() / "etl_postgres.py")
+    landed = list((Path(os.environ["AIRFLOW_HOME"]) / "storage" / "etl" / "orders").glob("*.csv"))
+    assert len(landed) == 1 and len(landed[0].read_text().splitlines()) == 1 + 6, landed
     conn = connect(airflow_settings["warehouse_dsn"])
     try:
         with conn.cursor() as cur:
