@@ -14,7 +14,7 @@ FINISHED = {"success", "failed"}
 def _client(api_url: str):
     import httpx
 
-    return httpx.Client(base_url=f"{api_url}/api/v2", timeout=10)
+    return httpx.Client(base_url=f"{api_url}/api/v2", timeout=30)  # a loaded laptop answers slowly
 
 
 def _wait_for_dag(client, dag_id: str, timeout: float) -> None:

@@ -26,3 +26,18 @@ def test_dev_lock_agrees_with_runtime_lock():
     missing = sorted(set(runtime) - set(dev))
     differ = {k: (runtime[k], dev[k]) for k in runtime if k in dev and runtime[k] != dev[k]}
     assert not missing and not differ, f"dev.txt lacks {missing}, differs on {differ}: run `nox -s lock`"
+
+
+def test_overrides_are_the_locked_pins_and_every_install_applies_them():
+    """requirements/overrides.txt only lets the lock's own pin win; each place that installs
+    the runtime or dev lock passes it (without it, uv refuses botocore next to dateutil 4)."""
+    root = paths.repo_root()
+    overrides = dict(PIN.findall((root / "requirements" / "overrides.txt").read_text()))
+    runtime, _ = _pins("runtime.txt")
+    assert overrides and all(runtime[name] == version for name, version in overrides.items())
+    assert "botocore" in runtime and "apache-airflow-providers-amazon" in runtime
+    dockerfile = (root / "images" / "airflow" / "Dockerfile").read_text()
+    assert "-r /tmp/runtime.txt" in dockerfile and "--override /tmp/overrides.txt" in dockerfile
+    noxfile = (root / "noxfile.py").read_text()
+    assert 'OVERRIDES = ("--override", "requirements/overrides.txt")' in noxfile
+    assert noxfile.count("*OVERRIDES") + noxfile.count("*overrides") >= 2  # install_dev, shared_python
