@@ -2,14 +2,21 @@
 
 from __future__ import annotations
 
+import json
+import os
 from pathlib import Path
 from urllib.parse import urlsplit
 
 import pytest
 
 from airstack import paths
+from airstack.cli import run_main
+from airstack.docker_client import get_client
+from airstack.external_images import image
 from airstack.dagcheck.parse import FileReport, check_files, dag_files
 from airstack.dagcheck.policy import DagPolicy, load_policy
+from airstack.images import manifest
+from airstack.images.main import main as images_main
 from airstack.postgres import PostgresServer
 from airstack.postgres.sql import create_database
 from airstack.settings.schema import Airflow
@@ -63,3 +70,50 @@ def airflow_settings(airflow_db: PostgresServer) -> dict:
     warehouse = create_database(airflow_db.dsn, "warehouse")
     importer.apply(point_connection_at(settings, "warehouse_db", warehouse))
     return {"settings": settings, "warehouse_dsn": warehouse}
+
+
+# ------------------------------------------------- KubernetesPodOperator DAGs, pods as containers --
+@pytest.fixture(scope="session")
+def etl_basic(tmp_path_factory) -> str:
+    """etl-basic, built for real in a scratch copy (the content tag is the repo's; reruns build nothing).
+
+    Skipped where the Python base image is missing and cannot be pulled; a build that fails is a failure.
+    """
+    from docker.errors import DockerException
+
+    base = image("python")
+    try:
+        get_client().images.get(base)
+    except DockerException:
+        try:
+            get_client().images.pull(base)
+        except DockerException:
+            pytest.skip(f"the Python base image {base} is not available: set AIRSTACK_PYTHON_IMAGE to one this "
+                        "daemon has (CI: local/python:3.11-bookworm from docker-offline)")
+    scratch = paths.scratch_copy(tmp_path_factory.mktemp("worker-images"),
+                                 ("images", "requirements", "dags", "plugins"))
+    os.environ["AIRSTACK_ROOT"] = str(scratch)
+    try:
+        assert run_main(images_main, ["build", "etl-basic"]) == 0
+    finally:
+        os.environ.pop("AIRSTACK_ROOT", None)
+    built = manifest.read(scratch)["images"]["etl-basic"]
+    return f"{built['repository']}:{built['tag']}"
+
+
+@pytest.fixture()
+def local_pods_env(request, etl_basic, tmp_path, monkeypatch, airflow_settings):
+    """What the local env sets for its services: pods on, claims mapped to folders, settings/local's projects.
+    Containers get the test module's ``LABEL`` (``key=value``), so each module finds and removes its own."""
+    from airstack.settings import store
+
+    projects = store.load(paths.repo_root(), "local").projects
+    data = tmp_path / "data"
+    data.mkdir()
+    monkeypatch.setenv("AIRSTACK_LOCAL_PODS", "docker")
+    monkeypatch.setenv("AIRSTACK_IMAGES", json.dumps({"etl-basic": etl_basic}))
+    monkeypatch.setenv("AIRSTACK_LOCAL_VOLUMES", json.dumps(
+        {"airflow-dags": str(paths.dags_folder()), "airflow-data": str(data)}))
+    monkeypatch.setenv("AIRSTACK_LOCAL_PROJECTS", json.dumps({k: v.model_dump() for k, v in projects.items()}))
+    monkeypatch.setenv("AIRSTACK_LOCAL_POD_LABELS", json.dumps(dict([request.module.LABEL.split("=")])))
+    return {"data": data, "project": projects["example1"], "image": etl_basic}

@@ -8,49 +8,15 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
 
 import pytest
 
 from airstack import paths
-from airstack.cli import run_main
 from airstack.dagcheck.parse import parse_file
 from airstack.docker_client import get_client
-from airstack.images import manifest
-from airstack.images.main import main as images_main
 
 pytestmark = [pytest.mark.docker, pytest.mark.postgres]
 LABEL = "airstack.test=kpo-local"
-
-
-@pytest.fixture(scope="module")
-def etl_basic(tmp_path_factory) -> str:
-    """etl-basic, built for real in a scratch copy (the content tag is the repo's; reruns build nothing)."""
-    scratch = paths.scratch_copy(tmp_path_factory.mktemp("kpo-images"), ("images", "requirements", "dags", "plugins"))
-    os.environ["AIRSTACK_ROOT"] = str(scratch)
-    try:
-        assert run_main(images_main, ["build", "etl-basic"]) == 0
-    finally:
-        os.environ.pop("AIRSTACK_ROOT", None)
-    built = manifest.read(scratch)["images"]["etl-basic"]
-    return f"{built['repository']}:{built['tag']}"
-
-
-@pytest.fixture()
-def local_pods_env(etl_basic, tmp_path, monkeypatch, airflow_settings):
-    """What the local env sets for its services: pods on, claims mapped to folders, settings/local's projects."""
-    from airstack.settings import store
-
-    projects = store.load(paths.repo_root(), "local").projects
-    data = tmp_path / "data"
-    data.mkdir()
-    monkeypatch.setenv("AIRSTACK_LOCAL_PODS", "docker")
-    monkeypatch.setenv("AIRSTACK_IMAGES", json.dumps({"etl-basic": etl_basic}))
-    monkeypatch.setenv("AIRSTACK_LOCAL_VOLUMES", json.dumps(
-        {"airflow-dags": str(paths.dags_folder()), "airflow-data": str(data)}))
-    monkeypatch.setenv("AIRSTACK_LOCAL_PROJECTS", json.dumps({k: v.model_dump() for k, v in projects.items()}))
-    monkeypatch.setenv("AIRSTACK_LOCAL_POD_LABELS", json.dumps(dict([LABEL.split("=")])))
-    return {"data": data, "project": projects["example1"]}
 
 
 def _run(dag_id: str):

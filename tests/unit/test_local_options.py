@@ -37,7 +37,8 @@ def test_s3_standin_comes_from_settings_local():
 
 
 @pytest.mark.parametrize(("settings", "options", "message"), [
-    (_settings(endpoint="http://10.0.0.5:4566"), _options(), "extra.endpoint_url: the S3 stand-in needs http://127.0.0.1"),
+    (_settings(endpoint="http://10.0.0.5:4566"), _options(),
+     "extra.endpoint_url: the S3 stand-in needs http://127.0.0.1"),
     (_settings(endpoint="https://s3.amazonaws.com"), _options(), "extra.endpoint_url"),
     (_settings(password=None), _options(), "airflow.connections[aws_local]: login and password"),
     (_settings(), _options(storage=None), "settings/local/deploy.yaml: airflow.storage: --s3 needs"),
