@@ -85,13 +85,17 @@ def test_options_end_to_end(env):
     assert worker_log.count("] succeeded in ") >= len(tasks), worker_log[-2000:]
     assert httpx.get(f"http://127.0.0.1:{env['ports']['flower']}/healthcheck", timeout=10).text == "OK"
 
-    # Remote logs: one object per task in the bucket, then the API serves them from S3 once the
+    # Remote logs: one object per task in the bucket (a task's log is uploaded as its process ends,
+    # which may be just after the run's state is set), then the API serves them from S3 once the
     # local copies are gone.
     client, standin = _s3(env)
     bucket, prefix = standin.logs.removeprefix("s3://").split("/", 1)
-    keys = [o["Key"] for o in client.list_objects_v2(Bucket=bucket, Prefix=f"{prefix}/dag_id=etl_postgres_orders/"
-                                                     f"run_id={run_id}/").get("Contents", [])]
-    assert sorted(k.split("/task_id=")[1].split("/")[0] for k in keys) == sorted(tasks), keys
+    deadline, uploaded = time.monotonic() + 60, []
+    while time.monotonic() < deadline and sorted(uploaded) != sorted(tasks):
+        time.sleep(0.5)
+        listed = client.list_objects_v2(Bucket=bucket, Prefix=f"{prefix}/dag_id=etl_postgres_orders/run_id={run_id}/")
+        uploaded = [o["Key"].split("/task_id=")[1].split("/")[0] for o in listed.get("Contents", [])]
+    assert sorted(uploaded) == sorted(tasks), uploaded
     shutil.rmtree(config.airflow_home / "logs" / "dag_id=etl_postgres_orders", ignore_errors=True)
     log = httpx.get(f"{env['api']}/dags/etl_postgres_orders/dagRuns/{run_id}/taskInstances/extract/logs/1",
                     headers={"Accept": "application/json"}, timeout=30).json()
