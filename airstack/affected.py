@@ -32,11 +32,15 @@ EVERYTHING = ("requirements/", "pyproject.toml", "noxfile.py", "tests/conftest.p
 AREA_TESTS = {
     "images/": ("tests/docker/test_images.py", "tests/unit/test_images_spec.py", "tests/integration/test_images_cli.py",
                 "tests/unit/test_pants.py"),
-    "charts/": ("tests/deploy/test_charts.py", "tests/deploy/test_deploy_helm.py", "tests/unit/test_pants.py"),
+    "charts/": ("tests/deploy/test_charts.py", "tests/deploy/test_deploy_helm.py", "tests/unit/test_pants.py",
+                "tests/deploy/test_prometheus_rule.py", "tests/deploy/test_airflow_options.py",
+                "tests/unit/test_alert_rules.py", "tests/integration/test_promtool.py"),
     "infra/": ("tests/deploy/test_cloudformation_templates.py", "tests/deploy/test_cloudformation_deploy.py",
                "tests/deploy/test_deploy_cloudformation_cli.py"),
     "settings/": ("tests/dags/test_settings_parity.py", "tests/unit/test_settings_plan_render.py",
-                  "tests/deploy/test_deploy_helm.py", "tests/deploy/test_deploy_guards.py"),
+                  "tests/deploy/test_deploy_helm.py", "tests/deploy/test_deploy_guards.py",
+                  "tests/deploy/test_airflow_options.py", "tests/deploy/test_cloudformation_templates.py",
+                  "tests/unit/test_local_options.py"),
     ".circleci/": ("tests/unit/test_circleci.py",),
     "plugins/": ("tests/dags/test_dag_integrity.py", "tests/dags/test_dag_runs.py"),
 }

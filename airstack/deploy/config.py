@@ -26,10 +26,10 @@
     airflow:                             # optional: how Airflow runs there (defaults below)
       executor: KubernetesExecutor       # or CeleryExecutor (Redis broker: settings' airflow.celery_broker_url)
       remote_logging:                    # task logs in S3; absent: on the logs volume
-        base: s3://airflow-logs-production/logs
-        conn_id: aws_logs                # optional; absent: the pods' own AWS identity
+        base: s3://production-airflow-logs-111122223333-eu-west-1/logs   # the logs stack's bucket
+        conn_id: aws_logs                # optional, a connection of secret.yaml; absent: the pods' AWS identity
       storage:                           # dags/common/storage.py's root; absent: the data volume
-        base: s3://airflow-data-production/data
+        base: s3://production-airflow-data-111122223333-eu-west-1/data   # the logs stack's data bucket
       metrics:
         statsd: true                     # StatsD -> the chart's statsd-exporter, scraped by Prometheus
         prometheus_rules: true           # the platform chart's PrometheusRule (charts/platform/files/alerts.yaml)
@@ -46,7 +46,8 @@ from pathlib import Path
 from typing import Annotated, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, StringConstraints, ValidationError, model_validator
+from pydantic import (BaseModel, ConfigDict, Field, StringConstraints, ValidationError, field_validator,
+                      model_validator)
 
 from airstack.config_errors import format_location
 from airstack.errors import ConfigError
@@ -95,11 +96,31 @@ class Helm(_Model):
         return self
 
 
+S3_URL = re.compile(r"^s3://[a-z0-9][a-z0-9.-]{1,61}[a-z0-9](/[^\s]*)?$")
+
+
 class Store(_Model):
     """Where something lives in object storage (``s3://bucket/prefix``), and the connection to reach it."""
 
-    base: str = Field(pattern=r"^s3://[a-z0-9][a-z0-9.-]{1,61}[a-z0-9](/[^\s]*)?$")
+    base: str
     conn_id: Annotated[str, StringConstraints(pattern=r"^[a-z][a-z0-9_]{0,249}$")] | None = None
+
+    @field_validator("base")
+    @classmethod
+    def _s3_url(cls, value: str) -> str:
+        if not S3_URL.match(value):
+            raise ValueError(f"{value!r} is not s3://BUCKET[/PREFIX] (a bucket name is 3-63 lowercase letters, "
+                             "digits, '.' and '-')")
+        return value
+
+    @property
+    def bucket(self) -> str:
+        return bucket_of(self.base)
+
+
+def bucket_of(url: str) -> str:
+    """``s3://bucket/prefix`` -> ``bucket``."""
+    return url.removeprefix("s3://").split("/", 1)[0]
 
 
 class Metrics(_Model):
@@ -173,6 +194,43 @@ def _files_exist(root: Path, rel: str, spec: DeployFile) -> None:
     for field, name in wanted:
         if not (root / name).exists():
             raise ConfigError(f"{rel}: {field}: {name} does not exist")
+
+
+def settings_problems(env: Environment, secret_file: str, secret: dict) -> list[str]:
+    """What deploy.yaml's ``airflow`` section needs from the environment's settings, one line each (pure).
+
+    ``secret`` is settings/<env>/secret.yaml as stored: sops leaves connection ids and key names
+    readable, so this runs before anything is decrypted, built or changed.
+    """
+    airflow = secret.get("airflow") if isinstance(secret, dict) else None
+    airflow = airflow if isinstance(airflow, dict) else {}
+    connections = {c.get("id") for c in airflow.get("connections") or [] if isinstance(c, dict)}
+    options, problems = env.spec.airflow, []
+    for field in ("remote_logging", "storage"):
+        store = getattr(options, field)
+        if store is not None and store.conn_id is not None and store.conn_id not in connections:
+            problems.append(f"{env.file}: airflow.{field}.conn_id: no connection {store.conn_id!r} in {secret_file}")
+    if options.executor == "CeleryExecutor" and airflow.get("celery_broker_url") in (None, ""):
+        problems.append(f"{env.file}: airflow.executor: CeleryExecutor needs airflow.celery_broker_url in "
+                        f"{secret_file} (the broker's URL: the broker stack's BrokerUrl output)")
+    return problems
+
+
+# The logs stack's outputs that name the buckets the Airflow pods' role may use (cluster.yaml).
+BUCKET_OUTPUTS = {"remote_logging": "RemoteBaseLogFolder", "storage": "StorageBase"}
+
+
+def stack_problems(env: Environment, outputs: dict[str, dict[str, str]]) -> list[str]:
+    """deploy.yaml's buckets against the ones the ``logs`` stack made (pure; nothing to compare: no lines)."""
+    logs = outputs.get("logs") or {}
+    problems = []
+    for field, output in BUCKET_OUTPUTS.items():
+        store = getattr(env.spec.airflow, field)
+        made = logs.get(output)
+        if store is not None and made and bucket_of(made) != store.bucket:
+            problems.append(f"{env.file}: airflow.{field}.base: bucket {store.bucket} is not the one the logs "
+                            f"stack made ({output} {made}), which the Airflow pods' role may use")
+    return problems
 
 
 def preview_name(branch: str, base: str = "airflow") -> str:

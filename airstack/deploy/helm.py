@@ -4,6 +4,15 @@ Two releases, in order, in one namespace: ``platform`` (our chart: the settings 
 project's ConfigMap/Secret, the volumes) and ``airflow`` (the official chart, by version).
 Everything secret travels in the stdin payload (``--values -``); argv holds only names, paths
 and versions, so nothing secret shows in ``ps`` or in a log of the command line.
+
+deploy.yaml's ``airflow`` section (:class:`AirflowOptions`) becomes chart values here too:
+
+- ``executor``: the official chart's ``executor``; CeleryExecutor adds the broker (ElastiCache,
+  never the chart's Redis) through Secret ``<airflowRelease>-broker`` (the platform chart makes it
+  from settings' ``celery_broker_url``), flower, and the worker overrides the runtime image needs;
+- ``remote_logging``: ``config.logging`` (the amazon provider's S3 task handler);
+- ``storage``: ``AIRSTACK_STORAGE_BASE``/``AIRSTACK_STORAGE_CONN_ID`` on every Airflow pod;
+- ``metrics``: ``statsd.enabled`` (official chart), ``metrics.prometheusRules.enabled`` (platform).
 """
 
 from __future__ import annotations
@@ -15,7 +24,7 @@ from dataclasses import dataclass
 
 import yaml
 
-from airstack.deploy.config import Helm, Release_
+from airstack.deploy.config import AirflowOptions, Helm, Release_
 from airstack.settings import render
 from airstack.settings.schema import SettingsFile
 
@@ -95,15 +104,33 @@ def image_values(ref: str) -> dict[str, str]:
     return {"repository": repository, "tag": tag}
 
 
-def platform_values(settings: SettingsFile, tgt: Target, runtime_image: str) -> dict:
-    """The platform chart's stdin values: settings Secrets, projects, the DAG sync image."""
+CELERY = "CeleryExecutor"
+# The Celery worker's liveness check as the chart runs it, without the apache/airflow image's
+# /entrypoint (images/airflow has none; charts/airflow/values.yaml explains the other overrides).
+CELERY_PING = ("CONNECTION_CHECK_MAX_COUNT=0 exec python -m celery --app "
+               "airflow.providers.celery.executors.celery_executor.app inspect ping -d celery@$(hostname)")
+
+
+def broker_secret_name(airflow_release: str) -> str:
+    """The platform chart's Secret with the Celery broker URL (key ``connection``)."""
+    return f"{airflow_release}-broker"
+
+
+def platform_values(settings: SettingsFile, tgt: Target, runtime_image: str,
+                    options: AirflowOptions | None = None) -> dict:
+    """The platform chart's stdin values: settings Secrets, projects, the DAG sync image, the metrics switch."""
+    options = options or AirflowOptions()
+    celery = options.executor == CELERY
     return {
         "airflowRelease": tgt.airflow_release,
         "settings": {"keys": render.keys_data(settings.airflow), "env": render.env_data(settings.airflow),
-                     "metadataConnection": settings.airflow.metadata_connection or ""},
+                     "metadataConnection": settings.airflow.metadata_connection or "",
+                     # Only a Celery deploy gets the broker Secret (config.settings_problems requires the URL).
+                     "celeryBrokerUrl": (settings.airflow.celery_broker_url or "") if celery else ""},
         "projects": {name: {"config": dict(p.config), "secret": dict(p.secret)}
                      for name, p in settings.projects.items()},
         "dagsSync": {"image": image_values(runtime_image)},
+        "metrics": {"prometheusRules": {"enabled": options.metrics.prometheus_rules}},
     }
 
 
@@ -112,18 +139,67 @@ def settings_digest(values: dict) -> str:
     return hashlib.sha256(json.dumps(values, sort_keys=True).encode()).hexdigest()[:16]
 
 
-def airflow_values(tgt: Target, runtime_image: str, worker_images: dict[str, str], digest: str) -> dict:
-    """The official chart's stdin values: the runtime image by content tag, the settings Secrets' names."""
+def _storage_env(options: AirflowOptions) -> list[dict[str, str]]:
+    """dags/common/storage.py's root (and the connection that reaches it), for every Airflow pod."""
+    if options.storage is None:
+        return []
+    env = [{"name": "AIRSTACK_STORAGE_BASE", "value": options.storage.base}]
+    if options.storage.conn_id:
+        env.append({"name": "AIRSTACK_STORAGE_CONN_ID", "value": options.storage.conn_id})
+    return env
+
+
+def _remote_logging(options: AirflowOptions) -> dict:
+    """``[logging]`` for the amazon provider's S3 task handler; an empty conn id: the pods' AWS identity."""
+    store = options.remote_logging
+    if store is None:
+        return {}
+    return {"config": {"logging": {"remote_logging": "True", "remote_base_log_folder": store.base,
+                                   "remote_log_conn_id": store.conn_id or ""}}}
+
+
+def _celery() -> dict:
+    """CeleryExecutor on the environment's broker: its Secret, flower, and workers the runtime image can run."""
+    return {
+        "redis": {"enabled": False},  # the broker is ElastiCache (infra/cloudformation/broker.yaml)
+        "flower": {"enabled": True},  # the chart's default image (apache/airflow at defaultAirflowTag)
+        "workers": {
+            "celery": {"command": ["/usr/bin/env"]},  # ENTRYPOINT is `airflow`: run the chart's args as given
+            "livenessProbe": {"command": ["sh", "-c", CELERY_PING]},
+            "waitForMigrations": {"enabled": False},
+            # A Deployment on the shared logs volume, without a per-worker /clean-logs groomer.
+            "persistence": {"enabled": False},
+            "logGroomerSidecar": {"enabled": False},
+        },
+    }
+
+
+def airflow_values(tgt: Target, runtime_image: str, worker_images: dict[str, str], digest: str,
+                   options: AirflowOptions | None = None) -> dict:
+    """The official chart's stdin values: the runtime image by content tag, the settings Secrets' names,
+    and what deploy.yaml's ``airflow`` section switches on."""
+    options = options or AirflowOptions()
+    celery = options.executor == CELERY
     values = render.chart_values(tgt.airflow_release)
+    data = {"metadataSecretName": f"{tgt.airflow_release}-metadata"}
+    if celery:
+        data["brokerUrlSecretName"] = broker_secret_name(tgt.airflow_release)
     values.update({
+        "executor": options.executor,
         "images": {"airflow": {**image_values(runtime_image), "pullPolicy": "IfNotPresent"}},
-        "data": {"metadataSecretName": f"{tgt.airflow_release}-metadata"},
+        "data": data,
         # dags/common/images.py: worker_image(name) reads the deployed references from here.
         "env": [{"name": "AIRSTACK_IMAGES", "value": json.dumps(worker_images, sort_keys=True)},
                 # dags/common/kpo.py starts project pods here (a preview environment has its own).
-                {"name": "AIRSTACK_K8S_NAMESPACE", "value": tgt.namespace}],
+                {"name": "AIRSTACK_K8S_NAMESPACE", "value": tgt.namespace},
+                *_storage_env(options)],
         "airflowPodAnnotations": {"airstack/settings-digest": digest},
+        # The chart's statsd-exporter; the chart sets [metrics] statsd_on/statsd_host to it.
+        "statsd": {"enabled": options.metrics.statsd},
     })
+    values.update(_remote_logging(options))
+    if celery:
+        values.update(_celery())
     return values
 
 

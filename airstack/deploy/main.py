@@ -13,6 +13,7 @@ import argparse
 from dataclasses import dataclass
 from pathlib import Path
 
+import yaml
 from rich.console import Console
 from rich.prompt import Confirm
 
@@ -65,6 +66,19 @@ def run_guards(root: Path, env: config.Environment, args) -> None:
         raise GuardError("\n".join(f"{env.name} is protected: {p}" for p in problems))
 
 
+def check_settings(root: Path, env: config.Environment) -> None:
+    """deploy.yaml's connection ids and the Celery broker URL exist in secret.yaml (read without its key)."""
+    path = root / "settings" / env.name / "secret.yaml"
+    rel = path.relative_to(root).as_posix()
+    try:
+        secret = yaml.safe_load(path.read_text()) if path.is_file() else {}
+    except yaml.YAMLError as exc:
+        raise ConfigError(f"{rel}: not valid YAML: {getattr(exc, 'problem', exc)}") from None
+    problems = config.settings_problems(env, rel, secret or {})
+    if problems:
+        raise ConfigError("\n".join(problems))
+
+
 def images(root: Path, env: config.Environment, args) -> Images:
     """The environment's image references by content tag; built and pushed where allowed."""
     from airstack.images import main as images_main
@@ -105,9 +119,11 @@ def helm_releases(root: Path, env: config.Environment, args, imgs: Images | None
     console.rule(f"Helm (context {spec.kube_context}, namespace {tgt.namespace})")
     settings = store.load(root, env.name)  # decrypted in memory only
     runtime = imgs.refs["airflow"]
-    platform_values = helm_plan.platform_values(settings, tgt, runtime)
+    options = env.spec.airflow
+    platform_values = helm_plan.platform_values(settings, tgt, runtime, options)
     workers = {k: v for k, v in imgs.refs.items() if k != "airflow"}
-    airflow_values = helm_plan.airflow_values(tgt, runtime, workers, helm_plan.settings_digest(platform_values))
+    airflow_values = helm_plan.airflow_values(tgt, runtime, workers, helm_plan.settings_digest(platform_values),
+                                              options)
     cli = HelmCli()
     for release, name, values in ((spec.platform, tgt.platform_release, platform_values),
                                   (spec.airflow, tgt.airflow_release, airflow_values)):
@@ -126,14 +142,20 @@ def cmd_deploy(args, root: Path) -> int:
     env = config.load(root, args.env)
     if args.preview and not env.spec.preview:
         raise ConfigError(f"{env.file}: preview: environment {env.name} has no preview environments")
+    charts = env.spec.helm is not None and args.only != "cloudformation"
+    if charts:
+        check_settings(root, env)
     run_guards(root, env, args)
     imgs = None
-    if env.spec.helm is not None and args.only != "cloudformation":  # the charts run the images
+    if charts:  # the charts run the images
         imgs = images(root, env, args)
         if env.spec.protected and imgs.unpushed and not args.dry_run:
             raise GuardError(f"{env.name} is protected: {guards.images_pushed(imgs.unpushed, imgs.registry)}")
     confirm = _confirm(args)
-    cloudformation(root, env, args, confirm)
+    outputs = cloudformation(root, env, args, confirm)
+    problems = config.stack_problems(env, outputs) if charts else []
+    if problems:  # the pods' role could not reach the buckets deploy.yaml names: stop before Helm
+        raise ConfigError("\n".join(problems))
     helm_releases(root, env, args, imgs, confirm)
     console.print(f"[green]{env.name}[/]: {'planned (nothing changed)' if args.dry_run else 'deployed'}")
     return 0

@@ -4,6 +4,7 @@ Plaintext (before sops encrypts it)::
 
     airflow:
       metadata_connection: postgresql+psycopg2://airflow:...@db.internal:5432/airflow  # deployed envs only
+      celery_broker_url: rediss://broker.internal:6379/0   # deploy.yaml airflow.executor: CeleryExecutor only
       keys:                      # the environment's own keys (settings-keys generates them)
         fernet_key: ...          # encrypts connections and variables in the metadata DB
         fernet_key_previous: []  # older Fernet keys, still readable during a rotation
@@ -195,6 +196,9 @@ class Airflow(_Model):
     # Deployed environments: the metadata DB's SQLAlchemy URL (the platform chart's
     # `<release>-metadata` Secret). The local env and the tests bring their own database.
     metadata_connection: str | None = None
+    # CeleryExecutor (deploy.yaml airflow.executor): the broker's URL (the platform chart's
+    # `<release>-broker` Secret, the official chart's data.brokerUrlSecretName). Encrypted by sops.
+    celery_broker_url: str | None = None
     connections: list[Connection] = Field(default_factory=list)
     variables: dict[Identifier, str] = Field(default_factory=dict)
     pools: list[Pool] = Field(default_factory=list)
@@ -205,6 +209,14 @@ class Airflow(_Model):
         value = _json_object(value, "variables") if value is not None else {}
         if isinstance(value, dict):
             return {k: _variable_value(v) for k, v in value.items()}
+        return value
+
+    @field_validator("celery_broker_url")
+    @classmethod
+    def _broker_url(cls, value: str | None) -> str | None:
+        # The message never repeats the value: it is a secret.
+        if value is not None and not (urlsplit(value).scheme and urlsplit(value).netloc):
+            raise ValueError("not a broker URL (e.g. rediss://host:6379/0)")
         return value
 
     @field_validator("connections", "pools", mode="before")

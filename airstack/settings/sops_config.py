@@ -1,10 +1,11 @@
 """``.sops.yaml``: one creation rule per environment.
 
 ``encrypted_regex`` lists the keys whose values sops encrypts (their whole subtree):
-connection fields that carry secrets, the ``keys`` block, ``variables`` and each project's
-``secret``. Everything else (connection ids and types, variable names, which are mapping
-keys, pool names and slots, projects' ``config``) stays readable in git diffs; sops' MAC
-still covers the whole file.
+connection fields that carry secrets, the ``keys`` block, ``variables``, the metadata DB's and
+the Celery broker's URLs, and each project's ``secret``. Everything else (connection ids and
+types, variable names, which are mapping keys, pool names and slots, projects' ``config``)
+stays readable in git diffs; sops' MAC still covers the whole file. A change here applies when
+a file is next encrypted: files encrypted before stay valid.
 """
 
 from __future__ import annotations
@@ -13,7 +14,8 @@ from pathlib import Path
 
 import yaml
 
-ENCRYPTED_REGEX = "^(keys|variables|host|port|login|password|schema|extra|uri|secret|metadata_connection)$"
+ENCRYPTED_REGEX = ("^(keys|variables|host|port|login|password|schema|extra|uri|secret|metadata_connection"
+                   "|celery_broker_url)$")
 
 
 def path_regex(env: str) -> str:

@@ -29,6 +29,8 @@ import kubernetes_validate
 import pytest
 import yaml
 
+from airstack.deploy import helm as deploy_helm
+from airstack.deploy.config import AirflowOptions
 from airstack.settings import render as settings_render
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -106,6 +108,7 @@ def random_payload(release: str = "airflow") -> dict:
                 "AIRFLOW_VAR_ENVIRONMENT": "test",
             },
             "metadataConnection": f"postgresql+psycopg2://airflow:{secrets.token_urlsafe(16)}@db.internal:5432/airflow",
+            "celeryBrokerUrl": f"rediss://:{secrets.token_urlsafe(16)}@broker.internal:6379/0?ssl_cert_reqs=required",
         },
         "projects": {
             "example1": {"config": {"REPORT_CURRENCY": "EUR", "MIN_ORDER_AMOUNT": "10"},
@@ -172,9 +175,13 @@ def test_platform_secrets_decode_to_the_payload(platform_chart, env):
     assert decoded(secrets_[env_name]) == payload["settings"]["env"]
     assert decoded(secrets_[f"{payload['airflowRelease']}-metadata"]) == {
         "connection": payload["settings"]["metadataConnection"]}
+    # What the official chart's data.brokerUrlSecretName reads: key `connection`, the broker URL.
+    assert decoded(secrets_[f"{payload['airflowRelease']}-broker"]) == {
+        "connection": payload["settings"]["celeryBrokerUrl"]}
     assert decoded(secrets_["example1"]) == payload["projects"]["example1"]["secret"]
     assert config_maps["example1"]["data"] == payload["projects"]["example1"]["config"]
-    assert set(secrets_) == {keys_name, env_name, f"{payload['airflowRelease']}-metadata", "example1"}
+    assert set(secrets_) == {keys_name, env_name, f"{payload['airflowRelease']}-metadata",
+                             f"{payload['airflowRelease']}-broker", "example1"}
     assert all(secret["type"] == "Opaque" for secret in secrets_.values())
 
 
@@ -230,7 +237,7 @@ def test_settings_env_only_takes_connections_and_variables(platform_chart, key):
 
 def test_nothing_empty_is_rendered(platform_chart):
     payload = random_payload()
-    payload["settings"] = {"keys": {}, "env": {}, "metadataConnection": ""}
+    payload["settings"] = {"keys": {}, "env": {}, "metadataConnection": "", "celeryBrokerUrl": ""}
     payload["projects"] = {"example1": {"config": {"REPORT_CURRENCY": "EUR"}, "secret": {}},
                            "quiet": {"config": {}, "secret": {}}, "bare": {}}
     objects = render(platform_chart, platform_values("integration", payload))
@@ -239,11 +246,30 @@ def test_nothing_empty_is_rendered(platform_chart):
     assert len(by_kind(objects, "PersistentVolumeClaim")) == 3
 
 
-def test_a_project_cannot_replace_a_platform_secret(platform_chart):
+@pytest.mark.parametrize("name", ["airflow-metadata", "airflow-broker"])
+def test_a_project_cannot_replace_a_platform_secret(platform_chart, name):
     values = platform_values("integration", random_payload())
-    values["projects"] = {"airflow-metadata": {"secret": {"TOKEN": "x"}}}
-    with pytest.raises(helm_python.HelmRenderError, match="airflow-metadata"):
+    values["projects"] = {name: {"secret": {"TOKEN": "x"}}}
+    with pytest.raises(helm_python.HelmRenderError, match=name):
         platform_chart.render(values=values, name="platform", namespace=NAMESPACE)
+
+
+@pytest.mark.parametrize("url", ["", None])
+def test_the_broker_secret_needs_a_url(platform_chart, url):
+    """Only a Celery deploy passes a broker URL: without one (or with the chart's default), no Secret."""
+    values = platform_values("integration", random_payload())
+    if url is None:
+        del values["settings"]["celeryBrokerUrl"]  # the chart's own default
+    else:
+        values["settings"]["celeryBrokerUrl"] = url
+    assert "airflow-broker" not in by_kind(render(platform_chart, values), "Secret")
+
+
+def test_the_broker_url_must_be_a_url(platform_chart):
+    values = platform_values("integration", random_payload())
+    values["settings"]["celeryBrokerUrl"] = "broker.internal:6379"
+    with pytest.raises(helm_python.HelmValuesError, match="celeryBrokerUrl"):
+        platform_chart.validate_schema(values)
 
 
 @pytest.mark.parametrize("env", ENVIRONMENTS)
@@ -361,6 +387,8 @@ def test_sync_refuses_to_empty_the_volume(tmp_path):
 VERIFIED_CHART_KEYS = {
     "airflowVersion", "defaultAirflowTag", "executor", "images.airflow.pullPolicy", "config.*",
     "createUserJob.enabled", "redis.enabled", "statsd.enabled", "postgresql.enabled", "data.metadataSecretName",
+    # Annotations of the chart's statsd Service (schema of apache/airflow 002e5532: a map of strings).
+    "statsd.service.extraAnnotations.*",
     "dags.persistence.enabled", "dags.persistence.existingClaim", "dags.gitSync.enabled",
     "logs.persistence.enabled", "logs.persistence.existingClaim",
     "migrateDatabaseJob.command", "migrateDatabaseJob.useHelmHooks", "migrateDatabaseJob.ttlSecondsAfterFinished",
@@ -373,10 +401,19 @@ VERIFIED_CHART_KEYS = {
     *(f"scheduler.logGroomerSidecar.{k}" for k in ("enabled", "command", "args", "retentionDays", "resources.*")),
     "triggerer.logGroomerSidecar.enabled", "dagProcessor.logGroomerSidecar.enabled", "triggerer.persistence.enabled",
     "workers.kubernetes.command", "workers.kubernetes.resources.*",
+    # CeleryExecutor (deploy.yaml airflow.executor): the Celery workers' replicas and resources in the
+    # files; command, liveness probe, migrations wait, persistence, log groomer and flower on stdin.
+    # workers.celery.replicas/.command as chart/templates/workers/worker-deployment.yaml reads them
+    # (apache/airflow main, 56e737b7: `workers.celery.replicas | default workers.replicas`); the rest
+    # in the schema of apache/airflow 002e5532.
+    "workers.celery.replicas", "workers.celery.command", "workers.resources.*", "workers.livenessProbe.command",
+    "workers.waitForMigrations.enabled", "workers.persistence.enabled", "workers.logGroomerSidecar.enabled",
+    "flower.enabled",
 }
-# What only the deploy sets, on stdin: the runtime image and airstack.settings.render.chart_values().
+# What only the deploy sets, on stdin: the runtime image, airstack.settings.render.chart_values(), the
+# Airflow pods' environment and annotation, the broker Secret's name (chart keys all the same).
 DEPLOY_KEYS = {"images.airflow.repository", "images.airflow.tag", "fernetKeySecretName", "apiSecretKeySecretName",
-               "jwtSecretName", "extraEnvFrom"}
+               "jwtSecretName", "extraEnvFrom", "env", "airflowPodAnnotations.*", "data.brokerUrlSecretName"}
 SECRET_KEYS = {"fernetKey", "apiSecretKey", "jwtSecret", "webserverSecretKey", "password", "pass",
                "postgresPassword", "brokerUrl", "connection", "sshKey", "keytabBase64Content"}
 
@@ -390,9 +427,8 @@ def leaf_paths(values: dict, prefix: str = "") -> Iterator[tuple[str, object]]:
             yield path, value
 
 
-def _verified(path: str) -> bool:
-    return path in VERIFIED_CHART_KEYS or any(
-        key.endswith(".*") and path.startswith(key[:-1]) for key in VERIFIED_CHART_KEYS)
+def _verified(path: str, keys: set[str] = VERIFIED_CHART_KEYS) -> bool:
+    return path in keys or any(key.endswith(".*") and path.startswith(key[:-1]) for key in keys)
 
 
 @pytest.mark.parametrize("file", ["values.yaml", *(f"values-{env}.yaml" for env in ENVIRONMENTS)])
@@ -401,8 +437,26 @@ def test_official_values_only_use_checked_chart_keys(file):
     assert values, f"{file} is empty"
     unchecked = [path for path, _ in leaf_paths(values) if not _verified(path)]
     assert unchecked == [], f"{file}: keys not checked against the chart's schema: {unchecked}"
-    deploy_owned = [path for path, _ in leaf_paths(values) if path in DEPLOY_KEYS]
+    deploy_owned = [path for path, _ in leaf_paths(values) if _verified(path, DEPLOY_KEYS)]
     assert deploy_owned == [], f"{file}: set by the deploy on stdin, not in files: {deploy_owned}"
+
+
+def _every_option() -> list[AirflowOptions]:
+    """Each switch of deploy.yaml's airflow section on, and everything off."""
+    store = {"base": "s3://bucket-x/prefix", "conn_id": "aws_x"}
+    return [AirflowOptions(), AirflowOptions(executor="LocalExecutor"),
+            AirflowOptions(executor="CeleryExecutor", remote_logging=store, storage=store,
+                           metrics={"statsd": True, "prometheus_rules": True})]
+
+
+@pytest.mark.parametrize("options", _every_option(), ids=lambda o: o.executor)
+def test_the_deploy_payload_only_uses_checked_chart_keys(options):
+    """What the deploy pipes to the official chart, whatever deploy.yaml switches on, uses chart keys only."""
+    values = deploy_helm.airflow_values(deploy_helm.Target("airflow", "airflow-platform", "airflow"),
+                                        "reg/airflow:tag", {"etl-basic": "reg/etl-basic:t"}, "digest", options)
+    unchecked = [path for path, _ in leaf_paths(values)
+                 if not (_verified(path) or _verified(path, DEPLOY_KEYS))]
+    assert unchecked == [], f"keys not checked against the chart's schema: {unchecked}"
 
 
 @pytest.mark.parametrize("env", ENVIRONMENTS)
@@ -521,5 +575,7 @@ def test_production_has_more_replicas_and_resources_than_integration():
     for component in AIRFLOW_COMPONENTS:
         if production[component]["replicas"] > 1:
             assert production[component]["podDisruptionBudget"]["enabled"] is True, component
-    assert _quantity(production["workers"]["kubernetes"]["resources"]["requests"]["memory"]) >= _quantity(
-        integration["workers"]["kubernetes"]["resources"]["requests"]["memory"])
+    for workers in (lambda v: v["workers"]["kubernetes"], lambda v: v["workers"]):  # task pods, Celery workers
+        assert _quantity(workers(production)["resources"]["requests"]["memory"]) >= _quantity(
+            workers(integration)["resources"]["requests"]["memory"])
+    assert production["workers"]["celery"]["replicas"] >= integration["workers"]["celery"]["replicas"] >= 1

@@ -219,6 +219,46 @@ def test_registry_prefix_matches_the_settings(repo_root, parameter_files, env):
     assert registry.split("/", 1)[1] == parameter_files[env]["registries"]["RepositoryPrefix"]
 
 
+# --------------------------------------------------------------------------------- buckets --
+def substitute(template: str, values: dict[str, str]) -> str:
+    """A Fn::Sub string with ``${Name}`` replaced (every name must be given)."""
+    return re.sub(r"\$\{([\w:.]+)\}", lambda m: values[m.group(1)], template)
+
+
+@pytest.mark.parametrize("env", ENVIRONMENTS)
+def test_deploy_yaml_buckets_are_the_logs_stack_buckets(templates, parameter_files, repo_root, env):
+    """deploy.yaml's airflow.remote_logging.base and airflow.storage.base are the logs stack's outputs
+    RemoteBaseLogFolder and StorageBase, as CloudFormation will name them in that environment: its
+    EnvironmentName, the account of images.registry (<account>.dkr.ecr.<region>...), its region. Those
+    buckets are the ones cluster.yaml lets the Airflow pods' role read and write."""
+    settings = yaml.safe_load((repo_root / "settings" / env / "deploy.yaml").read_text())
+    account, _, _, region = settings["images"]["registry"].split("/", 1)[0].split(".")[:4]
+    assert region == settings["cloudformation"]["region"]
+    logs = templates["logs"]
+    values = {"EnvironmentName": parameter_files[env]["logs"]["EnvironmentName"], "AWS::AccountId": account,
+              "AWS::Region": region}
+    for logical_id in ("LogsBucket", "DataBucket"):
+        values[logical_id] = substitute(logs["Resources"][logical_id]["Properties"]["BucketName"]["Fn::Sub"], values)
+    for option, output in (("remote_logging", "RemoteBaseLogFolder"), ("storage", "StorageBase")):
+        assert settings["airflow"][option]["base"] == substitute(logs["Outputs"][output]["Value"]["Fn::Sub"], values)
+        assert "conn_id" not in settings["airflow"][option], "deployed pods reach S3 with their own identity"
+
+
+def test_the_airflow_role_may_use_both_buckets(templates):
+    """cluster.yaml's Pod Identity role reads and writes objects in both buckets the logs stack outputs."""
+    role = templates["cluster"]["Resources"]["AirflowRole"]["Properties"]
+    statements = [st for policy in role["Policies"] for st in policy["PolicyDocument"]["Statement"]]
+    for arn in ("LogsBucketArn", "DataBucketArn"):
+        assert "s3:ListBucket" in json.dumps([st for st in statements if st["Resource"] == {"Ref": arn}])
+        objects = [st for st in statements if st["Resource"] == {"Fn::Sub": f"${{{arn}}}/*"}]
+        assert objects and {"s3:GetObject", "s3:PutObject"} <= set(objects[0]["Action"]), arn
+        assert arn in templates["logs"]["Outputs"]
+    accounts = {r["Properties"]["ServiceAccount"]["Fn::Sub"] for r in
+                resources_of(templates["cluster"], "AWS::EKS::PodIdentityAssociation").values()}
+    # The official chart's service accounts: KubernetesExecutor pods and Celery workers run as the worker's.
+    assert {f"${{AirflowReleaseName}}-{c}" for c in ("worker", "triggerer", "api-server", "scheduler")} <= accounts
+
+
 # ----------------------------------------------------------------------------- parameters --
 @pytest.mark.parametrize("env", ENVIRONMENTS)
 def test_every_parameter_is_provided(templates, parameter_files, env):
@@ -354,10 +394,11 @@ def moto_deployment(repo_root, moto_endpoint, parameter_files) -> MotoDeployment
 
     Moto quirks relied on (DESIGN.md): a stack has NO Outputs after execute_change_set, so the outputs
     later stacks need are read back instead (VpcId, VpcCidr and subnet ids from ec2.describe_vpcs /
-    describe_subnets filtered by the Environment and Tier tags; LogsBucketArn from the LogsBucket stack
-    resource); ElastiCache and EKS resources are skipped silently, so broker and cluster complete
-    without them. The moto server is shared by the test session: the EnvironmentName (and the ECR
-    RepositoryPrefix) are made unique so that names (bucket, DB instance, repositories) never collide.
+    describe_subnets filtered by the Environment and Tier tags; LogsBucketArn and DataBucketArn from the
+    LogsBucket and DataBucket stack resources); ElastiCache and EKS resources are skipped silently, so
+    broker and cluster complete without them. The moto server is shared by the test session: the
+    EnvironmentName (and the ECR RepositoryPrefix) are made unique so that names (buckets, DB instance,
+    repositories) never collide.
     Module-scoped so the per-stack tests share one deploy: its boto3 clients point at moto_endpoint
     directly, since aws_env (environment variables) is per test.
     """
@@ -380,6 +421,7 @@ def moto_deployment(repo_root, moto_endpoint, parameter_files) -> MotoDeployment
             deployment.fed.update(network_outputs(deployment.client("ec2"), env_name))
         if stack == "logs":
             deployment.fed["LogsBucketArn"] = f"arn:aws:s3:::{deployment.physical_id('logs', 'LogsBucket')}"
+            deployment.fed["DataBucketArn"] = f"arn:aws:s3:::{deployment.physical_id('logs', 'DataBucket')}"
     return deployment
 
 
@@ -425,11 +467,13 @@ def test_moto_registries(moto_deployment, repo_root):
     assert all(r["imageTagMutability"] == "IMMUTABLE" for r in found)
 
 
-def test_moto_logs(moto_deployment):
-    """The bucket exists, encrypted. (Moto's CloudFormation drops the public access block, lifecycle,
-    versioning, ownership controls and skips AWS::S3::BucketPolicy: those are checked by cfn-lint only.)"""
-    bucket = moto_deployment.physical_id("logs", "LogsBucket")
-    assert bucket.startswith(f"{moto_deployment.env_name}-airflow-logs-")
+@pytest.mark.parametrize(("logical_id", "kind"), [("LogsBucket", "logs"), ("DataBucket", "data")])
+def test_moto_logs(moto_deployment, logical_id, kind):
+    """Both buckets exist, encrypted, named as deploy.yaml expects (moto's account is 123456789012).
+    (Moto's CloudFormation drops the public access block, lifecycle, versioning, ownership controls and
+    skips AWS::S3::BucketPolicy: those are checked by cfn-lint only.)"""
+    bucket = moto_deployment.physical_id("logs", logical_id)
+    assert bucket == f"{moto_deployment.env_name}-airflow-{kind}-123456789012-{REGION}"
     rules = moto_deployment.client("s3").get_bucket_encryption(Bucket=bucket)["ServerSideEncryptionConfiguration"]
     assert rules["Rules"][0]["ApplyServerSideEncryptionByDefault"]["SSEAlgorithm"] == "AES256"
 
