@@ -75,6 +75,14 @@ class Extras:
     def any(self) -> bool:
         return bool(self.services)
 
+    def endpoints(self) -> dict[str, str]:
+        """Where each option's server listens (for `status`; no secret in it)."""
+        found = {"s3": self.s3.endpoint if self.s3 else None,
+                 "redis": f"127.0.0.1:{self.ports.get('redis')}", "flower": f"127.0.0.1:{self.ports.get('flower')}",
+                 "celery-worker": "-",
+                 "metrics": f"127.0.0.1:{self.ports.get('metrics')}/metrics, 127.0.0.1:{self.ports.get('statsd')}/udp"}
+        return {service: found[service] for service in self.services}
+
     def describe(self) -> list[str]:
         lines = []
         if self.s3:

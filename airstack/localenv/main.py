@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import argparse
 import fcntl
+import json
 import os
 import shutil
 import sys
@@ -187,6 +188,10 @@ def _already_migrated(config: LocalConfig, runtime) -> bool:
     return stamp.is_file() and stamp.read_text() == _migration_stamp(runtime.metadata_dsn)
 
 
+def _endpoints_file(config: LocalConfig) -> Path:
+    return config.run / "options.json"
+
+
 def _start_extras(runtime, extras: options.Extras, env: dict[str, str], started: float) -> None:
     """The options' servers that Airflow needs from its first task: S3 (with its buckets), Redis, metrics."""
     from airstack.localenv.native import port_free
@@ -201,6 +206,7 @@ def _start_extras(runtime, extras: options.Extras, env: dict[str, str], started:
             runtime.start_service(service, env, options.service_argv(extras, service, runtime.airflow, redis))
     if extras.s3:
         options.ensure_buckets(extras.s3)
+    _endpoints_file(runtime.config).write_text(json.dumps(extras.endpoints()))
     for line in extras.describe():
         console.print(line)
     console.print(f"options started ({time.perf_counter() - started:.1f} s)")
@@ -301,9 +307,13 @@ def cmd_status(args, config: LocalConfig) -> int:
         pid = runtime.pid(service)
         table.add_row(service, str(pid or "stopped"), by_service.get(service, "-"),
                       f"127.0.0.1:{config.api_port}" if service == "api-server" else "-")
+    try:
+        endpoints = json.loads(_endpoints_file(config).read_text())
+    except (OSError, ValueError):
+        endpoints = {}
     for service in options.EXTRA_SERVICES:  # --s3, --celery, --metrics: listed while they run
         if pid := runtime.pid(service):
-            table.add_row(service, str(pid), "-", "127.0.0.1")
+            table.add_row(service, str(pid), "-", endpoints.get(service, "127.0.0.1"))
     console.print(table)
     running = [s for s in SERVICES if runtime.pid(s)] + (["postgres"] if runtime.postgres_running() else [])
     healthy = all(s == "healthy" for s in components.values())

@@ -80,6 +80,9 @@ def test_every_option_server_binds_loopback():
     assert argv["flower"][argv["flower"].index("--hostname") + 1] == "127.0.0.1"
     assert "--skip-serve-logs" in argv["celery-worker"]  # no log server on 0.0.0.0:8793
     assert {p for p, _, _ in extras.listen_ports(everything)} == {4566, 16379, 15555, 19102}
+    assert everything.endpoints() == {"s3": "http://127.0.0.1:4566", "redis": "127.0.0.1:16379",
+                                      "metrics": "127.0.0.1:19102/metrics, 127.0.0.1:18125/udp",
+                                      "celery-worker": "-", "flower": "127.0.0.1:15555"}
 
 
 def test_flags_or_local_deploy_yaml_switch_options_on():
