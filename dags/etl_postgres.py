@@ -18,7 +18,10 @@ from common.storage import storage_root
 
 CONN_ID = "warehouse_db"
 
+# One transaction; the advisory lock serialises runs that create the tables at the same time
+# (concurrent CREATE TABLE IF NOT EXISTS can fail on pg_type's unique index).
 DDL = """
+SELECT pg_advisory_xact_lock(hashtext('etl_postgres_orders.create_tables'));
 CREATE TABLE IF NOT EXISTS raw_orders (
     id integer PRIMARY KEY, customer text NOT NULL, amount numeric(10, 2) NOT NULL, ordered_on date NOT NULL
 );
