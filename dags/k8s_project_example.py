@@ -7,11 +7,9 @@ runs as a Docker container of the same image (dags/common/local_pods.py).
 import pendulum
 from airflow.sdk import DAG
 
-from common.defaults import DEFAULT_ARGS
+from common.defaults import DEFAULT_ARGS, RUN_DAY
 from common.kpo import project_pod
 
-# The run's day; a manual run of Airflow 3 may have no logical date, but always a run_after.
-DAY = "{{ (dag_run.logical_date or dag_run.run_after) | ds }}"
 
 with DAG(
     dag_id="k8s_project_example",
@@ -26,13 +24,13 @@ with DAG(
         task_id="extract_orders",
         image="etl-basic",
         script="extract.py",
-        arguments=["--date", DAY],
+        arguments=["--date", RUN_DAY],
     )
     summarise = project_pod(
         project="example1",
         task_id="summarise_orders",
         image="etl-basic",
         script="transform.py",
-        arguments=["--date", DAY],
+        arguments=["--date", RUN_DAY],
     )
     extract >> summarise

@@ -11,13 +11,11 @@ locally), with the report's ``orders_report.json`` next to it.
 import pendulum
 from airflow.sdk import DAG
 
-from common.defaults import DEFAULT_ARGS
+from common.defaults import DEFAULT_ARGS, RUN_DAY
 from common.kpo import DAGS_MOUNT, DATA_MOUNT, project_pod
 
-# The run's day; a manual run of Airflow 3 may have no logical date, but always a run_after.
-DAY = "{{ (dag_run.logical_date or dag_run.run_after) | ds }}"
 NOTEBOOK = f"{DAGS_MOUNT}/tasks/example1/notebooks/orders_report.ipynb"
-ARTIFACT = f"{DATA_MOUNT}/artifacts/{DAY}/orders_report.ipynb"
+ARTIFACT = f"{DATA_MOUNT}/artifacts/{RUN_DAY}/orders_report.ipynb"
 
 with DAG(
     dag_id="papermill_example",
@@ -32,7 +30,7 @@ with DAG(
         task_id="extract_orders",
         image="etl-basic",
         script="extract.py",
-        arguments=["--date", DAY],
+        arguments=["--date", RUN_DAY],
     )
     # `papermill INPUT OUTPUT ...`, with the output's folder made first (run_notebook.py).
     # -r: the day as a raw string (-p would guess a type). Never pass a secret as a parameter: parameters
@@ -42,7 +40,7 @@ with DAG(
         task_id="orders_report",
         image="etl-basic",
         script="notebooks/run_notebook.py",
-        arguments=[NOTEBOOK, ARTIFACT, "-r", "day", DAY, "-k", "python3", "--log-output",
+        arguments=[NOTEBOOK, ARTIFACT, "-r", "day", RUN_DAY, "-k", "python3", "--log-output",
                    "--execution-timeout", "300"],
         memory="1Gi",
     )

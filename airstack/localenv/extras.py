@@ -25,12 +25,16 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from urllib.parse import urlsplit
 
+from airstack.deploy.config import bucket_of
 from airstack.errors import ConfigError
 
 LOCAL_DEPLOY = "settings/local/deploy.yaml"
-# Extra services, in start order, and what each one's command line contains (pid files are
-# checked against it, so a reused pid is never taken for the service).
-EXTRA_SERVICES = ("s3", "redis", "metrics", "celery-worker", "flower")
+# Extra services, in start order: servers Airflow needs from its first task (before the Airflow
+# services), then Airflow's own Celery processes (after them; stopped first). MARKERS: what each
+# one's command line contains (pid files are checked against it, so a reused pid is never taken).
+SERVERS = ("s3", "redis", "metrics")
+CELERY_PROCESSES = ("celery-worker", "flower")
+EXTRA_SERVICES = SERVERS + CELERY_PROCESSES
 MARKERS = {"s3": "moto.server", "redis": "redis-server", "metrics": "airstack.metrics.bridge",
            "celery-worker": "celery", "flower": "flower"}
 PORT_ENV = {"redis": ("AIRSTACK_LOCAL_REDIS_PORT", 6379), "flower": ("AIRSTACK_LOCAL_FLOWER_PORT", 5555),
@@ -55,7 +59,7 @@ class S3StandIn:
 
     @property
     def buckets(self) -> list[str]:
-        return sorted({urlsplit(url).netloc for url in (self.logs, self.storage)})
+        return sorted({bucket_of(url) for url in (self.logs, self.storage)})
 
 
 @dataclass(frozen=True)

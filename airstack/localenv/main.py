@@ -201,7 +201,7 @@ def _start_extras(runtime, extras: options.Extras, env: dict[str, str], started:
             raise LocalEnvError(f"port {port} on 127.0.0.1 is taken: {service} needs it; free it or change {variable}")
     redis = proc.which("redis-server", "install Redis for --celery (Debian: apt-get install redis-server)") \
         if extras.celery else None
-    for service in ("s3", "redis", "metrics"):
+    for service in options.SERVERS:
         if service in extras.services:
             runtime.start_service(service, env, options.service_argv(extras, service, runtime.airflow, redis))
     if extras.s3:
@@ -255,7 +255,7 @@ def cmd_up(args, config: LocalConfig) -> int:
                       + f" ({time.perf_counter() - started:.1f} s)")
         for service in ("api-server", "dag-processor", "triggerer", "scheduler"):  # the scheduler after settings
             runtime.start_service(service, env)
-        for service in ("celery-worker", "flower"):
+        for service in options.CELERY_PROCESSES:
             if service in extras.services:
                 runtime.start_service(service, env, options.service_argv(extras, service, runtime.airflow))
         console.print(f"services started ({time.perf_counter() - started:.1f} s); waiting for health")

@@ -18,7 +18,7 @@ from pathlib import Path
 from airstack import proc
 from airstack.errors import AirstackError, PostgresUnavailableError
 from airstack.localenv.config import SERVICES, LocalConfig
-from airstack.localenv.extras import EXTRA_SERVICES, MARKERS
+from airstack.localenv.extras import CELERY_PROCESSES, MARKERS, SERVERS
 from airstack.localenv.health import tail
 from airstack.postgres import find_bin_dir
 from airstack.postgres.embedded import run_as_prefix, run_as_user
@@ -179,8 +179,7 @@ class NativeRuntime:
 
     def stop_services(self, timeout: float = 20.0) -> list[str]:
         """Airflow's services first (a worker finishes its task log upload), then the options' servers."""
-        stopped = self._stop(SERVICES + ("celery-worker", "flower"), timeout)
-        return stopped + self._stop(tuple(s for s in EXTRA_SERVICES if s not in ("celery-worker", "flower")), timeout)
+        return self._stop(SERVICES + CELERY_PROCESSES, timeout) + self._stop(SERVERS, timeout)
 
     def _stop(self, services: tuple[str, ...], timeout: float) -> list[str]:
         stopped = []

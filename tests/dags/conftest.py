@@ -11,8 +11,6 @@ import pytest
 
 from airstack import paths
 from airstack.cli import run_main
-from airstack.docker_client import get_client
-from airstack.external_images import image
 from airstack.dagcheck.parse import FileReport, check_files, dag_files
 from airstack.dagcheck.policy import DagPolicy, load_policy
 from airstack.images import manifest
@@ -20,6 +18,7 @@ from airstack.images.main import main as images_main
 from airstack.postgres import PostgresServer
 from airstack.postgres.sql import create_database
 from airstack.settings.schema import Airflow
+from tests.helpers import python_base_or_skip
 
 NO_DAG_FILES = "<no DAG files>"
 
@@ -79,17 +78,7 @@ def etl_basic(tmp_path_factory) -> str:
 
     Skipped where the Python base image is missing and cannot be pulled; a build that fails is a failure.
     """
-    from docker.errors import DockerException
-
-    base = image("python")
-    try:
-        get_client().images.get(base)
-    except DockerException:
-        try:
-            get_client().images.pull(base)
-        except DockerException:
-            pytest.skip(f"the Python base image {base} is not available: set AIRSTACK_PYTHON_IMAGE to one this "
-                        "daemon has (CI: local/python:3.11-bookworm from docker-offline)")
+    python_base_or_skip()
     scratch = paths.scratch_copy(tmp_path_factory.mktemp("worker-images"),
                                  ("images", "requirements", "dags", "plugins"))
     os.environ["AIRSTACK_ROOT"] = str(scratch)

@@ -21,6 +21,7 @@ from airstack.deploy import helm as plan
 from airstack.deploy import main as deploy_main
 from airstack.deploy.config import AirflowOptions
 from airstack.settings.schema import parse_settings
+from tests.helpers import leaves
 
 ROOT = Path(__file__).resolve().parents[2]
 PLATFORM = ROOT / "charts" / "platform"
@@ -210,17 +211,6 @@ def _hashed(value: str) -> str:
     return hashlib.sha256(value.encode()).hexdigest()
 
 
-def _leaves(tree):
-    if isinstance(tree, dict):
-        for value in tree.values():
-            yield from _leaves(value)
-    elif isinstance(tree, list):
-        for value in tree:
-            yield from _leaves(value)
-    elif tree is not None:
-        yield tree
-
-
 def test_a_celery_deploy_passes_the_broker_url_on_stdin_only(scratch_repo, helm_standin, monkeypatch, capsys):
     """The broker URL, encrypted in secret.yaml by the .sops.yaml rule, reaches the platform chart on stdin
     (never argv) and becomes Secret airflow-broker; the official chart is told that Secret's name."""
@@ -241,8 +231,8 @@ def test_a_celery_deploy_passes_the_broker_url_on_stdin_only(scratch_repo, helm_
     assert not [c for c in calls if BROKER_URL in " ".join(c["argv"]) or "broker-token" in " ".join(c["argv"])]
     upgrades = {c["argv"][2]: c for c in calls if c["argv"][:1] == ["upgrade"]}
     assert list(upgrades) == ["airflow-platform", "airflow"]
-    assert _hashed(BROKER_URL) in set(_leaves(upgrades["airflow-platform"]["stdin"]))
-    assert _hashed(BROKER_URL) not in set(_leaves(upgrades["airflow"]["stdin"]))
+    assert _hashed(BROKER_URL) in set(leaves(upgrades["airflow-platform"]["stdin"]))
+    assert _hashed(BROKER_URL) not in set(leaves(upgrades["airflow"]["stdin"]))
     official_stdin = upgrades["airflow"]["stdin"]
     assert official_stdin["executor"] == _hashed("CeleryExecutor")
     assert official_stdin["data"]["brokerUrlSecretName"] == _hashed("airflow-broker")

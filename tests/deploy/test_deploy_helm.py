@@ -19,6 +19,7 @@ from airstack.deploy import config
 from airstack.deploy import helm as plan
 from airstack.deploy.main import main
 from airstack.settings.schema import parse_settings
+from tests.helpers import leaves
 
 ROOT = Path(__file__).resolve().parents[2]
 REGISTRY = "127.0.0.1:5000"
@@ -169,7 +170,7 @@ def test_deploy_passes_secrets_only_on_stdin_and_is_idempotent(deployable, helm_
     assert [u["argv"][2] for u in upgrades] == ["airflow-platform", "airflow"], "platform first, then Airflow"
     for call in helm_standin():
         assert not any(s in " ".join(call["argv"]) for s in _secret_values(document)), "a secret in argv"
-    stdin_digests = {v for u in upgrades for v in _leaves(u["stdin"])}
+    stdin_digests = {v for u in upgrades for v in leaves(u["stdin"])}
     for value in _stdin_values(document):
         assert hashlib.sha256(value.encode()).hexdigest() in stdin_digests, "a secret did not come on stdin"
     platform_argv = upgrades[0]["argv"]
@@ -226,17 +227,6 @@ def test_missing_helm_is_one_clear_line(scratch_repo, monkeypatch, capsys, tmp_p
     assert run_main(main, ["destroy", "integration", "--preview", "x", "--yes"]) == 1
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and "`helm` was not found on PATH: install Helm" in err[0]
-
-
-def _leaves(tree):
-    if isinstance(tree, dict):
-        for v in tree.values():
-            yield from _leaves(v)
-    elif isinstance(tree, list):
-        for v in tree:
-            yield from _leaves(v)
-    elif tree is not None:
-        yield tree
 
 
 def _installed(calls, namespace, name):

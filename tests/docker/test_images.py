@@ -14,7 +14,7 @@ from airstack.cli import run_main
 from airstack.docker_client import get_client
 from airstack.external_images import image
 from airstack.images.main import main
-from tests.helpers import table_rows
+from tests.helpers import python_base_or_skip, table_rows
 
 pytestmark = pytest.mark.docker
 ROOT = paths.repo_root()
@@ -56,17 +56,7 @@ def built(scratch):
     """The runtime image and the pip worker image, built for real (once per run; content tags make reruns free)."""
     import os
 
-    from docker.errors import DockerException
-
-    base = image("python")
-    try:
-        get_client().images.get(base)
-    except DockerException:
-        try:
-            get_client().images.pull(base)
-        except DockerException:
-            pytest.skip(f"the Python base image {base} is not available: set AIRSTACK_PYTHON_IMAGE to one this "
-                        "daemon has (CI: local/python:3.11-bookworm from docker-offline)")
+    python_base_or_skip()
 
     os.environ["AIRSTACK_ROOT"] = str(scratch)
     try:

@@ -11,7 +11,7 @@ import pytest
 
 from airstack import paths
 from airstack.docker_client import get_client
-from airstack.external_images import image
+from tests.helpers import python_base_or_skip
 
 sys.path.insert(0, str(paths.dags_folder()))
 from common import local_pods  # noqa: E402
@@ -30,11 +30,7 @@ class Lines:
 
 @pytest.fixture()
 def pods():
-    base = image("python")
-    try:
-        get_client().images.get(base)
-    except Exception:  # noqa: BLE001
-        pytest.skip(f"the Python base image {base} is not on this daemon (CI: docker-offline provides it)")
+    base = python_base_or_skip()
     runner = local_pods.DockerPods()
     yield runner, base
     runner.remove()

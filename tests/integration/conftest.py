@@ -59,28 +59,14 @@ def api_server(airflow_db, tmp_path_factory):
     import sys
     from pathlib import Path
 
-    import httpx
-    from tenacity import retry, retry_if_exception_type, stop_after_delay, wait_fixed
-
-    from airstack import proc
     from airstack.postgres.embedded import free_port
+    from tests.helpers import server
 
     port = free_port()
     log_file = tmp_path_factory.mktemp("api-server") / "api-server.log"
     airflow = Path(sys.executable).parent / "airflow"
-    process = proc.start([airflow, "api-server", "--host", "127.0.0.1", "--port", str(port)], log_file=log_file,
-                         env={"AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_ALL_ADMINS": "True", "AIRFLOW__API__WORKERS": "1"})
     url = f"http://127.0.0.1:{port}"
-
-    @retry(retry=retry_if_exception_type(httpx.HTTPError), stop=stop_after_delay(90), wait=wait_fixed(0.3),
-           reraise=True)
-    def healthy():
-        if process.poll() is not None:
-            raise RuntimeError(f"api-server exited: {log_file.read_text()[-2000:]}")
-        httpx.get(f"{url}/api/v2/monitor/health", timeout=2).raise_for_status()
-
-    try:
-        healthy()
+    with server([airflow, "api-server", "--host", "127.0.0.1", "--port", str(port)], log_file,
+                f"{url}/api/v2/monitor/health", 90,
+                env={"AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_ALL_ADMINS": "True", "AIRFLOW__API__WORKERS": "1"}):
         yield url
-    finally:
-        proc.stop(process)

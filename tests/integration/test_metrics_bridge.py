@@ -20,6 +20,7 @@ from tenacity import retry, retry_if_exception_type, stop_after_delay, wait_fixe
 
 from airstack import proc
 from airstack.postgres.embedded import free_port
+from tests.helpers import server
 
 BRIDGE = [sys.executable, "-m", "airstack.metrics.bridge"]
 _SAMPLE = re.compile(r"^([a-zA-Z_:][a-zA-Z0-9_:]*)(?:\{(.*)\})? (\S+)$")
@@ -52,22 +53,11 @@ def scrape(url: str) -> tuple[dict[tuple[str, frozenset], float], dict[str, str]
 def bridge(tmp_path):
     statsd_port, http_port = free_udp_port(), free_port()
     log_file = tmp_path / "bridge.log"
-    process = proc.start([*BRIDGE, "--statsd-port", statsd_port, "--http-port", http_port], log_file=log_file)
     url = f"http://127.0.0.1:{http_port}"
-
-    @retry(retry=retry_if_exception_type(httpx.HTTPError), stop=stop_after_delay(30), wait=wait_fixed(0.1),
-           reraise=True)
-    def ready():
-        if process.poll() is not None:
-            raise RuntimeError(f"the bridge exited: {log_file.read_text()}")
-        httpx.get(f"{url}/metrics", timeout=2).raise_for_status()
-
-    try:
-        ready()
+    with server([*BRIDGE, "--statsd-port", statsd_port, "--http-port", http_port], log_file, f"{url}/metrics",
+                30) as process:
         yield SimpleNamespace(process=process, url=url, statsd_port=statsd_port, http_port=http_port,
                               log_file=log_file)
-    finally:
-        proc.stop(process)
 
 
 def eventually(check, timeout: float = 10):
