@@ -73,8 +73,9 @@ def deploy(session: nox.Session, *args: str) -> None:
 
 @nox.session(python=PYTHON)
 def lint(session: nox.Session) -> None:
-    """flake8 (seed 000's settings), yamllint, the images' pin lint, cfn-lint (`-- --changed-since REF`: changes)."""
-    session.install("-c", DEV_LOCK, "flake8", "yamllint", "-e", ".", env=INSTALL_ENV)
+    """flake8 (seed 000's settings), ruff's AIR3 rules on dags/plugins, yamllint, the images' pin lint, cfn-lint
+    (`-- --changed-since REF`: changes)."""
+    session.install("-c", DEV_LOCK, "flake8", "ruff", "yamllint", "-e", ".", env=INSTALL_ENV)
     cfn_lint = str(Path(deploy_python(session)).with_name("cfn-lint"))
     session.run("python", "-m", "airstack.lint", "--cfn-lint", cfn_lint, *session.posargs)
 

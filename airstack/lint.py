@@ -1,20 +1,26 @@
 """``python -m airstack.lint [--changed-since REF]``: every linter of `nox -s lint`, or only on what changed.
 
-flake8 (seed 000's settings, ``.flake8``) over the Python paths, yamllint over the YAML files,
-the images' pin lint, and cfn-lint over ``infra/cloudformation/`` (from the deploy toolchain,
-``--cfn-lint PATH``). With ``--changed-since REF`` flake8 and yamllint get only the changed
-files, and cfn-lint runs only when a template or parameter file changed.
+flake8 (seed 000's settings, ``.flake8``) over the Python paths, ruff's Airflow 3 rules (AIR3:
+removed, moved-to-provider and suggested-update imports and arguments, dynamic DAG values) over
+``dags/`` and ``plugins/``, yamllint over the YAML files, the images' pin lint, and cfn-lint over
+``infra/cloudformation/`` (from the deploy toolchain, ``--cfn-lint PATH``). With
+``--changed-since REF`` flake8, ruff and yamllint get only the changed files, and cfn-lint runs
+only when a template or parameter file changed.
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 import sys
 from pathlib import Path
 
 from airstack import paths, proc
 
 PYTHON_PATHS = ("dags", "plugins", "airstack", "tests", "noxfile.py")
+AIRFLOW_PATHS = ("dags", "plugins")  # ruff's Airflow rules: DAG and plugin code only
+# Every AIR3 rule of the locked ruff; AIR304 (a value that changes on every parse) is a preview rule.
+RUFF_AIRFLOW = ["check", "--no-cache", "--isolated", "--preview", "--select", "AIR3", "--output-format", "json"]
 TEMPLATES = "infra/cloudformation"
 
 
@@ -26,6 +32,27 @@ def targets(root: Path, changed: list[str] | None) -> tuple[list[str], list[str]
     python = [c for c in present if c.endswith(".py") and c.startswith(PYTHON_PATHS)]
     yaml = [c for c in present if c.endswith((".yaml", ".yml"))]
     return python, yaml, any(c.startswith(f"{TEMPLATES}/") for c in changed)
+
+
+def ruff_airflow(paths: list[str], cwd: Path) -> int:
+    """ruff's AIR3 rules over ``paths``: one ``file:line:col: AIR3xx message`` line per finding.
+
+    (In preview mode ruff's own text output names rules instead of codes, so its JSON is printed here.)
+    """
+    result = proc.run([sys.executable, "-m", "ruff", *RUFF_AIRFLOW, *paths], cwd=cwd, check=False)
+    if result.returncode not in (0, 1):
+        print(result.stderr, file=sys.stderr)
+        return result.returncode
+    findings = json.loads(result.stdout or "[]")
+    for f in findings:
+        fix = " [*]" if f.get("fix") and f["fix"].get("applicability") == "safe" else ""
+        name = Path(f["filename"]).resolve()
+        shown = name.relative_to(cwd.resolve()) if name.is_relative_to(cwd.resolve()) else name
+        print(f"{shown}:{f['location']['row']}:{f['location']['column']}: {f['code']}{fix} {f['message']}")
+    if findings:
+        print(f"ruff: {len(findings)} Airflow 3 finding(s); `ruff check --select AIR3 --preview --fix "
+              f"--unsafe-fixes {' '.join(paths)}` rewrites the imports it can")
+    return 1 if findings else 0
 
 
 def main(argv: list[str]) -> int:
@@ -52,6 +79,9 @@ def main(argv: list[str]) -> int:
         steps.append([args.cfn_lint, f"{TEMPLATES}/*.yaml"])
     failed = [step[2] if step[1] == "-m" else Path(step[0]).name for step in steps
               if proc.run_streaming(step, cwd=root) != 0]
+    airflow = [p for p in python if p.startswith(AIRFLOW_PATHS)]
+    if airflow and ruff_airflow(airflow, root) != 0:
+        failed.append("ruff (AIR3)")
     if failed:
         print(f"lint failed: {', '.join(failed)}", file=sys.stderr)
     return 1 if failed else 0

@@ -21,7 +21,9 @@ from airstack.dagcheck.policy import DagPolicy, load_policy
 def report_table(reports: list[FileReport], policy: DagPolicy) -> Table:
     table = Table(title="DAG files", title_justify="left")
     for column in ("file", "dags", "tasks", "parse s", "SQL at parse", "result"):
-        table.add_column(column, justify="right" if column in ("dags", "tasks", "parse s", "SQL at parse") else "left")
+        # A narrow terminal folds a path onto more lines; it never cuts it.
+        table.add_column(column, justify="right" if column in ("dags", "tasks", "parse s", "SQL at parse") else "left",
+                         overflow="fold")
     for r in sorted(reports, key=lambda r: -r.parse_seconds):
         slow = r.over_budget(policy)
         parse = f"[yellow]{r.parse_seconds:.3f} > {policy.parse_time_budget:g}[/]" if slow else f"{r.parse_seconds:.3f}"
@@ -29,6 +31,12 @@ def report_table(reports: list[FileReport], policy: DagPolicy) -> Table:
         result = "[red]" + ", ".join(rules) + "[/]" if rules else "[green]ok[/]"
         table.add_row(r.file, str(len(r.dag_ids)), str(r.tasks), parse, str(r.sql_statements), result)
     return table
+
+
+def report_console() -> Console:
+    """A terminal's width; anything else (CI logs, pipes) is not cut at rich's default 80 columns."""
+    console = Console()
+    return console if console.is_terminal else Console(width=1_000)
 
 
 def main(argv: list[str]) -> int:
@@ -46,14 +54,13 @@ def main(argv: list[str]) -> int:
         os.environ.update(base_env(Path(home), folder, root / "plugins"))
         files = args.files or dag_files(folder)
         reports = check_files(files, folder, policy, workers=min(args.workers, max(1, len(files) // 20)))
-    console = Console()
+    console = report_console()
     console.print(report_table(reports, policy))
     violations = [v for r in reports for v in r.violations]
     for v in violations:
         console.print(str(v), markup=False, highlight=False, soft_wrap=True)
     if args.json:
-        args.json.write_text(json.dumps([r.__dict__ | {"violations": [str(v) for v in r.violations]}
-                                         for r in reports], indent=2))
+        args.json.write_text(json.dumps([r.to_json(policy) for r in reports], indent=2))
     if not files:
         console.print(f"no DAG files found in {folder}")
         return 1

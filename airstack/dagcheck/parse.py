@@ -7,24 +7,31 @@ For every file this records, for real:
   entry points are wrapped: the call is recorded with its line and then refused, so the
   DAG never sees a value it could not have in production);
 - which keyword arguments each ``DAG(...)`` was given (to tell an explicit ``catchup=``
-  from the default);
+  from the default), and which DAGs ``@asset`` made;
 - the wall time of the import.
+
+Then each DAG (once, however often ``process_file`` returns it) gets the policy, the
+serialization check and its templates rendered (:mod:`.templates`); the source gets the
+import and parse-time-value rules (:mod:`.rules`).
 
 Airflow is imported lazily: the caller sets ``AIRFLOW_HOME`` and friends first.
 """
 
 from __future__ import annotations
 
+import logging
 import os
+import sys
 import time
 import traceback
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
+from contextlib import contextmanager
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field
 from multiprocessing import get_context
 from pathlib import Path
 
-from airstack.dagcheck import rules
+from airstack.dagcheck import rules, templates
 from airstack.dagcheck.policy import DagPolicy
 from airstack.dagcheck.rules import Violation
 
@@ -45,6 +52,14 @@ class FileReport:
     def over_budget(self, policy: DagPolicy) -> bool:
         return self.parse_seconds > policy.parse_time_budget
 
+    def to_json(self, policy: DagPolicy) -> dict:
+        """Everything the report knows, every finding included (``--json``)."""
+        return {"file": self.file, "dag_ids": self.dag_ids, "tasks": self.tasks,
+                "parse_seconds": self.parse_seconds, "parse_time_budget": policy.parse_time_budget,
+                "over_budget": self.over_budget(policy), "sql_statements": self.sql_statements,
+                "ok": not self.violations,
+                "violations": [{"rule": v.rule, "message": v.message, "text": str(v)} for v in self.violations]}
+
 
 @dataclass
 class _Recording:
@@ -52,6 +67,7 @@ class _Recording:
     sql: list[str] = field(default_factory=list)
     accesses: list[tuple[str, str]] = field(default_factory=list)  # (rule, message)
     explicit: dict[str, set[str]] = field(default_factory=dict)  # dag_id -> kwargs given
+    origin: dict[str, str] = field(default_factory=dict)  # dag_id -> rules.ASSET for @asset DAGs
 
 
 _current: _Recording | None = None
@@ -112,6 +128,7 @@ def install_spies() -> None:
     import airflow.sdk.execution_time.context as sdk_context
     from airflow.models.connection import Connection as ModelConnection
     from airflow.models.variable import Variable as ModelVariable
+    from airflow.sdk.definitions.asset.decorators import _DAGFactory
     from airflow.sdk.definitions.dag import DAG
 
     _wrap_function(sdk_context, "_get_variable", rules.PARSE_TIME_VARIABLE, "Variable.get")
@@ -121,11 +138,14 @@ def install_spies() -> None:
                       "Connection.get_connection_from_secrets")
 
     original_init = DAG.__init__
+    asset_factory = _DAGFactory.create_dag.__code__
 
     def init(self, *args, **kwargs):
         if _current is not None:
-            dag_id = args[0] if args else kwargs.get("dag_id")
-            _current.explicit[str(dag_id)] = set(kwargs)
+            dag_id = str(args[0] if args else kwargs.get("dag_id"))
+            _current.explicit[dag_id] = set(kwargs)
+            if sys._getframe(1).f_code is asset_factory:
+                _current.origin[dag_id] = rules.ASSET
         original_init(self, *args, **kwargs)
 
     init.__wrapped__ = original_init
@@ -141,12 +161,48 @@ def new_dagbag(dags_folder: Path):
                         collect_dags=False, load_op_links=False)
 
 
+def unique_dags(dags: Iterable) -> list:
+    """Each DAG object once: ``process_file`` returns a DAG once per registration (``dag=dag`` after
+    its ``with`` block registers it twice)."""
+    return list({id(dag): dag for dag in dags}.values())
+
+
+# Airflow logs each import error with its traceback, then hands it to us: ours is the one shown.
+_IMPORT_LOGGERS = ("airflow.dag_processing.importers.python_importer", "airstack.dagcheck.dagbag")
+
+
+@contextmanager
+def _importing() -> Iterator[None]:
+    """Airflow's own import-error logging off, and whole tracebacks (trimmed to the DAG file later)."""
+    from airflow.configuration import conf
+
+    loggers = [logging.getLogger(name) for name in _IMPORT_LOGGERS]
+    levels = [logger.level for logger in loggers]
+    depth = conf.get("core", "dagbag_import_error_traceback_depth")
+    for logger in loggers:
+        logger.setLevel(logging.CRITICAL)
+    conf.set("core", "dagbag_import_error_traceback_depth", "1000")
+    try:
+        yield
+    finally:
+        conf.set("core", "dagbag_import_error_traceback_depth", depth)
+        for logger, level in zip(loggers, levels):
+            logger.setLevel(level)
+
+
+def _process(bag, path: Path) -> tuple[list, list[str]]:
+    """(each DAG once, each import error as one traceback from the file's own frame)."""
+    bag._log = logging.getLogger("airstack.dagcheck.dagbag")  # instead of its structlog logger: quiet below
+    with _importing():
+        dags = bag.process_file(str(path), only_if_updated=False, safe_mode=False)
+    return unique_dags(dags), [rules.trim_traceback(e, str(path)) for e in bag.import_errors.values()]
+
+
 def parse_file(path: Path, dags_folder: Path) -> list:
-    """The DAGs of one file, parsed as the DAG processor would; an import error raises AssertionError."""
-    bag = new_dagbag(dags_folder)
-    dags = bag.process_file(str(path), only_if_updated=False, safe_mode=False)
-    if bag.import_errors:
-        raise AssertionError("\n".join(bag.import_errors.values()))
+    """The DAGs of one file (each once), parsed as the DAG processor would; an import error raises AssertionError."""
+    dags, errors = _process(new_dagbag(dags_folder), Path(path))
+    if errors:
+        raise AssertionError("\n".join(errors))
     return dags
 
 
@@ -168,38 +224,46 @@ class Checker:
     def check(self, path: str | os.PathLike[str]) -> FileReport:
         global _current
         path = Path(path).resolve()
-        name = _display_name(path, self.dags_folder)
-        report = FileReport(name)
-        bag = new_dagbag(self.dags_folder)
+        report = FileReport(_display_name(path, self.dags_folder))
         rec = _Recording(str(path))
         _current = rec
         started = time.perf_counter()
         try:
-            dags = bag.process_file(str(path), only_if_updated=False, safe_mode=False)
+            dags, errors = _process(new_dagbag(self.dags_folder), path)
         finally:
             report.parse_seconds = time.perf_counter() - started
             _current = None
-
         report.sql_statements = len(rec.sql)
         report.dag_ids = sorted(d.dag_id for d in dags)
         report.tasks = sum(len(d.tasks) for d in dags)
-        v = report.violations
-        v.extend(Violation(name, rule, message) for rule, message in rec.accesses)
+        source = path.read_text(errors="replace")
+        report.violations.extend(self._file_findings(report.file, path, source, rec, errors))
+        if not dags and not errors and is_dag_file(path):
+            report.violations.append(Violation(report.file, rules.NO_DAGS, "defines no DAG; "
+                                               + rules.no_dags_advice(report.file, source)))
+        report.violations.extend(rules.same_file_duplicates(report.file, [d.dag_id for d in dags]))
+        for dag in dags:
+            report.violations.extend(self._dag_findings(report.file, dag, rec))
+        return report
+
+    def _file_findings(self, name: str, path: Path, source: str, rec: _Recording, errors: list[str]) -> list:
+        v = [Violation(name, rule, message) for rule, message in rec.accesses]
         if rec.sql:
             v.append(Violation(name, rules.PARSE_TIME_DB, f"{len(rec.sql)} SQL statement(s) while parsing, "
                                                           f"first: {rec.sql[0]}"))
-        for error in bag.import_errors.values():
+        for error in errors:
             if ParseTimeAccessError.__name__ in error and rec.accesses:
                 continue  # already reported by the specific rule above
-            v.append(Violation(name, rules.classify_import_error(error), error.strip()))
-        v.extend(rules.check_imports(name, path.read_text(errors="replace"), self.policy))
-        if not dags and not bag.import_errors:
-            v.append(Violation(name, rules.NO_DAGS, "defines no DAG; move helpers to dags/common/ "
-                                                    "(listed in .airflowignore)"))
-        for dag in dags:
-            v.extend(rules.check_dag(name, dag, rec.explicit.get(dag.dag_id), self.policy))
-            v.extend(_check_serialization(name, dag))
-        return report
+            v.append(Violation(name, rules.classify_import_error(error), error))
+        v.extend(rules.check_imports(name, source, self.policy))
+        v.extend(rules.check_dynamic_values(name, source))
+        return v
+
+    def _dag_findings(self, name: str, dag, rec: _Recording) -> list[Violation]:
+        found = rules.check_dag(name, dag, rec.explicit.get(dag.dag_id), self.policy, rec.origin.get(dag.dag_id))
+        serialization = _check_serialization(name, dag)
+        # Rendering writes into nested objects of the tasks: it comes after serialization.
+        return found + serialization + templates.render_dag(name, dag)
 
 
 def _check_serialization(name: str, dag) -> list[Violation]:
@@ -213,11 +277,23 @@ def _check_serialization(name: str, dag) -> list[Violation]:
     return []
 
 
+def is_dag_file(path: Path) -> bool:
+    """Whether ``path`` is meant to define DAGs: a file Airflow's safe-mode heuristic skips
+    (``[core] might_contain_dag_callable``; by default: it does not mention "airflow" and "dag" or
+    "asset") is not, and neither is one under ``[core] plugins_folder`` (a plugin)."""
+    from airflow.configuration import conf
+    from airflow.utils.file import might_contain_dag
+
+    plugins = Path(conf.get("core", "plugins_folder") or "/nonexistent").resolve()
+    return might_contain_dag(str(path), safe_mode=True) and not Path(path).resolve().is_relative_to(plugins)
+
+
 def dag_files(dags_folder: Path) -> list[Path]:
-    """The files Airflow would parse in ``dags_folder`` (``.airflowignore`` honoured), sorted."""
+    """The DAG files Airflow would parse in ``dags_folder``, sorted: ``.airflowignore`` honoured, and
+    files that are not DAG files (:func:`is_dag_file`: ``__init__.py``, most helpers, plugins) left out."""
     from airflow.utils.file import list_py_file_paths
 
-    return sorted(Path(p) for p in list_py_file_paths(str(dags_folder), safe_mode=False))
+    return sorted(Path(p) for p in list_py_file_paths(str(dags_folder), safe_mode=True) if is_dag_file(Path(p)))
 
 
 # ---------------------------------------------------------------------------- parallel --

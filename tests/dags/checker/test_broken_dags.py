@@ -77,7 +77,24 @@ with DAG("no_retries", schedule=None, start_date=pendulum.datetime(2024, 1, 1), 
          tags=["example"], default_args={"owner": "team"}):
     EmptyOperator(task_id="a", retries=0)
 """),
-    "helper_not_a_dag.py": (rules.NO_DAGS, "def helper():\n    return 1\n"),
+    # Mentions Airflow and DAGs, so Airflow parses it (safe mode), yet defines none.
+    "helper_not_a_dag.py": (rules.NO_DAGS, "# Helpers for our Airflow DAGs.\ndef helper():\n    return 1\n"),
+    "airflow2_models_import.py": (rules.DEPRECATED_IMPORT, HEADER + f"""
+from airflow.models import DAG as ModelsDAG
+with ModelsDAG("airflow2_models_import", {GOOD_ARGS}):
+    EmptyOperator(task_id="a")
+"""),
+    "dynamic_start_date.py": (rules.PARSE_TIME_DYNAMIC, HEADER + """
+from datetime import datetime
+with DAG("dynamic_start_date", schedule=None, start_date=datetime.now(), catchup=False, tags=["example"],
+         default_args={"owner": "team", "retries": 1}):
+    EmptyOperator(task_id="a")
+"""),
+    "template_typo.py": (rules.TEMPLATE, HEADER + f"""
+from airflow.providers.standard.operators.bash import BashOperator
+with DAG("template_typo", {GOOD_ARGS}):
+    BashOperator(task_id="t", bash_command="echo {{{{ ds_nodashh }}}}")
+"""),
 }
 # The four the issue names, checked end to end through pytest in a subprocess.
 END_TO_END = ["syntax_error.py", "cycle.py", "top_level_variable.py", "missing_owner.py"]
