@@ -27,6 +27,16 @@ def get_client(timeout: float = 5.0):
     return client
 
 
+def optional_client(timeout: float = 5.0):
+    """A client when a daemon answers, else None: for callers to whom Docker is optional (no SDK exceptions
+    to import elsewhere)."""
+    try:
+        return get_client(timeout)
+    except DockerNotAvailableError:
+        log.debug("no Docker daemon; going on without it", exc_info=True)
+        return None
+
+
 def docker_status(timeout: float = 3.0) -> tuple[bool, str]:
     """``(True, "")`` when a daemon answers, else ``(False, reason)``."""
     try:

@@ -101,6 +101,15 @@ def _anything_running(runtime) -> bool:
     return runtime.postgres_running() or any(runtime.pid(s) for s in SERVICES)
 
 
+def _postgres_source(runtime) -> str:
+    """Which Postgres the runtime runs: the native runtime's binaries, or the Docker runtime's image."""
+    if isinstance(runtime, NativeRuntime):
+        return runtime.postgres_source
+    from airstack.external_images import image
+
+    return f"the {image('postgres')} container"
+
+
 def _local_settings(root: Path):
     from airstack.settings import store
 
@@ -228,7 +237,8 @@ def cmd_up(args, config: LocalConfig) -> int:
         config.data_dir.chmod(0o1777)  # pod tasks run as their own (non-root) users, like a shared PVC
         _runtime_file(config).write_text(runtime.name)
         runtime.start_postgres()
-        console.print(f"postgres: ready on 127.0.0.1:{config.postgres_port} ({time.perf_counter() - started:.1f} s)")
+        console.print(f"postgres: {_postgres_source(runtime)}, ready on 127.0.0.1:{config.postgres_port} "
+                      f"({time.perf_counter() - started:.1f} s)")
         if extras.any:
             _start_extras(runtime, extras, env, started)
         dsn = runtime.metadata_dsn
@@ -266,12 +276,20 @@ def cmd_up(args, config: LocalConfig) -> int:
     return 0
 
 
+def _stop_all(runtime) -> str:
+    """Stop the services, then Postgres; what was stopped, as words."""
+    stopped = runtime.stop_services()
+    if runtime.postgres_running():
+        runtime.stop_postgres()
+        stopped.append("Postgres")
+    return f"stopped {', '.join(stopped)}" if stopped else "nothing was running"
+
+
 def cmd_down(args, config: LocalConfig) -> int:
     runtime = _recorded_runtime(config)
     with env_lock(config, "down"):
-        stopped = runtime.stop_services()
-        runtime.stop_postgres()
-    console.print(f"stopped {', '.join(stopped) or 'no service'} and Postgres; data kept in {config.state}")
+        stopped = _stop_all(runtime)
+    console.print(f"{stopped}; data kept in {config.state}")
     return 0
 
 
@@ -281,16 +299,18 @@ def cmd_clean(args, config: LocalConfig) -> int:
             raise AirstackError("clean removes the local database and logs: run it with --yes")
         if input(f"Remove {config.state} (database, logs)? [y/N] ").strip().lower() != "y":
             return 1
-    cmd_down(args, config)
-    _recorded_runtime(config).remove_all()
-    for stamp in (_runtime_file(config), *config.state.parent.glob("migrated-*")):
-        stamp.unlink(missing_ok=True)
-    for folder in (config.state, config.data_dir,
-                   config.pgdata.parent if not config.pgdata.is_relative_to(config.state) else None,
-                   config.socket_dir):
-        if folder is not None:
-            shutil.rmtree(folder, ignore_errors=True)
-    console.print(f"removed {config.state}")
+    runtime = _recorded_runtime(config)
+    with env_lock(config, "clean"):
+        stopped = _stop_all(runtime)
+        runtime.remove_all()
+        for stamp in (_runtime_file(config), *config.state.parent.glob("migrated-*")):
+            stamp.unlink(missing_ok=True)
+        for folder in (config.state, config.data_dir,
+                       config.pgdata.parent if not config.pgdata.is_relative_to(config.state) else None,
+                       config.socket_dir):
+            if folder is not None:
+                shutil.rmtree(folder, ignore_errors=True)
+    console.print(f"{stopped}; removed {config.state}")
     return 0
 
 
@@ -315,6 +335,7 @@ def cmd_status(args, config: LocalConfig) -> int:
         if pid := runtime.pid(service):
             table.add_row(service, str(pid), "-", endpoints.get(service, "127.0.0.1"))
     console.print(table)
+    console.print(f"postgres: {_postgres_source(runtime)}")
     running = [s for s in SERVICES if runtime.pid(s)] + (["postgres"] if runtime.postgres_running() else [])
     healthy = all(s == "healthy" for s in components.values())
     return 0 if healthy or not running else 1  # 1: partly up, or up but unhealthy

@@ -1,5 +1,8 @@
 """The native runtime: Postgres from the PostgreSQL binaries, Airflow services as processes.
 
+The binaries are the system's, else those bundled in the ``pgserver`` wheel (installed with the
+dev lock): the same choice as the tests' (:func:`airstack.postgres.find_binaries`).
+
 Everything lives in ``.airstack/local/native/`` (gitignored): Postgres' data, Airflow's home,
 a log and a pidfile per service. Postgres listens on 127.0.0.1 (for connections such as
 ``warehouse_db``) and on a private unix socket (the metadata DB, trusted there). When this
@@ -20,8 +23,8 @@ from airstack.errors import AirstackError, PostgresUnavailableError
 from airstack.localenv.config import SERVICES, LocalConfig
 from airstack.localenv.extras import CELERY_PROCESSES, MARKERS, SERVERS
 from airstack.localenv.health import tail
-from airstack.postgres import find_bin_dir
-from airstack.postgres.embedded import run_as_prefix, run_as_user
+from airstack.postgres import Binaries, find_binaries
+from airstack.postgres.embedded import check_runnable, run_as_prefix, run_as_user
 
 
 class LocalEnvError(AirstackError):
@@ -59,18 +62,24 @@ def _signal_group(pid: int, sig: int) -> None:
 class NativeRuntime:
     name = "native"
 
-    def __init__(self, config: LocalConfig) -> None:
+    def __init__(self, config: LocalConfig, binaries: Binaries | None = None) -> None:
         self.config = config
-        self.bin_dir = find_bin_dir()
+        self.binaries = binaries or find_binaries()
         self.user = run_as_user()
         self.airflow = str(Path(sys.executable).parent / "airflow")
 
     # --------------------------------------------------------------------- postgres --
+    @property
+    def postgres_source(self) -> str:
+        """Which Postgres this runtime runs (for `up` and `status`)."""
+        return self.binaries.describe() if self.binaries else "no PostgreSQL binaries found"
+
     def _pg(self, *args, check: bool = True, timeout: float = 60):
-        if self.bin_dir is None:
-            raise PostgresUnavailableError("the native runtime needs the PostgreSQL server binaries (initdb, pg_ctl): "
-                                           "install PostgreSQL, or use `--runtime docker`")
-        argv = [*run_as_prefix(self.user), self.bin_dir / args[0], *args[1:]]
+        if self.binaries is None:
+            raise PostgresUnavailableError("the native runtime needs PostgreSQL server binaries (initdb, pg_ctl): "
+                                           "`pip install pgserver` (in the dev lock), install PostgreSQL, "
+                                           "or use `--runtime docker`")
+        argv = [*run_as_prefix(self.user), self.binaries.bin_dir / args[0], *args[1:]]
         return proc.run(argv, cwd=self.config.pgdata.parent, check=check, timeout=timeout, what=args[0])
 
     def _own(self, path: Path) -> None:
@@ -87,10 +96,14 @@ class NativeRuntime:
         data = self.config.pgdata / "data"
         if self.postgres_running():
             return
+        if self.binaries is not None:
+            check_runnable(self.binaries, self.user, run_as_prefix(self.user))
         self.config.state.mkdir(parents=True, exist_ok=True)
         self._own(self.config.pgdata)
         self._own(self.config.socket_dir)
-        if not (data / "PG_VERSION").is_file():
+        if (data / "PG_VERSION").is_file():
+            self._check_data_version(data)
+        else:
             self._pg("initdb", "-D", data, "-U", "airflow", "-E", "UTF8", "--auth-local=trust",
                      "--auth-host=scram-sha-256")
         port = self.config.postgres_port
@@ -102,6 +115,16 @@ class NativeRuntime:
         result = self._pg("pg_ctl", "-D", data, "-l", log, "-w", "-t", "30", "-o", options, "start", check=False)
         if result.returncode != 0:
             raise LocalEnvError(f"Postgres did not start; last lines of {log}:\n{tail(log)}")
+
+    def _check_data_version(self, data: Path) -> None:
+        """A data folder made by another major version (the binaries changed since) is one clear line."""
+        made_by = (data / "PG_VERSION").read_text().strip()
+        # "pg_ctl (PostgreSQL) 16.2", "pg_ctl (PostgreSQL) 15.18 (Debian 15.18-0+deb12u1)"
+        found = self._pg("pg_ctl", "--version").stdout.split(")", 1)[-1].split()[0]
+        if found.split(".")[0] != made_by:
+            raise LocalEnvError(f"the local database was made by PostgreSQL {made_by} and this runtime found "
+                                f"{self.postgres_source}, version {found}: `nox -s clean` to start over (it "
+                                "removes the local data), or put PostgreSQL " + made_by + "'s binaries on PATH")
 
     def stop_postgres(self) -> None:
         data = self.config.pgdata / "data"
@@ -136,16 +159,16 @@ class NativeRuntime:
 
     def remove_all(self) -> None:
         """The data lives in folders (`clean` removes them); pod containers kept for inspection go here."""
-        from docker.errors import DockerException
+        from airstack.docker_client import optional_client
 
-        from airstack.docker_client import get_client
-
+        client = optional_client()
+        if client is None:
+            return  # no daemon: no pod ran
         try:
-            label = f"io.airstack.env={self.config.env_id}"
-            for pod in get_client().containers.list(all=True, filters={"label": label}):
+            for pod in client.containers.list(all=True, filters={"label": f"io.airstack.env={self.config.env_id}"}):
                 pod.remove(force=True)
-        except DockerException:
-            pass  # no daemon: no pod ran
+        finally:
+            client.close()
 
     def pid(self, service: str) -> int | None:
         try:

@@ -1,4 +1,9 @@
-"""Postgres for tests: one context manager, four providers (see :mod:`.provider`)."""
+"""Postgres for tests: one context manager, four providers (see :mod:`.provider`).
+
+Which PostgreSQL server binaries to run is decided here, once, for the tests' providers and
+the local environment's native runtime: the system's (PATH, then Debian's versioned folders),
+else the ones bundled in the ``pgserver`` wheel (a dev dependency), so Python is all it needs.
+"""
 
 from __future__ import annotations
 
@@ -14,7 +19,10 @@ from urllib.parse import urlsplit, urlunsplit
 
 from airstack.postgres.provider import DSN_ENV, PROVIDER_ENV, Choice, Probes, Provider, choose_provider
 
-__all__ = ["PostgresServer", "Provider", "Probes", "choose_provider", "find_bin_dir", "probe", "postgres_server"]
+__all__ = ["Binaries", "PostgresServer", "Provider", "Probes", "choose_provider", "find_bin_dir", "find_binaries",
+           "pgserver_bin_dir", "probe", "postgres_server"]
+
+DEBIAN_GLOBS = ("/usr/lib/postgresql/*/bin",)
 
 
 @dataclass(frozen=True)
@@ -39,8 +47,26 @@ def redact_dsn(dsn: str) -> str:
     return urlunsplit(parts._replace(netloc=netloc))
 
 
-def find_bin_dir(path: str | None = None, extra_globs: tuple[str, ...] = ("/usr/lib/postgresql/*/bin",)) -> Path | None:
-    """The folder holding ``initdb`` and ``pg_ctl``: PATH first, then Debian's versioned folders, newest first."""
+@dataclass(frozen=True)
+class Binaries:
+    """The PostgreSQL server binaries to run, and where they come from (for messages)."""
+
+    bin_dir: Path
+    from_wheel: bool
+
+    def describe(self) -> str:
+        if self.from_wheel:
+            return f"Postgres bundled in the pgserver wheel ({self.bin_dir})"
+        return f"PostgreSQL from {self.bin_dir}"
+
+
+def _has_server_binaries(folder: Path) -> bool:
+    return (folder / "initdb").is_file() and (folder / "pg_ctl").is_file()
+
+
+def find_bin_dir(path: str | None = None, extra_globs: tuple[str, ...] = DEBIAN_GLOBS) -> Path | None:
+    """The system's folder holding ``initdb`` and ``pg_ctl``: PATH first, then Debian's versioned folders,
+    newest first."""
     initdb = shutil.which("initdb", path=path)
     if initdb and shutil.which("pg_ctl", path=path):
         return Path(os.path.realpath(initdb)).parent
@@ -50,9 +76,28 @@ def find_bin_dir(path: str | None = None, extra_globs: tuple[str, ...] = ("/usr/
         reverse=True,
     )
     for candidate in candidates:
-        if (candidate / "initdb").is_file() and (candidate / "pg_ctl").is_file():
+        if _has_server_binaries(candidate):
             return candidate
     return None
+
+
+def pgserver_bin_dir() -> Path | None:
+    """The binaries bundled in the installed ``pgserver`` wheel (found without importing it), or None."""
+    spec = importlib.util.find_spec("pgserver")
+    for location in (spec.submodule_search_locations or []) if spec else []:
+        folder = Path(location) / "pginstall" / "bin"
+        if _has_server_binaries(folder):
+            return folder
+    return None
+
+
+def find_binaries(path: str | None = None, extra_globs: tuple[str, ...] = DEBIAN_GLOBS) -> Binaries | None:
+    """The server binaries to run: the system's, else the pgserver wheel's (looked up only when needed)."""
+    system = find_bin_dir(path, extra_globs)
+    if system is not None:
+        return Binaries(system, from_wheel=False)
+    wheel = pgserver_bin_dir()
+    return Binaries(wheel, from_wheel=True) if wheel is not None else None
 
 
 def probe(environ: dict[str, str] | None = None, check_docker: bool = True) -> Probes:
@@ -70,7 +115,7 @@ def probe(environ: dict[str, str] | None = None, check_docker: bool = True) -> P
         docker=docker_ok,
         docker_reason=docker_reason,
         bin_dir=find_bin_dir(environ.get("PATH")),
-        pgserver=importlib.util.find_spec("pgserver") is not None,
+        pgserver_bin_dir=pgserver_bin_dir(),
     )
 
 
@@ -86,13 +131,11 @@ def postgres_server(choice: Choice, probes: Probes) -> Iterator[PostgresServer]:
 
         with container() as server:
             yield server
-    elif choice.provider is Provider.EMBEDDED:
+    else:
+        # embedded and pgserver: the same server, from the system's binaries or from the wheel's.
         from airstack.postgres.embedded import embedded
 
-        with embedded(probes.bin_dir) as server:
-            yield server
-    else:
-        from airstack.postgres.embedded import pgserver_embedded
-
-        with pgserver_embedded() as server:
+        wheel = choice.provider is Provider.PGSERVER
+        bin_dir = probes.pgserver_bin_dir if wheel else probes.bin_dir
+        with embedded(Binaries(bin_dir, from_wheel=wheel) if bin_dir else None, choice.provider) as server:
             yield server

@@ -1,8 +1,9 @@
-"""Embedded Postgres: the ``initdb``/``pg_ctl`` binaries, or the ``pgserver`` wheel.
+"""Embedded Postgres: the system's ``initdb``/``pg_ctl``, or the same binaries bundled in the ``pgserver`` wheel.
 
 ``initdb`` refuses to run as root; when this process is root the server runs as
-``AIRSTACK_POSTGRES_RUN_AS`` (default ``postgres``, else ``nobody``) through ``runuser``.
-The server listens on 127.0.0.1 only, on a free port, with a random password for TCP.
+``AIRSTACK_POSTGRES_RUN_AS`` (default ``postgres``, else ``nobody``) through ``runuser``,
+an existing account: nothing is added to the machine. The server listens on 127.0.0.1 only,
+on a free port, with a random password for TCP.
 """
 
 from __future__ import annotations
@@ -19,7 +20,7 @@ from pathlib import Path
 
 from airstack import proc
 from airstack.errors import CommandFailedError, PostgresUnavailableError
-from airstack.postgres import PostgresServer
+from airstack.postgres import Binaries, PostgresServer
 from airstack.postgres.provider import Provider
 
 RUN_AS_ENV = "AIRSTACK_POSTGRES_RUN_AS"
@@ -56,12 +57,27 @@ def run_as_prefix(user: pwd.struct_passwd | None) -> list[str]:
     return [proc.which("runuser", "needed to run Postgres as a non-root user (util-linux)"), "-u", user.pw_name, "--"]
 
 
+def check_runnable(binaries: Binaries, user: pwd.struct_passwd | None, prefix: list[str]) -> None:
+    """Fail with one line when ``user`` (the account Postgres runs as) cannot run the binaries, e.g. a venv
+    under a folder only root can enter."""
+    if user is None:
+        return  # this process's own user: it installed them, or they are the system's
+    result = proc.run([*prefix, binaries.bin_dir / "pg_ctl", "--version"], check=False)
+    if result.returncode != 0:
+        raise PostgresUnavailableError(
+            f"user {user.pw_name} (Postgres does not run as root) cannot run {binaries.describe()}: "
+            f"make every folder above it readable by that user, or set {RUN_AS_ENV} to a user who can")
+
+
 @contextlib.contextmanager
-def embedded(bin_dir: Path | None) -> Iterator[PostgresServer]:
-    if bin_dir is None:
-        raise PostgresUnavailableError("initdb/pg_ctl not found")
+def embedded(binaries: Binaries | None, provider: Provider = Provider.EMBEDDED) -> Iterator[PostgresServer]:
+    """A throwaway server from ``binaries``; stopped and its data removed on exit."""
+    if binaries is None:
+        raise PostgresUnavailableError("initdb/pg_ctl not found (install PostgreSQL, or `pip install pgserver`)")
+    bin_dir = binaries.bin_dir
     user = run_as_user()
     prefix = run_as_prefix(user)
+    check_runnable(binaries, user, prefix)
     base = Path(tempfile.mkdtemp(prefix="airstack-pg-"))
     data = base / "data"
     started = False
@@ -77,7 +93,7 @@ def embedded(bin_dir: Path | None) -> Iterator[PostgresServer]:
         _set_password_and_create_db(base, port, password)
         dsn = f"postgresql+psycopg2://airflow:{password}@127.0.0.1:{port}/airflow"
         who = f", as user {user.pw_name}" if user else ""
-        yield PostgresServer(dsn, Provider.EMBEDDED, f"embedded {bin_dir} on 127.0.0.1:{port}{who}")
+        yield PostgresServer(dsn, provider, f"{binaries.describe()} on 127.0.0.1:{port}{who}")
     finally:
         if started:
             proc.run([*prefix, bin_dir / "pg_ctl", "-D", data, "-m", "immediate", "-w", "stop"],
@@ -110,23 +126,3 @@ def _set_password_and_create_db(socket_dir: Path, port: int, password: str) -> N
     local = f"postgresql://airflow@/postgres?host={socket_dir}&port={port}"
     execute_autocommit(local, sql.SQL("ALTER ROLE airflow PASSWORD {}").format(sql.Literal(password)),
                        "CREATE DATABASE airflow")
-
-
-@contextlib.contextmanager
-def pgserver_embedded() -> Iterator[PostgresServer]:
-    """Postgres from the ``pgserver`` wheel, reachable only through a unix socket in a private folder."""
-    try:
-        import pgserver
-    except ImportError:
-        raise PostgresUnavailableError("the pgserver wheel is not installed (pip install pgserver)") from None
-    base = Path(tempfile.mkdtemp(prefix="airstack-pgserver-"))
-    server = None
-    try:
-        server = pgserver.get_server(base, cleanup_mode="stop")
-        server.psql("CREATE DATABASE airflow;")
-        dsn = f"postgresql+psycopg2://postgres@/airflow?host={base}"
-        yield PostgresServer(dsn, Provider.PGSERVER, f"pgserver (bundled Postgres) on socket {base}")
-    finally:
-        if server is not None:
-            server.cleanup()
-        shutil.rmtree(base, ignore_errors=True)

@@ -7,7 +7,11 @@ Order, unless ``AIRSTACK_TEST_POSTGRES`` names one:
 2. ``container``: a Docker daemon answers (testcontainers, image from
    ``AIRSTACK_POSTGRES_IMAGE``, see airstack.external_images);
 3. ``embedded``: ``initdb`` and ``pg_ctl`` are installed;
-4. ``pgserver``: the ``pgserver`` wheel (bundled Postgres binaries) is importable.
+4. ``pgserver``: the ``pgserver`` wheel is installed: its bundled binaries, run the same way
+   as ``embedded`` (127.0.0.1, a random password; as an unprivileged user when root).
+
+The local environment's native runtime picks its binaries in the same order (embedded, then
+pgserver): :func:`airstack.postgres.find_binaries`.
 """
 
 from __future__ import annotations
@@ -38,7 +42,7 @@ class Probes:
     docker: bool = False
     docker_reason: str = ""
     bin_dir: Path | None = None
-    pgserver: bool = False
+    pgserver_bin_dir: Path | None = None
 
 
 @dataclass(frozen=True)
@@ -56,7 +60,9 @@ def _available(provider: Provider, probes: Probes) -> tuple[bool, str]:
         if probes.bin_dir:
             return True, f"initdb and pg_ctl found in {probes.bin_dir}"
         return False, "initdb/pg_ctl not found"
-    return probes.pgserver, "the pgserver wheel is installed" if probes.pgserver else "pgserver is not installed"
+    if probes.pgserver_bin_dir:
+        return True, f"the pgserver wheel's binaries in {probes.pgserver_bin_dir}"
+    return False, "the pgserver wheel is not installed"
 
 
 def choose_provider(probes: Probes) -> Choice:

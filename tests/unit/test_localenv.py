@@ -2,8 +2,14 @@ import io
 import tarfile
 from pathlib import Path
 
+import pytest
+
+from airstack.docker_client import optional_client
 from airstack.localenv.config import LocalConfig, _reachable
 from airstack.localenv.docker_runtime import _secrets_tar, database_password
+from airstack.localenv.main import main
+from airstack.localenv.native import NativeRuntime
+from airstack.postgres import Binaries, find_bin_dir, find_binaries
 
 
 def test_database_password_is_derived_not_stored():
@@ -37,3 +43,36 @@ def test_reachable(tmp_path):
     (private / "inner").mkdir()
     assert _reachable(private / "inner", uid=private.stat().st_uid, gid=-1)
     assert not _reachable(private / "inner", uid=private.stat().st_uid + 12345, gid=-1)
+
+
+def test_native_runtime_takes_the_system_binaries_else_the_wheels(tmp_path):
+    """One choice for the tests and the native runtime (airstack.postgres.find_binaries): on this machine the
+    system's PostgreSQL when installed, else the pgserver wheel's (in the dev lock, so always there)."""
+    wheel = find_binaries(path="/nonexistent", extra_globs=())
+    assert wheel is not None and wheel.from_wheel
+    system = find_bin_dir()
+    runtime = NativeRuntime(LocalConfig(tmp_path))
+    assert runtime.binaries == (Binaries(system, from_wheel=False) if system else wheel)
+    assert str(runtime.binaries.bin_dir) in runtime.postgres_source
+    assert "pgserver wheel" in NativeRuntime(LocalConfig(tmp_path), wheel).postgres_source
+
+
+@pytest.fixture()
+def no_docker(monkeypatch):
+    monkeypatch.setenv("DOCKER_HOST", "unix:///nonexistent.sock")  # no daemon answers there
+
+
+def test_optional_client_without_a_daemon_is_none(no_docker):
+    assert optional_client(timeout=1) is None
+
+
+def test_clean_without_docker(tmp_path, monkeypatch, capsys, no_docker):
+    """`nox -s clean` on a machine without Docker: removes the native env's folders, says nothing about Docker."""
+    monkeypatch.setenv("AIRSTACK_ROOT", str(tmp_path))
+    state = tmp_path / ".airstack" / "local" / "native"
+    (state / "logs").mkdir(parents=True)
+    (tmp_path / ".airstack" / "local" / "runtime").write_text("native")
+    assert main(["clean", "--yes"]) == 0
+    out = capsys.readouterr().out
+    assert out.strip() == f"nothing was running; removed {state}"
+    assert not state.exists() and not (tmp_path / ".airstack" / "local" / "runtime").exists()

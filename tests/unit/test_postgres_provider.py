@@ -3,22 +3,24 @@ from pathlib import Path
 import pytest
 
 from airstack.errors import PostgresUnavailableError
-from airstack.postgres import redact_dsn
+from airstack.postgres import Binaries, find_bin_dir, find_binaries, redact_dsn
 from airstack.postgres.embedded import run_as_user
 from airstack.postgres.external import normalise_dsn
 from airstack.postgres.provider import Probes, Provider, choose_provider
 
 BIN = Path("/usr/lib/postgresql/15/bin")
+WHEEL = Path("/venv/lib/python3.11/site-packages/pgserver/pginstall/bin")
 
 
 @pytest.mark.parametrize(
     ("probes", "expected"),
     [
-        (Probes(external_dsn="postgresql://u:p@h/db", docker=True, bin_dir=BIN, pgserver=True), Provider.EXTERNAL),
-        (Probes(docker=True, bin_dir=BIN, pgserver=True), Provider.CONTAINER),
-        (Probes(docker=False, bin_dir=BIN, pgserver=True), Provider.EMBEDDED),
-        (Probes(docker=False, bin_dir=None, pgserver=True), Provider.PGSERVER),
-        (Probes(requested="pgserver", docker=True, bin_dir=BIN, pgserver=True), Provider.PGSERVER),
+        (Probes(external_dsn="postgresql://u:p@h/db", docker=True, bin_dir=BIN, pgserver_bin_dir=WHEEL),
+         Provider.EXTERNAL),
+        (Probes(docker=True, bin_dir=BIN, pgserver_bin_dir=WHEEL), Provider.CONTAINER),
+        (Probes(docker=False, bin_dir=BIN, pgserver_bin_dir=WHEEL), Provider.EMBEDDED),
+        (Probes(docker=False, bin_dir=None, pgserver_bin_dir=WHEEL), Provider.PGSERVER),
+        (Probes(requested="pgserver", docker=True, bin_dir=BIN, pgserver_bin_dir=WHEEL), Provider.PGSERVER),
         (Probes(requested="EMBEDDED", docker=True, bin_dir=BIN), Provider.EMBEDDED),
     ],
     ids=["dsn-wins", "docker", "binaries", "pgserver-fallback", "requested", "requested-case-insensitive"],
@@ -29,6 +31,38 @@ def test_choice(probes, expected):
 
 def test_reason_says_why():
     assert "initdb and pg_ctl found in /usr/lib/postgresql/15/bin" in choose_provider(Probes(bin_dir=BIN)).reason
+    assert f"the pgserver wheel's binaries in {WHEEL}" in choose_provider(Probes(pgserver_bin_dir=WHEEL)).reason
+
+
+def test_pgserver_requested_without_the_wheel():
+    with pytest.raises(PostgresUnavailableError, match="pgserver was requested but the pgserver wheel is not"):
+        choose_provider(Probes(requested="pgserver", bin_dir=BIN))
+
+
+def _fake_install(folder: Path) -> Path:
+    folder.mkdir(parents=True)
+    for name in ("initdb", "pg_ctl"):
+        (folder / name).write_text("")
+    return folder
+
+
+def test_find_bin_dir_path_first_then_newest_versioned_folder(tmp_path):
+    for version in ("9.6", "15", "16"):
+        _fake_install(tmp_path / "lib" / version / "bin")
+    (tmp_path / "lib" / "17" / "bin").mkdir(parents=True)  # no binaries inside: not a candidate
+    versioned = (f"{tmp_path}/lib/*/bin",)
+    assert find_bin_dir("/nonexistent", versioned) == tmp_path / "lib" / "16" / "bin"
+    on_path = _fake_install(tmp_path / "usr" / "bin")
+    for name in ("initdb", "pg_ctl"):
+        (on_path / name).chmod(0o755)
+    assert find_bin_dir(str(on_path), versioned) == on_path
+
+
+def test_find_binaries_prefers_the_system(tmp_path):
+    system = _fake_install(tmp_path / "lib" / "15" / "bin")
+    assert find_binaries("/nonexistent", (f"{tmp_path}/lib/*/bin",)) == Binaries(system, from_wheel=False)
+    assert Binaries(system, from_wheel=False).describe() == f"PostgreSQL from {system}"
+    assert "pgserver wheel" in Binaries(WHEEL, from_wheel=True).describe()
 
 
 def test_nothing_available_says_what_to_do():
