@@ -19,7 +19,7 @@ nox.needs_version = ">=2025.2.9"
 nox.options.default_venv_backend = "uv|virtualenv"
 nox.options.reuse_venv = "yes"
 nox.options.error_on_external_run = True
-nox.options.sessions = ["lint", "test"]
+nox.options.sessions = ["test"]  # the gate (it lints too)
 
 PYTHON = "3.11"
 DEV_LOCK = "requirements/dev.txt"
@@ -36,13 +36,8 @@ DEPLOY_LOCK = "requirements/deploy.txt"
 DEPLOY_ENV = Path(".nox") / "_deploy"
 
 
-def install_dev(session: nox.Session) -> None:
-    """Airflow from the runtime lock, the test tools pinned with it, and this package."""
-    session.install("-r", DEV_LOCK, *OVERRIDES, "-e", ".", env=INSTALL_ENV)
-
-
 def shared_python(session: nox.Session, env: Path = SHARED_ENV, lock: str = DEV_LOCK) -> str:
-    """One environment for every operational session (up, down, settings-*, images...): Airflow installs once."""
+    """One environment for the tests and the operational sessions (up, settings-*, images...): Airflow installs once."""
     python, stamp = env / "bin" / "python", env / ".installed"
     overrides = OVERRIDES if lock == DEV_LOCK else ()
     wanted = hashlib.sha256(b"".join(Path(f).read_bytes() for f in (lock, "pyproject.toml", OVERRIDES[1]))).hexdigest()
@@ -73,18 +68,24 @@ def deploy(session: nox.Session, *args: str) -> None:
 
 @nox.session(python=PYTHON)
 def lint(session: nox.Session) -> None:
-    """flake8 (seed 000's settings), ruff's AIR3 rules on dags/plugins, yamllint, the images' pin lint, cfn-lint
-    (`-- --changed-since REF`: changes)."""
+    """flake8 (seed 000), ruff's AIR3 rules, yamllint, image pins, cfn-lint (`-- --changed-since REF`: changes)."""
     session.install("-c", DEV_LOCK, "flake8", "ruff", "yamllint", "-e", ".", env=INSTALL_ENV)
     cfn_lint = str(Path(deploy_python(session)).with_name("cfn-lint"))
     session.run("python", "-m", "airstack.lint", "--cfn-lint", cfn_lint, *session.posargs)
 
 
-@nox.session(python=PYTHON, requires=["lint"])
+@nox.session(python=False)
 def test(session: nox.Session) -> None:
-    """Lint, then run every test: units, DAG integrity and runs on Postgres, Docker, then the deploy tests."""
-    install_dev(session)
-    session.run("python", "-m", "airstack.testrun", "--deploy-python", deploy_python(session), *session.posargs)
+    """The team's gate: lint, DAG integrity/policy/templates, every DAG run on Postgres, settings, charts."""
+    session.run(shared_python(session), "-m", "airstack.testrun", "gate", "--deploy-python", deploy_python(session),
+                *session.posargs, external=True)
+
+
+@nox.session(name="test-platform", python=False, default=False)
+def test_platform(session: nox.Session) -> None:
+    """The tooling's own tests: tests/unit, integration, docker, dags/checker, deploy (`--changed-since REF`)."""
+    session.run(shared_python(session), "-m", "airstack.testrun", "platform", "--deploy-python",
+                deploy_python(session), *session.posargs, external=True)
 
 
 @nox.session(name="check-dags", python=False, default=False)
@@ -93,12 +94,11 @@ def check_dags(session: nox.Session) -> None:
     airstack(session, "dagcheck")
 
 
-@nox.session(python=PYTHON, default=False)
+@nox.session(python=False, default=False)
 def bench(session: nox.Session) -> None:
-    """Run benchmarks (`-- test-suite`, `up-native`, `deploy-noop`...; none: all) into benchmarks/."""
-    install_dev(session)
-    session.run("python", "-m", "airstack.bench", *session.posargs,
-                env={"AIRSTACK_DEPLOY_PYTHON": deploy_python(session)})
+    """Run benchmarks (`-- test-suite`, `test-cold`, `up-native`...; none: all) into benchmarks/."""
+    session.run(shared_python(session), "-m", "airstack.bench", *session.posargs,
+                env={"AIRSTACK_DEPLOY_PYTHON": deploy_python(session)}, external=True)
 
 
 def images(session: nox.Session, verb: str) -> None:
@@ -262,11 +262,11 @@ def ci(session: nox.Session) -> None:
             session.run(sys.executable, "-m", "nox", "-s", name, "--", *args, *local.get(name, ()), external=True)
 
 
-@nox.session(name="test-e2e", python=PYTHON, default=False)
+@nox.session(name="test-e2e", python=False, default=False)
 def test_e2e(session: nox.Session) -> None:
     """End-to-end tests of the local environment: up, health, settings, a DAG run, down, up, clean."""
-    install_dev(session)
-    session.run("pytest", "-p", "no:xdist", "tests/e2e", *session.posargs, env={"AIRSTACK_E2E": "1"})
+    session.run(shared_python(session), "-m", "pytest", "-p", "no:xdist", "tests/e2e", *session.posargs,
+                env={"AIRSTACK_E2E": "1"}, external=True)
 
 
 @nox.session(python=PYTHON, default=False)

@@ -4,10 +4,12 @@ nox sessions in this order (tests/unit/test_circleci.py keeps the two equal)."""
 from __future__ import annotations
 
 # (job / session name, the arguments CircleCI passes after `--` on main). Branch builds add
-# `--changed-since origin/main` to test and build-images and deploy integration with `--preview`.
+# `--changed-since origin/main` to test, test-platform (which then runs only when the tooling
+# changed: airstack/, the locks, the noxfile) and build-images, and deploy integration with `--preview`.
 PIPELINE: tuple[tuple[str, tuple[str, ...]], ...] = (
     ("lint", ()),
     ("test", ()),
+    ("test-platform", ()),
     ("build-images", ()),
     ("deploy-integration", ("--yes",)),
     ("deploy-production", ("--yes",)),

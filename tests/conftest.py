@@ -7,15 +7,20 @@ the Postgres provider has started.
 
 from __future__ import annotations
 
+import contextlib
+import json
 import os
 import shutil
+import sys
 import tempfile
+import time
+from concurrent.futures import ThreadPoolExecutor, wait
 from pathlib import Path
 
 import pytest
 from cryptography.fernet import Fernet
 
-from airstack import paths
+from airstack import paths, proc
 from airstack.airflow_env import base_env
 from airstack.errors import PostgresUnavailableError
 from airstack.postgres import PostgresServer, choose_provider, postgres_server, probe
@@ -32,7 +37,7 @@ collect_ignore = ["deploy"]
 
 _DOCKER = pytest.StashKey[tuple[bool, str]]()
 # (fixture, xdist group), first match wins: tests sharing a database share a worker.
-XDIST_GROUPS = (("run_dag_file", "run_dag_file"), ("airflow_settings", "run_dag_file"),
+XDIST_GROUPS = (("dag_runs", "dag_runs"), ("airflow_settings", "dag_runs"),
                 ("airflow_db", "airflow_db"), ("postgres", "postgres"))
 _POSTGRES = pytest.StashKey[tuple]()
 
@@ -44,6 +49,8 @@ def pytest_configure(config: pytest.Config) -> None:
         config.stash[_POSTGRES] = (probes, choose_provider(probes), None)
     except PostgresUnavailableError as exc:
         config.stash[_POSTGRES] = (probes, None, str(exc))
+    if config.getoption("--prestart") and not config.getoption("numprocesses", None):
+        _start_postgres(config, migrate=True)
 
 
 def pytest_unconfigure(config: pytest.Config) -> None:
@@ -98,19 +105,110 @@ def pytest_terminal_summary(terminalreporter, exitstatus: int, config: pytest.Co
                                     f"{r['file']}{flag}")
 
 
+PHASES: dict[str, float] = {}  # where the session's time went; AIRSTACK_TEST_PHASES=FILE keeps it (nox -s bench)
+
+
+@contextlib.contextmanager
+def phase(name: str):
+    started = time.perf_counter()
+    try:
+        yield
+    finally:
+        PHASES[name] = round(PHASES.get(name, 0.0) + time.perf_counter() - started, 3)
+
+
+class _Background:
+    """Something slow started in a thread as soon as the session knows it will be needed."""
+
+    def __init__(self, start) -> None:
+        self._stack = contextlib.ExitStack()
+        self._future = ThreadPoolExecutor(1).submit(start, self._stack)
+
+    def result(self):
+        return self._future.result()
+
+    def close(self) -> None:
+        wait([self._future])
+        self._stack.close()
+
+
+_PRESTARTED = pytest.StashKey[dict]()
+
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    parser.addoption("--prestart", action="store_true", default=False,
+                     help="start Postgres and migrate Airflow's database in the background before collection "
+                          "(`nox -s test` does: it always needs them)")
+
+
+def _start_postgres(config: pytest.Config, migrate: bool) -> None:
+    """Start the session's Postgres in a thread and, with ``migrate``, migrate Airflow's database there in a
+    subprocess (on another core, while this process collects or warms the Execution API)."""
+    started = config.stash.setdefault(_PRESTARTED, {})
+    probes, choice, _ = config.stash[_POSTGRES]
+    if "postgres" in started or choice is None:
+        return
+
+    def start(stack):
+        with phase(f"postgres start ({choice.provider.value}, background)"):
+            server = stack.enter_context(postgres_server(choice, probes))
+        if migrate:
+            with phase("metadata database migrated (background, another process)"):
+                proc.run([sys.executable, "-c", "from airflow.utils.db import initdb; initdb()"],
+                         env={"AIRFLOW__DATABASE__SQL_ALCHEMY_CONN": server.dsn}, what="airflow db migrate")
+        return server, migrate
+
+    started["postgres"] = _Background(start)
+
+
+def pytest_collection_finish(session: pytest.Session) -> None:
+    """Start Postgres (waiting on Docker or initdb) and warm the in-process Execution API (for the
+    DAG runs) in the background, while the first tests, collection's leftovers and each other go on."""
+    needs = {name for item in session.items for name in getattr(item, "fixturenames", ())}
+    if "postgres" in needs:
+        _start_postgres(session.config, migrate="airflow_db" in needs)
+    if "dag_runs" in needs:
+        from airstack import dagruns
+
+        def warm(stack):
+            with phase("execution API warm-up (background)"):
+                dagruns.warm_execution_api()
+
+        session.config.stash.setdefault(_PRESTARTED, {})["execution_api"] = _Background(warm)
+
+
+def prestarted(config: pytest.Config, name: str):
+    """The result of what pytest_collection_finish started, or None when it did not start it."""
+    background = config.stash.get(_PRESTARTED, {}).get(name)
+    return background.result() if background else None
+
+
+def pytest_sessionfinish(session: pytest.Session) -> None:
+    for background in session.config.stash.get(_PRESTARTED, {}).values():
+        background.close()
+    if os.environ.get("AIRSTACK_TEST_PHASES") and PHASES:
+        Path(os.environ["AIRSTACK_TEST_PHASES"]).write_text(json.dumps(PHASES, indent=2))
+
+
 @pytest.fixture(scope="session")
 def postgres(pytestconfig: pytest.Config):
-    """The session's Postgres server (provider chosen as the header says)."""
+    """The session's Postgres server (provider chosen as the header says; started in the background)."""
     probes, choice, error = pytestconfig.stash[_POSTGRES]
     if choice is None:
         pytest.fail(error, pytrace=False)
+    with phase("waiting for postgres"):
+        started = prestarted(pytestconfig, "postgres")
+    if started is not None:
+        yield started[0]
+        return
     with postgres_server(choice, probes) as server:
         yield server
 
 
 @pytest.fixture(scope="session")
-def airflow_db(postgres: PostgresServer):
+def airflow_db(postgres: PostgresServer, pytestconfig: pytest.Config):
     """Airflow's metadata database on the session's Postgres, migrated."""
+    migrated = (prestarted(pytestconfig, "postgres") or (None, False))[1]
     os.environ["AIRFLOW__DATABASE__SQL_ALCHEMY_CONN"] = postgres.dsn
     from airflow import settings
 
@@ -119,7 +217,9 @@ def airflow_db(postgres: PostgresServer):
     settings.reconfigure_orm()
     from airflow.utils.db import initdb
 
-    initdb()
+    if not migrated:
+        with phase("metadata database migrated"):
+            initdb()
     yield postgres
     settings.dispose_orm()
 

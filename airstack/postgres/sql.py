@@ -59,3 +59,17 @@ def create_database(dsn: str, name: str) -> str:
     execute_autocommit(dsn, sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(ident),
                        sql.SQL("CREATE DATABASE {}").format(ident))
     return with_database(dsn, name)
+
+
+def clone_database(dsn: str, name: str) -> str:
+    """A new database ``name`` copied from ``dsn``'s (``CREATE DATABASE ... TEMPLATE``); returns its DSN.
+
+    Nobody may be connected to the source while it is copied.
+    """
+    from psycopg2 import sql
+
+    source = urlsplit(dsn).path.lstrip("/")
+    ident = sql.Identifier(name)
+    execute_autocommit(with_database(dsn, "postgres"), sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(ident),
+                       sql.SQL("CREATE DATABASE {} TEMPLATE {}").format(ident, sql.Identifier(source)))
+    return with_database(dsn, name)

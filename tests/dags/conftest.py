@@ -12,11 +12,11 @@ import pytest
 from airstack import paths
 from airstack.cli import run_main
 from airstack.dagcheck.parse import FileReport, check_files, dag_files
-from airstack.dagcheck.policy import DagPolicy, load_policy
+from airstack.dagcheck.policy import DagPolicy, load_policy, load_run_policy
 from airstack.images import manifest
 from airstack.images.main import main as images_main
 from airstack.postgres import PostgresServer
-from airstack.postgres.sql import create_database
+from airstack.postgres.sql import clone_database, create_database
 from airstack.settings.schema import Airflow
 from tests.helpers import python_base_or_skip
 
@@ -65,10 +65,85 @@ def airflow_settings(airflow_db: PostgresServer) -> dict:
     """
     from airstack.settings import importer, store
 
-    settings = store.load(paths.repo_root(), "local").airflow
-    warehouse = create_database(airflow_db.dsn, "warehouse")
-    importer.apply(point_connection_at(settings, "warehouse_db", warehouse))
+    from tests.conftest import phase
+
+    with phase("settings/local decrypted and imported"):
+        settings = store.load(paths.repo_root(), "local").airflow
+        warehouse = create_database(airflow_db.dsn, "warehouse")
+        importer.apply(point_connection_at(settings, "warehouse_db", warehouse))
     return {"settings": settings, "warehouse_dsn": warehouse}
+
+
+# ---------------------------------------------------------------------------- DAG runs --
+def _files_to_run(items: list[pytest.Item]) -> list[Path]:
+    """The DAG files that the selected tests need runs of (parametrised by dag_file, or marked with one)."""
+    files = set()
+    for item in items:
+        if "dag_runs" not in getattr(item, "fixturenames", ()):
+            continue
+        callspec = getattr(item, "callspec", None)
+        if callspec and callspec.params.get("dag_file") is not None:
+            files.add(Path(callspec.params["dag_file"]).resolve())
+        marker = item.get_closest_marker("dag_file")
+        if marker:
+            files.add((paths.repo_root() / marker.args[0]).resolve())
+    return sorted(files, key=lambda f: -f.stat().st_size)  # big files first: they tend to run longest
+
+
+@pytest.fixture(scope="session")
+def dag_runs(request, airflow_settings, airflow_db: PostgresServer):
+    """Every DAG file the selected tests need, run with dag.test() by workers forked from this warm process.
+
+    Each worker gets its own copy of the metadata database (settings/local imported), so the
+    runs are independent; they run while the other tests go on. See airstack.dagruns.
+    """
+    from airflow import settings as airflow_settings_module
+
+    from airstack import dagruns
+
+    from tests.conftest import PHASES, phase, prestarted
+
+    files = _files_to_run(request.session.items)
+    skips = load_run_policy(paths.pyproject()).skip
+    with phase("waiting for the execution API warm-up"):
+        prestarted(request.config, "execution_api")  # started in the background, if it was
+        dagruns.warm_execution_api()  # (nothing left to do then)
+    airflow_settings_module.engine.dispose()  # nobody connected while the database is copied
+    workers = max(1, min(len(files), os.cpu_count() or 1))
+    with phase(f"database copied for {workers} run workers"):
+        databases = [clone_database(airflow_db.dsn, f"dag_runs_{i}") for i in range(workers)]
+    log_dir = paths.repo_root() / ".airstack" / "logs" / "dag-runs"
+    runs = dagruns.start(files, paths.dags_folder(), skips, databases, log_dir)
+    yield runs
+    for file in files:
+        for outcome in (o for o in runs.finished(file) if not o.skip):
+            PHASES[f"dag.test() {outcome.dag_id} (in a worker)"] = round(outcome.seconds, 3)
+            if not outcome.ok:
+                _FAILED_RUNS.append(outcome.explain().splitlines()[0])
+    runs.close()
+
+
+_FAILED_RUNS: list[str] = []
+
+
+def pytest_terminal_summary(terminalreporter, exitstatus: int, config: pytest.Config) -> None:
+    """The failed DAG runs, one line each with the root cause, at the very end (whatever the width)."""
+    if _FAILED_RUNS:
+        terminalreporter.section("DAG runs that failed", red=True)
+        for line in _FAILED_RUNS:
+            terminalreporter.write_line(line)
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """The tests that wait for DAG runs go last: this process does the others while the workers run."""
+    items.sort(key=lambda item: "dag_runs" in getattr(item, "fixturenames", ()))
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _start_dag_runs_first(request):
+    """Start the DAG runs before the first test, so that they run while the other tests do."""
+    if any("dag_runs" in getattr(item, "fixturenames", ()) for item in request.session.items):
+        request.getfixturevalue("dag_runs")
 
 
 # ------------------------------------------------- KubernetesPodOperator DAGs, pods as containers --

@@ -116,18 +116,21 @@ def test_pytest_selects_only_the_changed_dags_tests(scratch_git):
     assert "deselected" in result.stdout
 
 
-def test_test_runs_for_a_change(scratch_git, monkeypatch):
-    """airstack.testrun: a DAG change runs one small Airflow-side run and no deploy run; the lock, everything."""
-    from airstack.testrun import plan
+def test_platform_runs_for_a_change(scratch_git, monkeypatch):
+    """airstack.testrun: the platform session has nothing to run for a DAG change; a module of airstack/ runs
+    its importers' tests in one process; the lock, everything."""
+    from airstack.testrun import CHART_TESTS, PLATFORM_TESTS, platform_plan
 
     monkeypatch.setenv("AIRSTACK_ROOT", str(scratch_git))
-    full = (["--numprocesses=auto", "--dist=loadgroup", "--ignore=tests/deploy"],
-            ["--numprocesses=auto", "tests/deploy"])
-    assert plan(None) == full
+    full = (["--numprocesses=auto", "--dist=loadgroup", *PLATFORM_TESTS],
+            ["--numprocesses=auto", "tests/deploy", f"--ignore={CHART_TESTS}"])
+    assert platform_plan(None) == full
     (scratch_git / "dags" / "etl_postgres.py").write_text("# changed\n")
-    main, deploy = plan("main")
-    assert main[0] == "--numprocesses=0" and deploy is None
-    assert {"tests/dags/test_dag_runs.py", "tests/dags/test_dag_integrity.py"} <= set(main[1:])
-    assert not any(m.startswith(("tests/unit", "tests/docker")) for m in main[1:])
+    assert platform_plan("main") == (None, None)
+    (scratch_git / "airstack").mkdir()
+    (scratch_git / "airstack" / "proc.py").write_text("# changed\n")
+    main, deploy = platform_plan("main")
+    assert main is not None and "tests/unit/test_proc.py" in main
+    assert not any(m.startswith("tests/dags/test_") for m in main)
     (scratch_git / "requirements" / "runtime.in").write_text("# changed\n")
-    assert plan("main") == full
+    assert platform_plan("main") == full

@@ -1,0 +1,365 @@
+"""Run every DAG with ``dag.test()`` on Postgres, in parallel, and say why a run failed.
+
+``nox -s test`` spends Airflow's start-up once: this process imports Airflow, migrates the
+metadata database and warms the in-process Execution API (about 6 s of CPU that every
+process running ``dag.test()`` otherwise pays on its first task). Then it forks workers
+from that warm parent; each gets its own copy of the database (``CREATE DATABASE ...
+TEMPLATE``), so runs of different DAGs never contend, and runs a share of the DAG files.
+
+Each outcome carries, for every task that did not succeed, the exception and the last lines
+of that task's log, so an assertion message can say why without digging. Tasks run with
+``retries=0`` here: a failing task fails the run at once instead of waiting for its
+``retry_delay``. The whole output of each DAG's run is kept in ``LOG_DIR/<dag_id>.log``.
+
+Airflow is imported lazily; the caller configures ``AIRFLOW_HOME`` and the database first.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import sys
+import time
+import traceback
+from collections.abc import Callable, Sequence
+from concurrent.futures import Future, ProcessPoolExecutor
+from dataclasses import dataclass, field
+from multiprocessing import get_context
+from pathlib import Path
+
+LOG_TAIL = 15  # log lines of a failed task shown in the message
+
+
+@dataclass
+class TaskFailure:
+    task_id: str
+    state: str
+    error: str = ""  # "ValueError: expected 4 rows, got 3"
+    where: str = ""  # "dags/x.py, line 15, in validate"
+    log_tail: list[str] = field(default_factory=list)
+
+
+@dataclass
+class DagOutcome:
+    dag_id: str
+    file: str
+    skip: str | None = None
+    state: str = ""
+    tasks: dict[str, str] = field(default_factory=dict)
+    expected_tasks: list[str] = field(default_factory=list)
+    failures: list[TaskFailure] = field(default_factory=list)
+    seconds: float = 0.0
+    log_file: str = ""
+    error: str = ""  # the run itself could not start or finish (parse error, timeout, crash)
+
+    @property
+    def ok(self) -> bool:
+        return self.skip is not None or (self.state == "success" and not self.error and not self.failures
+                                         and set(self.tasks) == set(self.expected_tasks))
+
+    def explain(self) -> str:
+        """Why the run is not a success, in the words a test failure shows."""
+        return explain(self)
+
+
+def explain(outcome: DagOutcome) -> str:
+    """First line: the DAG and the root cause (the first task that failed with an exception, so that
+    pytest's one-line summary names it); then every task that did not succeed, its log's last lines."""
+    cause = next((f for f in outcome.failures if f.error), None)
+    head = f"{outcome.dag_id} ({outcome.file}): "
+    if outcome.error:
+        head += outcome.error
+    elif cause:
+        head += f"task {cause.task_id!r} {cause.state}: {cause.error}"
+    else:
+        head += f"run {outcome.state or 'not finished'}"
+    lines = [head]
+    for failure in outcome.failures:
+        lines.append(f"  task {failure.task_id!r} {failure.state}" + (f": {failure.error}" if failure.error else ""))
+        if failure.where:
+            lines.append(f"    at {failure.where}")
+        if failure.log_tail:
+            lines.append(f"    last {len(failure.log_tail)} lines of its log:")
+            lines.extend(f"    | {line}" for line in failure.log_tail)
+    never = sorted(set(outcome.expected_tasks) - set(outcome.tasks))
+    if never and not outcome.error:
+        lines.append(f"  tasks that never ran: {', '.join(never)}")
+    if outcome.log_file:
+        lines.append(f"  whole log: {outcome.log_file}")
+    return "\n".join(lines)
+
+
+_ANSI = re.compile(r"\x1b\[[0-9;]*m")
+
+
+def log_tail(text: str, lines: int = LOG_TAIL, dags_folder: Path | None = None) -> list[str]:
+    """The last non-empty lines of a task's log, without terminal colours; in tracebacks, only the frames
+    of the DAG folder's code (Airflow's own frames say nothing about the task)."""
+    kept = [_ANSI.sub("", line).rstrip() for line in text.splitlines()]
+    if dags_folder is not None:
+        kept = _own_frames(kept, str(dags_folder.resolve()) + os.sep)
+    return [line for line in kept if line.strip()][-lines:]
+
+
+def _own_frames(lines: list[str], folder: str) -> list[str]:
+    out, skipping = [], False
+    for line in lines:
+        if line.startswith('  File "'):
+            skipping = not line.startswith(f'  File "{folder}')
+        elif not line.startswith("    "):
+            skipping = False
+        if not skipping:
+            out.append(line)
+    return out
+
+
+def error_origin(exc: BaseException, dags_folder: Path) -> str:
+    """Where an exception was raised in the DAG folder's code (the deepest such frame), else its last frame."""
+    frames = traceback.extract_tb(exc.__traceback__)
+    if not frames:
+        return ""
+    folder = str(dags_folder.resolve()) + os.sep
+    own = [f for f in frames if f.filename.startswith(folder)]
+    frame = (own or frames)[-1]
+    name = frame.filename
+    if name.startswith(folder):
+        name = Path(name).relative_to(dags_folder.resolve().parent).as_posix()
+    return f"{name}, line {frame.lineno}, in {frame.name}"
+
+
+def describe(exc: BaseException) -> str:
+    text = str(exc).strip()
+    return f"{type(exc).__name__}: {text}" if text else type(exc).__name__
+
+
+# ------------------------------------------------------------------ in the worker process --
+class _TaskLog:
+    """Per task: the slice of this process's log file written while it ran, and its error."""
+
+    def __init__(self) -> None:
+        self.slices: dict[str, tuple[int, int]] = {}
+        self.errors: dict[str, BaseException] = {}
+
+
+def _offset() -> int:
+    sys.stdout.flush()
+    sys.stderr.flush()
+    return os.lseek(1, 0, os.SEEK_CUR)
+
+
+def _record_tasks(record: _TaskLog) -> Callable[[], None]:
+    """Wrap Airflow's in-process task runner to note each task's log slice and exception; returns undo."""
+    from airflow.sdk.execution_time import supervisor
+
+    original = supervisor.run_task_in_process
+
+    def run_task_in_process(ti, task):
+        start = _offset()
+        try:
+            result = original(ti=ti, task=task)
+        except BaseException as exc:
+            record.errors[ti.task_id] = exc
+            raise
+        finally:
+            record.slices[ti.task_id] = (start, _offset())
+        if getattr(result, "error", None) is not None:
+            record.errors[ti.task_id] = result.error
+        return result
+
+    supervisor.run_task_in_process = run_task_in_process
+    return lambda: setattr(supervisor, "run_task_in_process", original)
+
+
+def _failures(tasks: dict[str, str], record: _TaskLog, log_path: Path, dags_folder: Path) -> list[TaskFailure]:
+    text = log_path.read_bytes() if log_path.is_file() else b""
+    out = []
+    for task_id, state in sorted(tasks.items()):
+        if state == "success" or state == "skipped":
+            continue
+        failure = TaskFailure(task_id, state)
+        exc = record.errors.get(task_id)
+        if exc is not None:
+            failure.error, failure.where = describe(exc), error_origin(exc, dags_folder)
+        if task_id in record.slices:
+            start, end = record.slices[task_id]
+            failure.log_tail = log_tail(text[start:end].decode(errors="replace"), dags_folder=dags_folder)
+        out.append(failure)
+    return out
+
+
+def _redirect_output(path: Path) -> None:
+    """Everything this process writes, to ``path``: descriptors 1 and 2, and whatever descriptors the
+    current Python streams write to (pytest's capture replaces them; Airflow's loggers hold on to them)."""
+    streams = {sys.stdout, sys.stderr, sys.__stdout__, sys.__stderr__}
+    for stream in streams:
+        stream.flush()
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644)
+    targets = {1, 2}
+    for stream in streams:
+        try:
+            targets.add(stream.fileno())
+        except (AttributeError, OSError, ValueError):
+            continue
+    for target in targets:
+        os.dup2(fd, target)
+    os.close(fd)
+
+
+def run_dag(dag, file: str, dags_folder: Path, log_dir: Path) -> DagOutcome:
+    """One ``dag.test()`` with its output in ``log_dir/<dag_id>.log``; retries off, so a failure is final."""
+    outcome = DagOutcome(dag.dag_id, file, expected_tasks=sorted(dag.task_ids))
+    log_path = log_dir / f"{dag.dag_id}.log"
+    outcome.log_file = str(log_path)
+    for task in dag.tasks:
+        task.retries = 0
+    record = _TaskLog()
+    undo = _record_tasks(record)
+    _redirect_output(log_path)
+    started = time.perf_counter()
+    try:
+        run = dag.test()
+        outcome.state = str(getattr(run.state, "value", run.state))
+        outcome.tasks = {ti.task_id: str(getattr(ti.state, "value", ti.state)) for ti in run.get_task_instances()}
+    except Exception as exc:  # noqa: BLE001 - reported as the run's error, with its origin
+        outcome.error = f"dag.test() raised {describe(exc)} at {error_origin(exc, dags_folder)}"
+    finally:
+        outcome.seconds = time.perf_counter() - started
+        undo()
+    outcome.failures = _failures(outcome.tasks, record, log_path, dags_folder)
+    return outcome
+
+
+def run_file(path: str, dags_folder: str, log_dir: str, skips: dict[str, str]) -> list[DagOutcome]:
+    """Every DAG of one file (skipped ones with their reason)."""
+    folder = Path(dags_folder)
+    file = _display(Path(path), folder)
+    from airstack.dagcheck.parse import parse_file  # each DAG once, as the DAG processor parses it
+
+    try:
+        dags = parse_file(Path(path), folder)
+    except Exception as exc:  # noqa: BLE001 - an import error: the integrity test shows the traceback
+        return [DagOutcome("<import>", file, error=f"the file does not import: {describe(exc).splitlines()[0]}")]
+    outcomes = []
+    for dag in dags:
+        if dag.dag_id in skips:
+            outcomes.append(DagOutcome(dag.dag_id, file, skip=skips[dag.dag_id]))
+        else:
+            outcomes.append(run_dag(dag, file, folder, Path(log_dir)))
+    return outcomes
+
+
+def _display(path: Path, dags_folder: Path) -> str:
+    try:
+        return path.resolve().relative_to(dags_folder.resolve().parent).as_posix()
+    except ValueError:
+        return path.as_posix()
+
+
+# ------------------------------------------------------------------ in the parent process --
+def warm_execution_api() -> None:
+    """Build the in-process Execution API and answer one request, then stop its loop thread.
+
+    The first request builds the versioned routes (about 3 s of CPU); they stay in the app,
+    which forked workers inherit. The transport (and with it the loop thread) is dropped, and
+    Airflow's own finalizer stops the thread: nothing runs beside this thread when it forks.
+    """
+    global _warmed
+    if _warmed:
+        return
+    import gc
+    import secrets
+
+    from airflow.sdk.execution_time.supervisor import in_process_api_server
+
+    # Once the first transport's lifespan has closed, the next one (made after the fork) builds a real
+    # token validator, which needs a signing secret: a throwaway one, in this process's environment only.
+    os.environ.setdefault("AIRFLOW__API_AUTH__JWT_SECRET", secrets.token_urlsafe(32))
+    api = in_process_api_server()
+    _first_request(api)
+    _drop_transport(api)
+    gc.collect()
+    _warmed = True
+
+
+_warmed = False
+
+
+def _first_request(api) -> None:
+    import httpx
+
+    with httpx.Client(transport=api.transport, base_url="http://in-process") as client:
+        client.get("/health")
+
+
+def _drop_transport(api) -> None:
+    try:
+        del api.transport
+    except AttributeError:
+        pass
+
+
+def use_database(dsn: str) -> None:
+    """Point this process's Airflow at ``dsn`` (a worker's own copy of the metadata database)."""
+    from airflow import settings
+
+    os.environ["AIRFLOW__DATABASE__SQL_ALCHEMY_CONN"] = dsn
+    settings.configure_vars()
+    settings.reconfigure_orm()
+
+
+def _init_worker(dsns, dags_folder: str, log_dir: str) -> None:
+    from airflow.sdk.execution_time.supervisor import in_process_api_server
+
+    _drop_transport(in_process_api_server())  # a loop thread never survives a fork: make a new one here
+    # dag.test() serializes the DAGs of the configured bundle: the folder under test is it.
+    os.environ["AIRFLOW__CORE__DAGS_FOLDER"] = dags_folder
+    use_database(dsns.get())
+    Path(log_dir).mkdir(parents=True, exist_ok=True)
+
+
+class DagRuns:
+    """DAG files run by forked workers; ``outcomes(file)`` waits for that file's result."""
+
+    def __init__(self, futures: dict[str, Future], pool: ProcessPoolExecutor, timeout: float) -> None:
+        self._futures, self._pool, self._timeout = futures, pool, timeout
+
+    def outcomes(self, path: Path) -> list[DagOutcome]:
+        future = self._futures[str(path)]
+        try:
+            return future.result(timeout=self._timeout)
+        except TimeoutError:
+            return [DagOutcome("<run>", str(path), error=f"the runs did not finish within {self._timeout:g} s")]
+        except Exception as exc:  # noqa: BLE001 - a worker crashed: say so, with the reason
+            return [DagOutcome("<run>", str(path), error=f"the worker running it failed: {describe(exc)}")]
+
+    def finished(self, path: Path) -> list[DagOutcome]:
+        """The outcomes of a file whose runs are done (nothing for one still running or failed)."""
+        future = self._futures.get(str(path))
+        if future is None or not future.done() or future.exception() is not None:
+            return []
+        return future.result()
+
+    def close(self) -> None:
+        """Stop the workers. SIGKILL after a short wait: Airflow installs its own SIGTERM handler in them."""
+        processes = list((getattr(self._pool, "_processes", None) or {}).values())
+        self._pool.shutdown(wait=False, cancel_futures=True)
+        for process in processes:
+            process.join(timeout=2)
+            if process.is_alive():
+                process.kill()
+
+
+def start(files: Sequence[Path], dags_folder: Path, skips: dict[str, str], databases: Sequence[str],
+          log_dir: Path, timeout: float = 900.0) -> DagRuns:
+    """Fork one worker per database (Airflow, the ORM and the Execution API warm) and run ``files`` on them."""
+    from airflow import settings
+
+    settings.engine.dispose()  # no connection is shared with the children; the parent reconnects on demand
+    context = get_context("fork")
+    queue = context.Queue()
+    for dsn in databases:
+        queue.put(dsn)
+    pool = ProcessPoolExecutor(len(databases), mp_context=context, initializer=_init_worker,
+                               initargs=(queue, str(dags_folder), str(log_dir)))
+    futures = {str(f): pool.submit(run_file, str(f), str(dags_folder), str(log_dir), skips) for f in files}
+    return DagRuns(futures, pool, timeout)
