@@ -298,6 +298,14 @@ def _drop_transport(api) -> None:
         pass
 
 
+def migrate(dsn: str) -> None:
+    """Create Airflow's tables in the database ``dsn``, in another process (this one's ORM stays where it is)."""
+    from airstack import proc
+
+    proc.run([sys.executable, "-c", "from airflow.utils.db import initdb; initdb()"],
+             env={"AIRFLOW__DATABASE__SQL_ALCHEMY_CONN": dsn}, what="airflow db migrate")
+
+
 def use_database(dsn: str) -> None:
     """Point this process's Airflow at ``dsn`` (a worker's own copy of the metadata database)."""
     from airflow import settings

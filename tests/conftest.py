@@ -11,7 +11,6 @@ import contextlib
 import json
 import os
 import shutil
-import sys
 import tempfile
 import time
 from concurrent.futures import ThreadPoolExecutor, wait
@@ -20,7 +19,7 @@ from pathlib import Path
 import pytest
 from cryptography.fernet import Fernet
 
-from airstack import paths, proc
+from airstack import paths
 from airstack.airflow_env import base_env
 from airstack.errors import PostgresUnavailableError
 from airstack.postgres import PostgresServer, choose_provider, postgres_server, probe
@@ -154,8 +153,9 @@ def _start_postgres(config: pytest.Config, migrate: bool) -> None:
             server = stack.enter_context(postgres_server(choice, probes))
         if migrate:
             with phase("metadata database migrated (background, another process)"):
-                proc.run([sys.executable, "-c", "from airflow.utils.db import initdb; initdb()"],
-                         env={"AIRFLOW__DATABASE__SQL_ALCHEMY_CONN": server.dsn}, what="airflow db migrate")
+                from airstack import dagruns
+
+                dagruns.migrate(server.dsn)
         return server, migrate
 
     started["postgres"] = _Background(start)

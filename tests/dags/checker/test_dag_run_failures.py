@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 
 from airstack import dagruns, paths, proc
-from airstack.postgres.sql import clone_database
+from airstack.postgres.sql import create_database
 
 pytestmark = pytest.mark.postgres
 
@@ -65,12 +65,11 @@ def scratch_dags(tmp_path_factory) -> Path:
 
 
 @pytest.fixture(scope="module")
-def outcomes(scratch_dags, airflow_db, tmp_path_factory) -> dict[str, list[dagruns.DagOutcome]]:
-    from airflow import settings
-
+def outcomes(scratch_dags, postgres, tmp_path_factory) -> dict[str, list[dagruns.DagOutcome]]:
+    """The scratch DAGs run on a database of their own (migrated in another process: this one's stays)."""
+    database = create_database(postgres.dsn, f"dag_run_failures_{os.getpid()}")
+    dagruns.migrate(database)
     dagruns.warm_execution_api()
-    settings.engine.dispose()
-    database = clone_database(airflow_db.dsn, f"failures_{os.getpid()}")
     files = sorted(scratch_dags.glob("*.py"))
     runs = dagruns.start(files, scratch_dags, {}, [database], tmp_path_factory.mktemp("logs"), timeout=240)
     try:
