@@ -48,7 +48,9 @@ def pytest_configure(config: pytest.Config) -> None:
         config.stash[_POSTGRES] = (probes, choose_provider(probes), None)
     except PostgresUnavailableError as exc:
         config.stash[_POSTGRES] = (probes, None, str(exc))
-    if config.getoption("--prestart") and not config.getoption("numprocesses", None):
+    # --prestart: before collection; but with --changed-since the selection may need none (then after it).
+    if config.getoption("--prestart") and not config.getoption("numprocesses", None) \
+            and not config.getoption("--changed-since", None):
         _start_postgres(config, migrate=True)
 
 

@@ -120,9 +120,12 @@ def main(argv: list[str]) -> int:
     env, extra = argv[0], [a for a in argv[1:] if a not in ("--yes", "--dry-run")]
     with tempfile.TemporaryDirectory(prefix=f"airstack-ci-{env}-") as tmp, aws_and_helm(Path(tmp)) as standin_env:
         os.environ.update({k: v for k, v in standin_env.items() if k.startswith("AWS_")})  # sops' KMS calls too
-        import boto3
+        from airstack.deploy.aws import client_factory
 
-        kms_arn = boto3.client("kms").create_key(Description=f"sops {env} (stand-in)")["KeyMetadata"]["Arn"]
+        # The project's factory (a session of its own): boto3's default session may hold an environment
+        # read before this one was set (another deploy in this process).
+        kms = client_factory(standin_env["AWS_DEFAULT_REGION"], standin_env["AWS_ENDPOINT_URL"])("kms")
+        kms_arn = kms.create_key(Description=f"sops {env} (stand-in)")["KeyMetadata"]["Arn"]
         root, _ = scratch_environment(Path(tmp) / "repo", registry="127.0.0.1:5000/airstack-ci", env=env,
                                       kms_arn=kms_arn)
         git_checkout(root)
