@@ -603,7 +603,10 @@ def bench_affected(args: argparse.Namespace) -> None:
     ratio = affected / full
     write_result("affected", ratio * 100, "%",
                  f"one DAG file changed: --changed-since {affected:.1f} s vs full {full:.1f} s = {ratio:.0%} "
-                 "(goal <= 25 %)", full_seconds=round(full, 1), affected_seconds=round(affected, 1), goal_percent=25)
+                 "(goal <= 25 %)", full_seconds=round(full, 1), affected_seconds=round(affected, 1), goal_percent=25,
+                 note="the full run is the gate (nox -s test's lanes); a one-DAG run still pays the fixed part "
+                      "(Postgres, the migration, the Execution API warm-up: see test-suite's breakdown), so the "
+                      "share is high while both times are low")
 
 
 def bench_deploy_noop(args: argparse.Namespace) -> None:

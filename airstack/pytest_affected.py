@@ -17,7 +17,7 @@ _SUMMARY = pytest.StashKey[str]()
 _AFFECTED = pytest.StashKey[tuple]()
 
 
-def _for_ref(config: pytest.Config, ref: str) -> tuple:
+def affected_for(config: pytest.Config, ref: str) -> tuple:
     """airstack.affected.for_ref once per run (the header asks, then collection; git and every source read)."""
     if _AFFECTED not in config.stash:
         from airstack.affected import for_ref
@@ -52,7 +52,7 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
     if not ref:
         return
     root = paths.repo_root()
-    changed, affected = _for_ref(config, ref)
+    changed, affected = affected_for(config, ref)
     if affected.everything:
         config.stash[_SUMMARY] = f"--changed-since {ref}: {affected.reasons[0]}; running all {len(items)} tests"
         return
@@ -71,7 +71,7 @@ def pytest_report_header(config: pytest.Config) -> list[str]:
     ref = config.getoption("--changed-since")
     if not ref:
         return []
-    changed, affected = _for_ref(config, ref)
+    changed, affected = affected_for(config, ref)
     if affected.everything:
         return [f"--changed-since {ref}: {affected.reasons[0]}: every test runs"]
     return [f"--changed-since {ref}: {len(changed)} changed files; DAGs affected: "

@@ -48,9 +48,7 @@ def pytest_configure(config: pytest.Config) -> None:
         config.stash[_POSTGRES] = (probes, choose_provider(probes), None)
     except PostgresUnavailableError as exc:
         config.stash[_POSTGRES] = (probes, None, str(exc))
-    # --prestart: before collection; but with --changed-since the selection may need none (then after it).
-    if config.getoption("--prestart") and not config.getoption("numprocesses", None) \
-            and not config.getoption("--changed-since", None):
+    if config.getoption("--prestart") and not config.getoption("numprocesses", None) and _runs_dags(config):
         _start_postgres(config, migrate=True)
 
 
@@ -140,6 +138,17 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     parser.addoption("--prestart", action="store_true", default=False,
                      help="start Postgres and migrate Airflow's database in the background before collection "
                           "(`nox -s test` does: it always needs them)")
+
+
+def _runs_dags(config: pytest.Config) -> bool:
+    """Whether DAG tests will run: always, but with --changed-since only when a change affects a DAG."""
+    ref = config.getoption("--changed-since", None)
+    if not ref:
+        return True
+    from airstack.pytest_affected import affected_for
+
+    _, affected = affected_for(config, ref)
+    return affected.everything or bool(affected.dag_files)
 
 
 def _start_postgres(config: pytest.Config, migrate: bool) -> None:
