@@ -21,9 +21,11 @@ import re
 import sys
 import time
 import traceback
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import Future, ProcessPoolExecutor
+from contextlib import contextmanager
 from dataclasses import dataclass, field
+from datetime import datetime
 from multiprocessing import get_context
 from pathlib import Path
 
@@ -51,6 +53,8 @@ class DagOutcome:
     seconds: float = 0.0
     log_file: str = ""
     error: str = ""  # the run itself could not start or finish (parse error, timeout, crash)
+    logical_date: datetime | None = None
+    run_after: datetime | None = None
 
     @property
     def ok(self) -> bool:
@@ -142,8 +146,7 @@ class _TaskLog:
 
 
 def _offset() -> int:
-    sys.stdout.flush()
-    sys.stderr.flush()
+    _flush({sys.stdout, sys.stderr, sys.__stdout__, sys.__stderr__})
     return os.lseek(1, 0, os.SEEK_CUR)
 
 
@@ -187,39 +190,61 @@ def _failures(tasks: dict[str, str], record: _TaskLog, log_path: Path, dags_fold
     return out
 
 
-def _redirect_output(path: Path) -> None:
-    """Everything this process writes, to ``path``: descriptors 1 and 2, and whatever descriptors the
-    current Python streams write to (pytest's capture replaces them; Airflow's loggers hold on to them)."""
+@contextmanager
+def _output_to(path: Path) -> Iterator[None]:
+    """Everything this process writes goes to ``path`` meanwhile: descriptors 1 and 2, and whatever
+    descriptors the current Python streams write to (pytest's capture replaces them; Airflow's loggers
+    hold on to them). Restored afterwards, so this also works in the test process itself."""
     streams = {sys.stdout, sys.stderr, sys.__stdout__, sys.__stderr__}
-    for stream in streams:
-        stream.flush()
-    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644)
     targets = {1, 2}
     for stream in streams:
         try:
             targets.add(stream.fileno())
         except (AttributeError, OSError, ValueError):
             continue
-    for target in targets:
-        os.dup2(fd, target)
-    os.close(fd)
+    _flush(streams)
+    saved = {target: os.dup(target) for target in targets}
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644)
+    try:
+        for target in targets:
+            os.dup2(fd, target)
+        yield
+    finally:
+        _flush(streams)
+        os.close(fd)
+        for target, copy in saved.items():
+            os.dup2(copy, target)
+            os.close(copy)
+
+
+def _flush(streams) -> None:
+    for stream in streams:
+        try:
+            stream.flush()
+        except (AttributeError, OSError, ValueError):
+            continue
 
 
 def run_dag(dag, file: str, dags_folder: Path, log_dir: Path) -> DagOutcome:
-    """One ``dag.test()`` with its output in ``log_dir/<dag_id>.log``; retries off, so a failure is final."""
+    """One ``dag.test()`` with its output in ``log_dir/<dag_id>.log``; retries off, so a failure is final.
+
+    Used by the forked workers, and by tests that run a DAG in their own process (pods as containers).
+    """
     outcome = DagOutcome(dag.dag_id, file, expected_tasks=sorted(dag.task_ids))
+    log_dir.mkdir(parents=True, exist_ok=True)
     log_path = log_dir / f"{dag.dag_id}.log"
     outcome.log_file = str(log_path)
     for task in dag.tasks:
         task.retries = 0
     record = _TaskLog()
     undo = _record_tasks(record)
-    _redirect_output(log_path)
     started = time.perf_counter()
     try:
-        run = dag.test()
+        with _output_to(log_path):
+            run = dag.test()
         outcome.state = str(getattr(run.state, "value", run.state))
         outcome.tasks = {ti.task_id: str(getattr(ti.state, "value", ti.state)) for ti in run.get_task_instances()}
+        outcome.logical_date, outcome.run_after = run.logical_date, run.run_after
     except Exception as exc:  # noqa: BLE001 - reported as the run's error, with its origin
         outcome.error = f"dag.test() raised {describe(exc)} at {error_origin(exc, dags_folder)}"
     finally:

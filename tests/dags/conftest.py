@@ -75,6 +75,20 @@ def airflow_settings(airflow_db: PostgresServer) -> dict:
 
 
 # ---------------------------------------------------------------------------- DAG runs --
+RUN_LOGS = paths.repo_root() / ".airstack" / "logs" / "dag-runs"  # one <dag_id>.log per run (CI keeps them)
+
+
+def run_here(file_name: str, dag_id: str, logs: str):
+    """One DAG run in this process (for tests that set up its pods or storage first), as the workers run
+    them: retries off, the output in ``RUN_LOGS/<logs>/<dag_id>.log``, ``explain()`` saying why it failed."""
+    from airstack import dagruns
+    from airstack.dagcheck.parse import parse_file
+
+    folder = paths.dags_folder()
+    dag = next(d for d in parse_file(folder / file_name, folder) if d.dag_id == dag_id)
+    return dagruns.run_dag(dag, f"{folder.name}/{file_name}", folder, RUN_LOGS / logs)
+
+
 def _files_to_run(items: list[pytest.Item]) -> list[Path]:
     """The DAG files that the selected tests need runs of (parametrised by dag_file, or marked with one)."""
     files = set()
@@ -112,8 +126,7 @@ def dag_runs(request, airflow_settings, airflow_db: PostgresServer):
     workers = max(1, min(len(files), os.cpu_count() or 1))
     with phase(f"database copied for {workers} run workers"):
         databases = [clone_database(airflow_db.dsn, f"dag_runs_{i}") for i in range(workers)]
-    log_dir = paths.repo_root() / ".airstack" / "logs" / "dag-runs"
-    runs = dagruns.start(files, paths.dags_folder(), skips, databases, log_dir)
+    runs = dagruns.start(files, paths.dags_folder(), skips, databases, RUN_LOGS)
     yield runs
     for file in files:
         for outcome in (o for o in runs.finished(file) if not o.skip):

@@ -4,8 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from airstack import paths
-from airstack.dagcheck.parse import parse_file
+from tests.dags.conftest import run_here
 
 pytestmark = pytest.mark.postgres
 
@@ -16,10 +15,8 @@ def test_etl_lands_its_file_in_s3(airflow_settings, s3_standin, monkeypatch):
     monkeypatch.setenv("AIRFLOW_CONN_AWS_ETL_TEST", s3_standin["connection"])
     monkeypatch.setenv("AIRSTACK_STORAGE_BASE", f"s3://{s3_standin['bucket']}/etl-run")
     monkeypatch.setenv("AIRSTACK_STORAGE_CONN_ID", "aws_etl_test")
-    (dag,) = parse_file(paths.dags_folder() / "etl_postgres.py", paths.dags_folder())
-    run = dag.test()
-    states = {ti.task_id: ti.state for ti in run.get_task_instances()}
-    assert run.state == "success", states
+    run = run_here("etl_postgres.py", "etl_postgres_orders", logs="etl-storage-s3")
+    assert run.ok, run.explain()
 
     listed = s3_standin["client"].list_objects_v2(Bucket=s3_standin["bucket"], Prefix="etl-run/etl/orders/")
     (landed,) = [o["Key"] for o in listed.get("Contents", [])]

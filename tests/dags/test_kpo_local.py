@@ -11,24 +11,21 @@ import json
 
 import pytest
 
-from airstack import paths
-from airstack.dagcheck.parse import parse_file
 from airstack.docker_client import get_client
+from tests.dags.conftest import run_here
 
 pytestmark = [pytest.mark.docker, pytest.mark.postgres]
 LABEL = "airstack.test=kpo-local"
 
 
-def _run(dag_id: str):
-    dag = next(d for d in parse_file(paths.dags_folder() / "k8s_project_example.py", paths.dags_folder())
-               if d.dag_id == dag_id)
-    run = dag.test()
-    return run.state, {ti.task_id: ti.state for ti in run.get_task_instances()}
+def _run():
+    return run_here("k8s_project_example.py", "k8s_project_example", logs="kpo-local")
 
 
 def test_kpo_example_runs_as_local_containers(local_pods_env):
-    state, tasks = _run("k8s_project_example")
-    assert (state, tasks) == ("success", {"extract_orders": "success", "summarise_orders": "success"})
+    outcome = _run()
+    assert outcome.ok, outcome.explain()
+    assert outcome.tasks == {"extract_orders": "success", "summarise_orders": "success"}
 
     # The pods wrote into the project's sub-path of the data claim, as on Kubernetes.
     summaries = list((local_pods_env["data"] / "example1" / "summaries").glob("*.json"))
@@ -46,5 +43,9 @@ def test_kpo_example_runs_as_local_containers(local_pods_env):
 
 def test_no_daemon_fails_the_task_with_the_reason(local_pods_env, monkeypatch):
     monkeypatch.setenv("DOCKER_HOST", "unix:///nonexistent/docker.sock")
-    state, tasks = _run("k8s_project_example")
-    assert state == "failed" and tasks["extract_orders"] == "failed"
+    outcome = _run()
+    assert outcome.state == "failed" and outcome.tasks["extract_orders"] == "failed"
+    # The failure explains itself: the task's exception is the reason, in the message's first line.
+    first = outcome.explain().splitlines()[0]
+    assert first.startswith("k8s_project_example (dags/k8s_project_example.py): task 'extract_orders' failed: "), first
+    assert "no Docker daemon answers at unix:///nonexistent/docker.sock" in first, first

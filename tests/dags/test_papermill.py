@@ -13,8 +13,8 @@ import json
 import pytest
 
 from airstack import paths
-from airstack.dagcheck.parse import parse_file
 from airstack.docker_client import get_client
+from tests.dags.conftest import run_here
 
 pytestmark = [pytest.mark.docker, pytest.mark.postgres]
 LABEL = "airstack.test=papermill"
@@ -49,11 +49,9 @@ def _code_cells(nb: dict) -> list[dict]:
 
 @pytest.mark.dag_file("dags/papermill_example.py")  # --changed-since: runs when the DAG, notebook or image does
 def test_papermill_example_saves_the_executed_notebook(local_pods_env):
-    dag = next(d for d in parse_file(paths.dags_folder() / "papermill_example.py", paths.dags_folder())
-               if d.dag_id == "papermill_example")
-    run = dag.test()
-    tasks = {ti.task_id: ti.state for ti in run.get_task_instances()}
-    assert (run.state, tasks) == ("success", {"extract_orders": "success", "orders_report": "success"})
+    run = run_here("papermill_example.py", "papermill_example", logs="papermill")
+    assert run.ok, run.explain()
+    assert run.tasks == {"extract_orders": "success", "orders_report": "success"}
 
     # The artifact: the executed notebook in the project's sub-path of the data claim, and its summary.
     day = (run.logical_date or run.run_after).strftime("%Y-%m-%d")  # what the DAG's `| ds` rendered
