@@ -188,6 +188,11 @@ def pytest_collection_finish(session: pytest.Session) -> None:
         session.config.stash.setdefault(_PRESTARTED, {})["execution_api"] = _Background(warm)
 
 
+def postgres_available(config: pytest.Config) -> bool:
+    """Whether a Postgres provider was found (the header says which, or why none)."""
+    return config.stash[_POSTGRES][1] is not None
+
+
 def prestarted(config: pytest.Config, name: str):
     """The result of what pytest_collection_finish started, or None when it did not start it."""
     background = config.stash.get(_PRESTARTED, {}).get(name)
