@@ -79,18 +79,24 @@ def explain(outcome: DagOutcome) -> str:
         head += f"run {outcome.state or 'not finished'}"
     lines = [head]
     for failure in outcome.failures:
-        lines.append(f"  task {failure.task_id!r} {failure.state}" + (f": {failure.error}" if failure.error else ""))
-        if failure.where:
-            lines.append(f"    at {failure.where}")
-        if failure.log_tail:
-            lines.append(f"    last {len(failure.log_tail)} lines of its log:")
-            lines.extend(f"    | {line}" for line in failure.log_tail)
+        lines.extend(f"  {line}" for line in failure_lines(failure))
     never = sorted(set(outcome.expected_tasks) - set(outcome.tasks))
     if never and not outcome.error:
         lines.append(f"  tasks that never ran: {', '.join(never)}")
     if outcome.log_file:
         lines.append(f"  whole log: {outcome.log_file}")
     return "\n".join(lines)
+
+
+def failure_lines(failure: TaskFailure) -> list[str]:
+    """A task that did not succeed: its exception, where in the DAG's code, its log's last lines."""
+    lines = [f"task {failure.task_id!r} {failure.state}" + (f": {failure.error}" if failure.error else "")]
+    if failure.where:
+        lines.append(f"  at {failure.where}")
+    if failure.log_tail:
+        lines.append(f"  last {len(failure.log_tail)} lines of its log:")
+        lines.extend(f"  | {line}" for line in failure.log_tail)
+    return lines
 
 
 _ANSI = re.compile(r"\x1b\[[0-9;]*m")

@@ -367,7 +367,9 @@ def cmd_shell(args, config: LocalConfig) -> int:
 def cmd_run(args, config: LocalConfig) -> int:
     from airstack.localenv.runs import follow_run
 
-    return follow_run(config.api_url, args.dag_id, args.timeout, console)
+    from airstack import paths
+
+    return follow_run(config.api_url, args.dag_id, args.timeout, console, paths.dags_folder())
 
 
 def _option_flags(p: argparse.ArgumentParser) -> None:

@@ -1,14 +1,77 @@
-"""Trigger a DAG run through the REST API and follow it to its end state."""
+"""Trigger a DAG run through the REST API and follow it to its end state; a failed run says why.
+
+For each failed task the run prints its exception (from the task log's structured ``error_detail``),
+where in the DAG folder's code it was raised, and the last lines of its log, read through the REST
+API as the UI reads them.
+"""
 
 from __future__ import annotations
 
+import os
 import time
+from pathlib import Path
 
 from rich.table import Table
 
+from airstack.dagruns import TaskFailure, failure_lines
 from airstack.errors import AirstackError
 
 FINISHED = {"success", "failed"}
+LOG_LINES = 20
+# Structured log events that frame a task's log but say nothing about it.
+_FRAMING = ("::group::", "::endgroup::")
+
+
+def failure_from_log(task_id: str, state: str, messages: list[dict], dags_folder: Path,
+                     lines: int = LOG_LINES) -> TaskFailure:
+    """A failed task's exception, origin and last log lines, from its structured log (the REST API's ``content``)."""
+    failure = TaskFailure(task_id, state)
+    errors = [m for m in messages if m.get("error_detail")]
+    if errors:
+        chain = errors[-1]["error_detail"]  # the raised exception first, then its causes (structlog's order)
+        failure.error = f"{chain[0].get('exc_type')}: {chain[0].get('exc_value')}"
+        failure.where = next((w for stack in chain if (w := _origin(stack.get("frames") or [], dags_folder, True))),
+                             _origin(chain[0].get("frames") or [], dags_folder))
+    text = [_line(m) for m in messages if m.get("timestamp") and not str(m.get("event", "")).startswith(_FRAMING)]
+    failure.log_tail = text[-lines:]
+    return failure
+
+
+def _origin(frames: list[dict], dags_folder: Path, own_only: bool = False) -> str:
+    """The deepest frame in the DAG folder's code (else, unless ``own_only``, the deepest frame) as text."""
+    folder = str(dags_folder.resolve()) + os.sep
+    own = [f for f in frames if str(f.get("filename", "")).startswith(folder)]
+    frame = (own or ([] if own_only else frames) or [None])[-1]
+    if frame is None:
+        return ""
+    name = str(frame.get("filename", ""))
+    if name.startswith(folder):
+        name = Path(name).relative_to(dags_folder.resolve().parent).as_posix()
+    return f"{name}, line {frame.get('lineno')}, in {frame.get('name')}"
+
+
+def _line(message: dict) -> str:
+    level = str(message.get("level", "")).upper()
+    event = str(message.get("event", ""))
+    if message.get("logger") == "task.stdout" or not level:
+        return event
+    detail = (message.get("error_detail") or [{}])[0]
+    suffix = f": {detail.get('exc_type')}: {detail.get('exc_value')}" if detail.get("exc_type") else ""
+    return f"{level} {event}{suffix}"
+
+
+def _failures(client, dag_id: str, run_id: str, tasks: list[dict], dags_folder: Path) -> list[TaskFailure]:
+    out = []
+    for ti in sorted(tasks, key=lambda t: t["task_id"]):
+        if ti["state"] != "failed":
+            continue
+        response = client.get(f"/dags/{dag_id}/dagRuns/{run_id}/taskInstances/{ti['task_id']}/logs/"
+                              f"{max(1, ti.get('try_number') or 1)}", params={"full_content": "true"},
+                              headers={"Accept": "application/json"})
+        messages = response.json().get("content", []) if response.status_code == 200 else []
+        out.append(failure_from_log(ti["task_id"], ti["state"], messages if isinstance(messages, list) else [],
+                                    dags_folder))
+    return out
 
 
 def _client(api_url: str):
@@ -29,7 +92,7 @@ def _wait_for_dag(client, dag_id: str, timeout: float) -> None:
     raise AirstackError(f"DAG {dag_id!r} is not known to the local Airflow after {timeout:g} s{hint}")
 
 
-def follow_run(api_url: str, dag_id: str, timeout: float, console) -> int:
+def follow_run(api_url: str, dag_id: str, timeout: float, console, dags_folder: Path | None = None) -> int:
     import httpx
 
     from airstack.localenv.health import health
@@ -53,6 +116,8 @@ def follow_run(api_url: str, dag_id: str, timeout: float, console) -> int:
                     break
                 time.sleep(1)
             tasks = client.get(f"/dags/{dag_id}/dagRuns/{run_id}/taskInstances").json()["task_instances"]
+            failures = _failures(client, dag_id, run_id, tasks, dags_folder or Path("dags")) \
+                if state == "failed" else []
     except httpx.HTTPError as exc:
         raise AirstackError(f"the local Airflow at {api_url} does not answer ({type(exc).__name__}): "
                             "is it up? `nox -s status`") from None
@@ -62,6 +127,8 @@ def follow_run(api_url: str, dag_id: str, timeout: float, console) -> int:
     for ti in sorted(tasks, key=lambda t: t["task_id"]):
         table.add_row(ti["task_id"], str(ti["state"]))
     console.print(table)
+    for failure in failures:
+        console.print("\n".join(failure_lines(failure)), markup=False, highlight=False)
     if state not in FINISHED:
         raise AirstackError(f"{dag_id} run {run_id} did not finish within {timeout:g} s (state {state})")
     return 0 if state == "success" else 1

@@ -19,6 +19,23 @@ from airstack.postgres.embedded import free_port
 
 pytestmark = pytest.mark.e2e
 ROOT = paths.repo_root()
+# A DAG whose task fails, in the scratch copy only: `nox -s run` must say why.
+FAILING_DAG = """
+import pendulum
+from airflow.sdk import dag, task
+
+@dag(schedule=None, start_date=pendulum.datetime(2024, 1, 1), catchup=False, tags=["example"],
+     default_args={"owner": "team", "retries": 0})
+def fails_on_purpose():
+    @task
+    def validate():
+        print("validating 3 rows")
+        raise ValueError("expected 4 rows, got 3")
+
+    validate()
+
+fails_on_purpose()
+"""
 
 
 @pytest.fixture(scope="module")
@@ -34,6 +51,7 @@ def env(tmp_path_factory):
     doc = store.decrypt_raw(root, "local")
     doc["airflow"]["connections"][0]["port"] = pg_port
     store.save(root, "local", doc)
+    (root / "dags" / "fails_on_purpose.py").write_text(FAILING_DAG)
     yield {"root": root, "environ": environ, "url": f"http://127.0.0.1:{api_port}"}
     cli(environ, "clean", "--yes", check=False)
 
@@ -116,6 +134,12 @@ def test_native_environment_end_to_end(env):
 
     run = cli(environ, "run", "example_bash_operator", check=False)
     assert run.returncode == 0 and ": success" in run.stdout, run.stdout + run.stderr
+    # A failed run says why: the task's exception, its line in the DAG file, its last log lines.
+    failed = cli(environ, "run", "fails_on_purpose", check=False)
+    assert failed.returncode == 1, failed.stdout + failed.stderr
+    assert "task 'validate' failed: ValueError: expected 4 rows, got 3" in failed.stdout, failed.stdout
+    assert "at dags/fails_on_purpose.py, line 11, in validate" in failed.stdout, failed.stdout
+    assert "| validating 3 rows" in failed.stdout, failed.stdout
 
     addresses = _listening_addresses(_env_pids(env))
     assert addresses and addresses <= {"0100007F", "00000000000000000000000001000000"}, addresses  # 127.0.0.1, ::1

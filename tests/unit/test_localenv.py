@@ -76,3 +76,30 @@ def test_clean_without_docker(tmp_path, monkeypatch, capsys, no_docker):
     out = capsys.readouterr().out
     assert out.strip() == f"nothing was running; removed {state}"
     assert not state.exists() and not (tmp_path / ".airstack" / "local" / "runtime").exists()
+
+
+def test_a_failed_runs_log_gives_the_exception_origin_and_last_lines(tmp_path):
+    """`nox -s run`: the structured task log the REST API returns (shape recorded from Airflow 3.3.2)."""
+    from airstack.localenv.runs import failure_from_log
+
+    dags = tmp_path / "dags"
+    frames = [{"filename": "/venv/airflow/sdk/execution_time/task_runner.py", "lineno": 1579, "name": "_run"},
+              {"filename": f"{dags}/fails.py", "lineno": 10, "name": "validate"}]
+    messages = [
+        {"event": "::group::Log message source details"}, {"event": "/logs/attempt=1.log"}, {"event": "::endgroup::"},
+        {"timestamp": "t0", "event": "::group::Pre Execute", "level": "info", "logger": "task"},
+        {"timestamp": "t1", "event": "DAG bundles loaded: dags-folder", "level": "info", "logger": "airflow"},
+        {"timestamp": "t2", "event": "::endgroup::", "level": "info", "logger": "task"},
+        {"timestamp": "t3", "event": "validating 3 rows", "level": "info", "logger": "task.stdout"},
+        {"timestamp": "t4", "event": "Task failed with exception", "level": "error", "logger": "task",
+         "error_detail": [{"exc_type": "ValueError", "exc_value": "expected 4 rows, got 3", "frames": frames[:1]},
+                          {"exc_type": "KeyError", "exc_value": "'rows'", "frames": frames, "is_cause": True}]},
+        {"timestamp": "t5", "event": "::group::Post Execute", "level": "info", "logger": "task"},
+    ]
+    failure = failure_from_log("validate", "failed", messages, dags)
+    assert failure.error == "ValueError: expected 4 rows, got 3"
+    assert failure.where == "dags/fails.py, line 10, in validate"
+    assert failure.log_tail == ["INFO DAG bundles loaded: dags-folder", "validating 3 rows",
+                                "ERROR Task failed with exception: ValueError: expected 4 rows, got 3"]
+    assert failure_from_log("validate", "failed", messages, dags, lines=1).log_tail == failure.log_tail[-1:]
+    assert failure_from_log("t", "failed", [], dags).error == ""  # no log (yet): the state alone
