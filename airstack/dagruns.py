@@ -21,13 +21,14 @@ import re
 import sys
 import time
 import traceback
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Sequence
 from concurrent.futures import Future, ProcessPoolExecutor
-from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import datetime
 from multiprocessing import get_context
 from pathlib import Path
+
+from airstack.output import flush_streams, output_to
 
 LOG_TAIL = 15  # log lines of a failed task shown in the message
 
@@ -152,7 +153,7 @@ class _TaskLog:
 
 
 def _offset() -> int:
-    _flush({sys.stdout, sys.stderr, sys.__stdout__, sys.__stderr__})
+    flush_streams()
     return os.lseek(1, 0, os.SEEK_CUR)
 
 
@@ -196,41 +197,6 @@ def _failures(tasks: dict[str, str], record: _TaskLog, log_path: Path, dags_fold
     return out
 
 
-@contextmanager
-def _output_to(path: Path) -> Iterator[None]:
-    """Everything this process writes goes to ``path`` meanwhile: descriptors 1 and 2, and whatever
-    descriptors the current Python streams write to (pytest's capture replaces them; Airflow's loggers
-    hold on to them). Restored afterwards, so this also works in the test process itself."""
-    streams = {sys.stdout, sys.stderr, sys.__stdout__, sys.__stderr__}
-    targets = {1, 2}
-    for stream in streams:
-        try:
-            targets.add(stream.fileno())
-        except (AttributeError, OSError, ValueError):
-            continue
-    _flush(streams)
-    saved = {target: os.dup(target) for target in targets}
-    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644)
-    try:
-        for target in targets:
-            os.dup2(fd, target)
-        yield
-    finally:
-        _flush(streams)
-        os.close(fd)
-        for target, copy in saved.items():
-            os.dup2(copy, target)
-            os.close(copy)
-
-
-def _flush(streams) -> None:
-    for stream in streams:
-        try:
-            stream.flush()
-        except (AttributeError, OSError, ValueError):
-            continue
-
-
 def run_dag(dag, file: str, dags_folder: Path, log_dir: Path) -> DagOutcome:
     """One ``dag.test()`` with its output in ``log_dir/<dag_id>.log``; retries off, so a failure is final.
 
@@ -246,7 +212,7 @@ def run_dag(dag, file: str, dags_folder: Path, log_dir: Path) -> DagOutcome:
     undo = _record_tasks(record)
     started = time.perf_counter()
     try:
-        with _output_to(log_path):
+        with output_to(log_path):
             run = dag.test()
         outcome.state = str(getattr(run.state, "value", run.state))
         outcome.tasks = {ti.task_id: str(getattr(ti.state, "value", ti.state)) for ti in run.get_task_instances()}

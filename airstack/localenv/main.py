@@ -221,6 +221,31 @@ def _start_extras(runtime, extras: options.Extras, env: dict[str, str], started:
     console.print(f"options started ({time.perf_counter() - started:.1f} s)")
 
 
+def _migrate_and_import(config: LocalConfig, runtime, dsn: str, settings, migrate: bool):
+    """Migrate (unless current) and import settings/local. Airflow's own lines (alembic, the ORM, the
+    masker) go to the `up` log, not the terminal; a failure shows that log's last lines."""
+    from airflow.utils.db import upgradedb
+
+    from airstack.output import output_to
+    from airstack.settings import importer
+
+    config.logs.mkdir(parents=True, exist_ok=True)
+    log = config.log_file("up")
+    try:
+        with output_to(log):
+            if migrate:
+                upgradedb()
+                _stamp_file(config, runtime).write_text(_migration_stamp(dsn))
+            roles = _ensure_local_roles(config, dsn, settings)
+            return roles, importer.apply(settings.airflow)
+    except AirstackError:
+        raise  # one clear line already
+    except Exception:
+        console.print(f"the migration or the settings import failed; last lines of {log}:\n{health.tail(log)}",
+                      markup=False, highlight=False)
+        raise
+
+
 def cmd_up(args, config: LocalConfig) -> int:
     started = time.perf_counter()
     settings = _local_settings(config.root)
@@ -249,15 +274,7 @@ def cmd_up(args, config: LocalConfig) -> int:
         for service in early:
             runtime.start_service(service, env)
         os.environ.update(env | {"AIRFLOW__DATABASE__SQL_ALCHEMY_CONN": dsn})
-        from airflow.utils.db import upgradedb
-
-        from airstack.settings import importer
-
-        if not early:
-            upgradedb()
-            _stamp_file(config, runtime).write_text(_migration_stamp(dsn))
-        roles = _ensure_local_roles(config, dsn, settings)
-        actions = importer.apply(settings.airflow)
+        roles, actions = _migrate_and_import(config, runtime, dsn, settings, migrate=not early)
         changed = sum(a.action != "unchanged" for a in actions)
         console.print(f"database {'current' if early else 'migrated'}, settings/local applied "
                       f"({changed} changed of {len(actions)})"
