@@ -124,18 +124,24 @@ def _own_frames(lines: list[str], folder: str) -> list[str]:
     return out
 
 
+def frame_origin(frames: Sequence[tuple[str, int | None, str]], dags_folder: Path, own_only: bool = False) -> str:
+    """The deepest frame (filename, line, function) in the DAG folder's code, as ``dags/x.py, line N, in f``;
+    else, unless ``own_only``, the deepest frame; "" when there is none."""
+    folder = str(dags_folder.resolve()) + os.sep
+    own = [f for f in frames if str(f[0]).startswith(folder)]
+    chosen = own or ([] if own_only else list(frames))
+    if not chosen:
+        return ""
+    name, lineno, function = chosen[-1]
+    if str(name).startswith(folder):
+        name = Path(name).relative_to(dags_folder.resolve().parent).as_posix()
+    return f"{name}, line {lineno}, in {function}"
+
+
 def error_origin(exc: BaseException, dags_folder: Path) -> str:
     """Where an exception was raised in the DAG folder's code (the deepest such frame), else its last frame."""
-    frames = traceback.extract_tb(exc.__traceback__)
-    if not frames:
-        return ""
-    folder = str(dags_folder.resolve()) + os.sep
-    own = [f for f in frames if f.filename.startswith(folder)]
-    frame = (own or frames)[-1]
-    name = frame.filename
-    if name.startswith(folder):
-        name = Path(name).relative_to(dags_folder.resolve().parent).as_posix()
-    return f"{name}, line {frame.lineno}, in {frame.name}"
+    return frame_origin([(f.filename, f.lineno, f.name) for f in traceback.extract_tb(exc.__traceback__)],
+                        dags_folder)
 
 
 def describe(exc: BaseException) -> str:

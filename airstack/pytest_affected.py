@@ -35,14 +35,21 @@ def pytest_addoption(parser: pytest.Parser) -> None:
                      help="run only the tests that the changes since git REF affect (airstack.affected)")
 
 
-def _selected(item: pytest.Item, root: Path, affected) -> bool:
+def dag_file_of(item: pytest.Item, root: Path) -> str | None:
+    """The DAG file a test is about (repo-relative, else absolute): its ``dag_file`` parameter or mark."""
     callspec = getattr(item, "callspec", None)
     dag_file = callspec.params.get("dag_file") if callspec else None
     if dag_file is not None:
-        return affected.runs_dag(Path(dag_file).resolve().relative_to(root).as_posix())
+        path = Path(dag_file).resolve()
+        return path.relative_to(root).as_posix() if path.is_relative_to(root) else path.as_posix()
     marker = item.get_closest_marker("dag_file")  # a test about one DAG: @pytest.mark.dag_file("dags/x.py")
-    if marker is not None:
-        return affected.runs_dag(marker.args[0])
+    return marker.args[0] if marker is not None else None
+
+
+def _selected(item: pytest.Item, root: Path, affected) -> bool:
+    dag_file = dag_file_of(item, root)
+    if dag_file is not None:
+        return affected.runs_dag(dag_file)
     return affected.runs_test_file(Path(str(item.path)).resolve().relative_to(root).as_posix())
 
 

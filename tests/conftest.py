@@ -121,7 +121,9 @@ class _Background:
 
     def __init__(self, start) -> None:
         self._stack = contextlib.ExitStack()
-        self._future = ThreadPoolExecutor(1).submit(start, self._stack)
+        executor = ThreadPoolExecutor(1)
+        self._future = executor.submit(start, self._stack)
+        executor.shutdown(wait=False)  # its thread ends with the job
 
     def result(self):
         return self._future.result()

@@ -7,13 +7,12 @@ API as the UI reads them.
 
 from __future__ import annotations
 
-import os
 import time
 from pathlib import Path
 
 from rich.table import Table
 
-from airstack.dagruns import TaskFailure, failure_lines
+from airstack.dagruns import TaskFailure, failure_lines, frame_origin
 from airstack.errors import AirstackError
 
 FINISHED = {"success", "failed"}
@@ -30,24 +29,17 @@ def failure_from_log(task_id: str, state: str, messages: list[dict], dags_folder
     if errors:
         chain = errors[-1]["error_detail"]  # the raised exception first, then its causes (structlog's order)
         failure.error = f"{chain[0].get('exc_type')}: {chain[0].get('exc_value')}"
-        failure.where = next((w for stack in chain if (w := _origin(stack.get("frames") or [], dags_folder, True))),
-                             _origin(chain[0].get("frames") or [], dags_folder))
+        failure.where = next((w for stack in chain if (w := _origin(stack, dags_folder, own_only=True))),
+                             _origin(chain[0], dags_folder))
     text = [_line(m) for m in messages if m.get("timestamp") and not str(m.get("event", "")).startswith(_FRAMING)]
     failure.log_tail = text[-lines:]
     return failure
 
 
-def _origin(frames: list[dict], dags_folder: Path, own_only: bool = False) -> str:
-    """The deepest frame in the DAG folder's code (else, unless ``own_only``, the deepest frame) as text."""
-    folder = str(dags_folder.resolve()) + os.sep
-    own = [f for f in frames if str(f.get("filename", "")).startswith(folder)]
-    frame = (own or ([] if own_only else frames) or [None])[-1]
-    if frame is None:
-        return ""
-    name = str(frame.get("filename", ""))
-    if name.startswith(folder):
-        name = Path(name).relative_to(dags_folder.resolve().parent).as_posix()
-    return f"{name}, line {frame.get('lineno')}, in {frame.get('name')}"
+def _origin(stack: dict, dags_folder: Path, own_only: bool = False) -> str:
+    """A structlog stack's frames (dicts), placed by :func:`airstack.dagruns.frame_origin`."""
+    frames = [(f.get("filename", ""), f.get("lineno"), f.get("name")) for f in stack.get("frames") or []]
+    return frame_origin(frames, dags_folder, own_only)
 
 
 def _line(message: dict) -> str:

@@ -91,16 +91,11 @@ def run_here(file_name: str, dag_id: str, logs: str):
 
 def _files_to_run(items: list[pytest.Item]) -> list[Path]:
     """The DAG files that the selected tests need runs of (parametrised by dag_file, or marked with one)."""
-    files = set()
-    for item in items:
-        if "dag_runs" not in getattr(item, "fixturenames", ()):
-            continue
-        callspec = getattr(item, "callspec", None)
-        if callspec and callspec.params.get("dag_file") is not None:
-            files.add(Path(callspec.params["dag_file"]).resolve())
-        marker = item.get_closest_marker("dag_file")
-        if marker:
-            files.add((paths.repo_root() / marker.args[0]).resolve())
+    from airstack.pytest_affected import dag_file_of
+
+    root = paths.repo_root()
+    named = {dag_file_of(item, root) for item in items if "dag_runs" in getattr(item, "fixturenames", ())}
+    files = {(root / name).resolve() for name in named if name}
     return sorted(files, key=lambda f: -f.stat().st_size)  # big files first: they tend to run longest
 
 
