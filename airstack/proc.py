@@ -95,15 +95,22 @@ def run(
 
 
 def start(argv: Sequence[str], *, log_file: os.PathLike[str], env: Mapping[str, str] | None = None,
-          cwd: str | os.PathLike[str] | None = None) -> subprocess.Popen:
-    """Start a long-running program in the background, its output appended to ``log_file``."""
+          cwd: str | os.PathLike[str] | None = None, talk: bool = False) -> subprocess.Popen:
+    """Start a long-running program in the background, its output appended to ``log_file``.
+
+    With ``talk``, its stdin and stdout are pipes to this process (text, line-buffered) and
+    only its stderr goes to ``log_file``.
+    """
     argv = [str(a) for a in argv]
     log.debug("start: %s", format_command(argv, env))
     full_env = {**os.environ, **env} if env else None
+    pipes = {"stdin": subprocess.PIPE, "stdout": subprocess.PIPE, "text": True, "bufsize": 1} if talk \
+        else {"stdin": subprocess.DEVNULL, "stdout": None}
     with open(log_file, "ab") as out:
+        pipes["stdout"] = pipes["stdout"] or out
         try:
-            return subprocess.Popen(argv, env=full_env, cwd=cwd, stdout=out, stderr=subprocess.STDOUT,  # noqa: S603
-                                    stdin=subprocess.DEVNULL, start_new_session=True)
+            return subprocess.Popen(argv, env=full_env, cwd=cwd,  # noqa: S603
+                                    stderr=out if talk else subprocess.STDOUT, start_new_session=True, **pipes)
         except FileNotFoundError:
             raise CommandNotFoundError(f"`{argv[0]}` was not found") from None
 
