@@ -43,7 +43,7 @@ AIRFLOW_UID = 50000
 # The DAG processor's file list, as the processor makes it (.airflowignore and safe mode), relative.
 LIST_DAG_FILES = ("import json, os, sys; from airflow.configuration import conf; "
                   "from airflow.utils.file import list_py_file_paths; d = sys.argv[1]; "
-                  "print(json.dumps(sorted(os.path.relpath(p, d) for p in list_py_file_paths("
+                  "print('DAG_FILES=' + json.dumps(sorted(os.path.relpath(p, d) for p in list_py_file_paths("
                   "d, safe_mode=conf.getboolean('core', 'dag_discovery_safe_mode', fallback=True)))))")
 WAIT_FOR = 'while [ ! -f {dir}/ready ]; do sleep 0.1; done; exec "$0" "$@"'
 SECRET_OPTIONS = {"sql_alchemy_conn": "AIRFLOW__DATABASE__SQL_ALCHEMY_CONN",
@@ -267,11 +267,12 @@ class DockerRuntime:
     def dag_files(self) -> list[str]:
         """The files Airflow's DAG processor parses, listed by Airflow inside its container."""
         container = self._container("dag-processor")
-        code, output = container.exec_run(["python", "-c", LIST_DAG_FILES, "/opt/airflow/dags"], demux=True)
-        if code != 0:
+        code, (out, err) = container.exec_run(["python", "-c", LIST_DAG_FILES, "/opt/airflow/dags"], demux=True)
+        listed = [line for line in (out or b"").decode(errors="replace").splitlines() if line.startswith("DAG_FILES=")]
+        if code != 0 or not listed:  # Airflow may log on stdout too: the answer is the marked line
             raise LocalEnvError(f"could not list the DAG files in the dag-processor container: "
-                                f"{(output[1] or b'').decode(errors='replace').strip()[-500:]}")
-        return json.loads(output[0])
+                                f"{(err or b'').decode(errors='replace').strip()[-500:]}")
+        return json.loads(listed[-1].removeprefix("DAG_FILES="))
 
     def check_alive(self, services=SERVICES) -> None:
         for service in (*services, "postgres"):

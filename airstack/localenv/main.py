@@ -110,10 +110,19 @@ def _postgres_source(runtime) -> str:
     return f"the {image('postgres')} container"
 
 
-def _local_settings(root: Path):
+def _local_settings(root: Path, config: LocalConfig | None = None):
+    """settings/local. Its Postgres connections at 127.0.0.1:5433 mean this env's Postgres: in a checkout
+    on other ports (ports.py) they follow this checkout's Postgres port."""
     from airstack.settings import store
 
-    return store.load(root, "local")
+    settings = store.load(root, "local")
+    default = ports.DEFAULTS["postgres_port"]
+    if config is None or config.postgres_port == default:
+        return settings
+    connections = [c.model_copy(update={"port": config.postgres_port})
+                   if c.type == "postgres" and c.host in ("127.0.0.1", "localhost") and c.port == default else c
+                   for c in settings.airflow.connections]
+    return settings.model_copy(update={"airflow": settings.airflow.model_copy(update={"connections": connections})})
 
 
 def _admin_dsn(dsn: str) -> str:
@@ -283,7 +292,7 @@ def _applied_file(config: LocalConfig, runtime) -> Path:
 def cmd_up(args, config: LocalConfig) -> int:
     phases = Phases()
     config = ports.claim(config)
-    settings = _local_settings(config.root)
+    settings = _local_settings(config.root, config)
     extras = options.resolve(config.root, settings, s3=args.s3, celery=args.celery, metrics=args.metrics)
     runtime, why = choose_runtime(args.runtime, config, extras)
     console.print(f"runtime: {why}")

@@ -218,7 +218,11 @@ def test_two_checkouts_up_at_once(tmp_path):
         assert [o["root"] for o in reports[1]["other_checkouts"]] == [str(roots[0])]
         assert reports[1]["other_checkouts"][0]["running"]
         for report in reports:
-            assert httpx.get(f"{report['api_url']}/api/v2/monitor/health", timeout=10).status_code == 200
+            # settings/local's warehouse_db (127.0.0.1:5433, "this env's Postgres") follows each checkout's port.
+            postgres_port = int(next(s for s in report["services"] if s["service"] == "postgres")["listens_on"]
+                                .rsplit(":", 1)[1])
+            connection = httpx.get(f"{report['api_url']}/api/v2/connections/warehouse_db", timeout=10).json()
+            assert connection["port"] == postgres_port
         # The second checkout asked to use the first one's port: one line naming the first checkout.
         port = reports[0]["api_url"].rsplit(":", 1)[1]
         cli(environs[1], "down")
