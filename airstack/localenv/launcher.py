@@ -1,14 +1,14 @@
 """The native runtime's warm parent: Airflow imported once, its services forked from here.
 
 Four services that each import Airflow cost four imports on two cores. This process imports
-Airflow and the modules its services share once, then forks each service on request, as
-Airflow's own components fork their workers. ``up`` starts it with the services' environment
+Airflow once (and, while it waits, the modules the services share), then forks each service on
+request, as Airflow's own components fork their workers. ``up`` starts it with the services' environment
 and talks to it over stdin/stdout, one JSON object a line:
 
 - it says ``{"ready": true, "import_seconds": …}`` once Airflow is imported;
-- ``{"start": SERVICE, "argv": [...], "log": PATH}`` forks SERVICE running Airflow's own CLI
-  (``argv[1:]``), detached in its own session with its output appended to PATH; the answer is
-  ``{"pid": …}``;
+- ``{"start": true, "argv": ["airflow", SERVICE, ...], "log": PATH}`` forks a process that runs
+  Airflow's own CLI with ``argv``, detached in its own session, its output appended to PATH; the
+  answer is ``{"pid": …}``;
 - ``{"list_dag_files": FOLDER}`` answers ``{"files": [...]}``: the files Airflow's DAG
   processor parses there (``.airflowignore`` and safe mode applied, by Airflow itself);
 - end of input: this process exits; the services live on.
@@ -23,15 +23,42 @@ import atexit
 import gc
 import json
 import os
+import select
 import signal
 import subprocess
 import sys
 import time
 
 # What every service imports before its first line of work: Airflow, its configuration and its CLI.
-# Each service's own modules (the job runners, the API app) load in its fork, on both cores at once:
-# preloading them here would put them all on the critical path (measured: benchmarks/results/up-native.json).
-PRELOAD = ("airflow", "airflow.cli.cli_parser")
+PRELOAD = ("airflow", "airflow.__main__", "airflow.cli.cli_parser")
+# What the scheduler, the DAG processor and the triggerer all import in their first seconds (measured:
+# each service's sys.modules, less the above: 544 modules shared by three or more, 1.5 s to import,
+# covered by these entry points). Imported once, after the api-server is forked (it builds its app on
+# the other core meanwhile) and before the others, which then start lighter.
+SHARED = (
+    "airflow.models.dag", "airflow.models.dagrun", "airflow.models.taskinstance", "airflow.models.serialized_dag",
+    "airflow.models.trigger", "airflow.models.xcom", "airflow.models.variable", "airflow.models.pool",
+    "airflow.models.backfill", "airflow.models.deadline", "airflow.serialization.serialized_objects",
+    "airflow.utils.db", "airflow.ti_deps.dependencies_deps", "airflow.sdk.execution_time.supervisor",
+    "airflow.jobs.base_job_runner", "airflow.dag_processing.dagbag", "airflow.utils.code_utils", "airflow.api_fastapi",
+    "airflow.executors.workloads", "airflow.partition_mappers", "airflow.timetables", "airflow.triggers",
+    "airflow.callbacks", "airflow.assets", "airflow.migrations", "airflow.observability", "alembic.command",
+    "alembic.migration", "alembic.script", "alembic.autogenerate", "alembic.operations", "cryptography.fernet",
+    "cryptography.x509", "jwt", "pygments.lexers.python", "pygments.formatters", "fastapi", "fastapi.security",
+    "uvicorn", "anyio.to_thread", "asgiref.sync", "argcomplete", "daemon",
+)
+
+
+def _import_all(modules: tuple[str, ...], optional: bool = False) -> None:
+    import importlib
+
+    for module in modules:
+        try:
+            importlib.import_module(module)
+        except ImportError:
+            if not optional:
+                raise
+            # another Airflow version: the service imports what it needs itself
 
 
 def _run_service(argv: list[str], log: str, titled: int) -> None:
@@ -140,33 +167,75 @@ class Launcher:
         self.process.stdout.close()
 
 
+class _Requests:
+    """Request lines from ``up`` on fd 0, readable without blocking (Python's buffered stdin hides what
+    it has already read from select())."""
+
+    def __init__(self) -> None:
+        self.buffer, self.closed = b"", False
+
+    def _fill(self, timeout: float | None) -> None:
+        if not self.closed and select.select([0], [], [], timeout)[0]:
+            chunk = os.read(0, 65536)
+            self.buffer += chunk
+            self.closed = not chunk
+
+    def waiting(self) -> bool:
+        self._fill(0)
+        return b"\n" in self.buffer
+
+    def next(self) -> dict | None:
+        while b"\n" not in self.buffer and not self.closed:
+            self._fill(None)
+        if b"\n" not in self.buffer:
+            return None
+        line, self.buffer = self.buffer.split(b"\n", 1)
+        return json.loads(line)
+
+
+def _fork(channel, request: dict) -> None:
+    gc.freeze()  # the heap so far stays shared with the fork: no copy-on-write from its collector
+    wait_for, titled = os.pipe()
+    pid = os.fork()
+    if pid == 0:
+        os.close(wait_for)
+        channel.close()
+        _run_service(request["argv"], request["log"], titled)
+    os.close(titled)
+    os.read(wait_for, 1)  # end of file: the child has its name (or has died)
+    os.close(wait_for)
+    _answer(channel, {"pid": pid})
+
+
+def _serve(channel, request: dict) -> None:
+    if "list_dag_files" in request:
+        _answer(channel, {"files": _dag_files(request["list_dag_files"])})
+    else:
+        _fork(channel, request)
+
+
 def main() -> int:
     started = time.perf_counter()
     # The answers get a descriptor of their own; fd 1 joins the log (Airflow logs to stdout).
     channel = os.fdopen(os.dup(1), "w")
     os.dup2(2, 1)
-    import importlib
-
-    for module in PRELOAD:
-        importlib.import_module(module)
+    _import_all(PRELOAD)
     gc.collect()
-    gc.freeze()  # the imported heap stays shared with the forks: no copy-on-write from the collector
     _answer(channel, {"ready": True, "import_seconds": round(time.perf_counter() - started, 3)})
-    for line in sys.stdin:
-        request = json.loads(line)
-        if "list_dag_files" in request:
-            _answer(channel, {"files": _dag_files(request["list_dag_files"])})
-            continue
-        wait_for, titled = os.pipe()
-        pid = os.fork()
-        if pid == 0:
-            os.close(wait_for)
-            channel.close()
-            _run_service(request["argv"], request["log"], titled)
-        os.close(titled)
-        os.read(wait_for, 1)  # end of file: the child has its name (or has died)
-        os.close(wait_for)
-        _answer(channel, {"pid": pid})
+    requests = _Requests()
+    # Idle until asked: import what the services share, one module at a time. The api-server (the longest
+    # start) is forked as soon as it is asked for; anything else waits for the shared modules.
+    for module in SHARED:
+        while requests.waiting():
+            request = requests.next()
+            if request.get("argv", [None, None])[1] == "api-server" or "list_dag_files" in request:
+                _serve(channel, request)
+            else:
+                _import_all(SHARED, optional=True)
+                _serve(channel, request)
+        _import_all((module,), optional=True)
+    while (request := requests.next()) is not None:
+        _serve(channel, request)
     return 0
 
 
