@@ -47,6 +47,12 @@ SHARED = (
     "cryptography.x509", "jwt", "pygments.lexers.python", "pygments.formatters", "fastapi", "fastapi.security",
     "uvicorn", "anyio.to_thread", "asgiref.sync", "argcomplete", "daemon",
 )
+# Most of the api-server's start is its routes' import (FastAPI analyses each endpoint as it is declared).
+# Imported only while the launcher would otherwise wait: during the migration of a fresh database.
+API_ROUTES = (
+    "airflow.api_fastapi.core_api.routes.public", "airflow.api_fastapi.core_api.routes.ui",
+    "airflow.api_fastapi.execution_api.routes",
+)
 
 
 def _import_all(modules: tuple[str, ...], optional: bool = False) -> None:
@@ -223,16 +229,20 @@ def main() -> int:
     gc.collect()
     _answer(channel, {"ready": True, "import_seconds": round(time.perf_counter() - started, 3)})
     requests = _Requests()
-    # Idle until asked: import what the services share, one module at a time. The api-server (the longest
-    # start) is forked as soon as it is asked for; anything else waits for the shared modules.
-    for module in SHARED:
+    # Idle until asked: import what the services share, then the API's routes, one module at a time. The
+    # api-server (the longest start) is forked as soon as it is asked for; the others wait for the shared
+    # modules. The routes only help an api-server not forked yet; nothing is imported after `up` is done.
+    api_forked = False
+    for module in (*SHARED, *API_ROUTES):
         while requests.waiting():
             request = requests.next()
-            if request.get("argv", [None, None])[1] == "api-server" or "list_dag_files" in request:
-                _serve(channel, request)
-            else:
+            starts = request.get("argv", ["", ""])[1]
+            if starts and starts != "api-server":
                 _import_all(SHARED, optional=True)
-                _serve(channel, request)
+            api_forked = api_forked or starts == "api-server"
+            _serve(channel, request)
+        if requests.closed or (api_forked and module in API_ROUTES):
+            break
         _import_all((module,), optional=True)
     while (request := requests.next()) is not None:
         _serve(channel, request)
