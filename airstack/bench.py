@@ -511,7 +511,8 @@ def _standalone_seconds(tmp: Path, port: int) -> float:
     seconds = []
     for _ in range(3):  # the first run initialises its database and users; the best of the next two counts
         started = time.perf_counter()
-        process = proc.start([airflow, "standalone"], log_file=tmp / "standalone.log", env=env, cwd=tmp)
+        process = proc.start([airflow, "standalone"], log_file=tmp / "standalone.log", env=env, cwd=tmp,
+                             die_with_parent=True)
         try:
             _wait_healthy(f"http://127.0.0.1:{port}")
             seconds.append(time.perf_counter() - started)
