@@ -28,10 +28,15 @@ def environments(root: Path) -> list[str]:
 
 
 def secret_path(root: Path, env: str) -> Path:
+    """``settings/<env>/secret.yaml``; refused when it is (or lies behind) a symlink leading out of the repository."""
     known = environments(root)
     if env not in known:
         raise ConfigError(f"unknown environment {env!r}: settings/ has {', '.join(known) or 'none'}")
-    return settings_dir(root) / env / SECRET_FILE
+    path = settings_dir(root) / env / SECRET_FILE
+    if not path.resolve().is_relative_to(root.resolve()):
+        raise ConfigError(f"settings/{env}/{SECRET_FILE} is a symlink to {path.resolve()}, outside the repository: "
+                          "settings are read only from the repository; replace the link with the file")
+    return path
 
 
 def load_project_options(root: Path) -> None:
@@ -63,11 +68,17 @@ def load_document(root: Path, env: str) -> tuple[dict, SettingsFile]:
 
 
 def save(root: Path, env: str, document: dict) -> None:
-    """Validate, encrypt and replace the environment's file atomically."""
+    """Validate, encrypt and replace the environment's file atomically (the whole document, through JSON)."""
     path = secret_path(root, env)
     parse_settings(document, path.relative_to(root).as_posix())
     ciphertext = sops.encrypt(document, path, env=env, key_env=key_env(root, env), root=root)
     sops.write_atomically(path, ciphertext)
+
+
+def save_keys(root: Path, env: str, keys: dict) -> None:
+    """Replace ``airflow.keys`` only (``sops set``): every other value of the file stays as it is."""
+    path = secret_path(root, env)
+    sops.set_value(path, ["airflow", "keys"], keys, env=env, key_env=key_env(root, env), root=root)
 
 
 @dataclass
