@@ -18,7 +18,7 @@ FIELDS = ("conn_type", "description", "host", "port", "login", "password", "sche
 
 
 def connection_fields(conn: Connection) -> dict[str, Any]:
-    """``conn_type``, ``description``, ``host``, ``port``, ``login``, ``password``, ``schema``, ``extra`` (a dict or None).
+    """The fields of :data:`FIELDS` (``extra`` a dict or None).
 
     Values are exact: an empty string stays an empty string. Keep the result in memory only.
     """

@@ -155,8 +155,8 @@ def inspect(path: Path, display: str, env: str) -> str:
     if "ENC[AES256_GCM," not in text and not isinstance(metadata, dict):
         raise SopsError(f"{display} is not encrypted: encrypt it with `sops encrypt --in-place {display}` "
                         "(never commit plaintext settings)")
-    if not isinstance(metadata, dict) or not any(metadata.get(k) for k in ("age", "kms", "pgp", "gcp_kms",
-                                                                          "azure_kv", "hc_vault")):
+    key_kinds = ("age", "kms", "pgp", "gcp_kms", "azure_kv", "hc_vault")
+    if not isinstance(metadata, dict) or not any(metadata.get(k) for k in key_kinds):
         raise SopsError(f"{display} is truncated or its `sops:` block is damaged (encrypted values, but no "
                         f"complete sops metadata): restore it from git (`git checkout -- {display}`); do not "
                         "encrypt it again")

@@ -25,8 +25,28 @@ def _hostname(parts) -> str:
     return hostname
 
 
+def _query_extra(query_text: str) -> Any:
+    """``extra`` from the query: ``__extra__`` as JSON, else each parameter (JSON-decoded where it can be)."""
+    query = dict(parse_qsl(query_text, keep_blank_values=True))
+    if "__extra__" in query:
+        try:
+            extra = json.loads(query["__extra__"])
+        except ValueError:
+            raise ValueError("uri: __extra__ is not valid JSON") from None
+        if not isinstance(extra, dict):
+            raise ValueError("uri: __extra__ must be a JSON object")
+        return extra
+    for key, value in query.items():
+        try:
+            if value:
+                query[key] = json.loads(value)
+        except ValueError:
+            pass
+    return query
+
+
 def parse_uri(uri: str) -> dict[str, Any]:
-    """``host``, ``port``, ``login``, ``password``, ``schema``, ``extra`` of an Airflow connection URI (as Airflow 3.3)."""
+    """Host, port, login, password, schema and extra of a connection URI, as Airflow 3.3 reads them."""
     scheme = urlsplit(uri).scheme
     if uri.count("://") > 2:
         raise ValueError("uri has more than two '://': Airflow cannot parse it")
@@ -39,24 +59,7 @@ def parse_uri(uri: str) -> dict[str, Any]:
     if host and with_protocol:
         host = f"{parts.scheme}://{host}"
     path = parts.path[1:]
-    extra: Any = None
-    if parts.query:
-        query = dict(parse_qsl(parts.query, keep_blank_values=True))
-        if "__extra__" in query:
-            try:
-                extra = json.loads(query["__extra__"])
-            except ValueError:
-                raise ValueError("uri: __extra__ is not valid JSON") from None
-            if not isinstance(extra, dict):
-                raise ValueError("uri: __extra__ must be a JSON object")
-        else:
-            for key, value in query.items():
-                try:
-                    if value:
-                        query[key] = json.loads(value)
-                except ValueError:
-                    pass
-            extra = query
+    extra = _query_extra(parts.query) if parts.query else None
     try:
         port = parts.port
     except ValueError:
@@ -64,4 +67,3 @@ def parse_uri(uri: str) -> dict[str, Any]:
     return {"host": host, "port": port, "login": unquote(parts.username) if parts.username else parts.username,
             "password": unquote(parts.password) if parts.password else parts.password,
             "schema": unquote(path) if path else path, "extra": extra or None}
-
