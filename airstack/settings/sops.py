@@ -52,7 +52,7 @@ EXIT_MESSAGES = {
     4: "sops could not write out {file}'s data (ErrorDumpingTree)",
     5: "sops could not read .sops.yaml: check its syntax",
     6: "sops: an invalid KMS encryption context for {file}",
-    7: "sops: the value given to `sops set` for {file} is not valid JSON",
+    7: "sops: the value or the path given to `sops set` for {file} is not valid",
     21: "sops could not encrypt {file}'s MAC: check that its keys are usable here",
     23: "sops could not encrypt {file}: check that the keys of its .sops.yaml rule are usable here",
     24: "{file}'s MAC does not decrypt (bad ciphertext in `sops.mac`): restore it from git (`git checkout -- {file}`)",

@@ -51,9 +51,10 @@ def parse_uri(uri: str) -> dict[str, Any]:
     if uri.count("://") > 2:
         raise ValueError("uri has more than two '://': Airflow cannot parse it")
     with_protocol = uri.count("://") == 2
-    if with_protocol and any(c in uri.split("://", 2)[1] for c in "@:"):
-        raise ValueError("uri: the host's protocol (scheme://protocol://host) holds '@' or ':'")
-    rest = uri.replace(f"{scheme}://", "" if with_protocol else "//")
+    rest = uri.replace(f"{scheme}://", "" if with_protocol else "//")  # every occurrence, as Airflow does
+    if with_protocol and any(c in rest.split("://", 1)[0] for c in "@:"):
+        raise ValueError("uri: Airflow cannot parse it (scheme://protocol://host: the protocol may not hold '@' "
+                         "or ':', nor repeat the scheme)")
     parts = urlsplit(rest)
     host = _hostname(parts)
     if host and with_protocol:
@@ -65,5 +66,6 @@ def parse_uri(uri: str) -> dict[str, Any]:
     except ValueError:
         raise ValueError("uri: the port must be a number from 1 to 65535") from None
     return {"host": host, "port": port, "login": unquote(parts.username) if parts.username else parts.username,
-            "password": unquote(parts.password) if parts.password else parts.password,
+            # Airflow's password setter ignores an empty one: `user:@host` has no password.
+            "password": unquote(parts.password) if parts.password else None,
             "schema": unquote(path) if path else path, "extra": extra or None}
