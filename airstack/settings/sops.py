@@ -156,7 +156,8 @@ def inspect(path: Path, display: str, env: str) -> str:
         raise SopsError(f"{display} is not encrypted: encrypt it with `sops encrypt --in-place {display}` "
                         "(never commit plaintext settings)")
     key_kinds = ("age", "kms", "pgp", "gcp_kms", "azure_kv", "hc_vault")
-    if not isinstance(metadata, dict) or not any(metadata.get(k) for k in key_kinds):
+    # sops writes `version` last: without it, the file was cut short.
+    if not isinstance(metadata, dict) or not any(metadata.get(k) for k in key_kinds) or "version" not in metadata:
         raise SopsError(f"{display} is truncated or its `sops:` block is damaged (encrypted values, but no "
                         f"complete sops metadata): restore it from git (`git checkout -- {display}`); do not "
                         "encrypt it again")
