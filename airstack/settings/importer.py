@@ -205,9 +205,16 @@ def snapshot() -> State:
         return current_state(session)
 
 
-def apply_state(desired: State, *, prune: bool = False, dry_run: bool = False) -> list[Action]:
+@contextmanager
+def _untimed(name: str):
+    yield
+
+
+def apply_state(desired: State, *, prune: bool = False, dry_run: bool = False, timings=None) -> list[Action]:
+    """``timings``: a callable giving a context manager per phase name (``nox -s bench -- settings-apply-large``)."""
     from sqlalchemy.exc import SQLAlchemyError
 
+    phase = timings or _untimed
     try:
         if dry_run:
             from airflow.utils.session import create_session
@@ -216,9 +223,13 @@ def apply_state(desired: State, *, prune: bool = False, dry_run: bool = False) -
                 actions = plan(desired, current_state(session), prune=prune)
                 session.rollback()
             return actions
-        with _writer_session() as session:  # the plan is made under the lock: it sees the previous writer's result
-            actions = plan(desired, current_state(session), prune=prune)
-            _write(session, actions, desired)
+        with _writer_session() as session:
+            with phase("lock, read the database (decrypt), plan"):  # under the lock: it sees the last writer's result
+                actions = plan(desired, current_state(session), prune=prune)
+            with phase("write (encrypt, bulk statements)"):
+                _write(session, actions, desired)
+            with phase("commit"):
+                session.commit()
     except SQLAlchemyError as exc:
         first = str(exc.orig if getattr(exc, "orig", None) else exc).strip().splitlines()[0]
         raise AirstackError(f"the Airflow database refused the import (nothing was changed): {first}") from None
