@@ -168,20 +168,26 @@ def run(
 
 
 def start(argv: Sequence[str], *, log_file: os.PathLike[str], env: Mapping[str, str] | None = None,
-          cwd: str | os.PathLike[str] | None = None, die_with_parent: bool = False) -> subprocess.Popen:
+          cwd: str | os.PathLike[str] | None = None, talk: bool = False,
+          die_with_parent: bool = False) -> subprocess.Popen:
     """Start a long-running program in the background (its own process group), output appended to ``log_file``.
 
-    Services of the local environment outlive the command that starts them; a program that
-    belongs to this process (a test lane) passes ``die_with_parent``. :func:`stop` ends it.
+    With ``talk``, its stdin and stdout are pipes to this process (text, line-buffered) and
+    only its stderr goes to ``log_file``. Services of the local environment outlive the
+    command that starts them; a program that belongs to this process (a test lane) passes
+    ``die_with_parent``. :func:`stop` ends it.
     """
     argv = [str(a) for a in argv]
     log.debug("start: %s", format_command(argv, env))
     full_env = child_env(env)
+    pipes = {"stdin": subprocess.PIPE, "stdout": subprocess.PIPE, "text": True, "bufsize": 1} if talk \
+        else {"stdin": subprocess.DEVNULL, "stdout": None}
     with open(log_file, "ab") as out:
+        pipes["stdout"] = pipes["stdout"] or out
         try:
-            return subprocess.Popen(argv, env=full_env, cwd=cwd, stdout=out, stderr=subprocess.STDOUT,  # noqa: S603
-                                    stdin=subprocess.DEVNULL, start_new_session=True,
-                                    preexec_fn=_die_with_parent() if die_with_parent else None)
+            return subprocess.Popen(argv, env=full_env, cwd=cwd,  # noqa: S603
+                                    stderr=out if talk else subprocess.STDOUT, start_new_session=True,
+                                    preexec_fn=_die_with_parent() if die_with_parent else None, **pipes)
         except FileNotFoundError:
             raise CommandNotFoundError(f"`{argv[0]}` was not found") from None
 

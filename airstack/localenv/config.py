@@ -110,6 +110,10 @@ class LocalConfig:
             "AIRFLOW__API__BASE_URL": self.api_url,
             "AIRFLOW__LOGGING__LOGGING_LEVEL": "INFO",
             "AIRFLOW__SCHEDULER__ENABLE_HEALTH_CHECK": "False",
+            # Edits show up within seconds: the DAG folder is listed every 2 s for new files (an edited
+            # file is re-parsed at the processor's next loop: parsing order is by modification time).
+            "AIRFLOW__DAG_PROCESSOR__REFRESH_INTERVAL": "2",
+            "AIRFLOW__DAG_PROCESSOR__BUNDLE_REFRESH_CHECK_INTERVAL": "1",
         })
         env.update(keys_env)
         return env

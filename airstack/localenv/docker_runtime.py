@@ -22,21 +22,29 @@ from __future__ import annotations
 import hashlib
 import hmac
 import io
+import json
 import os
 import socket
 import tarfile
 import time
+from datetime import datetime, timezone
 
 from airstack.errors import AirstackError
 from airstack.external_images import image
 from airstack.localenv.config import SERVICES, LocalConfig
-from airstack.localenv.native import LocalEnvError, port_free
+from airstack.localenv.native import LocalEnvError
+from airstack.localenv.ports import port_free, taken
 
 SECRETS_DIR = "/run/airstack"
 PROJECTS_FILE = "projects.json"
 # Only the service that runs tasks (LocalExecutor: the scheduler) talks to the daemon.
 RUNS_PODS = "scheduler"
 AIRFLOW_UID = 50000
+# The DAG processor's file list, as the processor makes it (.airflowignore and safe mode), relative.
+LIST_DAG_FILES = ("import json, os, sys; from airflow.configuration import conf; "
+                  "from airflow.utils.file import list_py_file_paths; d = sys.argv[1]; "
+                  "print('DAG_FILES=' + json.dumps(sorted(os.path.relpath(p, d) for p in list_py_file_paths("
+                  "d, safe_mode=conf.getboolean('core', 'dag_discovery_safe_mode', fallback=True)))))")
 WAIT_FOR = 'while [ ! -f {dir}/ready ]; do sleep 0.1; done; exec "$0" "$@"'
 SECRET_OPTIONS = {"sql_alchemy_conn": "AIRFLOW__DATABASE__SQL_ALCHEMY_CONN",
                   "fernet_key": "AIRFLOW__CORE__FERNET_KEY", "api_secret_key": "AIRFLOW__API__SECRET_KEY",
@@ -146,7 +154,7 @@ class DockerRuntime:
             for port, variable in ((self.config.postgres_port, "AIRSTACK_LOCAL_POSTGRES_PORT"),
                                    (self.config.api_port, "AIRSTACK_LOCAL_API_PORT")):
                 if not port_free(port):
-                    raise LocalEnvError(f"port {port} on 127.0.0.1 is taken; free it or set {variable}")
+                    raise LocalEnvError(taken(self.config, port, "the local environment", variable))
 
     def postgres_running(self) -> bool:
         return self._running("postgres")
@@ -234,6 +242,37 @@ class DockerRuntime:
         if service == RUNS_PODS and "AIRSTACK_LOCAL_PROJECTS" in env:
             secrets[PROJECTS_FILE] = env["AIRSTACK_LOCAL_PROJECTS"]
         self._deliver(container, secrets, uid=AIRFLOW_UID, mode=0o400)
+
+    # Services start from their own image here: nothing to warm, and the DAG processor's view comes from
+    # inside its container.
+    def begin(self, env: dict[str, str]) -> None:
+        pass
+
+    def end(self) -> None:
+        pass
+
+    def import_seconds(self) -> None:
+        return None
+
+    def started_at(self, service: str) -> datetime:
+        container = self._container(service)
+        stamp = container.attrs["State"]["StartedAt"] if container else ""
+        return datetime.fromisoformat(stamp[:26]).replace(tzinfo=timezone.utc) if stamp else datetime.now(timezone.utc)
+
+    def parsing_idle(self) -> bool | None:
+        """Whether the DAG processor's container runs nothing but the processor (it forks one process per file)."""
+        container = self._container("dag-processor")
+        return container is not None and len(container.top().get("Processes") or []) <= 1
+
+    def dag_files(self) -> list[str]:
+        """The files Airflow's DAG processor parses, listed by Airflow inside its container."""
+        container = self._container("dag-processor")
+        code, (out, err) = container.exec_run(["python", "-c", LIST_DAG_FILES, "/opt/airflow/dags"], demux=True)
+        listed = [line for line in (out or b"").decode(errors="replace").splitlines() if line.startswith("DAG_FILES=")]
+        if code != 0 or not listed:  # Airflow may log on stdout too: the answer is the marked line
+            raise LocalEnvError(f"could not list the DAG files in the dag-processor container: "
+                                f"{(err or b'').decode(errors='replace').strip()[-500:]}")
+        return json.loads(listed[-1].removeprefix("DAG_FILES="))
 
     def check_alive(self, services=SERVICES) -> None:
         for service in (*services, "postgres"):

@@ -40,12 +40,15 @@ COMPONENT_SERVICE = {"metadatabase": "api-server", "scheduler": "scheduler", "tr
 
 
 def wait_healthy(api_url: str, timeout: float, check_alive: Callable[[], None], log_file: Callable[[str], Path],
-                 interval: float = 0.5) -> dict[str, str]:
-    """Poll until every component is healthy; ``check_alive`` raises as soon as a service has died."""
+                 interval: float = 0.2, on_poll: Callable[[], None] | None = None) -> dict[str, str]:
+    """Poll until every component is healthy; ``check_alive`` raises as soon as a service has died;
+    ``on_poll`` runs at each poll (--verbose shows the services' logs)."""
     last: dict[str, str] = {}
 
     @retry(retry=retry_if_result(lambda ok: not ok), stop=stop_after_delay(timeout), wait=wait_fixed(interval))
     def poll() -> bool:
+        if on_poll:
+            on_poll()
         check_alive()
         last.update(health(api_url))
         return all(status == "healthy" for status in last.values())

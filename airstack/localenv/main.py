@@ -12,7 +12,7 @@ import os
 import shutil
 import sys
 import time
-from contextlib import contextmanager
+from contextlib import contextmanager, nullcontext
 from pathlib import Path
 
 from rich.console import Console
@@ -22,7 +22,7 @@ from airstack import paths, proc
 from airstack.cli import run_main
 from airstack.errors import AirstackError
 from airstack.localenv import extras as options
-from airstack.localenv import health
+from airstack.localenv import health, ports, ready
 from airstack.localenv.config import SERVICES, LocalConfig, keys_environment
 from airstack.localenv.native import LocalEnvError, NativeRuntime
 
@@ -110,10 +110,19 @@ def _postgres_source(runtime) -> str:
     return f"the {image('postgres')} container"
 
 
-def _local_settings(root: Path):
+def _local_settings(root: Path, config: LocalConfig | None = None):
+    """settings/local. Its Postgres connections at 127.0.0.1:5433 mean this env's Postgres: in a checkout
+    on other ports (ports.py) they follow this checkout's Postgres port."""
     from airstack.settings import store
 
-    return store.load(root, "local")
+    settings = store.load(root, "local")
+    default = ports.DEFAULTS["postgres_port"]
+    if config is None or config.postgres_port == default:
+        return settings
+    connections = [c.model_copy(update={"port": config.postgres_port})
+                   if c.type == "postgres" and c.host in ("127.0.0.1", "localhost") and c.port == default else c
+                   for c in settings.airflow.connections]
+    return settings.model_copy(update={"airflow": settings.airflow.model_copy(update={"connections": connections})})
 
 
 def _admin_dsn(dsn: str) -> str:
@@ -203,11 +212,11 @@ def _endpoints_file(config: LocalConfig) -> Path:
 
 def _start_extras(runtime, extras: options.Extras, env: dict[str, str], started: float) -> None:
     """The options' servers that Airflow needs from its first task: S3 (with its buckets), Redis, metrics."""
-    from airstack.localenv.native import port_free
+    from airstack.localenv.ports import port_free
 
     for port, service, variable in options.listen_ports(extras):
         if not runtime.pid(service) and not port_free(port):
-            raise LocalEnvError(f"port {port} on 127.0.0.1 is taken: {service} needs it; free it or change {variable}")
+            raise LocalEnvError(ports.taken(runtime.config, port, service, variable))
     redis = proc.which("redis-server", "install Redis for --celery (Debian: apt-get install redis-server)") \
         if extras.celery else None
     for service in options.SERVERS:
@@ -221,9 +230,10 @@ def _start_extras(runtime, extras: options.Extras, env: dict[str, str], started:
     console.print(f"options started ({time.perf_counter() - started:.1f} s)")
 
 
-def _migrate_and_import(config: LocalConfig, runtime, dsn: str, settings, migrate: bool):
+def _migrate_and_import(config: LocalConfig, runtime, dsn: str, settings, migrate: bool, verbose: bool = False):
     """Migrate (unless current) and import settings/local. Airflow's own lines (alembic, the ORM, the
-    masker) go to the `up` log, not the terminal; a failure shows that log's last lines."""
+    masker) go to the `up` log, not the terminal (with --verbose, to the terminal); a failure shows that log's
+    last lines."""
     from airflow.utils.db import upgradedb
 
     from airstack.output import output_to
@@ -232,7 +242,7 @@ def _migrate_and_import(config: LocalConfig, runtime, dsn: str, settings, migrat
     config.logs.mkdir(parents=True, exist_ok=True)
     log = config.log_file("up")
     try:
-        with output_to(log):
+        with nullcontext() if verbose else output_to(log):
             if migrate:
                 upgradedb()
                 _stamp_file(config, runtime).write_text(_migration_stamp(dsn))
@@ -246,9 +256,43 @@ def _migrate_and_import(config: LocalConfig, runtime, dsn: str, settings, migrat
         raise
 
 
+class Phases:
+    """Seconds since ``up`` began, per step: printed with --verbose, kept in the up log folder for the
+    benchmark (``up-phases.json``)."""
+
+    def __init__(self) -> None:
+        self.started = time.perf_counter()
+        self.marks: dict[str, float] = {}
+
+    def now(self) -> float:
+        return time.perf_counter() - self.started
+
+    def mark(self, name: str) -> float:
+        self.marks[name] = round(self.now(), 3)
+        return self.marks[name]
+
+    def save(self, path: Path, **extra) -> None:
+        path.write_text(json.dumps({**self.marks, **extra}, indent=1))
+
+
+def _settings_to_import(config: LocalConfig, runtime, settings, migrated: bool) -> str | None:
+    """The digest to import settings/local under, or None when the database already holds exactly it."""
+    from airstack.localenv import applied
+
+    wanted = applied.digest(settings.airflow, config.postgres_port)
+    if migrated and applied.unchanged(_applied_file(config, runtime), wanted, runtime.metadata_dsn):
+        return None
+    return wanted
+
+
+def _applied_file(config: LocalConfig, runtime) -> Path:
+    return config.state.parent / f"applied-{runtime.name}"
+
+
 def cmd_up(args, config: LocalConfig) -> int:
-    started = time.perf_counter()
-    settings = _local_settings(config.root)
+    phases = Phases()
+    config = ports.claim(config)
+    settings = _local_settings(config.root, config)
     extras = options.resolve(config.root, settings, s3=args.s3, celery=args.celery, metrics=args.metrics)
     runtime, why = choose_runtime(args.runtime, config, extras)
     console.print(f"runtime: {why}")
@@ -261,36 +305,92 @@ def cmd_up(args, config: LocalConfig) -> int:
         config.data_dir.mkdir(parents=True, exist_ok=True)
         config.data_dir.chmod(0o1777)  # pod tasks run as their own (non-root) users, like a shared PVC
         _runtime_file(config).write_text(runtime.name)
-        runtime.start_postgres()
-        console.print(f"postgres: {_postgres_source(runtime)}, ready on 127.0.0.1:{config.postgres_port} "
-                      f"({time.perf_counter() - started:.1f} s)")
-        if extras.any:
-            _start_extras(runtime, extras, env, started)
-        dsn = runtime.metadata_dsn
-        _create_database(dsn, "airflow")
-        # A database this Airflow migrated before needs no migration: the services that do not
-        # depend on settings start now, while this process imports settings/local.
-        early = ("api-server", "dag-processor", "triggerer") if _already_migrated(config, runtime) else ()
-        for service in early:
-            runtime.start_service(service, env)
+        runtime.begin(env)  # Airflow imports in the background while Postgres starts
+        phases.mark("settings_loaded")
+        try:
+            code = _up(args, config, runtime, settings, extras, env, phases)
+        finally:
+            runtime.end()
+    return code
+
+
+def _up(args, config: LocalConfig, runtime, settings, extras, env: dict[str, str], phases: Phases) -> int:
+    from airstack.localenv import applied
+
+    runtime.start_postgres()
+    console.print(f"postgres: {_postgres_source(runtime)}, ready on 127.0.0.1:{config.postgres_port} "
+                  f"({phases.mark('postgres_ready'):.1f} s)")
+    if extras.any:
+        _start_extras(runtime, extras, env, phases.started)
+    dsn = runtime.metadata_dsn
+    _create_database(dsn, "airflow")
+    migrated = _already_migrated(config, runtime)
+    to_import = _settings_to_import(config, runtime, settings, migrated)
+    phases.mark("settings_checked")
+    # A migrated database needs nothing before the services that do not depend on settings, and the
+    # scheduler too when settings/local is already there.
+    first = ("api-server", "dag-processor", "triggerer") + (("scheduler",) if to_import is None else ()) \
+        if migrated else ()
+    for service in first:
+        runtime.start_service(service, env)
+    if first:
+        phases.mark("services_forked")
+    if to_import is None:
+        console.print(f"database current, settings/local unchanged ({phases.now():.1f} s)")
+    else:
         os.environ.update(env | {"AIRFLOW__DATABASE__SQL_ALCHEMY_CONN": dsn})
-        roles, actions = _migrate_and_import(config, runtime, dsn, settings, migrate=not early)
+        roles, actions = _migrate_and_import(config, runtime, dsn, settings, migrate=not migrated,
+                                             verbose=args.verbose)
+        applied.remember(_applied_file(config, runtime), to_import, dsn)
         changed = sum(a.action != "unchanged" for a in actions)
-        console.print(f"database {'current' if early else 'migrated'}, settings/local applied "
+        console.print(f"database {'current' if migrated else 'migrated'}, settings/local applied "
                       f"({changed} changed of {len(actions)})"
                       + (f"; databases for {', '.join(roles)}" if roles else "")
-                      + f" ({time.perf_counter() - started:.1f} s)")
-        for service in ("api-server", "dag-processor", "triggerer", "scheduler"):  # the scheduler after settings
-            runtime.start_service(service, env)
-        for service in options.CELERY_PROCESSES:
-            if service in extras.services:
-                runtime.start_service(service, env, options.service_argv(extras, service, runtime.airflow))
-        console.print(f"services started ({time.perf_counter() - started:.1f} s); waiting for health")
-        health.wait_healthy(config.api_url, args.timeout, lambda: runtime.check_alive((*SERVICES, *extras.services)),
-                            config.log_file)
-    console.print(f"[green]Airflow is up[/] in {time.perf_counter() - started:.1f} s: {config.api_url} "
+                      + f" ({phases.mark('settings_imported'):.1f} s)")
+    for service in SERVICES:  # the rest; the scheduler only after settings
+        runtime.start_service(service, env)
+    for service in options.CELERY_PROCESSES:
+        if service in extras.services:
+            runtime.start_service(service, env, options.service_argv(extras, service, runtime.airflow))
+    phases.mark("services_started")
+    alive = lambda: runtime.check_alive((*SERVICES, *extras.services))  # noqa: E731
+    follow = _LogFollower(config, (*SERVICES, *extras.services)) if args.verbose and runtime.name == "native" \
+        else None
+    health.wait_healthy(config.api_url, args.timeout, alive, config.log_file, on_poll=follow)
+    console.print(f"Airflow is healthy ({phases.mark('healthy'):.1f} s): {config.api_url} "
                   "(no login needed locally: every user is an admin)")
-    return 0
+    state = ready.wait_parsed(config.api_url, runtime.dag_files(), runtime.started_at("dag-processor"), args.timeout,
+                              alive, runtime.parsing_idle, on_poll=follow)
+    phases.mark("dags_parsed")
+    for line in ready.summary(state):
+        console.print(line, markup=False, highlight=False)
+    phases.save(config.log_file("up-phases").with_suffix(".json"), launcher_import=runtime.import_seconds(),
+                settings_imported=to_import is not None)
+    console.print(f"[green]Airflow is up[/] in {phases.now():.1f} s" + (
+        f", [red]with {len(state.errors)} DAG file(s) that failed to import[/] (exit code {ready.IMPORT_ERRORS_EXIT})"
+        if state.errors else ""))
+    return ready.IMPORT_ERRORS_EXIT if state.errors else 0
+
+
+class _LogFollower:
+    """--verbose: the services' new log lines, prefixed with the service, printed while `up` waits."""
+
+    def __init__(self, config: LocalConfig, services: tuple[str, ...]) -> None:
+        self.files = {s: config.log_file(s) for s in services}
+        self.offsets = {s: (f.stat().st_size if f.is_file() else 0) for s, f in self.files.items()}
+
+    def __call__(self) -> None:
+        for service, path in self.files.items():
+            try:
+                with path.open("rb") as handle:
+                    handle.seek(self.offsets[service])
+                    chunk = handle.read()
+            except OSError:
+                continue
+            complete = chunk[: chunk.rfind(b"\n") + 1]
+            self.offsets[service] += len(complete)
+            for line in complete.decode(errors="replace").splitlines():
+                console.print(f"{service} | {line}", markup=False, highlight=False)
 
 
 def _stop_all(runtime) -> str:
@@ -320,7 +420,9 @@ def cmd_clean(args, config: LocalConfig) -> int:
     with env_lock(config, "clean"):
         stopped = _stop_all(runtime)
         runtime.remove_all()
-        for stamp in (_runtime_file(config), *config.state.parent.glob("migrated-*")):
+        ports.forget(config)
+        for stamp in (_runtime_file(config), *config.state.parent.glob("migrated-*"),
+                      *config.state.parent.glob("applied-*")):
             stamp.unlink(missing_ok=True)
         for folder in (config.state, config.data_dir,
                        config.pgdata.parent if not config.pgdata.is_relative_to(config.state) else None,
@@ -331,31 +433,53 @@ def cmd_clean(args, config: LocalConfig) -> int:
     return 0
 
 
-def cmd_status(args, config: LocalConfig) -> int:
+def status_report(config: LocalConfig) -> dict:
+    """What `status` shows: each service's pid (None: stopped), health and address; and the exit code."""
     runtime = _recorded_runtime(config)
     components = health.health(config.api_url)
-    table = Table(title=f"local environment, {runtime.name} runtime ({config.api_url})", title_justify="left")
-    for column in ("service", "pid", "health", "listens on"):
-        table.add_column(column)
-    by_service = {v: components.get(k, "-") for k, v in health.COMPONENT_SERVICE.items() if k != "metadatabase"}
-    table.add_row("postgres", "running" if runtime.postgres_running() else "stopped",
-                  components.get("metadatabase", "-"), f"127.0.0.1:{config.postgres_port}")
+    by_service = {v: components.get(k) for k, v in health.COMPONENT_SERVICE.items() if k != "metadatabase"}
+    services = [{"service": "postgres", "pid": None, "running": runtime.postgres_running(),
+                 "health": components.get("metadatabase"), "listens_on": f"127.0.0.1:{config.postgres_port}"}]
     for service in SERVICES:
         pid = runtime.pid(service)
-        table.add_row(service, str(pid or "stopped"), by_service.get(service, "-"),
-                      f"127.0.0.1:{config.api_port}" if service == "api-server" else "-")
+        services.append({"service": service, "pid": pid, "running": pid is not None,
+                         "health": by_service.get(service),
+                         "listens_on": f"127.0.0.1:{config.api_port}" if service == "api-server" else None})
     try:
         endpoints = json.loads(_endpoints_file(config).read_text())
     except (OSError, ValueError):
         endpoints = {}
     for service in options.EXTRA_SERVICES:  # --s3, --celery, --metrics: listed while they run
         if pid := runtime.pid(service):
-            table.add_row(service, str(pid), "-", endpoints.get(service, "127.0.0.1"))
-    console.print(table)
-    console.print(f"postgres: {_postgres_source(runtime)}")
-    running = [s for s in SERVICES if runtime.pid(s)] + (["postgres"] if runtime.postgres_running() else [])
+            services.append({"service": service, "pid": pid, "running": True, "health": None,
+                             "listens_on": endpoints.get(service, "127.0.0.1")})
+    running = any(s["running"] for s in services)
     healthy = all(s == "healthy" for s in components.values())
-    return 0 if healthy or not running else 1  # 1: partly up, or up but unhealthy
+    others = [{**record, "running": not ports.port_free(record["api_port"])} for record in ports.others(config)]
+    return {"root": str(config.root), "runtime": runtime.name, "api_url": config.api_url,
+            "postgres": _postgres_source(runtime), "services": services, "healthy": healthy, "other_checkouts": others,
+            "exit_code": 0 if healthy or not running else 1}  # 1: partly up, or up but unhealthy
+
+
+def cmd_status(args, config: LocalConfig) -> int:
+    report = status_report(config)
+    if args.json:
+        print(json.dumps(report, indent=2))
+        return report["exit_code"]
+    table = Table(title=f"local environment, {report['runtime']} runtime ({report['api_url']})", title_justify="left")
+    for column in ("service", "pid", "health", "listens on"):
+        table.add_column(column)
+    for row in report["services"]:
+        state = str(row["pid"] or "stopped") if row["service"] != "postgres" else \
+            ("running" if row["running"] else "stopped")
+        table.add_row(row["service"], state, row["health"] or "-", row["listens_on"] or "-")
+    console.print(table)
+    console.print(f"postgres: {report['postgres']}")
+    for other in report["other_checkouts"]:
+        console.print(f"another checkout's local environment: {other['root']} (api-server 127.0.0.1:"
+                      f"{other['api_port']}, Postgres {other['postgres_port']}; "
+                      f"{'running' if other['running'] else 'stopped'})", markup=False, highlight=False)
+    return report["exit_code"]
 
 
 def cmd_logs(args, config: LocalConfig) -> int:
@@ -386,7 +510,7 @@ def cmd_run(args, config: LocalConfig) -> int:
 
     from airstack import paths
 
-    return follow_run(config.api_url, args.dag_id, args.timeout, console, paths.dags_folder())
+    return follow_run(config.api_url, args.dag_id, args.timeout, console, paths.dags_folder(), as_json=args.json)
 
 
 def _option_flags(p: argparse.ArgumentParser) -> None:
@@ -396,33 +520,52 @@ def _option_flags(p: argparse.ArgumentParser) -> None:
 
 
 def parser() -> argparse.ArgumentParser:
+    common = argparse.ArgumentParser(add_help=False)
+    common.add_argument("-v", "--verbose", action="store_true",
+                        help="also the services' logs and the commands run (copy-pasteable)")
+    as_json = argparse.ArgumentParser(add_help=False)
+    as_json.add_argument("--json", action="store_true", help="machine-readable output on stdout")
     p = argparse.ArgumentParser(prog="python -m airstack.localenv", description=__doc__)
     sub = p.add_subparsers(dest="verb", required=True)
-    up = sub.add_parser("up", help="start Airflow with the repo's DAGs and settings/local; wait until healthy")
+    up = sub.add_parser("up", parents=[common], help="start Airflow with the repo's DAGs and settings/local; wait "
+                        f"until every DAG file is parsed (exit {ready.IMPORT_ERRORS_EXIT}: up, with import errors)")
     up.add_argument("--runtime", choices=["docker", "native"])
-    up.add_argument("--timeout", type=float, default=180.0, help="seconds to wait for health")
+    up.add_argument("--timeout", type=float, default=180.0, help="seconds to wait for health, then for the DAGs")
     _option_flags(up)
-    sub.add_parser("down", help="stop everything, keep the data")
-    restart = sub.add_parser("restart", help="down, then up")
+    sub.add_parser("down", parents=[common], help="stop everything, keep the data")
+    restart = sub.add_parser("restart", parents=[common], help="down, then up")
     restart.add_argument("--runtime", choices=["docker", "native"])
     restart.add_argument("--timeout", type=float, default=180.0)
     _option_flags(restart)
-    sub.add_parser("status", help="services, health, ports")
-    logs = sub.add_parser("logs", help="the last lines of every service's log (or one)")
+    sub.add_parser("status", parents=[common, as_json], help="services, health, ports")
+    logs = sub.add_parser("logs", parents=[common], help="the last lines of every service's log (or one)")
     logs.add_argument("service", nargs="?")
     logs.add_argument("-n", "--lines", type=int, default=50)
-    sub.add_parser("shell", help="a shell with the Airflow CLI configured for the local env")
-    clean = sub.add_parser("clean", help="remove everything, data included")
+    sub.add_parser("shell", parents=[common], help="a shell with the Airflow CLI configured for the local env")
+    clean = sub.add_parser("clean", parents=[common], help="remove everything, data included")
     clean.add_argument("--yes", action="store_true")
-    run = sub.add_parser("run", help="trigger a DAG run and follow it to its end state")
+    run = sub.add_parser("run", parents=[common, as_json], help="trigger a DAG run and follow it to its end state")
     run.add_argument("dag_id")
     run.add_argument("--timeout", type=float, default=600.0)
     return p
 
 
+def _verbose() -> None:
+    """--verbose: the commands `proc` runs, copy-pasteable (logged at debug level), on stderr."""
+    import logging
+
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(logging.Formatter("$ %(message)s"))
+    log = logging.getLogger("airstack.proc")
+    log.addHandler(handler)
+    log.setLevel(logging.DEBUG)
+
+
 def main(argv: list[str]) -> int:
     args = parser().parse_args(argv)
-    config = LocalConfig.from_env(paths.repo_root())
+    if args.verbose:
+        _verbose()
+    config = ports.recorded(LocalConfig.from_env(paths.repo_root()))
     if args.verb == "restart":
         cmd_down(args, config)
         return cmd_up(args, config)

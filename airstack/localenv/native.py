@@ -13,9 +13,9 @@ from __future__ import annotations
 
 import os
 import signal
-import socket
 import sys
 import time
+from datetime import datetime, timezone
 from pathlib import Path
 
 from airstack import proc
@@ -23,22 +23,13 @@ from airstack.errors import AirstackError, PostgresUnavailableError
 from airstack.localenv.config import SERVICES, LocalConfig
 from airstack.localenv.extras import CELERY_PROCESSES, MARKERS, SERVERS
 from airstack.localenv.health import tail
+from airstack.localenv.ports import port_free, taken
 from airstack.postgres import Binaries, find_binaries
 from airstack.postgres.embedded import check_runnable, run_as_prefix, run_as_user
 
 
 class LocalEnvError(AirstackError):
     pass
-
-
-def port_free(port: int) -> bool:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
-        s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        try:
-            s.bind(("127.0.0.1", port))
-        except OSError:
-            return False
-    return True
 
 
 def _alive(pid: int, marker: str) -> bool:
@@ -59,6 +50,22 @@ def _signal_group(pid: int, sig: int) -> None:
         pass
 
 
+def _signal(pid: int, sig: int) -> None:
+    try:
+        os.kill(pid, sig)
+    except ProcessLookupError:
+        pass
+
+
+def _live_children(pid: int) -> list[int]:
+    """The children of ``pid`` that are neither gone nor zombies."""
+    try:
+        children = Path(f"/proc/{pid}/task/{pid}/children").read_text().split()
+    except OSError:
+        return []
+    return [int(c) for c in children if _alive(int(c), "")]
+
+
 class NativeRuntime:
     name = "native"
 
@@ -67,6 +74,41 @@ class NativeRuntime:
         self.binaries = binaries or find_binaries()
         self.user = run_as_user()
         self.airflow = str(Path(sys.executable).parent / "airflow")
+        self.launcher = None
+
+    def begin(self, env: dict[str, str]) -> None:
+        """Import Airflow once, in the background, for the services to fork from (see launcher.py)."""
+        from airstack.localenv.launcher import Launcher
+
+        self.config.logs.mkdir(parents=True, exist_ok=True)
+        self.launcher = Launcher(env, self.config.log_file("launcher"), self.config.root)
+
+    def end(self) -> None:
+        if self.launcher is not None:
+            self.launcher.close()
+            self.launcher = None
+
+    def import_seconds(self) -> float | None:
+        return self.launcher.import_seconds if self.launcher else None
+
+    def started_at(self, service: str) -> datetime:
+        """When the service's process started (a second early: the kernel counts from a whole-second boot time)."""
+        pid = self.pid(service)
+        if pid is None:
+            return datetime.now(timezone.utc)
+        ticks = int(Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[19])
+        boot = next(int(line.split()[1]) for line in Path("/proc/stat").read_text().splitlines()
+                    if line.startswith("btime "))
+        return datetime.fromtimestamp(boot + ticks / os.sysconf("SC_CLK_TCK") - 1, timezone.utc)
+
+    def parsing_idle(self) -> bool | None:
+        """Whether the DAG processor parses nothing right now (it forks a process per file it parses)."""
+        pid = self.pid("dag-processor")
+        return pid is not None and not _live_children(pid)
+
+    def dag_files(self) -> list[str] | None:
+        """The DAG folder's files that the DAG processor parses (Airflow's own listing)."""
+        return self.launcher.dag_files(self.config.root / "dags") if self.launcher else None
 
     # --------------------------------------------------------------------- postgres --
     @property
@@ -108,8 +150,7 @@ class NativeRuntime:
                      "--auth-host=scram-sha-256")
         port = self.config.postgres_port
         if not port_free(port):
-            raise LocalEnvError(f"port {port} on 127.0.0.1 is taken: the local Postgres needs it; free it or set "
-                                f"AIRSTACK_LOCAL_POSTGRES_PORT")
+            raise LocalEnvError(taken(self.config, port, "the local Postgres", "AIRSTACK_LOCAL_POSTGRES_PORT"))
         log = self.config.pgdata / "postgres.log"
         options = f"-h 127.0.0.1 -p {port} -k {self.config.socket_dir}"
         result = self._pg("pg_ctl", "-D", data, "-l", log, "-w", "-t", "30", "-o", options, "start", check=False)
@@ -140,7 +181,7 @@ class NativeRuntime:
             wanted.append((self.config.api_port, "the api-server", "AIRSTACK_LOCAL_API_PORT"))
         for port, who, variable in wanted:
             if not port_free(port):
-                raise LocalEnvError(f"port {port} on 127.0.0.1 is taken: {who} needs it; free it or set {variable}")
+                raise LocalEnvError(taken(self.config, port, who, variable))
 
     # ---------------------------------------------------------------------- services --
     @property
@@ -182,13 +223,16 @@ class NativeRuntime:
         if self.pid(service):
             return
         if service == "api-server" and not port_free(self.config.api_port):
-            raise LocalEnvError(f"port {self.config.api_port} on 127.0.0.1 is taken: free it or set "
-                                "AIRSTACK_LOCAL_API_PORT")
+            raise LocalEnvError(taken(self.config, self.config.api_port, "the api-server", "AIRSTACK_LOCAL_API_PORT"))
         for folder in (self.config.logs, self.config.run):
             folder.mkdir(parents=True, exist_ok=True)
-        process = proc.start(argv or self.config.service_argv(self.airflow, service),
-                             log_file=self.config.log_file(service), env=env, cwd=self.config.root)
-        self.config.pid_file(service).write_text(f"{process.pid}\n")
+        log = self.config.log_file(service)
+        if argv is None and self.launcher is not None:  # an Airflow service: forked warm
+            pid = self.launcher.fork(self.config.service_argv(self.airflow, service), log)
+        else:
+            pid = proc.start(argv or self.config.service_argv(self.airflow, service), log_file=log, env=env,
+                             cwd=self.config.root).pid
+        self.config.pid_file(service).write_text(f"{pid}\n")
 
     def check_alive(self, services=SERVICES) -> None:
         """Raise with the service's last log lines as soon as one of them has died."""
@@ -201,22 +245,26 @@ class NativeRuntime:
                                 f"{tail(self.config.pgdata / 'postgres.log')}")
 
     def stop_services(self, timeout: float = 20.0) -> list[str]:
-        """Airflow's services first (a worker finishes its task log upload), then the options' servers."""
-        return self._stop(SERVICES + CELERY_PROCESSES, timeout) + self._stop(SERVERS, timeout)
+        """In the order that loses nothing: the scheduler and the Celery processes (running tasks finish
+        and report through the api-server's Execution API), the triggerer and the DAG processor; then the
+        api-server; then the options' servers."""
+        first = ("scheduler", *CELERY_PROCESSES, "triggerer", "dag-processor")
+        return self._stop(first, timeout) + self._stop(("api-server",), timeout) + self._stop(SERVERS, timeout)
 
     def _stop(self, services: tuple[str, ...], timeout: float) -> list[str]:
-        stopped = []
-        pids = {s: self.pid(s) for s in services}
+        pids = {s: pid for s in services if (pid := self.pid(s))}
         for service, pid in pids.items():
-            if pid:
-                _signal_group(pid, signal.SIGTERM)  # each service leads its own process group
+            if service == "triggerer":
+                # Its trigger runner first: the triggerer then ends at once. Stopped the other way round,
+                # Airflow 3.3's triggerer waits out a 10 s escalation timer for a runner that has already exited.
+                for child in _live_children(pid):
+                    _signal(child, signal.SIGTERM)
+            _signal(pid, signal.SIGTERM)  # the service stops its own children its own way (running tasks finish)
         deadline = time.monotonic() + timeout
-        for service, pid in pids.items():
-            while pid and self.pid(service) and time.monotonic() < deadline:
-                time.sleep(0.2)
-            if pid and self.pid(service):
-                _signal_group(pid, signal.SIGKILL)
-            if pid:
-                stopped.append(service)
+        while any(self.pid(s) for s in pids) and time.monotonic() < deadline:
+            time.sleep(0.05)
+        for pid in pids.values():
+            _signal_group(pid, signal.SIGKILL)  # each service leads its own process group: what is left in it
+        for service in services:
             self.config.pid_file(service).unlink(missing_ok=True)
-        return stopped
+        return list(pids)

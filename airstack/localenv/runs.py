@@ -7,7 +7,9 @@ API as the UI reads them.
 
 from __future__ import annotations
 
+import json
 import time
+from dataclasses import asdict
 from pathlib import Path
 
 from rich.table import Table
@@ -84,7 +86,10 @@ def _wait_for_dag(client, dag_id: str, timeout: float) -> None:
     raise AirstackError(f"DAG {dag_id!r} is not known to the local Airflow after {timeout:g} s{hint}")
 
 
-def follow_run(api_url: str, dag_id: str, timeout: float, console, dags_folder: Path | None = None) -> int:
+def follow_run(api_url: str, dag_id: str, timeout: float, console, dags_folder: Path | None = None,
+               as_json: bool = False) -> int:
+    """Trigger ``dag_id``, follow the run to its end, print its tasks (a table, or JSON on stdout) and each
+    failed task's exception and log tail; 0 on success, 1 on failure."""
     import httpx
 
     from airstack.localenv.health import health
@@ -100,7 +105,8 @@ def follow_run(api_url: str, dag_id: str, timeout: float, console, dags_folder: 
             created = client.post(f"/dags/{dag_id}/dagRuns", json={"logical_date": None})
             created.raise_for_status()
             run_id = created.json()["dag_run_id"]
-            console.print(f"{dag_id}: run {run_id} queued")
+            if not as_json:
+                console.print(f"{dag_id}: run {run_id} queued")
             deadline, state = time.monotonic() + timeout, "queued"
             while time.monotonic() < deadline:
                 state = client.get(f"/dags/{dag_id}/dagRuns/{run_id}").json()["state"]
@@ -113,6 +119,19 @@ def follow_run(api_url: str, dag_id: str, timeout: float, console, dags_folder: 
     except httpx.HTTPError as exc:
         raise AirstackError(f"the local Airflow at {api_url} does not answer ({type(exc).__name__}): "
                             "is it up? `nox -s status`") from None
+    if as_json:
+        print(json.dumps({"dag_id": dag_id, "run_id": run_id, "state": state,
+                          "tasks": [{"task_id": t["task_id"], "state": t["state"]}
+                                    for t in sorted(tasks, key=lambda t: t["task_id"])],
+                          "failures": [asdict(f) for f in failures]}, indent=2))
+    else:
+        _print_run(console, dag_id, run_id, state, tasks, failures)
+    if state not in FINISHED:
+        raise AirstackError(f"{dag_id} run {run_id} did not finish within {timeout:g} s (state {state})")
+    return 0 if state == "success" else 1
+
+
+def _print_run(console, dag_id: str, run_id: str, state: str, tasks: list[dict], failures: list[TaskFailure]) -> None:
     table = Table(title=f"{dag_id} {run_id}: {state}", title_justify="left")
     table.add_column("task")
     table.add_column("state")
@@ -121,6 +140,3 @@ def follow_run(api_url: str, dag_id: str, timeout: float, console, dags_folder: 
     console.print(table)
     for failure in failures:
         console.print("\n".join(failure_lines(failure)), markup=False, highlight=False)
-    if state not in FINISHED:
-        raise AirstackError(f"{dag_id} run {run_id} did not finish within {timeout:g} s (state {state})")
-    return 0 if state == "success" else 1

@@ -17,7 +17,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import urlsplit, urlunsplit
 
+from airstack.errors import PostgresUnavailableError
 from airstack.postgres.provider import DSN_ENV, PROVIDER_ENV, Choice, Probes, Provider, choose_provider
+
+BIN_ENV = "AIRSTACK_POSTGRES_BIN"  # the PostgreSQL server binaries to use: a folder, or `pgserver`
 
 __all__ = ["Binaries", "PostgresServer", "Provider", "Probes", "choose_provider", "find_bin_dir", "find_binaries",
            "pgserver_bin_dir", "probe", "postgres_server"]
@@ -91,8 +94,17 @@ def pgserver_bin_dir() -> Path | None:
     return None
 
 
-def find_binaries(path: str | None = None, extra_globs: tuple[str, ...] = DEBIAN_GLOBS) -> Binaries | None:
-    """The server binaries to run: the system's, else the pgserver wheel's (looked up only when needed)."""
+def find_binaries(path: str | None = None, extra_globs: tuple[str, ...] = DEBIAN_GLOBS,
+                  environ: dict[str, str] | None = None) -> Binaries | None:
+    """The server binaries to run: ``AIRSTACK_POSTGRES_BIN`` (a folder, or ``pgserver`` for the wheel's)
+    when set; else the system's, else the pgserver wheel's (looked up only when needed)."""
+    chosen = (os.environ if environ is None else environ).get(BIN_ENV)
+    if chosen:
+        folder = pgserver_bin_dir() if chosen == "pgserver" else Path(chosen)
+        if folder is None or not _has_server_binaries(folder):
+            raise PostgresUnavailableError(f"{BIN_ENV}={chosen}: no initdb and pg_ctl there "
+                                           "(a folder of PostgreSQL server binaries, or `pgserver` for the wheel's)")
+        return Binaries(folder, from_wheel=chosen == "pgserver")
     system = find_bin_dir(path, extra_globs)
     if system is not None:
         return Binaries(system, from_wheel=False)

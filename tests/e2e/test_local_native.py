@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import socket
@@ -36,6 +37,11 @@ def fails_on_purpose():
 
 fails_on_purpose()
 """
+# A DAG file that fails to import, in the scratch copy only: `up` still comes up, and says so.
+BROKEN_DAG = """from airflow.sdk import dag
+
+tasks = undefined_operator_factory()
+"""
 
 
 @pytest.fixture(scope="module")
@@ -44,7 +50,7 @@ def env(tmp_path_factory):
                               ("pyproject.toml", ".sops.yaml"))
     api_port, pg_port = free_port(), free_port()
     environ = {"AIRSTACK_ROOT": str(root), "AIRSTACK_LOCAL_API_PORT": str(api_port),
-               "AIRSTACK_LOCAL_POSTGRES_PORT": str(pg_port)}
+               "AIRSTACK_LOCAL_POSTGRES_PORT": str(pg_port), "XDG_STATE_HOME": str(root.parent / "state")}
     # settings/local points warehouse_db at the env's Postgres port: follow the scratch port.
     from airstack.settings import store
 
@@ -52,6 +58,7 @@ def env(tmp_path_factory):
     doc["airflow"]["connections"][0]["port"] = pg_port
     store.save(root, "local", doc)
     (root / "dags" / "fails_on_purpose.py").write_text(FAILING_DAG)
+    (root / "dags" / "broken_on_purpose.py").write_text(BROKEN_DAG)
     yield {"root": root, "environ": environ, "url": f"http://127.0.0.1:{api_port}"}
     cli(environ, "clean", "--yes", check=False)
 
@@ -122,9 +129,15 @@ def test_native_environment_end_to_end(env):
     assert f"port {environ['AIRSTACK_LOCAL_API_PORT']} on 127.0.0.1 is taken" in refused.stderr
     assert not (_config(env).pgdata / "data" / "postmaster.pid").exists()
 
-    up = cli(environ, "up", "--runtime", "native")
+    up = cli(environ, "up", "--runtime", "native", check=False)
     out = up.stdout
     assert "Airflow is up" in out and "runtime: native" in out
+    # Ready means ready: every DAG file parsed, the import error shown where it is, a distinct exit code.
+    assert up.returncode == 3, out + up.stderr
+    assert "5 DAGs from 5 files; 1 file failed to import:" in out, out
+    assert "dags/broken_on_purpose.py:3: NameError: name 'undefined_operator_factory' is not defined" in out, out
+    assert {d["dag_id"] for d in _api(env, "/dags")["dags"]} >= {"example_bash_operator", "fails_on_purpose"}
+    (root / "dags" / "broken_on_purpose.py").unlink()
     # Quiet: only up's own lines; Airflow's (alembic, the ORM, the masker) are in the `up` log.
     assert not [line for line in (out + up.stderr).splitlines() if "[info" in line or "alembic" in line], out
     assert "alembic" in _config(env).log_file("up").read_text()
@@ -136,6 +149,19 @@ def test_native_environment_end_to_end(env):
     variables = {v["key"]: v["value"] for v in _api(env, "/variables")["variables"]}
     assert variables["etl_min_order_amount"] == "10"
 
+    # An edited DAG file shows through the API without a restart (`nox -s bench -- dag-refresh` times it).
+    dag_file = root / "dags" / "fails_on_purpose.py"
+    dag_file.write_text(dag_file.read_text().replace('tags=["example"]', 'tags=["example", "edited"]'))
+    deadline = time.monotonic() + 60
+    while "edited" not in {t["name"] for t in _api(env, "/dags/fails_on_purpose")["tags"]}:
+        assert time.monotonic() < deadline, "the edited DAG never showed up"
+        time.sleep(0.2)
+
+    status = json.loads(cli(environ, "status", "--json").stdout)
+    assert status["healthy"] and status["exit_code"] == 0 and status["root"] == str(root)
+    assert {s["service"]: s["running"] for s in status["services"]} == dict.fromkeys(
+        ("postgres", "api-server", "scheduler", "dag-processor", "triggerer"), True)
+
     run = cli(environ, "run", "example_bash_operator", check=False)
     assert run.returncode == 0 and ": success" in run.stdout, run.stdout + run.stderr
     # A failed run says why: the task's exception, its line in the DAG file, its last log lines.
@@ -144,6 +170,8 @@ def test_native_environment_end_to_end(env):
     assert "task 'validate' failed: ValueError: expected 4 rows, got 3" in failed.stdout, failed.stdout
     assert "at dags/fails_on_purpose.py, line 11, in validate" in failed.stdout, failed.stdout
     assert "| validating 3 rows" in failed.stdout, failed.stdout
+    as_json = json.loads(cli(environ, "run", "fails_on_purpose", "--json", check=False).stdout)
+    assert as_json["state"] == "failed" and as_json["failures"][0]["error"] == "ValueError: expected 4 rows, got 3"
 
     addresses = _listening_addresses(_env_pids(env))
     assert addresses and addresses <= {"0100007F", "00000000000000000000000001000000"}, addresses  # 127.0.0.1, ::1
@@ -154,7 +182,7 @@ def test_native_environment_end_to_end(env):
     time.sleep(1.0)
     second = cli(environ, "up", check=False)
     first_out, first_err = first.communicate(timeout=300)
-    assert first.returncode == 0, first_err
+    assert first.returncode == 0, first_out + first_err
     assert second.returncode == 1 and "the local environment is busy (`up`, pid" in second.stderr
 
     cli(environ, "down")
@@ -172,3 +200,36 @@ def test_native_environment_end_to_end(env):
 
     cli(environ, "clean", "--yes")
     assert not (root / ".airstack" / "local" / "native").exists() and not _config(env).pgdata.exists()
+
+
+def test_two_checkouts_up_at_once(tmp_path):
+    """Two clones on one machine: each `up` chooses and records its own ports; a collision names the other."""
+    state = {"XDG_STATE_HOME": str(tmp_path / "state")}
+    roots = [paths.scratch_copy(tmp_path / name, ("dags", "plugins", "settings"), ("pyproject.toml", ".sops.yaml"))
+             for name in ("first", "second")]
+    environs = [{"AIRSTACK_ROOT": str(root), **state} for root in roots]
+    try:
+        for environ in environs:
+            up = cli(environ, "up", "--runtime", "native", check=False)
+            assert up.returncode == 0, up.stdout + up.stderr
+        reports = [json.loads(cli(environ, "status", "--json").stdout) for environ in environs]
+        assert all(r["healthy"] for r in reports)
+        assert reports[0]["api_url"] != reports[1]["api_url"]
+        assert [o["root"] for o in reports[1]["other_checkouts"]] == [str(roots[0])]
+        assert reports[1]["other_checkouts"][0]["running"]
+        for report in reports:
+            # settings/local's warehouse_db (127.0.0.1:5433, "this env's Postgres") follows each checkout's port.
+            postgres_port = int(next(s for s in report["services"] if s["service"] == "postgres")["listens_on"]
+                                .rsplit(":", 1)[1])
+            connection = httpx.get(f"{report['api_url']}/api/v2/connections/warehouse_db", timeout=10).json()
+            assert connection["port"] == postgres_port
+        # The second checkout asked to use the first one's port: one line naming the first checkout.
+        port = reports[0]["api_url"].rsplit(":", 1)[1]
+        cli(environs[1], "down")
+        clash = cli({**environs[1], "AIRSTACK_LOCAL_API_PORT": port}, "up", check=False)
+        assert clash.returncode == 1
+        assert f"port {port} on 127.0.0.1 is taken by the local environment of {roots[0]}" in clash.stderr, \
+            clash.stderr
+    finally:
+        for environ in environs:
+            cli(environ, "clean", "--yes", check=False)

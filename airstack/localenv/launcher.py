@@ -1,0 +1,174 @@
+"""The native runtime's warm parent: Airflow imported once, its services forked from here.
+
+Four services that each import Airflow cost four imports on two cores. This process imports
+Airflow and the modules its services share once, then forks each service on request, as
+Airflow's own components fork their workers. ``up`` starts it with the services' environment
+and talks to it over stdin/stdout, one JSON object a line:
+
+- it says ``{"ready": true, "import_seconds": …}`` once Airflow is imported;
+- ``{"start": SERVICE, "argv": [...], "log": PATH}`` forks SERVICE running Airflow's own CLI
+  (``argv[1:]``), detached in its own session with its output appended to PATH; the answer is
+  ``{"pid": …}``;
+- ``{"list_dag_files": FOLDER}`` answers ``{"files": [...]}``: the files Airflow's DAG
+  processor parses there (``.airflowignore`` and safe mode applied, by Airflow itself);
+- end of input: this process exits; the services live on.
+
+A forked service ends with ``os._exit`` after Airflow's atexit handlers: the interpreter's
+teardown of a large heap (2-3 s for the api-server) does nothing a service needs.
+"""
+
+from __future__ import annotations
+
+import atexit
+import gc
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+
+# What every service imports before its first line of work: Airflow, its configuration and its CLI.
+# Each service's own modules (the job runners, the API app) load in its fork, on both cores at once:
+# preloading them here would put them all on the critical path (measured: benchmarks/results/up-native.json).
+PRELOAD = ("airflow", "airflow.cli.cli_parser")
+
+
+def _run_service(argv: list[str], log: str, titled: int) -> None:
+    """In the forked child: become the service; close ``titled`` once it carries the service's name (the pid
+    file's checks look for it). Never returns."""
+    code = 1
+    try:
+        os.setsid()  # its own session and process group, like proc.start's children
+        out = os.open(log, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
+        devnull = os.open(os.devnull, os.O_RDONLY)
+        os.dup2(devnull, 0)
+        os.dup2(out, 1)
+        os.dup2(out, 2)
+        os.close(out)
+        os.close(devnull)  # fds 0 and 1 were the pipes to `up`: replaced, so closed here
+        for sig in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP, signal.SIGPIPE):
+            signal.signal(sig, signal.SIG_DFL)
+        from setproctitle import setproctitle
+
+        setproctitle(" ".join(argv))  # what `ps` and the pid checks see: `airflow scheduler`
+        os.close(titled)
+        sys.argv = ["airflow", *argv[1:]]
+        from airflow.__main__ import main
+
+        main()
+        code = 0
+    except SystemExit as stop:
+        code = stop.code if isinstance(stop.code, int) else (0 if stop.code is None else 1)
+    except BaseException:  # noqa: BLE001 - a service's crash goes to its log, then the exit code says it
+        import traceback
+
+        traceback.print_exc()
+    finally:
+        try:
+            atexit._run_exitfuncs()  # noqa: SLF001 - Airflow's and logging's handlers, then no teardown
+            sys.stdout.flush()
+            sys.stderr.flush()
+        finally:
+            os._exit(code)
+
+
+def _answer(channel, message: dict) -> None:
+    channel.write(json.dumps(message) + "\n")
+    channel.flush()
+
+
+def _dag_files(folder: str) -> list[str]:
+    from airflow.configuration import conf
+    from airflow.utils.file import list_py_file_paths
+
+    safe_mode = conf.getboolean("core", "dag_discovery_safe_mode", fallback=True)
+    return sorted(os.path.relpath(p, folder) for p in list_py_file_paths(folder, safe_mode=safe_mode))
+
+
+class Launcher:
+    """``up``'s side of the conversation: start the warm parent, ask it to fork services."""
+
+    def __init__(self, env: dict[str, str], log_file, cwd) -> None:
+        from airstack import proc
+
+        self.log_file = log_file
+        self.process = proc.start([sys.executable, "-m", "airstack.localenv.launcher"], log_file=log_file,
+                                  env=env, cwd=cwd, talk=True)
+        self.import_seconds: float | None = None
+
+    def _receive(self, timeout: float) -> dict:
+        import selectors
+
+        from airstack.localenv.health import tail
+        from airstack.localenv.native import LocalEnvError
+
+        with selectors.DefaultSelector() as selector:
+            selector.register(self.process.stdout, selectors.EVENT_READ)
+            line = self.process.stdout.readline() if selector.select(timeout) else ""
+        if not line:
+            self.close()
+            raise LocalEnvError(f"Airflow could not be imported to start the services; last lines of "
+                                f"{self.log_file}:\n{tail(self.log_file)}")
+        return json.loads(line)
+
+    def _ask(self, request: dict, timeout: float = 120) -> dict:
+        if self.import_seconds is None:
+            self.import_seconds = self._receive(timeout)["import_seconds"]
+        self.process.stdin.write(json.dumps(request) + "\n")
+        self.process.stdin.flush()
+        return self._receive(timeout)
+
+    def fork(self, argv: list[str], log_file) -> int:
+        """Start a service (Airflow's CLI ``argv``); its pid."""
+        return self._ask({"start": True, "argv": [str(a) for a in argv], "log": str(log_file)})["pid"]
+
+    def dag_files(self, folder) -> list[str]:
+        """The files Airflow's DAG processor parses in ``folder``, relative to it."""
+        return self._ask({"list_dag_files": str(folder)})["files"]
+
+    def close(self) -> None:
+        """End the conversation; the warm parent exits (its services do not)."""
+        from airstack import proc
+
+        if self.process.poll() is None:
+            self.process.stdin.close()
+            try:
+                self.process.wait(10)
+            except subprocess.TimeoutExpired:
+                proc.stop(self.process)
+        self.process.stdout.close()
+
+
+def main() -> int:
+    started = time.perf_counter()
+    # The answers get a descriptor of their own; fd 1 joins the log (Airflow logs to stdout).
+    channel = os.fdopen(os.dup(1), "w")
+    os.dup2(2, 1)
+    import importlib
+
+    for module in PRELOAD:
+        importlib.import_module(module)
+    gc.collect()
+    gc.freeze()  # the imported heap stays shared with the forks: no copy-on-write from the collector
+    _answer(channel, {"ready": True, "import_seconds": round(time.perf_counter() - started, 3)})
+    for line in sys.stdin:
+        request = json.loads(line)
+        if "list_dag_files" in request:
+            _answer(channel, {"files": _dag_files(request["list_dag_files"])})
+            continue
+        wait_for, titled = os.pipe()
+        pid = os.fork()
+        if pid == 0:
+            os.close(wait_for)
+            channel.close()
+            _run_service(request["argv"], request["log"], titled)
+        os.close(titled)
+        os.read(wait_for, 1)  # end of file: the child has its name (or has died)
+        os.close(wait_for)
+        _answer(channel, {"pid": pid})
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

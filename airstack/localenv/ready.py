@@ -1,0 +1,112 @@
+"""Ready means ready: every DAG file parsed once by this DAG processor, and what it found.
+
+``up`` asks Airflow (the launcher, see launcher.py) which files its DAG processor parses, then
+polls the REST API until each of them has been parsed since the processor started: a DAG of the
+file with a newer ``last_parsed_time``, or an import error of the file with a newer ``timestamp``.
+A file that defines no DAG and raises nothing leaves no trace in the API; it counts as parsed
+once the processor is idle (no parse process alive) after every other file is done.
+"""
+
+from __future__ import annotations
+
+import re
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import datetime
+
+from airstack.errors import AirstackError
+
+# `up`'s exit code when Airflow is up but DAG files fail to import (README: "Local environment").
+IMPORT_ERRORS_EXIT = 3
+_FRAME = re.compile(r'File "(?P<path>[^"]+)", line (?P<line>\d+)')
+
+
+@dataclass
+class ParseState:
+    dags: dict[str, list[str]] = field(default_factory=dict)  # file -> dag ids parsed since
+    errors: dict[str, str] = field(default_factory=dict)  # file -> stack trace, parsed since
+    pending: list[str] = field(default_factory=list)  # files not parsed since
+    empty: list[str] = field(default_factory=list)  # parsed, no DAG and no error
+
+
+def error_line(file: str, stack_trace: str) -> str:
+    """``dags/x.py:LINE: Exception: message``: the deepest frame in ``file`` (else the deepest), and the
+    trace's last line."""
+    frames = [(m["path"], int(m["line"])) for m in _FRAME.finditer(stack_trace)]
+    own = [line for path, line in frames if path.endswith(file)]
+    line = own[-1] if own else (frames[-1][1] if frames else None)
+    message = next((text.strip() for text in reversed(stack_trace.strip().splitlines()) if text.strip()), "")
+    return f"dags/{file}:{line}: {message}" if line is not None else f"dags/{file}: {message}"
+
+
+def _aware(stamp: str | None) -> datetime | None:
+    return datetime.fromisoformat(stamp.replace("Z", "+00:00")) if stamp else None
+
+
+def classify(files: list[str], dags: list[dict], errors: list[dict], since: datetime) -> ParseState:
+    """Which of ``files`` the REST API shows parsed at or after ``since`` (pure)."""
+    state = ParseState()
+    fresh_dags: dict[str, list[str]] = {}
+    for dag in dags:
+        parsed = _aware(dag.get("last_parsed_time"))
+        if dag.get("relative_fileloc") and parsed and parsed >= since:
+            fresh_dags.setdefault(dag["relative_fileloc"], []).append(dag["dag_id"])
+    fresh_errors = {e["filename"]: e.get("stack_trace") or "" for e in errors
+                    if (stamp := _aware(e.get("timestamp"))) and stamp >= since}
+    for file in files:
+        if file in fresh_errors:
+            state.errors[file] = fresh_errors[file]
+        elif file in fresh_dags:
+            state.dags[file] = sorted(fresh_dags[file])
+        else:
+            state.pending.append(file)
+    return state
+
+
+def _fetch(api_url: str) -> tuple[list[dict], list[dict]]:
+    import httpx
+
+    with httpx.Client(base_url=f"{api_url}/api/v2", timeout=30) as client:
+        dags = client.get("/dags", params={"limit": 1000}).raise_for_status().json()["dags"]
+        errors = client.get("/importErrors", params={"limit": 1000}).raise_for_status().json()["import_errors"]
+    return dags, errors
+
+
+def wait_parsed(api_url: str, files: list[str], since: datetime, timeout: float, check_alive: Callable[[], None],
+                idle: Callable[[], bool | None], interval: float = 0.25,
+                on_poll: Callable[[], None] | None = None) -> ParseState:
+    """Poll until every file is parsed since ``since``; raise naming the files left after ``timeout``.
+    ``idle`` says whether the DAG processor parses nothing right now (None: cannot tell)."""
+    import httpx
+
+    deadline, idle_polls = time.monotonic() + timeout, 0
+    while True:
+        if on_poll:
+            on_poll()
+        check_alive()
+        try:
+            state = classify(files, *_fetch(api_url), since)
+        except httpx.HTTPError:
+            state = ParseState(pending=list(files))
+        idle_polls = idle_polls + 1 if state.pending and len(state.pending) < len(files) and idle() else 0
+        if idle_polls >= 3:  # the processor stayed idle with these files left: they define nothing
+            state.empty, state.pending = state.pending, []
+        if not state.pending:
+            return state
+        if time.monotonic() > deadline:
+            raise AirstackError(f"the DAG processor has not parsed {', '.join(state.pending)} after {timeout:g} s: "
+                                "`nox -s logs -- dag-processor`")
+        time.sleep(interval)
+
+
+def summary(state: ParseState) -> list[str]:
+    """What ``up`` prints once ready: the DAGs, each import error as ``file:line: message``, files without DAGs."""
+    count = sum(len(ids) for ids in state.dags.values())
+    lines = [f"{count} DAG{'s' * (count != 1)} from {len(state.dags)} file{'s' * (len(state.dags) != 1)}"
+             + (f"; {len(state.errors)} file{'s' * (len(state.errors) != 1)} failed to import:" if state.errors
+                else "; no import errors")]
+    lines += [f"  {error_line(file, trace)}" for file, trace in sorted(state.errors.items())]
+    lines += [f"  dags/{file}: defines no DAG (list it in dags/.airflowignore if it is a helper)"
+              for file in state.empty]
+    return lines

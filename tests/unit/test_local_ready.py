@@ -1,0 +1,132 @@
+"""`up`'s readiness (every DAG file parsed since the processor started), its summary, and ports per checkout."""
+
+from __future__ import annotations
+
+import itertools
+import json
+import socket
+from datetime import datetime, timezone
+from pathlib import Path
+
+import pytest
+
+from airstack.localenv import ports, ready
+from airstack.localenv.config import LocalConfig
+
+SINCE = datetime(2026, 11, 30, 3, 0, tzinfo=timezone.utc)
+BEFORE, AFTER = "2026-11-30T02:59:59Z", "2026-11-30T03:00:02.5+00:00"
+SYNTAX_TRACE = """Traceback (most recent call last):
+  File "<frozen importlib._bootstrap>", line 241, in _call_with_frames_removed
+  File "/repo/dags/broken.py", line 7
+    def oops(:
+             ^
+SyntaxError: invalid syntax"""
+NAME_TRACE = """Traceback (most recent call last):
+  File "/venv/lib/python3.11/site-packages/airflow/dag_processing/importers/python_importer.py", line 90, in parse
+    loader.exec_module(new_module)
+  File "/repo/dags/team/uses_helper.py", line 4, in <module>
+    from helpers import build
+  File "/repo/dags/helpers.py", line 12, in <module>
+    raise ValueError("no such image: etl:latest")
+ValueError: no such image: etl:latest"""
+
+
+def test_error_line_points_at_the_files_own_line_and_the_exception():
+    assert ready.error_line("broken.py", SYNTAX_TRACE) == "dags/broken.py:7: SyntaxError: invalid syntax"
+    # The deepest frame *in the file* (not the helper it imports) is where the user looks first.
+    assert ready.error_line("team/uses_helper.py", NAME_TRACE) == \
+        "dags/team/uses_helper.py:4: ValueError: no such image: etl:latest"
+    assert ready.error_line("x.py", "ImportError: nothing else") == "dags/x.py: ImportError: nothing else"
+
+
+def test_classify_counts_only_what_was_parsed_since_the_processor_started():
+    files = ["a.py", "b.py", "broken.py", "old.py", "stale_error.py"]
+    dags = [{"dag_id": "a2", "relative_fileloc": "a.py", "last_parsed_time": AFTER},
+            {"dag_id": "a1", "relative_fileloc": "a.py", "last_parsed_time": AFTER},
+            {"dag_id": "b", "relative_fileloc": "b.py", "last_parsed_time": AFTER},
+            {"dag_id": "old", "relative_fileloc": "old.py", "last_parsed_time": BEFORE}]
+    errors = [{"filename": "broken.py", "timestamp": AFTER, "stack_trace": SYNTAX_TRACE},
+              {"filename": "stale_error.py", "timestamp": BEFORE, "stack_trace": NAME_TRACE}]
+    state = ready.classify(files, dags, errors, SINCE)
+    assert state.dags == {"a.py": ["a1", "a2"], "b.py": ["b"]}
+    assert state.errors == {"broken.py": SYNTAX_TRACE}
+    assert state.pending == ["old.py", "stale_error.py"]
+
+
+def test_an_error_wins_over_dags_of_an_earlier_parse():
+    dags = [{"dag_id": "a", "relative_fileloc": "a.py", "last_parsed_time": AFTER}]
+    errors = [{"filename": "a.py", "timestamp": AFTER, "stack_trace": SYNTAX_TRACE}]
+    assert ready.classify(["a.py"], dags, errors, SINCE).errors == {"a.py": SYNTAX_TRACE}
+
+
+def test_summary_lists_dags_errors_and_files_without_dags():
+    state = ready.ParseState(dags={"a.py": ["a1", "a2"], "b.py": ["b"]}, errors={"broken.py": SYNTAX_TRACE},
+                             empty=["notes.py"])
+    assert ready.summary(state) == [
+        "3 DAGs from 2 files; 1 file failed to import:",
+        "  dags/broken.py:7: SyntaxError: invalid syntax",
+        "  dags/notes.py: defines no DAG (list it in dags/.airflowignore if it is a helper)",
+    ]
+    assert ready.summary(ready.ParseState(dags={"a.py": ["a"]})) == ["1 DAG from 1 file; no import errors"]
+
+
+def test_wait_parsed_names_the_files_left_and_treats_an_idle_processor_as_done(monkeypatch):
+    parsed = ([{"dag_id": "a", "relative_fileloc": "a.py", "last_parsed_time": AFTER}], [])
+    answers = itertools.chain([([], [])], itertools.repeat(parsed))  # nothing yet, then a.py only
+    monkeypatch.setattr(ready, "_fetch", lambda url: next(answers))
+    state = ready.wait_parsed("http://x", ["a.py", "helper.py"], SINCE, 30, lambda: None, lambda: True, interval=0)
+    assert state.dags == {"a.py": ["a"]} and state.empty == ["helper.py"]
+    monkeypatch.setattr(ready, "_fetch", lambda url: ([], []))
+    with pytest.raises(ready.AirstackError, match=r"has not parsed a.py, helper.py after 0.05 s"):
+        ready.wait_parsed("http://x", ["a.py", "helper.py"], SINCE, 0.05, lambda: None, lambda: True, interval=0.01)
+
+
+# --------------------------------------------------------------------- ports per checkout --
+@pytest.fixture()
+def registry(tmp_path, monkeypatch):
+    monkeypatch.setenv("XDG_STATE_HOME", str(tmp_path / "state"))
+    for variable in ("AIRSTACK_LOCAL_API_PORT", "AIRSTACK_LOCAL_POSTGRES_PORT"):
+        monkeypatch.delenv(variable, raising=False)
+    return tmp_path
+
+
+def _checkout(base: Path, name: str) -> LocalConfig:
+    (base / name).mkdir()
+    return LocalConfig.from_env(base / name, {})
+
+
+def test_two_checkouts_get_different_ports_and_keep_them(registry):
+    first = ports.claim(_checkout(registry, "a"), {})
+    second = ports.claim(_checkout(registry, "b"), {})
+    assert {first.api_port, first.postgres_port}.isdisjoint({second.api_port, second.postgres_port})
+    # Recorded: the next commands of each checkout use the same ports, the environment still wins.
+    assert ports.recorded(LocalConfig.from_env(registry / "b", {}), {}).api_port == second.api_port
+    override = ports.recorded(LocalConfig.from_env(registry / "b", {}), {"AIRSTACK_LOCAL_API_PORT": "1"})
+    assert override.api_port == LocalConfig.from_env(registry / "b", {}).api_port  # the env's, not the record's
+    ports.forget(second)
+    assert json.loads(next(ports.registry().glob("*.json")).read_text())["root"] == str(registry / "a")
+
+
+def test_a_taken_port_names_the_checkout_that_holds_it(registry):
+    first = ports.claim(_checkout(registry, "a"), {})
+    second = _checkout(registry, "b")
+    assert ports.taken(second, first.api_port, "the api-server", "AIRSTACK_LOCAL_API_PORT") == (
+        f"port {first.api_port} on 127.0.0.1 is taken by the local environment of {registry / 'a'} "
+        "(the api-server needs it): `nox -s down` there, or set AIRSTACK_LOCAL_API_PORT here")
+    assert ports.taken(second, 1, "Postgres", "V") == \
+        "port 1 on 127.0.0.1 is taken: Postgres needs it; free it or set V"
+
+
+def test_a_busy_port_is_skipped_and_a_gone_checkout_is_forgotten(registry, monkeypatch):
+    with socket.socket() as busy:
+        busy.bind(("127.0.0.1", 0))
+        busy.listen()
+        port = busy.getsockname()[1]
+        monkeypatch.setattr(ports, "DEFAULTS", {"api_port": port, "postgres_port": port + 100})
+        claimed = ports.claim(_checkout(registry, "a"), {})
+    assert claimed.api_port > port
+    gone = _checkout(registry, "gone")
+    ports.claim(gone, {})
+    gone.root.rmdir()
+    assert [r["root"] for r in ports.others(_checkout(registry, "c"))] == [str(registry / "a")]
+    assert len(list(ports.registry().glob("*.json"))) == 1  # the gone checkout's record was removed
