@@ -46,7 +46,6 @@ EDITOR_ENV = ("EDITOR", "VISUAL", "DISPLAY", "COLORTERM")
 # sops' exit codes, as its documentation lists them (getsops/sops cmd/sops/codes/codes.go; 203 is
 # `sops encrypt` on an encrypted file, since 3.9). {file} and {env} are filled in.
 EXIT_MESSAGES = {
-    1: "sops failed on {file}",
     2: "sops could not read {file}: check that it exists and is readable",
     3: "sops could not write {file}: check the folder's permissions and free space",
     4: "sops could not write out {file}'s data (ErrorDumpingTree)",
@@ -81,7 +80,7 @@ def explain(returncode: int, file: str, env: str, stderr: str) -> str:
     """One line for a sops failure: the documented exit codes by name, otherwise sops' own last line."""
     template = EXIT_MESSAGES.get(returncode)
     last = (stderr.strip().splitlines() or [""])[-1].strip()
-    if template and returncode != 1:
+    if template:
         return template.format(file=file, env=env)
     return f"sops failed on {file} (exit {returncode})" + (f": {last}" if last else "")
 
@@ -144,6 +143,9 @@ def inspect(path: Path, display: str, env: str) -> str:
                 raise SopsError(f"{display} expands to {nodes:,} YAML nodes through aliases (*name), over the limit "
                                 f"of {MAX_YAML_NODES:,}: remove the aliases")
         data = yaml.load(text, Loader=_loader())  # noqa: S506 - a safe loader
+    except RecursionError:
+        raise SopsError(f"{display} nests its YAML too deeply to read (thousands of levels): a settings file "
+                        "needs a few") from None
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         where = f" (line {mark.line + 1})" if mark else ""

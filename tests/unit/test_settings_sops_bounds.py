@@ -76,6 +76,11 @@ def test_an_alias_bomb_is_refused_quickly(tmp_path):
     assert time.perf_counter() - started < 5  # bounded: it is counted, never expanded
 
 
+def test_yaml_nested_beyond_reason_is_one_line(tmp_path):
+    deep = "a: &x " + "[" * 5000 + "]" * 5000 + "\nb: *x\n"  # counting the aliases' expansion recurses
+    assert "nests its YAML too deeply" in _refusal(tmp_path, deep + COMPLETE)
+
+
 def test_a_few_aliases_are_allowed(tmp_path):
     text = "defaults: &d {region: eu}\nother: *d\n" + COMPLETE
     assert sops.inspect(_file(tmp_path, text), "f", "unit") == text
