@@ -186,7 +186,12 @@ def cmd_apply(args, root: Path) -> int:
 
 
 def cmd_keys(args, root: Path) -> int:
-    """Changes airflow.keys only (``sops set``): every other value of the file is left as it is."""
+    """Changes airflow.keys only (``sops set``), leaving every other value of the file; one writer at a time."""
+    with store.writing(root, args.env):
+        return _keys(args, root)
+
+
+def _keys(args, root: Path) -> int:
     settings = store.load(root, args.env)
     keys = settings.airflow.keys
     if args.rotate_fernet:

@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
+import contextlib
+import fcntl
+import os
 import tomllib
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -73,6 +77,26 @@ def save(root: Path, env: str, document: dict) -> None:
     parse_settings(document, path.relative_to(root).as_posix())
     ciphertext = sops.encrypt(document, path, env=env, key_env=key_env(root, env), root=root)
     sops.write_atomically(path, ciphertext)
+
+
+@contextlib.contextmanager
+def writing(root: Path, env: str) -> Iterator[None]:
+    """One writer of ``settings/<env>/secret.yaml`` at a time (a read-modify-write such as ``settings-keys``).
+
+    An advisory lock (``flock``) on the environment's folder: a second writer is refused in one
+    line rather than left to overwrite the first one's keys.
+    """
+    folder = secret_path(root, env).parent
+    fd = os.open(folder, os.O_RDONLY)
+    try:
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            raise ConfigError(f"settings/{env}/{SECRET_FILE}: another settings-keys is changing it: run this "
+                              "again when it has finished") from None
+        yield
+    finally:
+        os.close(fd)  # releases the lock
 
 
 def save_keys(root: Path, env: str, keys: dict) -> None:

@@ -148,3 +148,20 @@ def test_sops_exit_codes_from_the_real_binary(code, args, expected, repo):
                   cwd=repo.root)
     assert str(excinfo.value) == sops.EXIT_MESSAGES[code].format(file=FILE, env="local")
     assert expected in str(excinfo.value)
+
+
+def test_a_second_keys_writer_is_refused_in_one_line(repo, cli):
+    import fcntl
+    import os
+
+    before = repo.path().read_bytes()
+    fd = os.open(repo.path().parent, os.O_RDONLY)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX)  # as a running settings-keys holds it
+        code, _, err = cli("keys", "local", "--rotate-fernet")
+    finally:
+        os.close(fd)
+    assert code == 1 and err.strip().splitlines() == [
+        f"error: {FILE}: another settings-keys is changing it: run this again when it has finished"]
+    assert repo.path().read_bytes() == before
+    assert cli("keys", "local", "--rotate-fernet")[0] == 0  # once it is released
