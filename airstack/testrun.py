@@ -91,7 +91,7 @@ def _start(lane: Lane, folder: Path) -> threading.Thread:
     """Start the lane's process, and a thread that notes its exit code and time when it ends."""
     lane.log = folder / f"{lane.name}.log"
     started = time.perf_counter()
-    lane.process = proc.start(lane.argv, log_file=lane.log, cwd=paths.repo_root())
+    lane.process = proc.start(lane.argv, log_file=lane.log, cwd=paths.repo_root(), die_with_parent=True)
 
     def wait() -> None:
         code = lane.process.wait()

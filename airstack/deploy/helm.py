@@ -204,7 +204,13 @@ def airflow_values(tgt: Target, runtime_image: str, worker_images: dict[str, str
 
 
 def to_stdin(values: dict) -> str:
-    return yaml.safe_dump(values, sort_keys=True)
+    """The values for ``--values -`` as JSON, which Helm's YAML parser reads with the same types.
+
+    Every string is quoted, so text such as ``1e3``, ``0o17``, ``y``, ``N`` or ``+1E3`` stays text
+    (PyYAML leaves those unquoted, and Helm reads them as numbers or booleans); non-ASCII is
+    escaped, so that no character Helm's YAML 1.1 parser counts as a line break (U+2028) is folded.
+    """
+    return json.dumps(values, sort_keys=True, ensure_ascii=True, indent=1)
 
 
 _MASK = re.compile(r"^<sha256:[0-9a-f]{8}>$")

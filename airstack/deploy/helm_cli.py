@@ -18,6 +18,12 @@ HINT = ("install Helm 3.8+ or 4 (https://helm.sh/docs/intro/install/); deploys c
         "Without it, `--only cloudformation` still works")
 
 
+# What helm needs from the environment (cluster credentials, proxies, its own settings); settings
+# keys that this process holds (AIRFLOW__*, SOPS_AGE_KEY) stay here.
+HELM_ENV = ("KUBECONFIG", "HELM_*", "XDG_*", "AWS_*", "GOOGLE_*", "CLOUDSDK_*", "AZURE_*", "SSL_CERT_*",
+            "HTTP_PROXY", "HTTPS_PROXY", "NO_PROXY", "http_proxy", "https_proxy", "no_proxy")
+
+
 class HelmError(AirstackError):
     pass
 
@@ -30,7 +36,8 @@ class HelmCli:
 
     def _run(self, argv: list[str], stdin: str | None = None, check: bool = True):
         try:
-            return proc.run(argv, input=stdin, check=check, timeout=self.timeout, what=f"helm {argv[1]}")
+            return proc.run(argv, input=stdin, check=check, timeout=self.timeout, inherit=HELM_ENV,
+                            what=f"helm {argv[1]}")
         except CommandFailedError as exc:
             raise HelmError(str(exc)) from None
 

@@ -7,29 +7,68 @@ Who holds which key:
 - ``integration`` / ``production``: the identity is held by the team (a password manager)
   and by CI as the ``SOPS_AGE_KEY`` context variable; production can also be decrypted by
   whoever may use its KMS key. Neither is ever committed.
+
+Any identity that can decrypt is accepted. sops is offered, in this order: every identity in
+``SOPS_AGE_KEY``, those in the file ``SOPS_AGE_KEY_FILE`` names, the environment's committed
+key (``settings/<env>/age.key``, local only), then sops' own default
+(``~/.config/sops/age/keys.txt``). An identity in ``SOPS_AGE_KEY`` or ``SOPS_AGE_KEY_FILE``
+that cannot be parsed is an error naming the variable (sops itself would skip it silently).
 """
 
 from __future__ import annotations
 
 import os
 import secrets
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
 from cryptography.fernet import Fernet
 
+from airstack.errors import ConfigError
 from airstack.settings.schema import Keys
 
 COMMITTED_KEY = "age.key"  # settings/<env>/age.key, committed for local only
 
 
-def key_env(root: Path, env: str, environ: dict[str, str] | None = None) -> dict[str, str]:
-    """Environment variables that give sops the identity for ``env`` (added to what the user has set)."""
+def identities(text: str, source: str) -> list[str]:
+    """The age identities in ``text`` (one per line, ``#`` comments allowed); a line that is none names ``source``."""
+    found = []
+    for number, line in enumerate(text.splitlines(), 1):
+        line = line.strip()
+        if not line or line.startswith("#"):
+            continue
+        if line.startswith("AGE-PLUGIN-"):  # a plugin's identity (YubiKey...): sops hands it to the plugin
+            found.append(line)
+            continue
+        try:
+            recipient_of(line)
+        except Exception:  # pyrage raises its own IdentityError, or ValueError
+            raise ConfigError(f"{source}: line {number} is not an age identity (AGE-SECRET-KEY-1...): fix it, or "
+                              f"unset {source.split(' ')[0]}") from None
+        found.append(line)
+    return found
+
+
+def key_env(root: Path, env: str, environ: Mapping[str, str] | None = None) -> dict[str, str]:
+    """Environment variables that give sops every identity that may decrypt ``env`` (the order: module docstring).
+
+    ``SOPS_AGE_KEY_FILE`` itself reaches sops unchanged (sops reads it too); its identities are
+    checked here. ``SOPS_AGE_KEY`` is given the user's identities plus the committed key's.
+    """
     environ = os.environ if environ is None else environ
+    offered = identities(environ.get("SOPS_AGE_KEY", ""), "SOPS_AGE_KEY")
+    key_file = environ.get("SOPS_AGE_KEY_FILE")
+    if key_file:
+        path = Path(key_file).expanduser()
+        if not path.is_file():
+            raise ConfigError(f"SOPS_AGE_KEY_FILE: {key_file} does not exist: point it at your age key file, or "
+                              "unset it")
+        identities(path.read_text(), f"SOPS_AGE_KEY_FILE ({key_file})")
     committed = root / "settings" / env / COMMITTED_KEY
-    if committed.is_file() and not environ.get("SOPS_AGE_KEY_FILE"):
-        return {"SOPS_AGE_KEY_FILE": str(committed)}
-    return {}
+    if committed.is_file():
+        offered += identities(committed.read_text(), f"settings/{env}/{COMMITTED_KEY}")
+    return {"SOPS_AGE_KEY": "\n".join(offered)} if offered else {}
 
 
 @dataclass(frozen=True)

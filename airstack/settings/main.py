@@ -8,9 +8,12 @@ process's memory: nothing is written to disk or passed in argv, and values are n
 from __future__ import annotations
 
 import argparse
+import contextlib
 import os
+import shutil
 import sys
 import tempfile
+from collections.abc import Iterator
 from pathlib import Path
 
 from rich.console import Console
@@ -44,8 +47,27 @@ def summary(actions: list[plan_mod.Action]) -> str:
 
 
 # ------------------------------------------------------------------------------ airflow --
+@contextlib.contextmanager
+def airflow_home() -> Iterator[None]:
+    """An empty, temporary AIRFLOW_HOME for this command when none is set; removed when it ends."""
+    if os.environ.get("AIRFLOW_HOME"):
+        yield
+        return
+    home = tempfile.mkdtemp(prefix="airstack-settings-home-")
+    os.environ["AIRFLOW_HOME"] = home
+    try:
+        yield
+    finally:
+        os.environ.pop("AIRFLOW_HOME", None)
+        shutil.rmtree(home, ignore_errors=True)
+
+
 def _prepare_airflow(settings: SettingsFile, env: str) -> None:
-    """Point this process's Airflow at the target database with the environment's Fernet key."""
+    """Point this process's Airflow at the target database with the environment's Fernet key.
+
+    The key goes into this process's environment for Airflow; children (sops) never get it
+    (:data:`airstack.settings.sops.SOPS_ENV`).
+    """
     if not os.environ.get(DB_ENV):
         raise AirstackError(f"no Airflow database to compare with: set {DB_ENV}, or start the local "
                             "environment (`nox -s up`)")
@@ -54,8 +76,21 @@ def _prepare_airflow(settings: SettingsFile, env: str) -> None:
         raise ConfigError(f"settings/{env}/secret.yaml: airflow.keys.fernet_key: missing; "
                           f"run `nox -s settings-keys -- {env}`")
     os.environ["AIRFLOW__CORE__FERNET_KEY"] = fernet
-    os.environ.setdefault("AIRFLOW_HOME", tempfile.mkdtemp(prefix="airstack-settings-home-"))
     os.environ.setdefault("AIRFLOW__LOGGING__LOGGING_LEVEL", "ERROR")
+
+
+@contextlib.contextmanager
+def _database_errors(env: str) -> Iterator[None]:
+    """The importer's expected failures, as one line naming the file and field to act on."""
+    from airstack.settings.importer import FernetMismatchError
+
+    try:
+        yield
+    except FernetMismatchError as exc:
+        raise ConfigError(
+            f"settings/{env}/secret.yaml: airflow.keys.fernet_key: {exc}: add the key the database was written "
+            f"with to airflow.keys.fernet_key_previous (`nox -s settings-edit -- {env}`), then run "
+            f"`nox -s settings-keys -- {env} --finish-rotation` to re-encrypt with fernet_key") from None
 
 
 def _check_database() -> None:
@@ -116,7 +151,6 @@ def cmd_diff(args, root: Path) -> int:
     if args.against:
         from airstack.settings import drift
 
-        os.environ.setdefault("AIRFLOW_HOME", tempfile.mkdtemp(prefix="airstack-settings-home-"))
         actions = drift.drift(importer.desired_state(settings.airflow), args.against)
         differ = plan_mod.changes(actions)
         console.print(actions_table(actions, f"settings/{args.env} against {args.against}"))
@@ -124,7 +158,8 @@ def cmd_diff(args, root: Path) -> int:
         return 1 if differ else 0
     _prepare_airflow(settings, args.env)
     _check_database()
-    actions = importer.apply(settings.airflow, prune=args.prune, dry_run=True)
+    with _database_errors(args.env):
+        actions = importer.apply(settings.airflow, prune=args.prune, dry_run=True)
     console.print(actions_table(actions, f"settings/{args.env}: what `settings-apply` would do"))
     console.print(summary(actions))
     return 0
@@ -140,7 +175,8 @@ def cmd_apply(args, root: Path) -> int:
         if input("Apply settings/production to the production database? [y/N] ").strip().lower() != "y":
             console.print("nothing applied")
             return 1
-    actions = importer.apply(settings.airflow, prune=args.prune, dry_run=args.dry_run)
+    with _database_errors(args.env):
+        actions = importer.apply(settings.airflow, prune=args.prune, dry_run=args.dry_run)
     console.print(actions_table(actions, f"settings/{args.env}" + (" (dry run)" if args.dry_run else "")))
     if not plan_mod.changes(actions):
         console.print(f"nothing to change: the database already matches settings/{args.env}")
@@ -150,7 +186,13 @@ def cmd_apply(args, root: Path) -> int:
 
 
 def cmd_keys(args, root: Path) -> int:
-    document, settings = store.load_document(root, args.env)
+    """Changes airflow.keys only (``sops set``), leaving every other value of the file; one writer at a time."""
+    with store.writing(root, args.env):
+        return _keys(args, root)
+
+
+def _keys(args, root: Path) -> int:
+    settings = store.load(root, args.env)
     keys = settings.airflow.keys
     if args.rotate_fernet:
         keys = keys_mod.rotate_fernet(keys)
@@ -163,7 +205,8 @@ def cmd_keys(args, root: Path) -> int:
             _check_database()
             from airstack.settings.importer import reencrypt
 
-            count = reencrypt()
+            with _database_errors(args.env):
+                count = reencrypt()
             console.print(f"re-encrypted {count} connections and variables with the current key")
         keys = keys_mod.finish_rotation(keys)
         done = ["previous Fernet keys removed"]
@@ -173,8 +216,7 @@ def cmd_keys(args, root: Path) -> int:
     if not done:
         console.print(f"settings/{args.env} already has every key")
         return 0
-    document.setdefault("airflow", {})["keys"] = keys.model_dump(exclude_none=True, exclude_defaults=False)
-    store.save(root, args.env, document)
+    store.save_keys(root, args.env, keys.model_dump(exclude_none=True, exclude_defaults=False))
     for line in done:
         console.print(f"settings/{args.env}: {line}")
     return 0
@@ -197,6 +239,9 @@ def cmd_render(args, root: Path) -> int:
 def cmd_edit(args, root: Path) -> int:
     path = store.secret_path(root, args.env)
     code = sops.edit(path, env=args.env, key_env=keys_mod.key_env(root, args.env), root=root)
+    if code == sops.NOT_MODIFIED:
+        console.print(f"settings/{args.env}: no change made (the file is as it was)")
+        return 0
     if code != 0:
         raise AirstackError(sops.explain(code, path.relative_to(root).as_posix(), args.env, ""))
     settings = store.load(root, args.env)
@@ -274,7 +319,8 @@ VERBS = {"check": cmd_check, "diff": cmd_diff, "apply": cmd_apply, "keys": cmd_k
 def main(argv: list[str]) -> int:
     args = parser().parse_args(argv)
     root = paths.repo_root()
-    return VERBS[args.verb](args, root)
+    with airflow_home():
+        return VERBS[args.verb](args, root)
 
 
 if __name__ == "__main__":

@@ -38,6 +38,20 @@ Plaintext (before sops encrypts it)::
 Ids and variable names are lowercase identifiers (``[a-z][a-z0-9_]*``): they become
 ``AIRFLOW_CONN_<ID>`` / ``AIRFLOW_VAR_<NAME>`` environment variables on Kubernetes, where
 two ids that differ only in case or by ``-`` would collide.
+
+Exactness: what the file says is what Airflow gets, so the schema refuses what would change
+on the way rather than converting it:
+- types are strict (pydantic strict mode): no boolean where a number is due, no number
+  where text is due, no null where a value is required;
+- a variable is text (quote it) or a mapping/list (stored as JSON); a bare YAML number,
+  boolean or ``~`` is refused, since YAML has already turned ``1e3`` into 1000 and ``yes``
+  into true by the time anyone can look at it;
+- integers must lie within ±2^53: JSON readers on the way (sops re-encrypting a file, the
+  Airflow UI) hold numbers as doubles and would round them. Write bigger ones as strings;
+- no NUL character anywhere (Postgres text cannot hold one), JSON strings (``extra``, a
+  JSON ``variables`` block) without duplicate keys, and the column limits of Airflow's
+  metadata database;
+- empty strings stay empty strings (``login: ""`` is not "no login").
 """
 
 from __future__ import annotations
@@ -49,10 +63,12 @@ import re
 from typing import Annotated, Any
 from urllib.parse import urlsplit
 
-from pydantic import BaseModel, ConfigDict, Field, StringConstraints, ValidationError, field_validator, model_validator
+from pydantic import (BaseModel, BeforeValidator, ConfigDict, Field, StringConstraints, ValidationError,
+                      field_validator, model_validator)
 
 from airstack.config_errors import format_location
 from airstack.errors import ConfigError
+from airstack.settings.uri import parse_uri
 
 IDENTIFIER = r"^[a-z][a-z0-9_]{0,249}$"
 Identifier = Annotated[str, StringConstraints(pattern=IDENTIFIER)]
@@ -75,40 +91,118 @@ KNOWN_CONNECTION_TYPES = frozenset({
 })
 
 
+# Airflow 3.3's metadata columns (airflow/models/connection.py, pool.py): String(n) limits, and
+# Text(5000) for a connection's description on MySQL/SQLite (Postgres has no limit; we keep one).
+HOST_MAX = SCHEMA_MAX = CONN_TYPE_MAX = 500
+DESCRIPTION_MAX = 5000
+INT32_MAX = 2**31 - 1  # Integer columns: a port, a pool's slots
+EXACT_INT = 2**53  # beyond this, a JSON reader holding numbers as doubles rounds
+
+
 class _Model(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True, str_strip_whitespace=False)
+    model_config = ConfigDict(extra="forbid", frozen=True, str_strip_whitespace=False, strict=True)
+
+
+def _no_duplicates(pairs: list[tuple[str, Any]]) -> dict:
+    seen: dict[str, Any] = {}
+    for key, value in pairs:
+        if key in seen:
+            raise ValueError(f"duplicate key {key!r} (JSON keeps only the last one): remove one")
+        seen[key] = value
+    return seen
+
+
+def _no_constant(name: str) -> Any:
+    raise ValueError(f"{name} is not a JSON number: write it as a string")
+
+
+def parse_json(text: str) -> Any:
+    """Strict JSON: duplicate keys, NaN and Infinity are refused (ValueError), nothing is silently dropped."""
+    return json.loads(text, object_pairs_hook=_no_duplicates, parse_constant=_no_constant)
 
 
 def _json_object(value: Any, what: str) -> Any:
-    """A mapping, or a JSON string holding an object."""
+    """A mapping, or a JSON string holding an object (no duplicate keys, numbers within ±2^53, no NUL)."""
     if isinstance(value, str):
         try:
-            value = json.loads(value)
+            value = parse_json(value)
         except json.JSONDecodeError as exc:
             raise ValueError(f"{what} is not valid JSON: {exc.msg} at position {exc.pos}") from None
+        except ValueError as exc:
+            raise ValueError(f"{what}: {exc}") from None
         if not isinstance(value, dict):
             raise ValueError(f"{what} must be a JSON object, got {type(value).__name__}")
+        problems = inexact(value)
+        if problems:
+            where, problem = problems[0]
+            raise ValueError(f"{what}{where}: {problem}")
     return value
+
+
+def inexact(value: Any, where: str = "") -> list[tuple[str, str]]:
+    """(path, problem) for every value that would not survive the way to Airflow unchanged."""
+    found: list[tuple[str, str]] = []
+    if isinstance(value, dict):
+        for key, item in value.items():
+            if isinstance(key, str) and "\x00" in key:
+                found.append((where, "a key contains a NUL character, which Airflow's database cannot store: "
+                                     "remove it"))
+            found += inexact(item, f"{where}.{key}")
+    elif isinstance(value, list):
+        for index, item in enumerate(value):
+            found += inexact(item, f"{where}[{index}]")
+    elif isinstance(value, str) and "\x00" in value:
+        found.append((where, "contains a NUL character, which Airflow's database cannot store: remove it"))
+    elif isinstance(value, int) and not isinstance(value, bool) and abs(value) > EXACT_INT:
+        found.append((where, "an integer outside ±2^53, which JSON readers (sops, the Airflow UI) round: "
+                             "write it as a string"))
+    return found
+
+
+def _port(value: Any) -> Any:
+    if isinstance(value, float) and value.is_integer():  # sops keeps YAML/JSON numbers as doubles
+        return int(value)
+    return value
+
+
+Port = Annotated[int, BeforeValidator(_port), Field(ge=1, le=65535)]
+
+
+def _check_uri(uri: str) -> None:
+    """What Airflow's URI parser would trip on or store differently, as a ValueError."""
+    if any(ord(c) < 32 or ord(c) == 127 for c in uri):
+        raise ValueError("uri contains a control character (a newline or tab?): remove it")
+    scheme = urlsplit(uri).scheme
+    if not scheme or "://" not in uri or not uri.startswith(f"{scheme}://"):
+        raise ValueError("uri has no scheme (e.g. postgresql://user:pw@host:5432/db)")
+    fields = parse_uri(uri)
+    if fields["port"] == 0:
+        raise ValueError("uri: the port must be a number from 1 to 65535")
+    if len(fields["host"] or "") > HOST_MAX:
+        raise ValueError(f"uri: the host is longer than {HOST_MAX} characters (Airflow's column limit)")
+    if len(fields["schema"] or "") > SCHEMA_MAX:
+        raise ValueError(f"uri: the path (Airflow's schema) is longer than {SCHEMA_MAX} characters (its column limit)")
 
 
 class Connection(_Model):
     id: Identifier
-    type: str
-    description: str | None = None
-    host: str | None = None
-    port: int | None = Field(None, ge=1, le=65535)
+    type: Annotated[str, Field(max_length=CONN_TYPE_MAX)]
+    description: Annotated[str, Field(max_length=DESCRIPTION_MAX)] | None = None
+    host: Annotated[str, Field(max_length=HOST_MAX)] | None = None
+    port: Port | None = None
     login: str | None = None
     password: str | None = None
-    schema_: str | None = Field(None, alias="schema")
+    schema_: Annotated[str, Field(max_length=SCHEMA_MAX)] | None = Field(None, alias="schema")
     extra: dict[str, Any] | None = None
     uri: str | None = None
 
-    model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
+    model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True, strict=True)
 
     @field_validator("extra", mode="before")
     @classmethod
     def _extra(cls, value: Any) -> Any:
-        return _json_object(value, "extra")
+        value = _json_object(value, "extra")
+        return None if value == {} else value  # no extra: Airflow reads an empty one as none
 
     @field_validator("type")
     @classmethod
@@ -118,21 +212,13 @@ class Connection(_Model):
                              "extra-connection-types in pyproject.toml if a provider defines it)")
         return value
 
-    @field_validator("port", mode="before")
-    @classmethod
-    def _port(cls, value: Any) -> Any:
-        if isinstance(value, float) and value.is_integer():
-            return int(value)
-        return value
-
     @model_validator(mode="after")
     def _uri_or_fields(self) -> Connection:
         if self.uri is not None:
             fields = [f for f in ("host", "port", "login", "password", "schema_") if getattr(self, f) is not None]
             if fields:
                 raise ValueError(f"give either uri or {', '.join(f.rstrip('_') for f in fields)}, not both")
-            if not urlsplit(self.uri).scheme:
-                raise ValueError("uri has no scheme (e.g. postgresql://user:pw@host:5432/db)")
+            _check_uri(self.uri)
         return self
 
     def airflow_fields(self) -> dict[str, Any]:
@@ -148,8 +234,8 @@ class Connection(_Model):
 
 class Pool(_Model):
     name: Identifier
-    slots: int = Field(ge=-1, description="-1 means unlimited")
-    description: str = ""
+    slots: int = Field(ge=-1, le=INT32_MAX, description="-1 means unlimited")
+    description: str | None = None
     include_deferred: bool = False
 
 
@@ -186,9 +272,22 @@ class Keys(_Model):
         return ",".join([self.fernet_key, *self.fernet_key_previous])
 
 
-def _variable_value(value: Any) -> str:
-    """Airflow stores variables as text: strings as they are, anything else as JSON."""
-    return value if isinstance(value, str) else json.dumps(value, sort_keys=True)
+def _variable_value(value: Any) -> Any:
+    """Airflow stores variables as text: strings as they are, mappings and lists as JSON; a bare scalar is refused."""
+    if isinstance(value, dict | list):
+        return json.dumps(value, sort_keys=True)
+    if value is None:
+        raise ValueError('no value (YAML ~ or null): write a string ("" for an empty one)')
+    if isinstance(value, bool):
+        raise ValueError("a boolean (YAML reads yes/no/true/on as one): quote it if you mean text, "
+                         "Airflow stores variables as text")
+    if isinstance(value, int | float):
+        raise ValueError("a number (YAML reads unquoted 1e3, 0x10 or 1_000 as one, and changes how it is "
+                         "written): quote it, Airflow stores variables as text")
+    return value
+
+
+VariableValue = Annotated[str, BeforeValidator(_variable_value)]
 
 
 class Airflow(_Model):
@@ -200,16 +299,13 @@ class Airflow(_Model):
     # `<release>-broker` Secret, the official chart's data.brokerUrlSecretName). Encrypted by sops.
     celery_broker_url: str | None = None
     connections: list[Connection] = Field(default_factory=list)
-    variables: dict[Identifier, str] = Field(default_factory=dict)
+    variables: dict[Identifier, VariableValue] = Field(default_factory=dict)
     pools: list[Pool] = Field(default_factory=list)
 
     @field_validator("variables", mode="before")
     @classmethod
     def _variables(cls, value: Any) -> Any:
-        value = _json_object(value, "variables") if value is not None else {}
-        if isinstance(value, dict):
-            return {k: _variable_value(v) for k, v in value.items()}
-        return value
+        return _json_object(value, "variables") if value is not None else {}
 
     @field_validator("celery_broker_url")
     @classmethod
@@ -318,7 +414,7 @@ def _pattern_message(err: dict) -> str:
 
 def parse_settings(data: Any, file: str) -> SettingsFile:
     """Validate decrypted settings; raise :class:`SettingsError` listing every problem."""
-    lines: list[str] = []
+    lines = [f"{file}: {where.lstrip('.') or '(top level)'}: {problem}" for where, problem in inexact(data)]
     result = None
     try:
         result = SettingsFile.model_validate(data)
@@ -328,6 +424,11 @@ def parse_settings(data: Any, file: str) -> SettingsFile:
             message = err["msg"].removeprefix("Value error, ")
             if err["type"] == "string_pattern_mismatch":
                 message = _pattern_message(err)
+            elif err["type"] == "string_too_long":
+                limit = (err.get("ctx") or {}).get("max_length")
+                message = f"longer than {limit} characters, Airflow's column limit: shorten it"
+            elif err["type"] == "int_type" and isinstance(err.get("input"), bool):
+                message = "a boolean where a number is due: write the number"
             lines.append(f"{file}: {loc or '(top level)'}: {message}")
     lines += _duplicates(data, file)
     if lines:

@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
+import contextlib
+import fcntl
+import os
 import tomllib
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -28,10 +32,15 @@ def environments(root: Path) -> list[str]:
 
 
 def secret_path(root: Path, env: str) -> Path:
+    """``settings/<env>/secret.yaml``; refused when it is (or lies behind) a symlink leading out of the repository."""
     known = environments(root)
     if env not in known:
         raise ConfigError(f"unknown environment {env!r}: settings/ has {', '.join(known) or 'none'}")
-    return settings_dir(root) / env / SECRET_FILE
+    path = settings_dir(root) / env / SECRET_FILE
+    if not path.resolve().is_relative_to(root.resolve()):
+        raise ConfigError(f"settings/{env}/{SECRET_FILE} is a symlink to {path.resolve()}, outside the repository: "
+                          "settings are read only from the repository; replace the link with the file")
+    return path
 
 
 def load_project_options(root: Path) -> None:
@@ -63,11 +72,37 @@ def load_document(root: Path, env: str) -> tuple[dict, SettingsFile]:
 
 
 def save(root: Path, env: str, document: dict) -> None:
-    """Validate, encrypt and replace the environment's file atomically."""
+    """Validate, encrypt and replace the environment's file atomically (the whole document, through JSON)."""
     path = secret_path(root, env)
     parse_settings(document, path.relative_to(root).as_posix())
     ciphertext = sops.encrypt(document, path, env=env, key_env=key_env(root, env), root=root)
     sops.write_atomically(path, ciphertext)
+
+
+@contextlib.contextmanager
+def writing(root: Path, env: str) -> Iterator[None]:
+    """One writer of ``settings/<env>/secret.yaml`` at a time (a read-modify-write such as ``settings-keys``).
+
+    An advisory lock (``flock``) on the environment's folder: a second writer is refused in one
+    line rather than left to overwrite the first one's keys.
+    """
+    folder = secret_path(root, env).parent
+    fd = os.open(folder, os.O_RDONLY)
+    try:
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            raise ConfigError(f"settings/{env}/{SECRET_FILE}: another settings-keys is changing it: run this "
+                              "again when it has finished") from None
+        yield
+    finally:
+        os.close(fd)  # releases the lock
+
+
+def save_keys(root: Path, env: str, keys: dict) -> None:
+    """Replace ``airflow.keys`` only (``sops set``): every other value of the file stays as it is."""
+    path = secret_path(root, env)
+    sops.set_value(path, ["airflow", "keys"], keys, env=env, key_env=key_env(root, env), root=root)
 
 
 @dataclass

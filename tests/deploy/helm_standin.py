@@ -38,6 +38,13 @@ def hashed(tree):
     return digest(tree)
 
 
+def helm_values(text: str) -> dict:
+    """Values text read by Helm's own parser (helm-python-sdk), which types `1e3` or `y` as Helm does."""
+    import helm_python
+
+    return helm_python.values_from_yaml(text) or {}
+
+
 def deep_merge(base: dict, over: dict) -> dict:
     out = dict(base)
     for key, value in over.items():
@@ -66,7 +73,7 @@ def parse(argv: list[str]) -> tuple[list[str], dict[str, list[str]]]:
 def values(options: dict, stdin: dict) -> dict:
     merged: dict = {}
     for file in options.get("--values", []):
-        merged = deep_merge(merged, stdin if file == "-" else (yaml.safe_load(Path(file).read_text()) or {}))
+        merged = deep_merge(merged, stdin if file == "-" else helm_values(Path(file).read_text()))
     return merged
 
 
@@ -107,7 +114,7 @@ def release_file(name: str, namespace: str) -> Path:
 
 
 def main(argv: list[str]) -> int:
-    stdin = yaml.safe_load(sys.stdin.read()) if "-" in argv else None
+    stdin = helm_values(sys.stdin.read()) if "-" in argv else None
     STATE.mkdir(parents=True, exist_ok=True)
     with (STATE / "calls.jsonl").open("a") as log:
         log.write(json.dumps({"argv": argv, "stdin": hashed(stdin) if stdin is not None else None}) + "\n")

@@ -66,6 +66,35 @@ def test_upgrade_argv_rolls_back_waits_and_reads_values_from_stdin_last(major, f
     assert files == [*spec.airflow.values, "-"], "values files in order, then stdin (which wins)"
 
 
+# Strings that YAML 1.1 parsers (Helm's among them) read as something else unless quoted.
+LOOKALIKES = ["1e3", "+1E3", "-2.5e-3", "0o17", "0x1F", "0777", "1_000", "y", "N", "yes", "Off", "~", "null", "",
+              "2001-12-14", ".inf", ".NaN", "=", "<<", "- item", "key: value", "# hash", "é", "line\u2028sep", "tab\t",
+              " lead", "trail ", "'q'", '"dq"', "{a: 1}", "[1]"]
+
+
+def test_helm_reads_the_payload_as_we_meant_it():
+    import helm_python
+
+    values = {"settings": {"env": {f"AIRFLOW_VAR_V{i}": v for i, v in enumerate(LOOKALIKES)}},
+              "projects": {"p": {"config": {v: v for v in LOOKALIKES if v}}}, "list": LOOKALIKES,
+              "n": 3, "y": True, "ratio": 0.25, "none": None}
+    assert helm_python.values_from_yaml(plan.to_stdin(values)) == values  # Helm's own parser
+    # What the deploy sent before (PyYAML): Helm reads some of these strings, and even keys, as other types.
+    misread = helm_python.values_from_yaml(yaml.safe_dump(values, sort_keys=True))
+    assert misread != values and misread["settings"]["env"]["AIRFLOW_VAR_V0"] == 1000
+
+
+def test_the_standin_reads_values_as_helm_does(tmp_path, monkeypatch):
+    monkeypatch.setenv("HELM_STANDIN_STATE", str(tmp_path))
+    from tests.deploy import helm_standin
+
+    values_file = tmp_path / "values.yaml"
+    values_file.write_text("threshold: 1e3\nflag: y\n")  # a values file written by hand, unquoted
+    merged = helm_standin.values({"--values": [str(values_file), "-"]},
+                                 helm_standin.helm_values(plan.to_stdin({"label": "1e3"})))
+    assert merged == {"threshold": 1000, "flag": True, "label": "1e3"}
+
+
 def test_helm_major_reads_both_generations():
     assert plan.helm_major("v3.17.2+gcc0bbbd") == 3 and plan.helm_major("v4.0.0+g1") == 4
     with pytest.raises(ValueError):

@@ -55,7 +55,8 @@ def test_sops_exit_codes_explained():
     assert "none of its keys is available" in explain(128, "settings/x/secret.yaml", "x", "")
     assert "changed outside sops (MAC mismatch)" in explain(51, "f", "x", "")
     assert "does not decrypt (bad ciphertext)" in explain(25, "f", "x", "")
-    assert explain(7, "f", "x", "first\nError: something odd") == "sops failed on f (exit 7): Error: something odd"
+    # an undocumented code: sops' own last line
+    assert explain(77, "f", "x", "first\nError: something odd") == "sops failed on f (exit 77): Error: something odd"
 
 
 def test_missing_recipients_are_reported(tmp_path: Path):

@@ -43,7 +43,9 @@ def test_render_secrets_are_valid_kubernetes(settings):
     assert json.loads(decoded["AIRFLOW_CONN_WAREHOUSE_DB"]) == {
         "conn_type": "postgres", "host": "db", "port": 5432, "login": "u", "password": "p", "schema": "w",
         "extra": {"sslmode": "require"}}
-    assert decoded["AIRFLOW_CONN_API"] == "https://user:pw@api.example.com/v1"
+    # A URI connection is rendered as the fields the database gets (the file's type, not the URI's scheme).
+    assert json.loads(decoded["AIRFLOW_CONN_API"]) == {
+        "conn_type": "http", "host": "api.example.com", "login": "user", "password": "pw", "schema": "v1"}
     assert decoded["AIRFLOW_VAR_THRESHOLD"] == "10"
     assert set(keys_secret["data"]) == {"fernet-key", "api-secret-key", "jwt-secret"}
 
