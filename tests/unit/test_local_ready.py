@@ -130,3 +130,21 @@ def test_a_busy_port_is_skipped_and_a_gone_checkout_is_forgotten(registry, monke
     gone.root.rmdir()
     assert [r["root"] for r in ports.others(_checkout(registry, "c"))] == [str(registry / "a")]
     assert len(list(ports.registry().glob("*.json"))) == 1  # the gone checkout's record was removed
+
+
+def test_verbose_follower_prints_each_services_new_complete_lines(tmp_path, capsys):
+    from airstack.localenv.main import _LogFollower
+
+    config = LocalConfig(tmp_path)
+    config.logs.mkdir(parents=True)
+    config.log_file("scheduler").write_text("from an earlier up\n")
+    follow = _LogFollower(config, ("scheduler", "triggerer"))
+    with config.log_file("scheduler").open("a") as log:
+        log.write("Starting the scheduler\nhalf a li")
+    config.log_file("triggerer").write_text("Starting the triggerer\n")
+    follow()
+    with config.log_file("scheduler").open("a") as log:
+        log.write("ne\n")
+    follow()
+    assert capsys.readouterr().out.splitlines() == [
+        "scheduler | Starting the scheduler", "triggerer | Starting the triggerer", "scheduler | half a line"]
