@@ -22,6 +22,7 @@ from __future__ import annotations
 import ctypes
 import logging
 import os
+import re
 import shlex
 import signal
 import shutil
@@ -34,6 +35,10 @@ from airstack.errors import CommandFailedError, CommandNotFoundError
 
 log = logging.getLogger(__name__)
 
+# Environment variables whose values never appear in a logged command line, whoever forgets to name them:
+# Airflow's keys and connections (AIRFLOW__CORE__FERNET_KEY, AIRFLOW_CONN_*), tokens, passwords, and the
+# local env's project settings.
+SECRET_NAME = re.compile(r"KEY|SECRET|PASSW|TOKEN|CONN|CREDENTIAL|PROJECTS", re.IGNORECASE)
 DEFAULT_TIMEOUT = 600.0  # seconds; a child that may take longer says so (timeout=...)
 # What every child gets from this process's environment when ``inherit`` narrows it.
 BASE_ENV = ("PATH", "HOME", "USER", "LOGNAME", "LANG", "LANGUAGE", "LC_*", "TZ", "TMPDIR", "TERM")
@@ -106,11 +111,13 @@ def which(program: str, hint: str = "") -> str:
 
 
 def format_command(argv: Sequence[str], env: Mapping[str, str] | None = None, secret_env: Sequence[str] = ()) -> str:
-    """A shell-quoted, copy-pasteable rendering of a command; secret env values are redacted."""
+    """A shell-quoted, copy-pasteable rendering of a command. The values of the variables in ``secret_env``,
+    and of any whose name says it holds a secret (``*KEY*``, ``*SECRET*``, ``*CONN*``...), are redacted."""
     prefix = ""
     if env:
         prefix = " ".join(
-            f"{k}={'***' if k in secret_env else shlex.quote(v)}" for k, v in sorted(env.items())
+            f"{k}={'***' if k in secret_env or SECRET_NAME.search(k) else shlex.quote(v)}"
+            for k, v in sorted(env.items())
         ) + " "
     return prefix + shlex.join(argv)
 

@@ -257,8 +257,7 @@ def _migrate_and_import(config: LocalConfig, runtime, dsn: str, settings, migrat
 
 
 class Phases:
-    """Seconds since ``up`` began, per step: printed with --verbose, kept in the up log folder for the
-    benchmark (``up-phases.json``)."""
+    """Seconds since ``up`` began, per step, kept in the logs folder (``up-phases.json``) for the benchmark."""
 
     def __init__(self) -> None:
         self.started = time.perf_counter()

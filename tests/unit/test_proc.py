@@ -47,6 +47,15 @@ def test_format_command_redacts_secret_env():
     assert text == "MODE='x y' TOKEN=*** helm upgrade 'my release'"
 
 
+def test_format_command_redacts_what_is_named_as_a_secret_even_unlisted():
+    env = {"AIRFLOW__CORE__FERNET_KEY": "f", "AIRFLOW__API_AUTH__JWT_SECRET": "j",
+           "AIRFLOW_CONN_DB": "postgres://u:p@h", "AIRSTACK_LOCAL_PROJECTS": "{}", "PGPASSWORD": "p",
+           "AIRFLOW_HOME": "/home/a"}
+    assert proc.format_command(["airflow", "scheduler"], env) == (
+        "AIRFLOW_CONN_DB=*** AIRFLOW_HOME=/home/a AIRFLOW__API_AUTH__JWT_SECRET=*** AIRFLOW__CORE__FERNET_KEY=*** "
+        "AIRSTACK_LOCAL_PROJECTS=*** PGPASSWORD=*** airflow scheduler")
+
+
 # ------------------------------------------------------------------------ bounded children --
 def _alive(pid: int) -> bool:
     """Running (a zombie waiting for a reaper counts as ended)."""
