@@ -233,11 +233,16 @@ def stack_problems(env: Environment, outputs: dict[str, dict[str, str]]) -> list
     return problems
 
 
+# A preview's release (and namespace) name: the official chart derives names of up to 23 more
+# characters (`<release>-run-airflow-migrations`, a Job whose name is also a label value, so <= 63).
+PREVIEW_NAME_MAX = 40
+
+
 def preview_name(branch: str, base: str = "airflow") -> str:
-    """A release/namespace name for a branch: ``airflow-<slug>``, a DNS-1123 label of at most 53 characters.
+    """A release/namespace name for a branch: ``airflow-<slug>``, a DNS-1123 label of at most 40 characters.
 
     Lowercase, anything else than letters and digits becomes ``-``; a long or altered branch
-    name gets a short hash, so two branches never share an environment.
+    name is cut and gets a short hash, so two branches never share an environment.
     """
     import hashlib
 
@@ -245,7 +250,7 @@ def preview_name(branch: str, base: str = "airflow") -> str:
     if not slug:
         raise ConfigError(f"branch {branch!r} has no letters or digits to name a preview environment after")
     name = f"{base}-{slug}"
-    if len(name) > 53 or slug != branch:
+    if len(name) > PREVIEW_NAME_MAX or slug != branch:
         digest = hashlib.sha256(branch.encode()).hexdigest()[:6]
-        name = f"{name[:53 - 7].rstrip('-')}-{digest}"
+        name = f"{name[:PREVIEW_NAME_MAX - 7].rstrip('-')}-{digest}"
     return name

@@ -181,9 +181,11 @@ def airflow_values(tgt: Target, runtime_image: str, worker_images: dict[str, str
     options = options or AirflowOptions()
     celery = options.executor == CELERY
     values = render.chart_values(tgt.airflow_release)
-    data = {"metadataSecretName": f"{tgt.airflow_release}-metadata"}
-    if celery:
-        data["brokerUrlSecretName"] = broker_secret_name(tgt.airflow_release)
+    # The broker Secret's name, whatever the executor: without it chart 1.19.0 renders its own
+    # `<release>-broker-url` hook Secret from `data.brokerUrl`, which is empty here (`%!s(<nil>)`).
+    # Only Celery pods read it (AIRFLOW__CELERY__BROKER_URL), and only then does the platform chart make it.
+    data = {"metadataSecretName": f"{tgt.airflow_release}-metadata",
+            "brokerUrlSecretName": broker_secret_name(tgt.airflow_release)}
     values.update({
         "executor": options.executor,
         "images": {"airflow": {**image_values(runtime_image), "pullPolicy": "IfNotPresent"}},

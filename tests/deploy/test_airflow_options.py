@@ -54,7 +54,9 @@ def test_defaults_run_the_kubernetes_executor_with_logs_on_the_volume():
     assert "config" not in values  # [logging] stays the chart's (no remote logging)
     assert values["statsd"] == {"enabled": False}
     assert set(env_of(values)) == {"AIRSTACK_IMAGES", "AIRSTACK_K8S_NAMESPACE"}
-    assert values["data"] == {"metadataSecretName": "airflow-metadata"}
+    # The broker Secret is named even here: otherwise the official chart renders its own, from an
+    # empty data.brokerUrl (tests/deploy/test_charts.py renders it).
+    assert values["data"] == {"metadataSecretName": "airflow-metadata", "brokerUrlSecretName": "airflow-broker"}
     assert not {"redis", "flower", "workers"} & set(values)
     platform = plan.platform_values(settings(), TARGET, "reg/airflow:abc")
     assert platform["settings"]["celeryBrokerUrl"] == ""  # no broker Secret, even with a URL in settings

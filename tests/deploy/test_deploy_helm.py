@@ -108,7 +108,12 @@ def test_preview_names_are_dns_labels_and_distinct():
     names = {config.preview_name(b) for b in ("feature/S3-logs", "feature/s3_logs", "Feature/S3-Logs")}
     assert len(names) == 3
     for name in names | {config.preview_name("x" * 200)}:
-        assert len(name) <= 53 and config.re.match(config.DNS_LABEL, name), name
+        assert len(name) <= 40 and config.re.match(config.DNS_LABEL, name), name
+    assert len(config.preview_name("x" * 200)) == config.PREVIEW_NAME_MAX == 40
+    # Cut names keep a hash of the whole branch: two long branches that share a prefix differ.
+    long_a, long_b = "feature/remote-task-logs-on-s3", "feature/remote-task-logs-on-s3-and-gcs"
+    assert config.preview_name(long_a) != config.preview_name(long_b)
+    assert config.preview_name("short") == "airflow-short"  # a short, unaltered branch is kept as it is
     tgt = plan.target(_helm_spec(), config.preview_name("feature/S3-logs"))
     assert tgt.namespace == tgt.airflow_release and tgt.platform_release.endswith("-platform")
 
