@@ -77,6 +77,22 @@ def check_settings(root: Path, env: config.Environment) -> None:
     problems = config.settings_problems(env, rel, secret or {})
     if problems:
         raise ConfigError("\n".join(problems))
+    if not ((secret or {}).get("airflow") or {}).get("users"):
+        console.print(f"[yellow]warning[/]: {rel}: airflow.users: none, so nobody can log in to {env.name} "
+                      "(FabAuthManager): add users with `nox -s settings-edit`")
+
+
+def check_auth(root: Path, env: config.Environment) -> None:
+    """The official chart's auth manager, as the environment's values files set it: never SimpleAuthManager."""
+    files = []
+    for name in env.spec.helm.airflow.values:
+        try:
+            files.append((name, yaml.safe_load((root / name).read_text()) or {}))
+        except yaml.YAMLError as exc:
+            raise ConfigError(f"{name}: not valid YAML: {getattr(exc, 'problem', exc)}") from None
+    problems = helm_plan.auth_problems(files)
+    if problems:
+        raise ConfigError("\n".join(f"{env.file}: helm.airflow.values: {p}" for p in problems))
 
 
 def images(root: Path, env: config.Environment, args) -> Images:
@@ -123,7 +139,7 @@ def helm_releases(root: Path, env: config.Environment, args, imgs: Images | None
     platform_values = helm_plan.platform_values(settings, tgt, runtime, options)
     workers = {k: v for k, v in imgs.refs.items() if k != "airflow"}
     airflow_values = helm_plan.airflow_values(tgt, runtime, workers, helm_plan.settings_digest(platform_values),
-                                              options)
+                                              options, (root / helm_plan.USERS_SCRIPT).read_text())
     cli = HelmCli()
     for release, name, values in ((spec.platform, tgt.platform_release, platform_values),
                                   (spec.airflow, tgt.airflow_release, airflow_values)):
@@ -145,6 +161,7 @@ def cmd_deploy(args, root: Path) -> int:
     charts = env.spec.helm is not None and args.only != "cloudformation"
     if charts:
         check_settings(root, env)
+        check_auth(root, env)
     run_guards(root, env, args)
     imgs = None
     if charts:  # the charts run the images

@@ -50,7 +50,7 @@ def scratch_environment(dest: Path, registry: str | None = None, env: str = "int
     The committed integration/production files are encrypted to keys nobody here holds (and
     production's also to a KMS key: ``kms_arn`` replaces it, e.g. a key on the moto server).
     The copy's file carries every kind of secret (keys, the metadata URL, a connection, a
-    project's secret).
+    project's secret, a FAB user's password).
     """
     from airstack.settings import keys, store
     from airstack.settings.sops_config import add_recipient
@@ -66,7 +66,10 @@ def scratch_environment(dest: Path, registry: str | None = None, env: str = "int
                     "metadata_connection": f"postgresql+psycopg2://airflow:{secrets.token_urlsafe(16)}@db:5432/airflow",
                     "connections": [{"id": "warehouse_db", "type": "postgres", "host": "wh.internal", "port": 5432,
                                      "login": "etl", "password": secrets.token_urlsafe(16), "schema": "warehouse"}],
-                    "variables": {"etl_min_order_amount": "10"}, "pools": []},
+                    "variables": {"etl_min_order_amount": "10"}, "pools": [],
+                    "users": [{"username": "ada", "role": "Admin", "email": "ada@example.invalid",
+                               "first_name": "Ada", "last_name": "Lovelace",
+                               "password": secrets.token_urlsafe(18)}]},
         "projects": {"example1": {"config": {"REPORT_CURRENCY": "EUR"},
                                   "secret": {"API_TOKEN": secrets.token_urlsafe(24)}}},
     }

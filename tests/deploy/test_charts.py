@@ -111,6 +111,8 @@ def random_payload(release: str = "airflow") -> dict:
             },
             "metadataConnection": f"postgresql+psycopg2://airflow:{secrets.token_urlsafe(16)}@db.internal:5432/airflow",
             "celeryBrokerUrl": f"rediss://:{secrets.token_urlsafe(16)}@broker.internal:6379/0?ssl_cert_reqs=required",
+            "users": json.dumps([{"username": "ada", "role": "Admin", "email": "ada@example.invalid",
+                                  "first_name": "Ada", "last_name": "L", "password": secrets.token_urlsafe(16)}]),
         },
         "projects": {
             "example1": {"config": {"REPORT_CURRENCY": "EUR", "MIN_ORDER_AMOUNT": "10"},
@@ -180,10 +182,11 @@ def test_platform_secrets_decode_to_the_payload(platform_chart, env):
     # What the official chart's data.brokerUrlSecretName reads: key `connection`, the broker URL.
     assert decoded(secrets_[f"{payload['airflowRelease']}-broker"]) == {
         "connection": payload["settings"]["celeryBrokerUrl"]}
+    assert decoded(secrets_[f"{payload['airflowRelease']}-users"]) == {"users.json": payload["settings"]["users"]}
     assert decoded(secrets_["example1"]) == payload["projects"]["example1"]["secret"]
     assert config_maps["example1"]["data"] == payload["projects"]["example1"]["config"]
     assert set(secrets_) == {keys_name, env_name, f"{payload['airflowRelease']}-metadata",
-                             f"{payload['airflowRelease']}-broker", "example1"}
+                             f"{payload['airflowRelease']}-broker", f"{payload['airflowRelease']}-users", "example1"}
     assert all(secret["type"] == "Opaque" for secret in secrets_.values())
 
 
@@ -239,7 +242,7 @@ def test_settings_env_only_takes_connections_and_variables(platform_chart, key):
 
 def test_nothing_empty_is_rendered(platform_chart):
     payload = random_payload()
-    payload["settings"] = {"keys": {}, "env": {}, "metadataConnection": "", "celeryBrokerUrl": ""}
+    payload["settings"] = {"keys": {}, "env": {}, "metadataConnection": "", "celeryBrokerUrl": "", "users": ""}
     payload["projects"] = {"example1": {"config": {"REPORT_CURRENCY": "EUR"}, "secret": {}},
                            "quiet": {"config": {}, "secret": {}}, "bare": {}}
     objects = render(platform_chart, platform_values("integration", payload))
@@ -248,7 +251,7 @@ def test_nothing_empty_is_rendered(platform_chart):
     assert len(by_kind(objects, "PersistentVolumeClaim")) == 3
 
 
-@pytest.mark.parametrize("name", ["airflow-metadata", "airflow-broker"])
+@pytest.mark.parametrize("name", ["airflow-metadata", "airflow-broker", "airflow-users"])
 def test_a_project_cannot_replace_a_platform_secret(platform_chart, name):
     values = platform_values("integration", random_payload())
     values["projects"] = {name: {"secret": {"TOKEN": "x"}}}
@@ -511,10 +514,18 @@ def test_official_values_match_the_runtime_lock():
     pinned = runtime_pin("apache-airflow")
     assert pinned and values["airflowVersion"] == pinned == values["defaultAirflowTag"]
     assert load_yaml(PLATFORM / "Chart.yaml")["appVersion"] == pinned
-    # The chart's default auth manager and admin-user Job need the FAB provider.
-    if "apache-airflow-providers-fab" not in (ROOT / "requirements" / "runtime.in").read_text():
-        assert "fab" not in values["config"]["core"]["auth_manager"].lower()
-        assert values["createUserJob"]["enabled"] is False
+    # Deploys run FAB's auth manager: its provider is in the runtime lock (so in the runtime image).
+    assert values["config"]["core"]["auth_manager"] == deploy_helm.FAB_AUTH_MANAGER
+    assert re.search(r"^apache-airflow-providers-fab==", (ROOT / "requirements" / "runtime.txt").read_text(), re.M)
+    assert values["createUserJob"]["enabled"] is False  # users come from settings, not a default password
+    for env in ENVIRONMENTS:
+        assert deploy_helm.auth_problems([("values.yaml", values),
+                                          (f"values-{env}.yaml", load_yaml(OFFICIAL / f"values-{env}.yaml"))]) == []
+
+
+def test_production_serves_the_api_from_two_pods():
+    api = official_values("production")["apiServer"]
+    assert api["replicas"] >= 2 and api["podDisruptionBudget"]["enabled"] is True
 
 
 def test_official_values_start_the_runtime_image_the_way_it_runs():
@@ -675,6 +686,30 @@ def test_the_official_chart_renders_no_secret_of_its_own(official_chart_release,
     for env in ENVIRONMENTS:
         objects = render_official(official_chart_release, env, every_option(executor))
         assert by_kind(objects, "Secret") == {}, (env, executor)
+
+
+@pytest.mark.parametrize("env", ENVIRONMENTS)
+def test_api_server_pods_sync_users_from_the_platform_secrets(official_chart_release, platform_chart, env):
+    """The sync-users init container renders as the deploy builds it (the chart passes init containers
+    through `tpl`), and every Secret it reads is one the platform chart makes from settings."""
+    script = (ROOT / deploy_helm.USERS_SCRIPT).read_text()
+    tgt = deploy_helm.Target("airflow", "airflow-platform", "airflow")
+    payload = deploy_helm.airflow_values(tgt, "registry.example/airflow:0123abcd", {}, "digest",
+                                         users_script=script)
+    rendered = official_chart_release.render(values=deep_merge(official_values(env), payload), name="airflow",
+                                             namespace="airflow", is_install=True)
+    objects = [d for p, t in rendered.items() if not p.endswith("NOTES.txt") for d in yaml.safe_load_all(t) if d]
+    api = by_kind(objects, "Deployment")["airflow-api-server"]
+    assert api["spec"]["replicas"] == official_values(env)["apiServer"]["replicas"]
+    (init,) = [c for c in api["spec"]["template"]["spec"]["initContainers"] if c["name"] == "sync-users"]
+    assert init["args"] == [script] and init["image"] == "registry.example/airflow:0123abcd"
+    config_map = by_kind(objects, "ConfigMap")["airflow-config"]["data"]["airflow.cfg"]
+    assert f"auth_manager = {deploy_helm.FAB_AUTH_MANAGER}" in config_map
+    made = by_kind(render(platform_chart, platform_values(env, random_payload())), "Secret")
+    for item in init["env"]:
+        if "valueFrom" in item:
+            ref = item["valueFrom"]["secretKeyRef"]
+            assert ref["key"] in made[ref["name"]]["data"], item["name"]
 
 
 def test_the_secret_check_finds_the_nil_broker_secret(official_chart_release):

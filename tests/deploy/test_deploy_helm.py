@@ -36,7 +36,7 @@ def _settings(document: dict):
 def _secret_values(document: dict) -> list[str]:
     a = document["airflow"]
     values = [v for v in a["keys"].values() if isinstance(v, str)] + [a["metadata_connection"]]
-    values += [c["password"] for c in a["connections"]]
+    values += [c["password"] for c in a["connections"]] + [u["password"] for u in a["users"]]
     return values + [v for p in document["projects"].values() for v in p["secret"].values()]
 
 
@@ -47,7 +47,7 @@ def _stdin_values(document: dict) -> list[str]:
 
     settings = _settings(document)
     values = list(render.keys_data(settings.airflow).values()) + [document["airflow"]["metadata_connection"]]
-    values += list(render.env_data(settings.airflow).values())
+    values += [*render.env_data(settings.airflow).values(), render.users_data(settings.airflow)]
     return values + [v for p in document["projects"].values() for v in p["secret"].values()]
 
 
@@ -183,7 +183,7 @@ def test_deploy_passes_secrets_only_on_stdin_and_is_idempotent(deployable, helm_
     assert platform_argv[-2:] == ["--values", "-"]
     # The "installed" platform release holds the settings Secrets and the project's ConfigMap/Secret.
     installed = _installed(helm_standin, "airflow", "airflow-platform")
-    assert {"airflow-settings-keys", "airflow-settings-env", "airflow-metadata", "example1"} <= \
+    assert {"airflow-settings-keys", "airflow-settings-env", "airflow-metadata", "airflow-users", "example1"} <= \
         {d["metadata"]["name"] for d in installed if d["kind"] == "Secret"}
     assert "example1" in {d["metadata"]["name"] for d in installed if d["kind"] == "ConfigMap"}
 
@@ -225,6 +225,49 @@ def test_plan_uses_the_helm_diff_plugin_where_installed(deployable, helm_standin
     assert run_main(main, ["plan", "integration", "--only", "helm"]) == 0
     out = capsys.readouterr().out
     assert "airflow-platform: no changes" in out and "airflow: no changes" in out
+
+
+# ---------------------------------------------------------------------- auth manager --
+SIMPLE = {"config": {"core": {"auth_manager": plan.SIMPLE_AUTH_MANAGER}}}
+FAB = {"config": {"core": {"auth_manager": plan.FAB_AUTH_MANAGER}}}
+
+
+@pytest.mark.parametrize(("files", "problem"), [
+    ([("values.yaml", FAB), ("values-x.yaml", {})], None),
+    ([("values.yaml", SIMPLE), ("values-x.yaml", FAB)], None),  # a later file wins, as with helm -f
+    ([("values.yaml", FAB), ("values-x.yaml", SIMPLE)], "values-x.yaml: config.core.auth_manager: SimpleAuthManager"),
+    ([("values.yaml", {}), ("values-x.yaml", {"config": {}})], "values-x.yaml: config.core.auth_manager: not set"),
+])
+def test_auth_problems_read_the_values_files_in_order(files, problem):
+    problems = plan.auth_problems(files)
+    assert problems == [] if problem is None else (len(problems) == 1 and problems[0].startswith(problem)), problems
+
+
+@pytest.mark.parametrize("env", ["integration", "production"])
+def test_a_deploy_refuses_simple_auth_manager(scratch_repo, helm_standin, env, capsys):
+    """SimpleAuthManager outside the local env: one line naming the file and the field, nothing run."""
+    root, _ = scratch_repo
+    path = root / "charts" / "airflow" / f"values-{env}.yaml"
+    path.write_text(path.read_text() + yaml.safe_dump(SIMPLE))
+    assert run_main(main, ["deploy", env, "--only", "helm", "--dry-run"]) == 1
+    err = capsys.readouterr().err.strip().splitlines()
+    assert err == [f"error: settings/{env}/deploy.yaml: helm.airflow.values: charts/airflow/values-{env}.yaml: "
+                   f"config.core.auth_manager: SimpleAuthManager is for the local env only (passwords generated per "
+                   f"api-server pod, no shared users): deploys use {plan.FAB_AUTH_MANAGER}"]
+    assert helm_standin() == [], "refused before Helm ran"
+
+
+def test_the_official_payload_syncs_users_from_secrets_only(scratch_repo):
+    _, document = scratch_repo
+    script = (ROOT / plan.USERS_SCRIPT).read_text()
+    values = plan.airflow_values(plan.target(_helm_spec()), "reg/airflow:t", {}, "d", users_script=script)
+    (container,) = values["apiServer"]["extraInitContainers"]
+    assert container["image"] == "reg/airflow:t" and container["args"] == [script]
+    refs = {e["name"]: e["valueFrom"]["secretKeyRef"] for e in container["env"] if "valueFrom" in e}
+    assert refs["AIRSTACK_USERS"] == {"name": "airflow-users", "key": "users.json", "optional": True}
+    assert refs["AIRFLOW__DATABASE__SQL_ALCHEMY_CONN"] == {"name": "airflow-metadata", "key": "connection"}
+    assert not any(s in plan.to_stdin(values) for s in _secret_values(document))
+    assert "{{" not in script, "the chart renders init containers with tpl"
 
 
 def test_missing_helm_is_one_clear_line(scratch_repo, monkeypatch, capsys, tmp_path):
