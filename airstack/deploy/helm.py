@@ -41,13 +41,26 @@ class Target:
     namespace: str
     platform_release: str
     airflow_release: str
+    preview: bool = False
 
 
 def target(helm: Helm, preview: str | None = None) -> Target:
     if preview:
         return Target(namespace=preview, platform_release=f"{preview}-platform"[:53].rstrip("-"),
-                      airflow_release=preview)
+                      airflow_release=preview, preview=True)
     return Target(helm.namespace, helm.platform.release, helm.airflow.release)
+
+
+PREVIEW_PREFIX = "previews"
+
+
+def store_base(base: str, tgt: Target) -> str:
+    """Where a store lives for this target: a preview's is ``previews/<namespace>/`` of the bucket, the only
+    prefix cluster.yaml's PreviewRole lets its pods use (``s3://b/logs`` -> ``s3://b/previews/<ns>/logs``)."""
+    if not tgt.preview:
+        return base
+    bucket, _, rest = base.removeprefix("s3://").partition("/")
+    return f"s3://{bucket}/{PREVIEW_PREFIX}/{tgt.namespace}" + (f"/{rest}" if rest else "")
 
 
 def helm_major(version_output: str) -> int:
@@ -100,6 +113,11 @@ def uninstall_argv(helm: str, name: str, namespace: str, kube_context: str, time
             "--timeout", timeout, "--ignore-not-found"]
 
 
+def list_argv(helm: str, kube_context: str) -> list[str]:
+    """Every release of every namespace, as JSON (``destroy --merged`` finds the previews there)."""
+    return [helm, "list", "--all-namespaces", "--kube-context", kube_context, "--output", "json", "--max", "0"]
+
+
 def get_manifest_argv(helm: str, name: str, namespace: str, kube_context: str) -> list[str]:
     return [helm, "get", "manifest", name, "--namespace", namespace, "--kube-context", kube_context]
 
@@ -145,22 +163,22 @@ def settings_digest(values: dict) -> str:
     return hashlib.sha256(json.dumps(values, sort_keys=True).encode()).hexdigest()[:16]
 
 
-def _storage_env(options: AirflowOptions) -> list[dict[str, str]]:
+def _storage_env(options: AirflowOptions, tgt: Target) -> list[dict[str, str]]:
     """dags/common/storage.py's root (and the connection that reaches it), for every Airflow pod."""
     if options.storage is None:
         return []
-    env = [{"name": "AIRSTACK_STORAGE_BASE", "value": options.storage.base}]
+    env = [{"name": "AIRSTACK_STORAGE_BASE", "value": store_base(options.storage.base, tgt)}]
     if options.storage.conn_id:
         env.append({"name": "AIRSTACK_STORAGE_CONN_ID", "value": options.storage.conn_id})
     return env
 
 
-def _remote_logging(options: AirflowOptions) -> dict:
+def _remote_logging(options: AirflowOptions, tgt: Target) -> dict:
     """``[logging]`` for the amazon provider's S3 task handler; an empty conn id: the pods' AWS identity."""
     store = options.remote_logging
     if store is None:
         return {}
-    return {"config": {"logging": {"remote_logging": "True", "remote_base_log_folder": store.base,
+    return {"config": {"logging": {"remote_logging": "True", "remote_base_log_folder": store_base(store.base, tgt),
                                    "remote_log_conn_id": store.conn_id or ""}}}
 
 
@@ -247,12 +265,12 @@ def airflow_values(tgt: Target, runtime_image: str, worker_images: dict[str, str
         "env": [{"name": "AIRSTACK_IMAGES", "value": json.dumps(worker_images, sort_keys=True)},
                 # dags/common/kpo.py starts project pods here (a preview environment has its own).
                 {"name": "AIRSTACK_K8S_NAMESPACE", "value": tgt.namespace},
-                *_storage_env(options)],
+                *_storage_env(options, tgt)],
         "airflowPodAnnotations": {"airstack/settings-digest": digest},
         # The chart's statsd-exporter; the chart sets [metrics] statsd_on/statsd_host to it.
         "statsd": {"enabled": options.metrics.statsd},
     })
-    values.update(_remote_logging(options))
+    values.update(_remote_logging(options, tgt))
     if users_script is not None:
         values["apiServer"] = {"extraInitContainers": [users_sync_container(tgt.airflow_release, runtime_image,
                                                                             users_script)]}

@@ -124,6 +124,43 @@ def cloudformation(root: Path, env: config.Environment, args, confirm) -> dict:
                       dry_run=args.dry_run, console=console)
 
 
+def _preview_identity(env: config.Environment):
+    """(eks client, cluster, PreviewRole ARN) for a preview's pod identities; None without a cluster stack."""
+    from airstack.deploy import aws, pod_identity
+
+    cf_spec = env.spec.cloudformation
+    if cf_spec is None or pod_identity.CLUSTER_STACK not in cf_spec.stacks:
+        return None
+    clients = aws.client_factory(cf_spec.region)
+    cluster, role = pod_identity.target(clients("cloudformation"), cf_spec.stack_prefix)
+    return clients("eks"), cluster, role
+
+
+def preview_identity(env: config.Environment, tgt: helm_plan.Target, dry_run: bool) -> None:
+    """A preview's service accounts get PreviewRole (their own S3 prefix), before its pods start."""
+    from airstack.deploy import pod_identity
+
+    found = _preview_identity(env)
+    if found is None:
+        console.print(f"{tgt.namespace}: no cluster stack in {env.file}: the preview's pods get no AWS identity")
+        return
+    eks, cluster, role = found
+    created = pod_identity.ensure(eks, cluster, tgt.namespace, tgt.airflow_release, role, dry_run=dry_run)
+    verb = "would associate" if dry_run else "associated"
+    console.print(f"{tgt.namespace}: {verb} {', '.join(created) or 'nothing new'} with the preview role "
+                  f"(s3 prefix {helm_plan.PREVIEW_PREFIX}/{tgt.namespace}/)")
+
+
+def remove_preview_identity(identity, namespace: str) -> None:
+    """``identity``: what :func:`_preview_identity` found, read before anything is removed."""
+    from airstack.deploy import pod_identity
+
+    if identity is not None:
+        eks, cluster, _ = identity
+        console.print(f"{namespace}: {pod_identity.remove(eks, cluster, namespace)} pod identity association(s) "
+                      "removed")
+
+
 def helm_releases(root: Path, env: config.Environment, args, imgs: Images | None, confirm) -> None:
     from airstack.deploy.helm_cli import HelmCli
     from airstack.settings import store
@@ -141,6 +178,8 @@ def helm_releases(root: Path, env: config.Environment, args, imgs: Images | None
     airflow_values = helm_plan.airflow_values(tgt, runtime, workers, helm_plan.settings_digest(platform_values),
                                               options, (root / helm_plan.USERS_SCRIPT).read_text())
     cli = HelmCli()
+    if tgt.preview:
+        preview_identity(env, tgt, args.dry_run)
     for release, name, values in ((spec.platform, tgt.platform_release, platform_values),
                                   (spec.airflow, tgt.airflow_release, airflow_values)):
         changed, text = cli.diff(release, name, tgt.namespace, spec.kube_context, values)
@@ -178,10 +217,48 @@ def cmd_deploy(args, root: Path) -> int:
     return 0
 
 
+def _uninstall_preview(cli, env: config.Environment, namespace: str, identity) -> None:
+    spec = env.spec.helm
+    tgt = helm_plan.target(spec, namespace)
+    for name in (tgt.airflow_release, tgt.platform_release):
+        cli.uninstall(helm_plan.uninstall_argv(cli.helm, name, tgt.namespace, spec.kube_context, spec.timeout))
+        console.print(f"{name}: uninstalled")
+    remove_preview_identity(identity, namespace)
+
+
+def destroy_merged(args, root: Path, env: config.Environment) -> int:
+    """Every preview whose branch is merged into the base branch or gone from the remote."""
+    from airstack.deploy import previews
+    from airstack.deploy.helm_cli import HelmCli
+
+    spec = env.spec.helm
+    if not env.spec.preview or spec is None:
+        raise ConfigError(f"{env.file}: preview: environment {env.name} has no preview environments")
+    branches = previews.remote_branches(root, args.remote, args.base, fetch=not args.no_fetch)
+    cli = HelmCli()
+    releases = [previews.Release(name, namespace) for name, namespace in cli.releases(spec.kube_context)]
+    found = previews.stale(previews.preview_namespaces(releases, spec.namespace), branches, args.base)
+    if not found:
+        console.print(f"{env.name}: no preview to remove ({len(branches)} branches on {args.remote})")
+        return 0
+    for item in found:
+        console.print(f"{item.namespace}: {item.reason}")
+    if args.dry_run:
+        return 0
+    if not _confirm(args)(f"removing {len(found)} preview environment(s) (data included)"):
+        return 1
+    identity = _preview_identity(env)
+    for item in found:
+        _uninstall_preview(cli, env, item.namespace, identity)
+    return 0
+
+
 def cmd_destroy(args, root: Path) -> int:
     env = config.load(root, args.env)
     if env.spec.protected:
         raise GuardError(f"{env.name} is protected: destroy is for integration and preview environments only")
+    if args.merged:
+        return destroy_merged(args, root, env)
     confirm = _confirm(args)
     spec = env.spec.helm
     if args.preview:
@@ -193,10 +270,14 @@ def cmd_destroy(args, root: Path) -> int:
         from airstack.deploy.helm_cli import HelmCli
 
         cli = HelmCli()
-        tgt = helm_plan.target(spec, config.preview_name(args.preview) if args.preview else None)
-        for name in (tgt.airflow_release, tgt.platform_release):
-            cli.uninstall(helm_plan.uninstall_argv(cli.helm, name, tgt.namespace, spec.kube_context, spec.timeout))
-            console.print(f"{name}: uninstalled")
+        if args.preview:
+            _uninstall_preview(cli, env, config.preview_name(args.preview), _preview_identity(env))
+        else:
+            tgt = helm_plan.target(spec)
+            for name in (tgt.airflow_release, tgt.platform_release):
+                cli.uninstall(helm_plan.uninstall_argv(cli.helm, name, tgt.namespace, spec.kube_context,
+                                                       spec.timeout))
+                console.print(f"{name}: uninstalled")
     if env.spec.cloudformation and not args.preview:
         from airstack.deploy import aws
         from airstack.deploy import cloudformation as cfn
@@ -221,7 +302,14 @@ def parser() -> argparse.ArgumentParser:
         d.add_argument("--dry-run", action="store_true", help="plan only: change nothing")
     destroy = sub.add_parser("destroy", help="remove an environment that is not protected (or a preview)")
     destroy.add_argument("env")
-    destroy.add_argument("--preview", metavar="BRANCH", help="remove BRANCH's preview environment only")
+    which = destroy.add_mutually_exclusive_group()
+    which.add_argument("--preview", metavar="BRANCH", help="remove BRANCH's preview environment only")
+    which.add_argument("--merged", action="store_true",
+                       help="remove every preview whose branch is merged into --base or gone from --remote")
+    destroy.add_argument("--remote", default="origin", help="with --merged: the remote whose branches count")
+    destroy.add_argument("--base", default="main", help="with --merged: the branch previews merge into")
+    destroy.add_argument("--no-fetch", action="store_true", help="with --merged: judge by the refs as they are")
+    destroy.add_argument("--dry-run", action="store_true", help="with --merged: list them, remove nothing")
     destroy.add_argument("--yes", action="store_true")
     return p
 

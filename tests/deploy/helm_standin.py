@@ -2,9 +2,9 @@
 
 Put on PATH as ``helm`` by the deploy tests. It answers what a deploy asks of Helm:
 ``version``, ``plugin list`` (no diff plugin), ``template``, ``upgrade --install``,
-``get manifest``, ``uninstall``. Local charts are rendered by the real Helm 4 engine
-(helm-python-sdk); a chart from a repository (the official chart, unreachable here) is
-represented by one ConfigMap holding a digest of its merged values.
+``get manifest``, ``uninstall``, ``list --all-namespaces --output json``. Local charts are
+rendered by the real Helm 4 engine (helm-python-sdk); a chart from a repository (the official
+chart, unreachable here) is represented by one ConfigMap holding a digest of its merged values.
 
 It records each call in ``$HELM_STANDIN_STATE/calls.jsonl``: argv as given, and stdin with
 every leaf value replaced by its SHA-256, so tests can prove a secret came on stdin (and not
@@ -48,7 +48,8 @@ def deep_merge(base: dict, over: dict) -> dict:
 def parse(argv: list[str]) -> tuple[list[str], dict[str, list[str]]]:
     positional, options = [], {}
     flags = {"--install", "--create-namespace", "--atomic", "--rollback-on-failure", "--wait", "--short",
-             "--ignore-not-found", "--allow-unreleased", "--suppress-secrets", "--detailed-exitcode"}
+             "--ignore-not-found", "--allow-unreleased", "--suppress-secrets", "--detailed-exitcode",
+             "--all-namespaces"}
     i = 0
     while i < len(argv):
         arg = argv[i]
@@ -137,6 +138,9 @@ def main(argv: list[str]) -> int:
             print("Error: release: not found", file=sys.stderr)
             return 1
         print(target.read_text())
+    elif verb == "list":
+        found = sorted(STATE.glob("releases/*/*.yaml"))
+        print(json.dumps([{"name": p.stem, "namespace": p.parent.name, "status": "deployed"} for p in found]))
     elif verb == "uninstall":
         release_file(positional[1], namespace).unlink(missing_ok=True)
         print(f'release "{positional[1]}" uninstalled')

@@ -194,7 +194,7 @@ def test_deploy_passes_secrets_only_on_stdin_and_is_idempotent(deployable, helm_
     assert len(_upgrades(helm_standin)) == 2, "nothing changed: nothing upgraded"
 
 
-def test_plan_changes_nothing_and_preview_gets_its_own_release(deployable, helm_standin, capsys):
+def test_plan_changes_nothing_and_preview_gets_its_own_release(deployable, helm_standin, preview_aws, capsys):
     assert run_main(main, ["plan", "integration", "--only", "helm"]) == 0
     assert "not installed yet" in capsys.readouterr().out
     assert _upgrades(helm_standin) == []
@@ -204,7 +204,12 @@ def test_plan_changes_nothing_and_preview_gets_its_own_release(deployable, helm_
     upgrades = _upgrades(helm_standin)
     assert [u["argv"][2] for u in upgrades] == [f"{name}-platform", name]
     assert all(u["argv"][u["argv"].index("--namespace") + 1] == name for u in upgrades)
+    # Its pods reach S3 as the preview role (cluster.yaml: its own prefix only).
+    assert {(a["namespace"], a["roleArn"].rsplit("/", 1)[-1]) for a in preview_aws.associations.values()} == {
+        (name, "airflow-integration-preview")}
+    assert len(preview_aws.associations) == 5
     assert run_main(main, ["destroy", "integration", "--preview", "feature/S3-logs", "--yes"]) == 0
+    assert preview_aws.associations == {}
     uninstalled = [c["argv"][1] for c in helm_standin() if c["argv"][:1] == ["uninstall"]]
     assert uninstalled == [name, f"{name}-platform"]
 
