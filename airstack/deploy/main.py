@@ -36,6 +36,14 @@ class Images:
     unpushed: list[str]
 
 
+@dataclass
+class Promotion:
+    """What an environment with ``release.promote_from`` ships: the source's record, its images copied."""
+    source: object  # release.Record
+    images: Images
+    copies: dict[str, tuple[str, str]]  # name -> (source registry/name@sha256, target registry/name:tag)
+
+
 def _branch(root: Path) -> str:
     branch = guards.current_branch(root)
     if branch in ("", "HEAD"):
@@ -100,7 +108,8 @@ def images(root: Path, env: config.Environment, args) -> Images:
     from airstack.images import main as images_main
 
     push = not args.dry_run and not env.spec.protected
-    ns = argparse.Namespace(names=[], env=env.name, registry=None, parallel=2)
+    ns = argparse.Namespace(names=[], env=env.name, registry=None, parallel=2,
+                            skip_unavailable_base=args.skip_unavailable_base)
     planned = images_main.build(ns, root, push=True) if push else images_main.plan(ns, root)
     registry = env.spec.images.registry.rstrip("/")
     refs = {p.spec.name: p.remote_ref(registry) for p in planned if p.tag != "-"}
@@ -108,6 +117,76 @@ def images(root: Path, env: config.Environment, args) -> Images:
     if "airflow" not in refs:
         raise ConfigError("images/airflow (the runtime image) has no content tag: its base image is unavailable")
     return Images(registry, refs, unpushed)
+
+
+def _records_client(env: config.Environment):
+    from airstack.deploy import aws
+
+    return aws.client_factory(env.spec.cloudformation.region if env.spec.cloudformation else None)("s3")
+
+
+def _chart_versions(root: Path, env: config.Environment) -> dict[str, str]:
+    spec = env.spec.helm
+    versions = {"airflow": spec.airflow.version or "", "platform": spec.platform.version or ""}
+    for part in ("airflow", "platform"):
+        chart = getattr(spec, part).chart
+        if not versions[part] and (root / chart / "Chart.yaml").is_file():
+            versions[part] = str(yaml.safe_load((root / chart / "Chart.yaml").read_text())["version"])
+    return versions
+
+
+def plan_promotion(root: Path, env: config.Environment, args) -> Promotion:
+    """The source environment's record for this commit, shown against this environment's; refused unless
+    the source ran this very commit with these very images. Nothing is copied here."""
+    from airstack.deploy import release
+    from airstack.images import main as images_main
+
+    records, source_env = env.spec.release.records, env.spec.release.promote_from
+    s3 = _records_client(env)
+    source = release.read(s3, records, source_env)
+    ns = argparse.Namespace(names=[], env=env.name, registry=None, parallel=2)
+    planned = [p for p in images_main.plan(ns, root) if p.tag != "-"]
+    tags = {p.spec.name: p.tag for p in planned}
+    where = "s3://{}/{}".format(*release.record_key(records, source_env))
+    problems = release.promotion_problems(source, source_env, guards.head_commit(root), tags, where)
+    if problems:
+        raise GuardError("\n".join(f"{env.name} ships only what {source_env} ran: {p}" for p in problems))
+    registry = env.spec.images.registry.rstrip("/")
+    refs = {p.spec.name: p.remote_ref(registry) for p in planned}
+    copies = {p.spec.name: (source.ref(p.spec.name), refs[p.spec.name]) for p in planned if not p.remote}
+    current = release.read(s3, records, env.name)
+    rows = release.differences(current, source)
+    console.rule(f"release: {env.name} <- {source_env}'s record ({where})")
+    for what, now, then in rows:
+        console.print(f"{what}: {now} -> {then}", highlight=False)
+    if not rows:
+        console.print(f"{env.name} already runs {source_env}'s release (commit {source.commit[:12]})")
+    if copies:
+        console.print(f"images to copy by digest into {registry}: {', '.join(sorted(copies))}")
+    return Promotion(source, Images(registry, refs, []), copies)
+
+
+def write_record(root: Path, env: config.Environment, imgs: Images, digest: str,
+                 promotion: Promotion | None) -> None:
+    """What this deploy shipped, for the environments that promote from this one (and for the audit)."""
+    from datetime import datetime, timezone
+
+    from airstack.deploy import release
+    from airstack.images import main as images_main
+
+    digests = images_main.digests(imgs.refs)
+    if promotion is not None:
+        expected = {name: image["digest"] for name, image in promotion.source.images.items() if name in digests}
+        if digests != expected:
+            raise release.PromotionError(f"{env.name}'s registry holds other images than {promotion.source.environment}"
+                                         f" ran: {digests} != {expected}")
+    record = release.Record(
+        environment=env.name, commit=guards.head_commit(root), registry=imgs.registry,
+        images={name: {"tag": ref.rsplit(":", 1)[1], "digest": digests[name]} for name, ref in imgs.refs.items()},
+        charts=_chart_versions(root, env), settings_digest=digest,
+        deployed_at=datetime.now(timezone.utc).isoformat(timespec="seconds"),
+        promoted_from=promotion.source.environment if promotion else "")
+    console.print(f"release record: {release.write(_records_client(env), env.spec.release.records, record)}")
 
 
 def cloudformation(root: Path, env: config.Environment, args, confirm) -> dict:
@@ -161,13 +240,14 @@ def remove_preview_identity(identity, namespace: str) -> None:
                       "removed")
 
 
-def helm_releases(root: Path, env: config.Environment, args, imgs: Images | None, confirm) -> None:
+def helm_releases(root: Path, env: config.Environment, args, imgs: Images | None, confirm) -> str:
+    """Plan, then upgrade, both releases; returns the settings digest (for the release record)."""
     from airstack.deploy.helm_cli import HelmCli
     from airstack.settings import store
 
     spec = env.spec.helm
     if spec is None or imgs is None:
-        return
+        return ""
     tgt = helm_plan.target(spec, config.preview_name(args.branch or _branch(root)) if args.preview else None)
     console.rule(f"Helm (context {spec.kube_context}, namespace {tgt.namespace})")
     settings = store.load(root, env.name)  # decrypted in memory only
@@ -191,6 +271,7 @@ def helm_releases(root: Path, env: config.Environment, args, imgs: Images | None
         cli.upgrade(helm_plan.upgrade_argv(cli.helm, cli.major, release, name, tgt.namespace, spec.kube_context,
                                            spec.timeout), values)
         console.print(f"[green]{name}[/]: upgraded")
+    return helm_plan.settings_digest(platform_values)
 
 
 def cmd_deploy(args, root: Path) -> int:
@@ -202,8 +283,12 @@ def cmd_deploy(args, root: Path) -> int:
         check_settings(root, env)
         check_auth(root, env)
     run_guards(root, env, args)
-    imgs = None
-    if charts:  # the charts run the images
+    imgs, promotion = None, None
+    promotes = env.spec.release is not None and env.spec.release.promote_from is not None
+    if charts and promotes and not args.preview:  # ship the source's record: its images, copied by digest
+        promotion = plan_promotion(root, env, args)
+        imgs = promotion.images
+    elif charts:  # the charts run the images
         imgs = images(root, env, args)
         if env.spec.protected and imgs.unpushed and not args.dry_run:
             raise GuardError(f"{env.name} is protected: {guards.images_pushed(imgs.unpushed, imgs.registry)}")
@@ -212,7 +297,13 @@ def cmd_deploy(args, root: Path) -> int:
     problems = config.stack_problems(env, outputs) if charts else []
     if problems:  # the pods' role could not reach the buckets deploy.yaml names: stop before Helm
         raise ConfigError("\n".join(problems))
-    helm_releases(root, env, args, imgs, confirm)
+    if promotion is not None and promotion.copies and not args.dry_run:
+        from airstack.images import main as images_main
+
+        images_main.promote(promotion.copies)  # after the stacks (the registries), before the charts
+    digest = helm_releases(root, env, args, imgs, confirm)
+    if charts and env.spec.release is not None and not (args.dry_run or args.preview):
+        write_record(root, env, imgs, digest, promotion)
     console.print(f"[green]{env.name}[/]: {'planned (nothing changed)' if args.dry_run else 'deployed'}")
     return 0
 
@@ -300,6 +391,8 @@ def parser() -> argparse.ArgumentParser:
         d.add_argument("--branch", help="with --preview: the branch (default: the checked-out one)")
         d.add_argument("--yes", action="store_true", help="apply without asking (CI, after a reviewed plan)")
         d.add_argument("--dry-run", action="store_true", help="plan only: change nothing")
+        d.add_argument("--skip-unavailable-base", action="store_true",
+                       help="leave out images whose base image cannot be had (local replays: conda's base)")
     destroy = sub.add_parser("destroy", help="remove an environment that is not protected (or a preview)")
     destroy.add_argument("env")
     which = destroy.add_mutually_exclusive_group()

@@ -149,8 +149,13 @@ def test_bad_deploy_yaml_is_one_line_naming_file_and_field(scratch_repo, edit, m
 
 # ------------------------------------------------------------------------ full flow --
 @pytest.fixture()
-def deployable(scratch_repo, docker_or_skip, monkeypatch):
-    """The scratch repo with images that build here (no conda), pushed to docker-offline's registry."""
+def deployable(scratch_repo, docker_or_skip, aws_env, monkeypatch):
+    """The scratch repo with images that build here (no conda), pushed to docker-offline's registry; the
+    release records' bucket on the moto server."""
+    import boto3
+
+    from airstack.deploy.standins import records_bucket
+
     try:
         urllib.request.urlopen(f"http://{REGISTRY}/v2/", timeout=3).close()
     except OSError as exc:
@@ -161,6 +166,7 @@ def deployable(scratch_repo, docker_or_skip, monkeypatch):
     data = yaml.safe_load(path.read_text())
     data["images"]["registry"] = f"{REGISTRY}/airstack-deploy-test"
     path.write_text(yaml.safe_dump(data))
+    records_bucket(root, "integration", boto3.client("s3", endpoint_url=aws_env, region_name="eu-west-1"))
     return root, document
 
 
@@ -285,5 +291,5 @@ def test_missing_helm_is_one_clear_line(scratch_repo, monkeypatch, capsys, tmp_p
 def _installed(calls, namespace, name):
     import os
 
-    path = Path(os.environ["HELM_STANDIN_STATE"]) / "releases" / namespace / f"{name}.yaml"
+    path = Path(os.environ["HELM_STANDIN_STATE"]) / "releases" / "airflow-integration" / namespace / f"{name}.yaml"
     return [d for d in yaml.safe_load_all(path.read_text()) if d]

@@ -107,7 +107,7 @@ def test_destroy_merged_removes_the_previews_of_merged_and_gone_branches(cloned,
     assert run_main(main, ["destroy", "integration", "--merged", "--yes"]) == 0
     assert sorted(uninstalled(deployed)) == sorted([(merged, merged), (f"{merged}-platform", merged),
                                                     (gone, gone), (f"{gone}-platform", gone)])
-    listed = {p.parent.name for p in Path(os.environ["HELM_STANDIN_STATE"]).glob("releases/*/*.yaml")}
+    listed = {p.parent.name for p in Path(os.environ["HELM_STANDIN_STATE"]).glob("releases/airflow-integration/*/*")}
     assert listed == {"airflow", kept}, "integration's own release and the open branch's preview stay"
     assert {a["namespace"] for a in preview_aws.associations.values()} == {kept}, "their pod identities go too"
 
