@@ -1,10 +1,13 @@
 """Deploy an environment as ``settings/<env>/deploy.yaml`` says: images, CloudFormation, then Helm.
 
 ``plan ENV`` shows what would change (CloudFormation change sets, then discarded; Helm diffs)
-and changes nothing. ``deploy ENV`` builds and pushes changed images (a protected environment
-instead requires them pushed), deploys the stacks in order (outputs feeding later stacks), then
-the platform chart and the official chart, settings passed to Helm on stdin. ``destroy ENV``
-removes an unprotected environment (or one preview environment).
+and changes nothing. ``deploy ENV`` builds and pushes changed images (an environment with
+``release.promote_from`` instead copies, by digest, the images of that environment's release
+record, which must be of this commit: :mod:`airstack.deploy.release`), deploys the stacks in order
+(outputs feeding later stacks), then the platform chart and the official chart, settings passed
+to Helm on stdin, and writes its own release record. ``destroy ENV`` removes an unprotected
+environment, one preview environment (``--preview BRANCH``) or the previews of merged or deleted
+branches (``--merged``).
 """
 
 from __future__ import annotations

@@ -13,7 +13,7 @@ through a client from :func:`airstack.deploy.aws.client_factory`.
 from __future__ import annotations
 
 import json
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass
 
 from airstack.errors import AirstackError, ConfigError
 
@@ -32,7 +32,6 @@ class Record:
     settings_digest: str
     deployed_at: str = ""
     promoted_from: str = ""
-    extra: dict = field(default_factory=dict)
 
     def ref(self, name: str, registry: str | None = None) -> str:
         """``registry/name@sha256:...``: the image exactly as recorded (registry: another one holding it)."""
