@@ -15,6 +15,7 @@ from __future__ import annotations
 import ast
 import base64
 import copy
+import functools
 import json
 import os
 import re
@@ -622,7 +623,13 @@ def every_option(executor: str) -> AirflowOptions:
 
 def render_official(chart: helm_python.Chart, env: str, options: AirflowOptions,
                     release: str = "airflow") -> list[dict]:
-    """The official chart's manifests for an environment's files plus the deploy's stdin payload."""
+    """The official chart's manifests for an environment's files plus the deploy's stdin payload (a copy of
+    one rendering per arguments: several tests look at the same one)."""
+    return copy.deepcopy(_render_official(chart, env, options, release))
+
+
+@functools.cache
+def _render_official(chart: helm_python.Chart, env: str, options: AirflowOptions, release: str) -> list[dict]:
     tgt = deploy_helm.Target(release, f"{release}-platform", release)
     payload = deploy_helm.airflow_values(tgt, "registry.example/airflow:0123abcd", {"etl-basic": "r/e:t"},
                                          "digest", options)
