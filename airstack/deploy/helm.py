@@ -114,8 +114,10 @@ def uninstall_argv(helm: str, name: str, namespace: str, kube_context: str, time
 
 
 def list_argv(helm: str, kube_context: str) -> list[str]:
-    """Every release of every namespace, as JSON (``destroy --merged`` finds the previews there)."""
-    return [helm, "list", "--all-namespaces", "--kube-context", kube_context, "--output", "json", "--max", "0"]
+    """Every release of every namespace in any state (a failed or stuck preview too), as JSON: ``destroy
+    --merged`` finds the previews there. ``--max`` well above any number of previews (Helm's default is 256)."""
+    return [helm, "list", "--all-namespaces", "--all", "--kube-context", kube_context, "--output", "json",
+            "--max", "10000"]
 
 
 def get_manifest_argv(helm: str, name: str, namespace: str, kube_context: str) -> list[str]:

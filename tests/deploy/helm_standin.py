@@ -49,7 +49,7 @@ def parse(argv: list[str]) -> tuple[list[str], dict[str, list[str]]]:
     positional, options = [], {}
     flags = {"--install", "--create-namespace", "--atomic", "--rollback-on-failure", "--wait", "--short",
              "--ignore-not-found", "--allow-unreleased", "--suppress-secrets", "--detailed-exitcode",
-             "--all-namespaces"}
+             "--all-namespaces", "--all"}
     i = 0
     while i < len(argv):
         arg = argv[i]
