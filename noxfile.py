@@ -239,7 +239,7 @@ def deploy_production(session: nox.Session) -> None:
 
 @nox.session(python=False, default=False)
 def destroy(session: nox.Session) -> None:
-    """Remove integration (`-- integration`) or a preview (`-- integration --preview BRANCH`); never production."""
+    """Remove integration, a preview (`-- integration --preview BRANCH`) or stale previews (`--merged`)."""
     deploy(session, "destroy")
 
 

@@ -5,6 +5,11 @@ from __future__ import annotations
 from pathlib import Path
 
 
+# The local env's auth manager (every request an admin there); deploys refuse it
+# (airstack.deploy.helm.auth_problems) and run FAB's.
+SIMPLE_AUTH_MANAGER = "airflow.api_fastapi.auth.managers.simple.simple_auth_manager.SimpleAuthManager"
+
+
 def base_env(home: Path, dags_folder: Path, plugins_folder: Path) -> dict[str, str]:
     """Settings every Airflow process started by the tooling shares. No secrets here."""
     return {

@@ -33,6 +33,9 @@
       metrics:
         statsd: true                     # StatsD -> the chart's statsd-exporter, scraped by Prometheus
         prometheus_rules: true           # the platform chart's PrometheusRule (charts/platform/files/alerts.yaml)
+    release:                             # optional: release records (airstack/deploy/release.py)
+      records: s3://integration-airflow-data-111122223333-eu-west-1/releases   # each deploy writes <env>.json here
+      promote_from: integration          # ship exactly what integration's record names (its images, by digest)
     preview: false                       # integration: deploy-integration -- --preview makes one per branch
     protected: true                      # production's guards (clean tree, main or a tag, pushed images...)
 
@@ -135,11 +138,24 @@ class AirflowOptions(_Model):
     metrics: Metrics = Field(default_factory=Metrics)
 
 
+class ReleaseSpec(_Model):
+    records: str
+    promote_from: Label | None = None
+
+    @field_validator("records")
+    @classmethod
+    def _s3_url(cls, value: str) -> str:
+        if not S3_URL.match(value):
+            raise ValueError(f"{value!r} is not s3://BUCKET[/PREFIX]")
+        return value
+
+
 class DeployFile(_Model):
     images: Images
     cloudformation: CloudFormation | None = None
     helm: Helm | None = None
     airflow: AirflowOptions = Field(default_factory=AirflowOptions)
+    release: ReleaseSpec | None = None
     preview: bool = False
     protected: bool = False
 
@@ -175,7 +191,20 @@ def load(root: Path, env: str) -> Environment:
                  f"{e['msg'].removeprefix('Value error, ')}" for e in exc.errors()]
         raise ConfigError("\n".join(lines)) from None
     _files_exist(root, rel, spec)
+    _promotion_source(root, rel, env, spec)
     return Environment(name=env, file=rel, spec=spec)
+
+
+def _promotion_source(root: Path, rel: str, env: str, spec: DeployFile) -> None:
+    source = spec.release.promote_from if spec.release else None
+    if source is None:
+        return
+    if source == env or not deploy_file(root, source).is_file():
+        raise ConfigError(f"{rel}: release.promote_from: {source!r} is not another environment with a deploy.yaml")
+    other = yaml.safe_load(deploy_file(root, source).read_text()) or {}
+    if (other.get("release") or {}).get("records") != spec.release.records:
+        raise ConfigError(f"{rel}: release.records: {source} writes its records elsewhere "
+                          f"(settings/{source}/deploy.yaml release.records): they must be the same")
 
 
 def _files_exist(root: Path, rel: str, spec: DeployFile) -> None:
@@ -233,11 +262,16 @@ def stack_problems(env: Environment, outputs: dict[str, dict[str, str]]) -> list
     return problems
 
 
+# A preview's release (and namespace) name: the official chart derives names of up to 23 more
+# characters (`<release>-run-airflow-migrations`, a Job whose name is also a label value, so <= 63).
+PREVIEW_NAME_MAX = 40
+
+
 def preview_name(branch: str, base: str = "airflow") -> str:
-    """A release/namespace name for a branch: ``airflow-<slug>``, a DNS-1123 label of at most 53 characters.
+    """A release/namespace name for a branch: ``airflow-<slug>``, a DNS-1123 label of at most 40 characters.
 
     Lowercase, anything else than letters and digits becomes ``-``; a long or altered branch
-    name gets a short hash, so two branches never share an environment.
+    name is cut and gets a short hash, so two branches never share an environment.
     """
     import hashlib
 
@@ -245,7 +279,7 @@ def preview_name(branch: str, base: str = "airflow") -> str:
     if not slug:
         raise ConfigError(f"branch {branch!r} has no letters or digits to name a preview environment after")
     name = f"{base}-{slug}"
-    if len(name) > 53 or slug != branch:
+    if len(name) > PREVIEW_NAME_MAX or slug != branch:
         digest = hashlib.sha256(branch.encode()).hexdigest()[:6]
-        name = f"{name[:53 - 7].rstrip('-')}-{digest}"
+        name = f"{name[:PREVIEW_NAME_MAX - 7].rstrip('-')}-{digest}"
     return name

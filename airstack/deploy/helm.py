@@ -13,6 +13,10 @@ deploy.yaml's ``airflow`` section (:class:`AirflowOptions`) becomes chart values
 - ``remote_logging``: ``config.logging`` (the amazon provider's S3 task handler);
 - ``storage``: ``AIRSTACK_STORAGE_BASE``/``AIRSTACK_STORAGE_CONN_ID`` on every Airflow pod;
 - ``metrics``: ``statsd.enabled`` (official chart), ``metrics.prometheusRules.enabled`` (platform).
+
+Authentication: deploys run FAB's auth manager (charts/airflow/values.yaml); :func:`auth_problems`
+refuses SimpleAuthManager. Settings' ``airflow.users`` become Secret ``<release>-users`` (platform
+chart) and :func:`users_sync_container` keeps them in FAB's tables from each api-server pod.
 """
 
 from __future__ import annotations
@@ -24,6 +28,7 @@ from dataclasses import dataclass
 
 import yaml
 
+from airstack.airflow_env import SIMPLE_AUTH_MANAGER
 from airstack.deploy.config import AirflowOptions, Helm, Release_
 from airstack.settings import render
 from airstack.settings.schema import SettingsFile
@@ -36,13 +41,26 @@ class Target:
     namespace: str
     platform_release: str
     airflow_release: str
+    preview: bool = False
 
 
 def target(helm: Helm, preview: str | None = None) -> Target:
     if preview:
         return Target(namespace=preview, platform_release=f"{preview}-platform"[:53].rstrip("-"),
-                      airflow_release=preview)
+                      airflow_release=preview, preview=True)
     return Target(helm.namespace, helm.platform.release, helm.airflow.release)
+
+
+PREVIEW_PREFIX = "previews"
+
+
+def store_base(base: str, tgt: Target) -> str:
+    """Where a store lives for this target: a preview's is ``previews/<namespace>/`` of the bucket, the only
+    prefix cluster.yaml's PreviewRole lets its pods use (``s3://b/logs`` -> ``s3://b/previews/<ns>/logs``)."""
+    if not tgt.preview:
+        return base
+    bucket, _, rest = base.removeprefix("s3://").partition("/")
+    return f"s3://{bucket}/{PREVIEW_PREFIX}/{tgt.namespace}" + (f"/{rest}" if rest else "")
 
 
 def helm_major(version_output: str) -> int:
@@ -95,6 +113,13 @@ def uninstall_argv(helm: str, name: str, namespace: str, kube_context: str, time
             "--timeout", timeout, "--ignore-not-found"]
 
 
+def list_argv(helm: str, kube_context: str) -> list[str]:
+    """Every release of every namespace in any state (a failed or stuck preview too), as JSON: ``destroy
+    --merged`` finds the previews there. ``--max`` well above any number of previews (Helm's default is 256)."""
+    return [helm, "list", "--all-namespaces", "--all", "--kube-context", kube_context, "--output", "json",
+            "--max", "10000"]
+
+
 def get_manifest_argv(helm: str, name: str, namespace: str, kube_context: str) -> list[str]:
     return [helm, "get", "manifest", name, "--namespace", namespace, "--kube-context", kube_context]
 
@@ -126,7 +151,8 @@ def platform_values(settings: SettingsFile, tgt: Target, runtime_image: str,
         "settings": {"keys": render.keys_data(settings.airflow), "env": render.env_data(settings.airflow),
                      "metadataConnection": settings.airflow.metadata_connection or "",
                      # Only a Celery deploy gets the broker Secret (config.settings_problems requires the URL).
-                     "celeryBrokerUrl": (settings.airflow.celery_broker_url or "") if celery else ""},
+                     "celeryBrokerUrl": (settings.airflow.celery_broker_url or "") if celery else "",
+                     "users": render.users_data(settings.airflow)},
         "projects": {name: {"config": dict(p.config), "secret": dict(p.secret)}
                      for name, p in settings.projects.items()},
         "dagsSync": {"image": image_values(runtime_image)},
@@ -139,22 +165,22 @@ def settings_digest(values: dict) -> str:
     return hashlib.sha256(json.dumps(values, sort_keys=True).encode()).hexdigest()[:16]
 
 
-def _storage_env(options: AirflowOptions) -> list[dict[str, str]]:
+def _storage_env(options: AirflowOptions, tgt: Target) -> list[dict[str, str]]:
     """dags/common/storage.py's root (and the connection that reaches it), for every Airflow pod."""
     if options.storage is None:
         return []
-    env = [{"name": "AIRSTACK_STORAGE_BASE", "value": options.storage.base}]
+    env = [{"name": "AIRSTACK_STORAGE_BASE", "value": store_base(options.storage.base, tgt)}]
     if options.storage.conn_id:
         env.append({"name": "AIRSTACK_STORAGE_CONN_ID", "value": options.storage.conn_id})
     return env
 
 
-def _remote_logging(options: AirflowOptions) -> dict:
+def _remote_logging(options: AirflowOptions, tgt: Target) -> dict:
     """``[logging]`` for the amazon provider's S3 task handler; an empty conn id: the pods' AWS identity."""
     store = options.remote_logging
     if store is None:
         return {}
-    return {"config": {"logging": {"remote_logging": "True", "remote_base_log_folder": store.base,
+    return {"config": {"logging": {"remote_logging": "True", "remote_base_log_folder": store_base(store.base, tgt),
                                    "remote_log_conn_id": store.conn_id or ""}}}
 
 
@@ -174,16 +200,65 @@ def _celery() -> dict:
     }
 
 
+FAB_AUTH_MANAGER = "airflow.providers.fab.auth_manager.fab_auth_manager.FabAuthManager"
+# What the api-server pods' sync-users init container runs (python3 -c), shipped in the payload.
+USERS_SCRIPT = "charts/platform/files/sync_users.py"
+
+
+def auth_problems(files: list[tuple[str, dict]]) -> list[str]:
+    """A deploy's auth manager, as the official chart's values files set it (later files win), one line
+    per problem (pure): SimpleAuthManager generates each user's password per api-server pod and has no
+    shared users, so it is the local env's only."""
+    where, manager = None, None
+    for name, values in files:
+        value = ((values.get("config") or {}).get("core") or {}).get("auth_manager")
+        if value is not None:
+            where, manager = name, str(value)
+    if manager is None:
+        return [f"{files[-1][0] if files else 'charts/airflow'}: config.core.auth_manager: not set: set "
+                f"{FAB_AUTH_MANAGER} (the chart's default may change with its version)"]
+    if manager.rsplit(".", 1)[-1] == SIMPLE_AUTH_MANAGER.rsplit(".", 1)[-1]:
+        return [f"{where}: config.core.auth_manager: SimpleAuthManager is for the local env only (passwords "
+                f"generated per api-server pod, no shared users): deploys use {FAB_AUTH_MANAGER}"]
+    return []
+
+
+def users_sync_container(release: str, runtime_image: str, script: str) -> dict:
+    """The api-server's init container that keeps FAB's users as settings say (files/sync_users.py).
+
+    It runs before each api-server pod starts, so a change of users (which changes the settings digest,
+    and so rolls the pods) is applied by the next rollout. Every input comes from Secrets."""
+    def secret(name: str, key: str, optional: bool = False) -> dict:
+        ref = {"name": name, "key": key, **({"optional": True} if optional else {})}
+        return {"valueFrom": {"secretKeyRef": ref}}
+
+    keys_secret, _ = render.secret_names(release)
+    return {
+        "name": "sync-users",
+        "image": runtime_image,
+        "imagePullPolicy": "IfNotPresent",
+        "command": ["python3", "-c"],  # the runtime image's ENTRYPOINT is `airflow`
+        "args": [script],
+        "env": [{"name": "AIRFLOW__CORE__AUTH_MANAGER", "value": FAB_AUTH_MANAGER},
+                {"name": "AIRFLOW__DATABASE__SQL_ALCHEMY_CONN", **secret(f"{release}-metadata", "connection")},
+                {"name": "AIRFLOW__API__SECRET_KEY", **secret(keys_secret, "api-secret-key")},
+                {"name": "AIRSTACK_USERS", **secret(f"{release}-users", "users.json", optional=True)}],
+        "resources": {"requests": {"cpu": "50m", "memory": "256Mi"}, "limits": {"memory": "512Mi"}},
+    }
+
+
 def airflow_values(tgt: Target, runtime_image: str, worker_images: dict[str, str], digest: str,
-                   options: AirflowOptions | None = None) -> dict:
+                   options: AirflowOptions | None = None, users_script: str | None = None) -> dict:
     """The official chart's stdin values: the runtime image by content tag, the settings Secrets' names,
-    and what deploy.yaml's ``airflow`` section switches on."""
+    what deploy.yaml's ``airflow`` section switches on, and (given its script) the users' sync."""
     options = options or AirflowOptions()
     celery = options.executor == CELERY
     values = render.chart_values(tgt.airflow_release)
-    data = {"metadataSecretName": f"{tgt.airflow_release}-metadata"}
-    if celery:
-        data["brokerUrlSecretName"] = broker_secret_name(tgt.airflow_release)
+    # The broker Secret's name, whatever the executor: without it chart 1.19.0 renders its own
+    # `<release>-broker-url` hook Secret from `data.brokerUrl`, which is empty here (`%!s(<nil>)`).
+    # Only Celery pods read it (AIRFLOW__CELERY__BROKER_URL), and only then does the platform chart make it.
+    data = {"metadataSecretName": f"{tgt.airflow_release}-metadata",
+            "brokerUrlSecretName": broker_secret_name(tgt.airflow_release)}
     values.update({
         "executor": options.executor,
         "images": {"airflow": {**image_values(runtime_image), "pullPolicy": "IfNotPresent"}},
@@ -192,12 +267,15 @@ def airflow_values(tgt: Target, runtime_image: str, worker_images: dict[str, str
         "env": [{"name": "AIRSTACK_IMAGES", "value": json.dumps(worker_images, sort_keys=True)},
                 # dags/common/kpo.py starts project pods here (a preview environment has its own).
                 {"name": "AIRSTACK_K8S_NAMESPACE", "value": tgt.namespace},
-                *_storage_env(options)],
+                *_storage_env(options, tgt)],
         "airflowPodAnnotations": {"airstack/settings-digest": digest},
         # The chart's statsd-exporter; the chart sets [metrics] statsd_on/statsd_host to it.
         "statsd": {"enabled": options.metrics.statsd},
     })
-    values.update(_remote_logging(options))
+    values.update(_remote_logging(options, tgt))
+    if users_script is not None:
+        values["apiServer"] = {"extraInitContainers": [users_sync_container(tgt.airflow_release, runtime_image,
+                                                                            users_script)]}
     if celery:
         values.update(_celery())
     return values

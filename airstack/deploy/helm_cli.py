@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import difflib
 import functools
+import json
 
 import yaml
 
@@ -52,6 +53,14 @@ class HelmCli:
 
     def uninstall(self, argv: list[str]) -> str:
         return self._run(argv).stdout
+
+    def releases(self, kube_context: str) -> list[tuple[str, str]]:
+        """(name, namespace) of every release the context's cluster holds."""
+        out = self._run(plan.list_argv(self.helm, kube_context)).stdout
+        try:
+            return [(r["name"], r["namespace"]) for r in json.loads(out or "[]")]
+        except (ValueError, KeyError, TypeError):
+            raise HelmError(f"helm list gave no JSON list of releases: {out.strip()[:200]!r}") from None
 
     def diff(self, release, name: str, namespace: str, context: str, values: dict) -> tuple[bool, str]:
         """(changed, text): the helm-diff plugin where installed, else ``helm template`` against the release."""

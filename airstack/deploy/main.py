@@ -1,10 +1,13 @@
 """Deploy an environment as ``settings/<env>/deploy.yaml`` says: images, CloudFormation, then Helm.
 
 ``plan ENV`` shows what would change (CloudFormation change sets, then discarded; Helm diffs)
-and changes nothing. ``deploy ENV`` builds and pushes changed images (a protected environment
-instead requires them pushed), deploys the stacks in order (outputs feeding later stacks), then
-the platform chart and the official chart, settings passed to Helm on stdin. ``destroy ENV``
-removes an unprotected environment (or one preview environment).
+and changes nothing. ``deploy ENV`` builds and pushes changed images (an environment with
+``release.promote_from`` instead copies, by digest, the images of that environment's release
+record, which must be of this commit: :mod:`airstack.deploy.release`), deploys the stacks in order
+(outputs feeding later stacks), then the platform chart and the official chart, settings passed
+to Helm on stdin, and writes its own release record. ``destroy ENV`` removes an unprotected
+environment, one preview environment (``--preview BRANCH``) or the previews of merged or deleted
+branches (``--merged``).
 """
 
 from __future__ import annotations
@@ -34,6 +37,14 @@ class Images:
     registry: str
     refs: dict[str, str]  # name -> registry/name:tag
     unpushed: list[str]
+
+
+@dataclass
+class Promotion:
+    """What an environment with ``release.promote_from`` ships: the source's record, its images copied."""
+    source: object  # release.Record
+    images: Images
+    copies: dict[str, tuple[str, str]]  # name -> (source registry/name@sha256, target registry/name:tag)
 
 
 def _branch(root: Path) -> str:
@@ -77,6 +88,22 @@ def check_settings(root: Path, env: config.Environment) -> None:
     problems = config.settings_problems(env, rel, secret or {})
     if problems:
         raise ConfigError("\n".join(problems))
+    if not ((secret or {}).get("airflow") or {}).get("users"):
+        console.print(f"[yellow]warning[/]: {rel}: airflow.users: none, so nobody can log in to {env.name} "
+                      "(FabAuthManager): add users with `nox -s settings-edit`")
+
+
+def check_auth(root: Path, env: config.Environment) -> None:
+    """The official chart's auth manager, as the environment's values files set it: never SimpleAuthManager."""
+    files = []
+    for name in env.spec.helm.airflow.values:
+        try:
+            files.append((name, yaml.safe_load((root / name).read_text()) or {}))
+        except yaml.YAMLError as exc:
+            raise ConfigError(f"{name}: not valid YAML: {getattr(exc, 'problem', exc)}") from None
+    problems = helm_plan.auth_problems(files)
+    if problems:
+        raise ConfigError("\n".join(f"{env.file}: helm.airflow.values: {p}" for p in problems))
 
 
 def images(root: Path, env: config.Environment, args) -> Images:
@@ -84,7 +111,8 @@ def images(root: Path, env: config.Environment, args) -> Images:
     from airstack.images import main as images_main
 
     push = not args.dry_run and not env.spec.protected
-    ns = argparse.Namespace(names=[], env=env.name, registry=None, parallel=2)
+    ns = argparse.Namespace(names=[], env=env.name, registry=None, parallel=2,
+                            skip_unavailable_base=args.skip_unavailable_base)
     planned = images_main.build(ns, root, push=True) if push else images_main.plan(ns, root)
     registry = env.spec.images.registry.rstrip("/")
     refs = {p.spec.name: p.remote_ref(registry) for p in planned if p.tag != "-"}
@@ -92,6 +120,76 @@ def images(root: Path, env: config.Environment, args) -> Images:
     if "airflow" not in refs:
         raise ConfigError("images/airflow (the runtime image) has no content tag: its base image is unavailable")
     return Images(registry, refs, unpushed)
+
+
+def _records_client(env: config.Environment):
+    from airstack.deploy import aws
+
+    return aws.client_factory(env.spec.cloudformation.region if env.spec.cloudformation else None)("s3")
+
+
+def _chart_versions(root: Path, env: config.Environment) -> dict[str, str]:
+    spec = env.spec.helm
+    versions = {"airflow": spec.airflow.version or "", "platform": spec.platform.version or ""}
+    for part in ("airflow", "platform"):
+        chart = getattr(spec, part).chart
+        if not versions[part] and (root / chart / "Chart.yaml").is_file():
+            versions[part] = str(yaml.safe_load((root / chart / "Chart.yaml").read_text())["version"])
+    return versions
+
+
+def plan_promotion(root: Path, env: config.Environment, args) -> Promotion:
+    """The source environment's record for this commit, shown against this environment's; refused unless
+    the source ran this very commit with these very images. Nothing is copied here."""
+    from airstack.deploy import release
+    from airstack.images import main as images_main
+
+    records, source_env = env.spec.release.records, env.spec.release.promote_from
+    s3 = _records_client(env)
+    source = release.read(s3, records, source_env)
+    ns = argparse.Namespace(names=[], env=env.name, registry=None, parallel=2)
+    planned = [p for p in images_main.plan(ns, root) if p.tag != "-"]
+    tags = {p.spec.name: p.tag for p in planned}
+    where = "s3://{}/{}".format(*release.record_key(records, source_env))
+    problems = release.promotion_problems(source, source_env, guards.head_commit(root), tags, where)
+    if problems:
+        raise GuardError("\n".join(f"{env.name} ships only what {source_env} ran: {p}" for p in problems))
+    registry = env.spec.images.registry.rstrip("/")
+    refs = {p.spec.name: p.remote_ref(registry) for p in planned}
+    copies = {p.spec.name: (source.ref(p.spec.name), refs[p.spec.name]) for p in planned if not p.remote}
+    current = release.read(s3, records, env.name)
+    rows = release.differences(current, source)
+    console.rule(f"release: {env.name} <- {source_env}'s record ({where})")
+    for what, now, then in rows:
+        console.print(f"{what}: {now} -> {then}", highlight=False)
+    if not rows:
+        console.print(f"{env.name} already runs {source_env}'s release (commit {source.commit[:12]})")
+    if copies:
+        console.print(f"images to copy by digest into {registry}: {', '.join(sorted(copies))}")
+    return Promotion(source, Images(registry, refs, []), copies)
+
+
+def write_record(root: Path, env: config.Environment, imgs: Images, digest: str,
+                 promotion: Promotion | None) -> None:
+    """What this deploy shipped, for the environments that promote from this one (and for the audit)."""
+    from datetime import datetime, timezone
+
+    from airstack.deploy import release
+    from airstack.images import main as images_main
+
+    digests = images_main.digests(imgs.refs)
+    if promotion is not None:
+        expected = {name: image["digest"] for name, image in promotion.source.images.items() if name in digests}
+        if digests != expected:
+            raise release.PromotionError(f"{env.name}'s registry holds other images than {promotion.source.environment}"
+                                         f" ran: {digests} != {expected}")
+    record = release.Record(
+        environment=env.name, commit=guards.head_commit(root), registry=imgs.registry,
+        images={name: {"tag": ref.rsplit(":", 1)[1], "digest": digests[name]} for name, ref in imgs.refs.items()},
+        charts=_chart_versions(root, env), settings_digest=digest,
+        deployed_at=datetime.now(timezone.utc).isoformat(timespec="seconds"),
+        promoted_from=promotion.source.environment if promotion else "")
+    console.print(f"release record: {release.write(_records_client(env), env.spec.release.records, record)}")
 
 
 def cloudformation(root: Path, env: config.Environment, args, confirm) -> dict:
@@ -108,13 +206,51 @@ def cloudformation(root: Path, env: config.Environment, args, confirm) -> dict:
                       dry_run=args.dry_run, console=console)
 
 
-def helm_releases(root: Path, env: config.Environment, args, imgs: Images | None, confirm) -> None:
+def _preview_identity(env: config.Environment):
+    """(eks client, cluster, PreviewRole ARN) for a preview's pod identities; None without a cluster stack."""
+    from airstack.deploy import aws, pod_identity
+
+    cf_spec = env.spec.cloudformation
+    if cf_spec is None or pod_identity.CLUSTER_STACK not in cf_spec.stacks:
+        return None
+    clients = aws.client_factory(cf_spec.region)
+    cluster, role = pod_identity.target(clients("cloudformation"), cf_spec.stack_prefix)
+    return clients("eks"), cluster, role
+
+
+def preview_identity(env: config.Environment, tgt: helm_plan.Target, dry_run: bool) -> None:
+    """A preview's service accounts get PreviewRole (their own S3 prefix), before its pods start."""
+    from airstack.deploy import pod_identity
+
+    found = _preview_identity(env)
+    if found is None:
+        console.print(f"{tgt.namespace}: no cluster stack in {env.file}: the preview's pods get no AWS identity")
+        return
+    eks, cluster, role = found
+    created = pod_identity.ensure(eks, cluster, tgt.namespace, tgt.airflow_release, role, dry_run=dry_run)
+    verb = "would associate" if dry_run else "associated"
+    console.print(f"{tgt.namespace}: {verb} {', '.join(created) or 'nothing new'} with the preview role "
+                  f"(s3 prefix {helm_plan.PREVIEW_PREFIX}/{tgt.namespace}/)")
+
+
+def remove_preview_identity(identity, namespace: str) -> None:
+    """``identity``: what :func:`_preview_identity` found, read before anything is removed."""
+    from airstack.deploy import pod_identity
+
+    if identity is not None:
+        eks, cluster, _ = identity
+        console.print(f"{namespace}: {pod_identity.remove(eks, cluster, namespace)} pod identity association(s) "
+                      "removed")
+
+
+def helm_releases(root: Path, env: config.Environment, args, imgs: Images | None, confirm) -> str:
+    """Plan, then upgrade, both releases; returns the settings digest (for the release record)."""
     from airstack.deploy.helm_cli import HelmCli
     from airstack.settings import store
 
     spec = env.spec.helm
     if spec is None or imgs is None:
-        return
+        return ""
     tgt = helm_plan.target(spec, config.preview_name(args.branch or _branch(root)) if args.preview else None)
     console.rule(f"Helm (context {spec.kube_context}, namespace {tgt.namespace})")
     settings = store.load(root, env.name)  # decrypted in memory only
@@ -123,8 +259,10 @@ def helm_releases(root: Path, env: config.Environment, args, imgs: Images | None
     platform_values = helm_plan.platform_values(settings, tgt, runtime, options)
     workers = {k: v for k, v in imgs.refs.items() if k != "airflow"}
     airflow_values = helm_plan.airflow_values(tgt, runtime, workers, helm_plan.settings_digest(platform_values),
-                                              options)
+                                              options, (root / helm_plan.USERS_SCRIPT).read_text())
     cli = HelmCli()
+    if tgt.preview:
+        preview_identity(env, tgt, args.dry_run)
     for release, name, values in ((spec.platform, tgt.platform_release, platform_values),
                                   (spec.airflow, tgt.airflow_release, airflow_values)):
         changed, text = cli.diff(release, name, tgt.namespace, spec.kube_context, values)
@@ -136,6 +274,7 @@ def helm_releases(root: Path, env: config.Environment, args, imgs: Images | None
         cli.upgrade(helm_plan.upgrade_argv(cli.helm, cli.major, release, name, tgt.namespace, spec.kube_context,
                                            spec.timeout), values)
         console.print(f"[green]{name}[/]: upgraded")
+    return helm_plan.settings_digest(platform_values)
 
 
 def cmd_deploy(args, root: Path) -> int:
@@ -145,9 +284,14 @@ def cmd_deploy(args, root: Path) -> int:
     charts = env.spec.helm is not None and args.only != "cloudformation"
     if charts:
         check_settings(root, env)
+        check_auth(root, env)
     run_guards(root, env, args)
-    imgs = None
-    if charts:  # the charts run the images
+    imgs, promotion = None, None
+    promotes = env.spec.release is not None and env.spec.release.promote_from is not None
+    if charts and promotes and not args.preview:  # ship the source's record: its images, copied by digest
+        promotion = plan_promotion(root, env, args)
+        imgs = promotion.images
+    elif charts:  # the charts run the images
         imgs = images(root, env, args)
         if env.spec.protected and imgs.unpushed and not args.dry_run:
             raise GuardError(f"{env.name} is protected: {guards.images_pushed(imgs.unpushed, imgs.registry)}")
@@ -156,8 +300,50 @@ def cmd_deploy(args, root: Path) -> int:
     problems = config.stack_problems(env, outputs) if charts else []
     if problems:  # the pods' role could not reach the buckets deploy.yaml names: stop before Helm
         raise ConfigError("\n".join(problems))
-    helm_releases(root, env, args, imgs, confirm)
+    if promotion is not None and promotion.copies and not args.dry_run:
+        from airstack.images import main as images_main
+
+        images_main.promote(promotion.copies)  # after the stacks (the registries), before the charts
+    digest = helm_releases(root, env, args, imgs, confirm)
+    if charts and env.spec.release is not None and not (args.dry_run or args.preview):
+        write_record(root, env, imgs, digest, promotion)
     console.print(f"[green]{env.name}[/]: {'planned (nothing changed)' if args.dry_run else 'deployed'}")
+    return 0
+
+
+def _uninstall_preview(cli, env: config.Environment, namespace: str, identity) -> None:
+    spec = env.spec.helm
+    tgt = helm_plan.target(spec, namespace)
+    for name in (tgt.airflow_release, tgt.platform_release):
+        cli.uninstall(helm_plan.uninstall_argv(cli.helm, name, tgt.namespace, spec.kube_context, spec.timeout))
+        console.print(f"{name}: uninstalled")
+    remove_preview_identity(identity, namespace)
+
+
+def destroy_merged(args, root: Path, env: config.Environment) -> int:
+    """Every preview whose branch is merged into the base branch or gone from the remote."""
+    from airstack.deploy import previews
+    from airstack.deploy.helm_cli import HelmCli
+
+    spec = env.spec.helm
+    if not env.spec.preview or spec is None:
+        raise ConfigError(f"{env.file}: preview: environment {env.name} has no preview environments")
+    branches = previews.remote_branches(root, args.remote, args.base, fetch=not args.no_fetch)
+    cli = HelmCli()
+    releases = [previews.Release(name, namespace) for name, namespace in cli.releases(spec.kube_context)]
+    found = previews.stale(previews.preview_namespaces(releases, spec.namespace), branches, args.base)
+    if not found:
+        console.print(f"{env.name}: no preview to remove ({len(branches)} branches on {args.remote})")
+        return 0
+    for item in found:
+        console.print(f"{item.namespace}: {item.reason}")
+    if args.dry_run:
+        return 0
+    if not _confirm(args)(f"removing {len(found)} preview environment(s) (data included)"):
+        return 1
+    identity = _preview_identity(env)
+    for item in found:
+        _uninstall_preview(cli, env, item.namespace, identity)
     return 0
 
 
@@ -165,6 +351,8 @@ def cmd_destroy(args, root: Path) -> int:
     env = config.load(root, args.env)
     if env.spec.protected:
         raise GuardError(f"{env.name} is protected: destroy is for integration and preview environments only")
+    if args.merged:
+        return destroy_merged(args, root, env)
     confirm = _confirm(args)
     spec = env.spec.helm
     if args.preview:
@@ -176,10 +364,14 @@ def cmd_destroy(args, root: Path) -> int:
         from airstack.deploy.helm_cli import HelmCli
 
         cli = HelmCli()
-        tgt = helm_plan.target(spec, config.preview_name(args.preview) if args.preview else None)
-        for name in (tgt.airflow_release, tgt.platform_release):
-            cli.uninstall(helm_plan.uninstall_argv(cli.helm, name, tgt.namespace, spec.kube_context, spec.timeout))
-            console.print(f"{name}: uninstalled")
+        if args.preview:
+            _uninstall_preview(cli, env, config.preview_name(args.preview), _preview_identity(env))
+        else:
+            tgt = helm_plan.target(spec)
+            for name in (tgt.airflow_release, tgt.platform_release):
+                cli.uninstall(helm_plan.uninstall_argv(cli.helm, name, tgt.namespace, spec.kube_context,
+                                                       spec.timeout))
+                console.print(f"{name}: uninstalled")
     if env.spec.cloudformation and not args.preview:
         from airstack.deploy import aws
         from airstack.deploy import cloudformation as cfn
@@ -202,9 +394,18 @@ def parser() -> argparse.ArgumentParser:
         d.add_argument("--branch", help="with --preview: the branch (default: the checked-out one)")
         d.add_argument("--yes", action="store_true", help="apply without asking (CI, after a reviewed plan)")
         d.add_argument("--dry-run", action="store_true", help="plan only: change nothing")
+        d.add_argument("--skip-unavailable-base", action="store_true",
+                       help="leave out images whose base image cannot be had (local replays: conda's base)")
     destroy = sub.add_parser("destroy", help="remove an environment that is not protected (or a preview)")
     destroy.add_argument("env")
-    destroy.add_argument("--preview", metavar="BRANCH", help="remove BRANCH's preview environment only")
+    which = destroy.add_mutually_exclusive_group()
+    which.add_argument("--preview", metavar="BRANCH", help="remove BRANCH's preview environment only")
+    which.add_argument("--merged", action="store_true",
+                       help="remove every preview whose branch is merged into --base or gone from --remote")
+    destroy.add_argument("--remote", default="origin", help="with --merged: the remote whose branches count")
+    destroy.add_argument("--base", default="main", help="with --merged: the branch previews merge into")
+    destroy.add_argument("--no-fetch", action="store_true", help="with --merged: judge by the refs as they are")
+    destroy.add_argument("--dry-run", action="store_true", help="with --merged: list them, remove nothing")
     destroy.add_argument("--yes", action="store_true")
     return p
 

@@ -50,12 +50,17 @@ def scratch_environment(dest: Path, registry: str | None = None, env: str = "int
     The committed integration/production files are encrypted to keys nobody here holds (and
     production's also to a KMS key: ``kms_arn`` replaces it, e.g. a key on the moto server).
     The copy's file carries every kind of secret (keys, the metadata URL, a connection, a
-    project's secret).
+    project's secret, a FAB user's password).
     """
+    root = paths.scratch_copy(dest, FOLDERS, ("pyproject.toml", ".sops.yaml", ".gitignore"))
+    return root, scratch_settings(root, env, registry, kms_arn)
+
+
+def scratch_settings(root: Path, env: str, registry: str | None = None, kms_arn: str | None = None) -> dict:
+    """Encrypt ``env``'s settings of the scratch copy ``root`` to a throwaway key kept there; returns the plaintext."""
     from airstack.settings import keys, store
     from airstack.settings.sops_config import add_recipient
 
-    root = paths.scratch_copy(dest, FOLDERS, ("pyproject.toml", ".sops.yaml"))
     pair = keys.generate_age_key()
     (root / "settings" / env / keys.COMMITTED_KEY).write_text(pair.identity + "\n")
     add_recipient(root / ".sops.yaml", env, pair.recipient)
@@ -66,7 +71,10 @@ def scratch_environment(dest: Path, registry: str | None = None, env: str = "int
                     "metadata_connection": f"postgresql+psycopg2://airflow:{secrets.token_urlsafe(16)}@db:5432/airflow",
                     "connections": [{"id": "warehouse_db", "type": "postgres", "host": "wh.internal", "port": 5432,
                                      "login": "etl", "password": secrets.token_urlsafe(16), "schema": "warehouse"}],
-                    "variables": {"etl_min_order_amount": "10"}, "pools": []},
+                    "variables": {"etl_min_order_amount": "10"}, "pools": [],
+                    "users": [{"username": "ada", "role": "Admin", "email": "ada@example.invalid",
+                               "first_name": "Ada", "last_name": "Lovelace",
+                               "password": secrets.token_urlsafe(18)}]},
         "projects": {"example1": {"config": {"REPORT_CURRENCY": "EUR"},
                                   "secret": {"API_TOKEN": secrets.token_urlsafe(24)}}},
     }
@@ -78,7 +86,18 @@ def scratch_environment(dest: Path, registry: str | None = None, env: str = "int
         data = yaml.safe_load(path.read_text())
         data["images"]["registry"] = registry
         path.write_text(yaml.safe_dump(data))
-    return root, document
+    return document
+
+
+def records_bucket(root: Path, env: str, s3) -> None:
+    """The bucket of ``env``'s release records (deploy.yaml ``release.records``), made on the stand-in S3."""
+    from airstack.deploy import config, release
+
+    spec = config.load(root, env).spec.release
+    if spec is not None:
+        bucket, _ = release.record_key(spec.records, env)
+        if bucket not in {b["Name"] for b in s3.list_buckets().get("Buckets", [])}:
+            s3.create_bucket(Bucket=bucket, CreateBucketConfiguration={"LocationConstraint": "eu-west-1"})
 
 
 def helm_standin_bin(dest: Path) -> Path:
@@ -120,18 +139,33 @@ def main(argv: list[str]) -> int:
     env, extra = argv[0], [a for a in argv[1:] if a not in ("--yes", "--dry-run")]
     with tempfile.TemporaryDirectory(prefix=f"airstack-ci-{env}-") as tmp, aws_and_helm(Path(tmp)) as standin_env:
         os.environ.update({k: v for k, v in standin_env.items() if k.startswith("AWS_")})  # sops' KMS calls too
+        from airstack.deploy import config
         from airstack.deploy.aws import client_factory
 
         # The project's factory (a session of its own): boto3's default session may hold an environment
         # read before this one was set (another deploy in this process).
         kms = client_factory(standin_env["AWS_DEFAULT_REGION"], standin_env["AWS_ENDPOINT_URL"])("kms")
         kms_arn = kms.create_key(Description=f"sops {env} (stand-in)")["KeyMetadata"]["Arn"]
-        root, _ = scratch_environment(Path(tmp) / "repo", registry="127.0.0.1:5000/airstack-ci", env=env,
+        root, _ = scratch_environment(Path(tmp) / "repo", registry=f"127.0.0.1:5000/airstack-ci-{env}", env=env,
                                       kms_arn=kms_arn)
-        git_checkout(root)
+        factory = client_factory(standin_env["AWS_DEFAULT_REGION"], standin_env["AWS_ENDPOINT_URL"])
+        records_bucket(root, env, factory("s3"))
+        run_env = {**standin_env, "AIRSTACK_ROOT": str(root)}
+        source = config.load(root, env).spec.release
+        source = source.promote_from if source else None
+        if source:  # what it promotes from ran first: a real deploy of its charts, which writes its record
+            scratch_settings(root, source, registry=f"127.0.0.1:5000/airstack-ci-{source}")
+            git_checkout(root)
+            print(f"{env}: first {source}, deployed for real against the stand-ins (its release record)")
+            code = proc.run_streaming([sys.executable, "-m", "airstack.deploy", "deploy", source, "--only", "helm",
+                                       "--yes", "--skip-unavailable-base"], env=run_env, cwd=root)
+            if code:
+                return code
+        else:
+            git_checkout(root)
         print(f"{env}: deploy --dry-run against local stand-ins (moto server, helm stand-in, throwaway keys)")
         return proc.run_streaming([sys.executable, "-m", "airstack.deploy", "deploy", env, "--dry-run", *extra],
-                                  env={**standin_env, "AIRSTACK_ROOT": str(root)}, cwd=root)
+                                  env=run_env, cwd=root)
 
 
 if __name__ == "__main__":

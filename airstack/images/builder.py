@@ -181,3 +181,30 @@ class Builder:
             if "error" in chunk:
                 raise ImageBuildError(f"pushing {target} failed: {chunk['error'].strip()}")
         item.remote = True
+
+
+# ------------------------------------------------------------------ promotion by digest --
+def registry_digest(client, ref: str) -> str:
+    """The registry's digest (``sha256:...``) of ``ref`` (``registry/name:tag``): what exactly was pushed."""
+    from docker.errors import APIError, NotFound
+
+    try:
+        return client.images.get_registry_data(ref).id
+    except (NotFound, APIError) as exc:
+        raise ImageBuildError(f"{ref} is not in its registry ({exc.__class__.__name__}): push it first") from None
+
+
+def copy_by_digest(client, source: str, target: str) -> None:
+    """Pull ``source`` (``registry/name@sha256:...``), tag it ``target`` (``registry2/name:tag``), push it."""
+    from docker.errors import APIError, NotFound
+
+    repository, digest = source.split("@", 1)
+    try:
+        image = client.images.pull(repository, tag=digest)
+        target_repository, tag = target.rsplit(":", 1)
+        image.tag(target_repository, tag)
+        for chunk in client.api.push(target_repository, tag=tag, stream=True, decode=True):
+            if "error" in chunk:
+                raise ImageBuildError(f"pushing {target} failed: {chunk['error'].strip()}")
+    except (NotFound, APIError) as exc:
+        raise ImageBuildError(f"copying {source} to {target} failed: {exc.explanation or exc}") from None

@@ -113,6 +113,26 @@ def plan(args, root: Path) -> list:
     return _builder(root, _registry(args, root), 1).plan(specs, tolerate_missing_base=True)
 
 
+def digests(refs: dict[str, str]) -> dict[str, str]:
+    """``name -> sha256:...``: the registry digest of each pushed ``registry/name:tag``."""
+    from airstack.docker_client import get_client
+    from airstack.images.builder import registry_digest
+
+    client = get_client(timeout=600)
+    return {name: registry_digest(client, ref) for name, ref in refs.items()}
+
+
+def promote(copies: dict[str, tuple[str, str]]) -> None:
+    """``name -> (registry/name@sha256:..., registry2/name:tag)``: each image copied as it is, never rebuilt."""
+    from airstack.docker_client import get_client
+    from airstack.images.builder import copy_by_digest
+
+    client = get_client(timeout=600)
+    for name, (source, target) in sorted(copies.items()):
+        copy_by_digest(client, source, target)
+        console.print(f"{name}: {source} -> {target}", highlight=False)
+
+
 def cmd_list(args, root: Path) -> int:
     planned = plan(args, root)
     registry = _registry(args, root)

@@ -9,7 +9,7 @@ import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
-from airstack.airflow_env import base_env
+from airstack.airflow_env import SIMPLE_AUTH_MANAGER, base_env
 
 SERVICES = ("api-server", "scheduler", "dag-processor", "triggerer")
 API_PORT_ENV = "AIRSTACK_LOCAL_API_PORT"
@@ -105,6 +105,7 @@ class LocalConfig:
             "AIRFLOW__CORE__EXECUTOR": "LocalExecutor",
             "AIRFLOW__CORE__EXECUTION_API_SERVER_URL": f"{self.api_url}/execution/",
             # Local only: every request is an admin, so there is no password to print or store.
+            "AIRFLOW__CORE__AUTH_MANAGER": SIMPLE_AUTH_MANAGER,
             "AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_ALL_ADMINS": "True",
             "AIRFLOW__API__WORKERS": "1",
             "AIRFLOW__API__BASE_URL": self.api_url,

@@ -90,6 +90,13 @@ def env_data(settings: Airflow, file: str = "settings") -> dict[str, str]:
     return variables
 
 
+def users_data(settings: Airflow) -> str:
+    """``<release>-users`` (key ``users.json``): what charts/platform/files/sync_users.py reads; empty: no users."""
+    if not settings.users:
+        return ""
+    return json.dumps([u.model_dump() for u in settings.users], sort_keys=True)
+
+
 def k8s_secrets(settings: Airflow, env: str, release: str = "airflow", namespace: str | None = None) -> list[dict]:
     keys_name, env_name = secret_names(release)
     return [_secret(keys_name, namespace, keys_data(settings), env),

@@ -28,6 +28,13 @@ Plaintext (before sops encrypts it)::
         - name: warehouse
           slots: 4
           description: at most four queries on the warehouse
+      users:                     # deployed envs (FabAuthManager): kept by the api-server's sync-users init container
+        - username: ada          # stays readable in git, like role, email and names
+          role: Admin            # a FAB role: Admin, Op, User, Viewer
+          email: ada@example.com
+          first_name: Ada
+          last_name: Lovelace
+          password: ...          # encrypted by sops; at least 12 characters
     projects:                    # seed 004: per project, one ConfigMap and one Secret named after it
       example1:                  # a DNS-1123 label, as in dags/common/kpo.py
         config:                  # plaintext (ConfigMap): environment variables of the project's pods
@@ -60,7 +67,7 @@ import base64
 import binascii
 import json
 import re
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 from urllib.parse import urlsplit
 
 from pydantic import (BaseModel, BeforeValidator, ConfigDict, Field, StringConstraints, ValidationError,
@@ -290,6 +297,20 @@ def _variable_value(value: Any) -> Any:
 VariableValue = Annotated[str, BeforeValidator(_variable_value)]
 
 
+FAB_ROLES = ("Admin", "Op", "User", "Viewer")
+
+
+class User(_Model):
+    """A user of the FAB auth manager (integration, production); the local env has no login."""
+
+    username: Annotated[str, StringConstraints(pattern=r"^[a-z][a-z0-9._-]{0,63}$")]
+    role: Literal[FAB_ROLES]
+    email: Annotated[str, StringConstraints(pattern=r"^[^@\s]+@[^@\s]+\.[^@\s]+$")]
+    first_name: str = Field(min_length=1, max_length=64)
+    last_name: str = Field(min_length=1, max_length=64)
+    password: str = Field(min_length=12, repr=False)
+
+
 class Airflow(_Model):
     keys: Keys = Field(default_factory=Keys)
     # Deployed environments: the metadata DB's SQLAlchemy URL (the platform chart's
@@ -301,6 +322,17 @@ class Airflow(_Model):
     connections: list[Connection] = Field(default_factory=list)
     variables: dict[Identifier, VariableValue] = Field(default_factory=dict)
     pools: list[Pool] = Field(default_factory=list)
+    users: list[User] = Field(default_factory=list)
+
+    @field_validator("users")
+    @classmethod
+    def _unique_users(cls, value: list[User]) -> list[User]:
+        for field in ("username", "email"):
+            seen = [getattr(u, field) for u in value]
+            twice = sorted({x for x in seen if seen.count(x) > 1})
+            if twice:
+                raise ValueError(f"{field} {', '.join(twice)} listed twice")
+        return value
 
     @field_validator("variables", mode="before")
     @classmethod
@@ -315,7 +347,7 @@ class Airflow(_Model):
             raise ValueError("not a broker URL (e.g. rediss://host:6379/0)")
         return value
 
-    @field_validator("connections", "pools", mode="before")
+    @field_validator("connections", "pools", "users", mode="before")
     @classmethod
     def _none_is_empty(cls, value: Any) -> Any:
         return [] if value is None else value

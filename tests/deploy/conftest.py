@@ -104,3 +104,58 @@ def helm_standin(tmp_path, monkeypatch):
         return [json.loads(line) for line in log.read_text().splitlines()] if log.is_file() else []
 
     return calls
+
+
+class FakeEks:
+    """EKS Pod Identity associations in memory: moto has no Pod Identity API (the calls' parameters are
+    checked against botocore's model in tests/deploy/test_pod_identity.py)."""
+
+    def __init__(self) -> None:
+        self.associations: dict[str, dict] = {}
+
+    def list_pod_identity_associations(self, clusterName, namespace, nextToken=None):
+        return {"associations": [a for a in self.associations.values()
+                                 if a["clusterName"] == clusterName and a["namespace"] == namespace]}
+
+    def create_pod_identity_association(self, clusterName, namespace, serviceAccount, roleArn, tags):
+        association_id = f"a-{len(self.associations) + 1}"
+        self.associations[association_id] = {"associationId": association_id, "clusterName": clusterName,
+                                             "namespace": namespace, "serviceAccount": serviceAccount,
+                                             "roleArn": roleArn}
+
+    def delete_pod_identity_association(self, clusterName, associationId):
+        del self.associations[associationId]
+
+
+CLUSTER_OUTPUTS_TEMPLATE = """
+Resources:
+  # moto needs a Name (AWS would generate one)
+  Marker: {Type: AWS::SSM::Parameter, Properties: {Name: /airstack/cluster-stand-in, Type: String, Value: x}}
+Outputs:
+  ClusterName: {Value: airflow-integration}
+  PreviewRoleArn: {Value: "arn:aws:iam::123456789012:role/airflow-integration-preview"}
+"""
+
+
+@pytest.fixture()
+def preview_aws(aws_env, monkeypatch):
+    """integration's cluster stack on the moto server (its two outputs: create_stack, since moto gives no
+    outputs after a change set, and EKS resources are skipped), and a FakeEks for the Pod Identity calls."""
+    import boto3
+
+    from airstack.deploy import aws
+
+    cf = boto3.client("cloudformation", endpoint_url=aws_env, region_name="eu-west-1")
+    try:
+        cf.create_stack(StackName="airflow-integration-cluster", TemplateBody=CLUSTER_OUTPUTS_TEMPLATE)
+    except cf.exceptions.AlreadyExistsException:
+        pass  # the moto server lives for the whole test session
+    eks = FakeEks()
+    real = aws.client_factory
+
+    def factory(region, endpoint_url=None):
+        clients = real(region, endpoint_url)
+        return lambda service: eks if service == "eks" else clients(service)
+
+    monkeypatch.setattr(aws, "client_factory", factory)
+    return eks

@@ -2,15 +2,15 @@
 
 Put on PATH as ``helm`` by the deploy tests. It answers what a deploy asks of Helm:
 ``version``, ``plugin list`` (no diff plugin), ``template``, ``upgrade --install``,
-``get manifest``, ``uninstall``. Local charts are rendered by the real Helm 4 engine
-(helm-python-sdk); a chart from a repository (the official chart, unreachable here) is
-represented by one ConfigMap holding a digest of its merged values.
+``get manifest``, ``uninstall``, ``list --all-namespaces --output json``. Local charts are
+rendered by the real Helm 4 engine (helm-python-sdk); a chart from a repository (the official
+chart, unreachable here) is represented by one ConfigMap holding a digest of its merged values.
 
 It records each call in ``$HELM_STANDIN_STATE/calls.jsonl``: argv as given, and stdin with
 every leaf value replaced by its SHA-256, so tests can prove a secret came on stdin (and not
 in argv) without any plaintext reaching the disk. Installed releases' manifests are kept in
-the state folder, as a cluster would keep them, Secret values as the digests airstack's diff
-shows them.
+the state folder per kube context (one cluster each) and namespace, as a cluster would keep
+them, Secret values as the digests airstack's diff shows them.
 """
 
 from __future__ import annotations
@@ -55,7 +55,8 @@ def deep_merge(base: dict, over: dict) -> dict:
 def parse(argv: list[str]) -> tuple[list[str], dict[str, list[str]]]:
     positional, options = [], {}
     flags = {"--install", "--create-namespace", "--atomic", "--rollback-on-failure", "--wait", "--short",
-             "--ignore-not-found", "--allow-unreleased", "--suppress-secrets", "--detailed-exitcode"}
+             "--ignore-not-found", "--allow-unreleased", "--suppress-secrets", "--detailed-exitcode",
+             "--all-namespaces", "--all"}
     i = 0
     while i < len(argv):
         arg = argv[i]
@@ -94,7 +95,7 @@ def diff(name: str, chart: str, namespace: str, merged: dict, options: dict) -> 
     """The helm-diff plugin's `diff upgrade --detailed-exitcode`: 2 with changes, 0 without."""
     import difflib
 
-    path = release_file(name, namespace)
+    path = release_file(name, namespace, options)
     before = path.read_text().splitlines() if path.is_file() else []
     after = installed(render(name, chart, namespace, merged, options)).splitlines()
     lines = list(difflib.unified_diff(before, after, lineterm=""))
@@ -109,8 +110,10 @@ def installed(manifest: str) -> str:
     return yaml.safe_dump_all([mask_secret_values(d) for d in installed_objects(manifest)], sort_keys=True)
 
 
-def release_file(name: str, namespace: str) -> Path:
-    return STATE / "releases" / namespace / f"{name}.yaml"
+def release_file(name: str, namespace: str, options: dict) -> Path:
+    """Where the "cluster" of the call's kube context keeps a release."""
+    context = (options.get("--kube-context") or ["default"])[0]
+    return STATE / "releases" / context / namespace / f"{name}.yaml"
 
 
 def main(argv: list[str]) -> int:
@@ -134,18 +137,22 @@ def main(argv: list[str]) -> int:
     elif verb == "upgrade":
         name, chart = positional[1], positional[2]
         manifest = render(name, chart, namespace, values(options, stdin or {}), options)
-        target = release_file(name, namespace)
+        target = release_file(name, namespace, options)
         target.parent.mkdir(parents=True, exist_ok=True)
         target.write_text(installed(manifest))
         print(f'Release "{name}" has been upgraded. Happy Helming!')
     elif verb == "get":
-        target = release_file(positional[2], namespace)
+        target = release_file(positional[2], namespace, options)
         if not target.is_file():
             print("Error: release: not found", file=sys.stderr)
             return 1
         print(target.read_text())
+    elif verb == "list":
+        context = (options.get("--kube-context") or ["default"])[0]
+        found = sorted(STATE.glob(f"releases/{context}/*/*.yaml"))
+        print(json.dumps([{"name": p.stem, "namespace": p.parent.name, "status": "deployed"} for p in found]))
     elif verb == "uninstall":
-        release_file(positional[1], namespace).unlink(missing_ok=True)
+        release_file(positional[1], namespace, options).unlink(missing_ok=True)
         print(f'release "{positional[1]}" uninstalled')
     else:
         print(f"helm stand-in: unsupported command {argv}", file=sys.stderr)

@@ -54,7 +54,9 @@ def test_defaults_run_the_kubernetes_executor_with_logs_on_the_volume():
     assert "config" not in values  # [logging] stays the chart's (no remote logging)
     assert values["statsd"] == {"enabled": False}
     assert set(env_of(values)) == {"AIRSTACK_IMAGES", "AIRSTACK_K8S_NAMESPACE"}
-    assert values["data"] == {"metadataSecretName": "airflow-metadata"}
+    # The broker Secret is named even here: otherwise the official chart renders its own, from an
+    # empty data.brokerUrl (tests/deploy/test_charts.py renders it).
+    assert values["data"] == {"metadataSecretName": "airflow-metadata", "brokerUrlSecretName": "airflow-broker"}
     assert not {"redis", "flower", "workers"} & set(values)
     platform = plan.platform_values(settings(), TARGET, "reg/airflow:abc")
     assert platform["settings"]["celeryBrokerUrl"] == ""  # no broker Secret, even with a URL in settings
@@ -222,6 +224,9 @@ def test_a_celery_deploy_passes_the_broker_url_on_stdin_only(scratch_repo, helm_
     stored = yaml.safe_load((root / "settings" / "integration" / "secret.yaml").read_text())
     assert stored["airflow"]["celery_broker_url"].startswith("ENC["), "the sops rule did not encrypt it"
     _edit_deploy_yaml(root, {"executor": "CeleryExecutor"})
+    path = root / "settings" / "integration" / "deploy.yaml"
+    path.write_text(yaml.safe_dump({k: v for k, v in yaml.safe_load(path.read_text()).items() if k != "release"}))
+    # These references are made up (no image is pushed): no release record, which would name their digests.
     refs = {"airflow": "127.0.0.1:5000/t/airflow:0123456789ab", "etl-basic": "127.0.0.1:5000/t/etl-basic:ab"}
     monkeypatch.setattr(deploy_main, "images", lambda *a: deploy_main.Images("127.0.0.1:5000/t", refs, []))
 
@@ -239,7 +244,8 @@ def test_a_celery_deploy_passes_the_broker_url_on_stdin_only(scratch_repo, helm_
 
     import os
 
-    installed = Path(os.environ["HELM_STANDIN_STATE"]) / "releases" / "airflow" / "airflow-platform.yaml"
+    installed = (Path(os.environ["HELM_STANDIN_STATE"]) / "releases" / "airflow-integration" / "airflow"
+                 / "airflow-platform.yaml")
     (broker,) = [d for d in yaml.safe_load_all(installed.read_text())
                  if d and d["kind"] == "Secret" and d["metadata"]["name"] == "airflow-broker"]
     # The stand-in keeps Secret values as airstack's diff shows them: digests of the base64 value.

@@ -15,6 +15,7 @@ from __future__ import annotations
 import ast
 import base64
 import copy
+import functools
 import json
 import os
 import re
@@ -30,8 +31,10 @@ import pytest
 import yaml
 
 from airstack.deploy import helm as deploy_helm
+from airstack.deploy import config
 from airstack.deploy.config import AirflowOptions
 from airstack.settings import render as settings_render
+from tests.deploy import official_chart
 
 ROOT = Path(__file__).resolve().parents[2]
 PLATFORM = ROOT / "charts" / "platform"
@@ -109,6 +112,8 @@ def random_payload(release: str = "airflow") -> dict:
             },
             "metadataConnection": f"postgresql+psycopg2://airflow:{secrets.token_urlsafe(16)}@db.internal:5432/airflow",
             "celeryBrokerUrl": f"rediss://:{secrets.token_urlsafe(16)}@broker.internal:6379/0?ssl_cert_reqs=required",
+            "users": json.dumps([{"username": "ada", "role": "Admin", "email": "ada@example.invalid",
+                                  "first_name": "Ada", "last_name": "L", "password": secrets.token_urlsafe(16)}]),
         },
         "projects": {
             "example1": {"config": {"REPORT_CURRENCY": "EUR", "MIN_ORDER_AMOUNT": "10"},
@@ -178,10 +183,11 @@ def test_platform_secrets_decode_to_the_payload(platform_chart, env):
     # What the official chart's data.brokerUrlSecretName reads: key `connection`, the broker URL.
     assert decoded(secrets_[f"{payload['airflowRelease']}-broker"]) == {
         "connection": payload["settings"]["celeryBrokerUrl"]}
+    assert decoded(secrets_[f"{payload['airflowRelease']}-users"]) == {"users.json": payload["settings"]["users"]}
     assert decoded(secrets_["example1"]) == payload["projects"]["example1"]["secret"]
     assert config_maps["example1"]["data"] == payload["projects"]["example1"]["config"]
     assert set(secrets_) == {keys_name, env_name, f"{payload['airflowRelease']}-metadata",
-                             f"{payload['airflowRelease']}-broker", "example1"}
+                             f"{payload['airflowRelease']}-broker", f"{payload['airflowRelease']}-users", "example1"}
     assert all(secret["type"] == "Opaque" for secret in secrets_.values())
 
 
@@ -237,7 +243,7 @@ def test_settings_env_only_takes_connections_and_variables(platform_chart, key):
 
 def test_nothing_empty_is_rendered(platform_chart):
     payload = random_payload()
-    payload["settings"] = {"keys": {}, "env": {}, "metadataConnection": "", "celeryBrokerUrl": ""}
+    payload["settings"] = {"keys": {}, "env": {}, "metadataConnection": "", "celeryBrokerUrl": "", "users": ""}
     payload["projects"] = {"example1": {"config": {"REPORT_CURRENCY": "EUR"}, "secret": {}},
                            "quiet": {"config": {}, "secret": {}}, "bare": {}}
     objects = render(platform_chart, platform_values("integration", payload))
@@ -246,7 +252,7 @@ def test_nothing_empty_is_rendered(platform_chart):
     assert len(by_kind(objects, "PersistentVolumeClaim")) == 3
 
 
-@pytest.mark.parametrize("name", ["airflow-metadata", "airflow-broker"])
+@pytest.mark.parametrize("name", ["airflow-metadata", "airflow-broker", "airflow-users"])
 def test_a_project_cannot_replace_a_platform_secret(platform_chart, name):
     values = platform_values("integration", random_payload())
     values["projects"] = {name: {"secret": {"TOKEN": "x"}}}
@@ -381,35 +387,10 @@ def test_sync_refuses_to_empty_the_volume(tmp_path):
 
 # --- charts/airflow: values for the official chart -----------------------------------------
 
-# Every key path the files set, checked against the official chart's values.schema.json
-# (apache/airflow main, commit 5f1ee0ae). A path ending in ".*" admits its subtree (free-form
-# airflow.cfg sections, Kubernetes resources). Set a new key only after checking it there.
-VERIFIED_CHART_KEYS = {
-    "airflowVersion", "defaultAirflowTag", "executor", "images.airflow.pullPolicy", "config.*",
-    "createUserJob.enabled", "redis.enabled", "statsd.enabled", "postgresql.enabled", "data.metadataSecretName",
-    # Annotations of the chart's statsd Service (schema of apache/airflow 002e5532: a map of strings).
-    "statsd.service.extraAnnotations.*",
-    "dags.persistence.enabled", "dags.persistence.existingClaim", "dags.gitSync.enabled",
-    "logs.persistence.enabled", "logs.persistence.existingClaim",
-    "migrateDatabaseJob.command", "migrateDatabaseJob.useHelmHooks", "migrateDatabaseJob.ttlSecondsAfterFinished",
-    "migrateDatabaseJob.resources.*",
-    *(f"{c}.{k}" for c in AIRFLOW_COMPONENTS for k in (
-        "command", "replicas", "resources.*", "waitForMigrations.enabled",
-        "podDisruptionBudget.enabled", "podDisruptionBudget.config.maxUnavailable")),
-    "scheduler.livenessProbe.command", "scheduler.startupProbe.command", "triggerer.livenessProbe.command",
-    "dagProcessor.livenessProbe.command",
-    *(f"scheduler.logGroomerSidecar.{k}" for k in ("enabled", "command", "args", "retentionDays", "resources.*")),
-    "triggerer.logGroomerSidecar.enabled", "dagProcessor.logGroomerSidecar.enabled", "triggerer.persistence.enabled",
-    "workers.kubernetes.command", "workers.kubernetes.resources.*",
-    # CeleryExecutor (deploy.yaml airflow.executor): the Celery workers' replicas and resources in the
-    # files; command, liveness probe, migrations wait, persistence, log groomer and flower on stdin.
-    # workers.celery.replicas/.command as chart/templates/workers/worker-deployment.yaml reads them
-    # (apache/airflow main, 56e737b7: `workers.celery.replicas | default workers.replicas`); the rest
-    # in the schema of apache/airflow 002e5532.
-    "workers.celery.replicas", "workers.celery.command", "workers.resources.*", "workers.livenessProbe.command",
-    "workers.waitForMigrations.enabled", "workers.persistence.enabled", "workers.logGroomerSidecar.enabled",
-    "flower.enabled",
-}
+# Every key path the files and the deploy's payload set must be one the pinned release declares in
+# its values.schema.json (tests/deploy/fixtures/airflow-chart-<version>.values.schema.json, the
+# version deploy.yaml pins): a key of another version (`workers.kubernetes.resources` is main's, not
+# 1.19.0's) is one the chart silently ignores.
 # What only the deploy sets, on stdin: the runtime image, airstack.settings.render.chart_values(), the
 # Airflow pods' environment and annotation, the broker Secret's name (chart keys all the same).
 DEPLOY_KEYS = {"images.airflow.repository", "images.airflow.tag", "fernetKeySecretName", "apiSecretKeySecretName",
@@ -427,18 +408,31 @@ def leaf_paths(values: dict, prefix: str = "") -> Iterator[tuple[str, object]]:
             yield path, value
 
 
-def _verified(path: str, keys: set[str] = VERIFIED_CHART_KEYS) -> bool:
+def _verified(path: str, keys: set[str]) -> bool:
     return path in keys or any(key.endswith(".*") and path.startswith(key[:-1]) for key in keys)
 
 
+def pinned_schema() -> dict:
+    return official_chart.schema(official_chart.pinned()[0])
+
+
 @pytest.mark.parametrize("file", ["values.yaml", *(f"values-{env}.yaml" for env in ENVIRONMENTS)])
-def test_official_values_only_use_checked_chart_keys(file):
+def test_official_values_only_use_keys_of_the_pinned_chart(file):
     values = load_yaml(OFFICIAL / file)
     assert values, f"{file} is empty"
-    unchecked = [path for path, _ in leaf_paths(values) if not _verified(path)]
-    assert unchecked == [], f"{file}: keys not checked against the chart's schema: {unchecked}"
+    version = official_chart.pinned()[0]
+    unknown = official_chart.unknown_keys(pinned_schema(), values)
+    assert unknown == [], f"{file}: keys chart {version} does not have (it would ignore them): {unknown}"
     deploy_owned = [path for path, _ in leaf_paths(values) if _verified(path, DEPLOY_KEYS)]
     assert deploy_owned == [], f"{file}: set by the deploy on stdin, not in files: {deploy_owned}"
+
+
+def test_the_key_check_finds_a_key_of_another_chart_version():
+    """The check bites: main's `workers.kubernetes.resources` is not a key of 1.19.0, nor is a typo."""
+    values = {"workers": {"kubernetes": {"resources": {"requests": {"memory": "1Gi"}}}},
+              "scheduler": {"resources": {"requests": {"cpu": "1"}, "limit": {}}}, "config": {"core": {"x": "y"}}}
+    assert official_chart.unknown_keys(pinned_schema(), values) == [
+        "workers.kubernetes.resources", "scheduler.resources.limit"]
 
 
 def _every_option() -> list[AirflowOptions]:
@@ -450,13 +444,12 @@ def _every_option() -> list[AirflowOptions]:
 
 
 @pytest.mark.parametrize("options", _every_option(), ids=lambda o: o.executor)
-def test_the_deploy_payload_only_uses_checked_chart_keys(options):
-    """What the deploy pipes to the official chart, whatever deploy.yaml switches on, uses chart keys only."""
+def test_the_deploy_payload_only_uses_keys_of_the_pinned_chart(options):
+    """What the deploy pipes to the official chart, whatever deploy.yaml switches on, uses its keys only."""
     values = deploy_helm.airflow_values(deploy_helm.Target("airflow", "airflow-platform", "airflow"),
                                         "reg/airflow:tag", {"etl-basic": "reg/etl-basic:t"}, "digest", options)
-    unchecked = [path for path, _ in leaf_paths(values)
-                 if not (_verified(path) or _verified(path, DEPLOY_KEYS))]
-    assert unchecked == [], f"keys not checked against the chart's schema: {unchecked}"
+    assert official_chart.unknown_keys(pinned_schema(), values) == []
+    assert {path for path, _ in leaf_paths(values) if _verified(path, DEPLOY_KEYS)}, "the payload sets no deploy key"
 
 
 @pytest.mark.parametrize("env", ENVIRONMENTS)
@@ -522,10 +515,18 @@ def test_official_values_match_the_runtime_lock():
     pinned = runtime_pin("apache-airflow")
     assert pinned and values["airflowVersion"] == pinned == values["defaultAirflowTag"]
     assert load_yaml(PLATFORM / "Chart.yaml")["appVersion"] == pinned
-    # The chart's default auth manager and admin-user Job need the FAB provider.
-    if "apache-airflow-providers-fab" not in (ROOT / "requirements" / "runtime.in").read_text():
-        assert "fab" not in values["config"]["core"]["auth_manager"].lower()
-        assert values["createUserJob"]["enabled"] is False
+    # Deploys run FAB's auth manager: its provider is in the runtime lock (so in the runtime image).
+    assert values["config"]["core"]["auth_manager"] == deploy_helm.FAB_AUTH_MANAGER
+    assert re.search(r"^apache-airflow-providers-fab==", (ROOT / "requirements" / "runtime.txt").read_text(), re.M)
+    assert values["createUserJob"]["enabled"] is False  # users come from settings, not a default password
+    for env in ENVIRONMENTS:
+        assert deploy_helm.auth_problems([("values.yaml", values),
+                                          (f"values-{env}.yaml", load_yaml(OFFICIAL / f"values-{env}.yaml"))]) == []
+
+
+def test_production_serves_the_api_from_two_pods():
+    api = official_values("production")["apiServer"]
+    assert api["replicas"] >= 2 and api["podDisruptionBudget"]["enabled"] is True
 
 
 def test_official_values_start_the_runtime_image_the_way_it_runs():
@@ -575,7 +576,218 @@ def test_production_has_more_replicas_and_resources_than_integration():
     for component in AIRFLOW_COMPONENTS:
         if production[component]["replicas"] > 1:
             assert production[component]["podDisruptionBudget"]["enabled"] is True, component
-    for workers in (lambda v: v["workers"]["kubernetes"], lambda v: v["workers"]):  # task pods, Celery workers
+    for workers in (lambda v: v["workers"], celery_set):  # task pods, Celery workers
         assert _quantity(workers(production)["resources"]["requests"]["memory"]) >= _quantity(
             workers(integration)["resources"]["requests"]["memory"])
-    assert production["workers"]["celery"]["replicas"] >= integration["workers"]["celery"]["replicas"] >= 1
+    assert celery_set(production)["replicas"] >= celery_set(integration)["replicas"] >= 1
+
+
+def celery_set(values: dict) -> dict:
+    """The Celery worker set that replaces the chart's default one (charts/airflow/values-<env>.yaml)."""
+    assert values["workers"]["celery"]["enableDefault"] is False
+    (default,) = [s for s in values["workers"]["celery"]["sets"] if s["name"] == "default"]
+    return default
+
+
+# --- charts/airflow rendered: the official chart at the pinned release, by the real Helm engine ---
+# The chart's source comes from tests/deploy/official_chart.py (a folder given, a cache, or its
+# repository); where none can be had, these skip and say how to provide it.
+
+EXECUTORS = ("KubernetesExecutor", "CeleryExecutor")
+# Kubernetes' limits on names: a DNS-1123 subdomain (253) for most kinds; a label (63) for a Service
+# (DNS-1035), a Namespace and a Job (its name is its pods' job-name label); 52 for a CronJob (its
+# controller appends 11 characters to name Jobs) and a StatefulSet (its pods' controller-revision-hash
+# label is the name plus 11 characters). Every label value: 63.
+DNS_LABEL_MAX = 63
+NAME_MAX = {"Service": DNS_LABEL_MAX, "Namespace": DNS_LABEL_MAX, "Job": DNS_LABEL_MAX, "CronJob": 52,
+            "StatefulSet": 52}
+SUBDOMAIN_MAX = 253
+
+
+@pytest.fixture(scope="module")
+def official_chart_release() -> Iterator[helm_python.Chart]:
+    version, repository = official_chart.pinned()
+    path, why = official_chart.source(version, repository)
+    if path is None:
+        pytest.skip(why)
+    with helm_python.Chart.load(path) as chart:
+        assert (chart.name, chart.version) == ("airflow", version), f"{path} is not chart airflow {version}"
+        yield chart
+
+
+def every_option(executor: str) -> AirflowOptions:
+    store = {"base": "s3://bucket-x/prefix"}
+    return AirflowOptions(executor=executor, remote_logging=store, storage=store,
+                          metrics={"statsd": True, "prometheus_rules": True})
+
+
+def render_official(chart: helm_python.Chart, env: str, options: AirflowOptions,
+                    release: str = "airflow") -> list[dict]:
+    """The official chart's manifests for an environment's files plus the deploy's stdin payload (a copy of
+    one rendering per arguments: several tests look at the same one)."""
+    return copy.deepcopy(_render_official(chart, env, options, release))
+
+
+@functools.cache
+def _render_official(chart: helm_python.Chart, env: str, options: AirflowOptions, release: str) -> list[dict]:
+    tgt = deploy_helm.Target(release, f"{release}-platform", release)
+    payload = deploy_helm.airflow_values(tgt, "registry.example/airflow:0123abcd", {"etl-basic": "r/e:t"},
+                                         "digest", options)
+    rendered = chart.render(values=deep_merge(official_values(env), payload), name=release, namespace=release,
+                            is_install=True)
+    return [doc for path, text in sorted(rendered.items()) if not path.endswith("NOTES.txt")
+            for doc in yaml.safe_load_all(text) if doc]
+
+
+def pod_template(objects: list[dict], release: str = "airflow") -> dict:
+    """The KubernetesExecutor's task pod: pod_template_file.yaml of the chart's `<release>-config` ConfigMap."""
+    return yaml.safe_load(by_kind(objects, "ConfigMap")[f"{release}-config"]["data"]["pod_template_file.yaml"])
+
+
+@pytest.mark.parametrize("executor", EXECUTORS)
+@pytest.mark.parametrize("env", ENVIRONMENTS)
+def test_the_official_chart_renders_valid_kubernetes(official_chart_release, env, executor):
+    objects = render_official(official_chart_release, env, AirflowOptions(executor=executor))
+    version = official_chart.pinned()[0]
+    # The chart labels what it makes with its own version: this is the release deploy.yaml pins.
+    assert {o["metadata"]["labels"].get("chart") for o in objects} >= {f"airflow-{version}"}
+    if executor == "KubernetesExecutor":
+        objects = [*objects, pod_template(objects)]
+    for obj in objects:
+        for k8s_version in K8S_VERSIONS:
+            try:
+                kubernetes_validate.validate(obj, k8s_version, strict=True)
+            except kubernetes_validate.ValidationError as exc:
+                pytest.fail(f"{obj['kind']}/{obj['metadata']['name']} is not valid Kubernetes {k8s_version}: {exc}")
+
+
+@pytest.mark.parametrize("env", ENVIRONMENTS)
+def test_task_pods_get_the_task_sizing(official_chart_release, env):
+    """KubernetesExecutor: each task's pod gets `workers.resources` (chart 1.19.0's pod template)."""
+    written = official_values(env)["workers"]["resources"]
+    (container,) = [c for c in pod_template(render_official(official_chart_release, env, AirflowOptions()))
+                    ["spec"]["containers"] if c["name"] == "base"]
+    assert container["resources"] == written
+    # Not the Celery workers' sizing, which is larger.
+    assert _quantity(celery_set(official_values(env))["resources"]["requests"]["memory"]) > _quantity(
+        container["resources"]["requests"]["memory"])
+
+
+@pytest.mark.parametrize("env", ENVIRONMENTS)
+def test_celery_workers_get_the_celery_sizing(official_chart_release, env):
+    objects = render_official(official_chart_release, env, AirflowOptions(executor="CeleryExecutor"))
+    workers = {name: obj for name, obj in by_kind(objects, "Deployment").items() if "worker" in name}
+    assert set(workers) == {"airflow-worker"}  # one worker Deployment, the chart's default name
+    written = celery_set(official_values(env))
+    worker = workers["airflow-worker"]
+    assert worker["spec"]["replicas"] == written["replicas"]
+    (container,) = [c for c in worker["spec"]["template"]["spec"]["containers"] if c["name"] == "worker"]
+    assert container["resources"] == written["resources"]
+    assert "pod_template_file.yaml" not in by_kind(objects, "ConfigMap")["airflow-config"]["data"]
+
+
+@pytest.mark.parametrize("executor", EXECUTORS)
+def test_the_official_chart_renders_no_secret_of_its_own(official_chart_release, executor):
+    """Every Secret comes from the platform chart (settings, metadata, broker): the official chart
+    renders none, in particular not its `<release>-broker-url` hook Secret with `%!s(<nil>)`."""
+    for env in ENVIRONMENTS:
+        objects = render_official(official_chart_release, env, every_option(executor))
+        assert by_kind(objects, "Secret") == {}, (env, executor)
+
+
+@pytest.mark.parametrize("env", ENVIRONMENTS)
+def test_api_server_pods_sync_users_from_the_platform_secrets(official_chart_release, platform_chart, env):
+    """The sync-users init container renders as the deploy builds it (the chart passes init containers
+    through `tpl`), and every Secret it reads is one the platform chart makes from settings."""
+    script = (ROOT / deploy_helm.USERS_SCRIPT).read_text()
+    tgt = deploy_helm.Target("airflow", "airflow-platform", "airflow")
+    payload = deploy_helm.airflow_values(tgt, "registry.example/airflow:0123abcd", {}, "digest",
+                                         users_script=script)
+    rendered = official_chart_release.render(values=deep_merge(official_values(env), payload), name="airflow",
+                                             namespace="airflow", is_install=True)
+    objects = [d for p, t in rendered.items() if not p.endswith("NOTES.txt") for d in yaml.safe_load_all(t) if d]
+    api = by_kind(objects, "Deployment")["airflow-api-server"]
+    assert api["spec"]["replicas"] == official_values(env)["apiServer"]["replicas"]
+    (init,) = [c for c in api["spec"]["template"]["spec"]["initContainers"] if c["name"] == "sync-users"]
+    assert init["args"] == [script] and init["image"] == "registry.example/airflow:0123abcd"
+    config_map = by_kind(objects, "ConfigMap")["airflow-config"]["data"]["airflow.cfg"]
+    assert f"auth_manager = {deploy_helm.FAB_AUTH_MANAGER}" in config_map
+    made = by_kind(render(platform_chart, platform_values(env, random_payload())), "Secret")
+    for item in init["env"]:
+        if "valueFrom" in item:
+            ref = item["valueFrom"]["secretKeyRef"]
+            assert ref["key"] in made[ref["name"]]["data"], item["name"]
+
+
+def test_the_secret_check_finds_the_nil_broker_secret(official_chart_release):
+    """Without the deploy's data.brokerUrlSecretName, 1.19.0 renders a Secret whose value is nil."""
+    values = deep_merge(official_values("integration"), deploy_helm.airflow_values(
+        deploy_helm.Target("airflow", "airflow-platform", "airflow"), "r/airflow:t", {}, "d"))
+    del values["data"]["brokerUrlSecretName"]
+    rendered = official_chart_release.render(values=values, name="airflow", namespace="airflow", is_install=True)
+    objects = [d for p, t in rendered.items() if not p.endswith("NOTES.txt") for d in yaml.safe_load_all(t) if d]
+    assert decoded(by_kind(objects, "Secret")["airflow-broker-url"]) == {"connection": "%!s(<nil>)"}
+
+
+def name_problems(objects: list[dict]) -> list[str]:
+    """Names and label values over Kubernetes' limits (pure)."""
+    problems = []
+    for obj in objects:
+        kind, meta = obj["kind"], obj["metadata"]
+        limit = NAME_MAX.get(kind, SUBDOMAIN_MAX)
+        if len(meta["name"]) > limit:
+            problems.append(f"{kind}/{meta['name']}: name of {len(meta['name'])} > {limit}")
+        templates = [obj.get("spec", {}).get("template", {}).get("metadata", {}),
+                     obj.get("spec", {}).get("jobTemplate", {}).get("spec", {}).get("template", {}).get("metadata", {})]
+        for where in (meta, *templates):
+            for key, value in (where.get("labels") or {}).items():
+                if len(str(value)) > DNS_LABEL_MAX:
+                    problems.append(f"{kind}/{meta['name']}: label {key} of {len(str(value))} > {DNS_LABEL_MAX}")
+    return problems
+
+
+def longest_names(objects: list[dict]) -> str:
+    """The longest name of each limit, for the failure message."""
+    longest = {}
+    for obj in objects:
+        limit = NAME_MAX.get(obj["kind"], SUBDOMAIN_MAX)
+        name = f"{obj['kind']}/{obj['metadata']['name']}"
+        if len(name) > len(longest.get(limit, "")):
+            longest[limit] = name
+    return ", ".join(f"{name} ({len(name.split('/', 1)[1])} <= {limit}?)" for limit, name in sorted(longest.items()))
+
+
+@pytest.mark.parametrize("executor", EXECUTORS)
+def test_the_longest_preview_name_fits_every_derived_name(official_chart_release, platform_chart, executor):
+    """A preview's release is at most 40 characters (config.preview_name): every name the official
+    and the platform chart derive from it, with every option on, fits Kubernetes' limits."""
+    release = config.preview_name("feature/" + "x" * 100)  # cut to 33 characters, then -<6-char hash>
+    assert len(release) == config.PREVIEW_NAME_MAX
+    tgt = deploy_helm.target(load_deploy("integration").helm, release)
+    objects = render_official(official_chart_release, "production", every_option(executor), release=release)
+    objects += platform_chart_objects(platform_chart, tgt)
+    if executor == "KubernetesExecutor":
+        objects.append(pod_template(objects, release))
+    assert name_problems(objects) == [], longest_names(objects)
+    assert len(tgt.namespace) <= DNS_LABEL_MAX and len(tgt.platform_release) <= 53
+    # What stays within 63 by the 40-character cap: the longest label-limited name is the migration Job.
+    jobs = [o["metadata"]["name"] for o in objects if o["kind"] in ("Job", "Service")]
+    assert max(map(len, jobs)) == len(f"{release}-run-airflow-migrations") == 63
+
+
+def test_the_name_check_finds_a_53_character_release(official_chart_release):
+    """The check bites: at Helm's own limit of 53 characters, the migration Job's name is over 63."""
+    release = "airflow-" + "x" * 45
+    problems = name_problems(render_official(official_chart_release, "integration", AirflowOptions(), release))
+    assert f"Job/{release}-run-airflow-migrations: name of 76 > 63" in problems
+
+
+def platform_chart_objects(chart: helm_python.Chart, tgt: deploy_helm.Target) -> list[dict]:
+    payload = random_payload(tgt.airflow_release)
+    rendered = chart.render(values=platform_values("integration", payload), name=tgt.platform_release,
+                            namespace=tgt.namespace, is_install=True)
+    return [d for p, t in rendered.items() if not p.endswith("NOTES.txt") for d in yaml.safe_load_all(t) if d]
+
+
+def load_deploy(env: str):
+    return config.load(ROOT, env).spec

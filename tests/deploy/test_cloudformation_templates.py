@@ -259,6 +259,22 @@ def test_the_airflow_role_may_use_both_buckets(templates):
     assert {f"${{AirflowReleaseName}}-{c}" for c in ("worker", "triggerer", "api-server", "scheduler")} <= accounts
 
 
+def test_previews_may_use_only_their_own_prefix(templates):
+    """cluster.yaml's PreviewRole: objects under previews/<the pod's namespace>/ of both buckets (the
+    prefix airstack.deploy.helm.store_base gives a preview), listing there only, preview namespaces only."""
+    role = templates["cluster"]["Resources"]["PreviewRole"]["Properties"]
+    (trust,) = role["AssumeRolePolicyDocument"]["Statement"]
+    assert trust["Condition"]["StringLike"] == {
+        "aws:RequestTag/kubernetes-namespace": {"Fn::Sub": "${AirflowNamespace}-*"}}
+    statements = [st for policy in role["Policies"] for st in policy["PolicyDocument"]["Statement"]]
+    (listing,) = [st for st in statements if st["Action"] == "s3:ListBucket"]
+    assert listing["Condition"]["StringLike"]["s3:prefix"] == ["previews/${aws:PrincipalTag/kubernetes-namespace}/*"]
+    (objects,) = [st for st in statements if st is not listing]
+    assert objects["Resource"] == [{"Fn::Sub": f"${{{arn}}}/previews/${{!aws:PrincipalTag/kubernetes-namespace}}/*"}
+                                   for arn in ("LogsBucketArn", "DataBucketArn")]
+    assert "PreviewRoleArn" in templates["cluster"]["Outputs"]  # what airstack.deploy.pod_identity reads
+
+
 # ----------------------------------------------------------------------------- parameters --
 @pytest.mark.parametrize("env", ENVIRONMENTS)
 def test_every_parameter_is_provided(templates, parameter_files, env):
@@ -513,7 +529,7 @@ def test_moto_cluster(moto_deployment):
     assert {"Cluster", "NodeGroup", "PodIdentityAgent"} <= set(moto_deployment.planned["cluster"])
     iam = moto_deployment.client("iam")
     trusted = {"ClusterRole": "eks.amazonaws.com", "NodeRole": "ec2.amazonaws.com",
-               "AirflowRole": "pods.eks.amazonaws.com"}
+               "AirflowRole": "pods.eks.amazonaws.com", "PreviewRole": "pods.eks.amazonaws.com"}
     for logical_id, service in trusted.items():
         role = iam.get_role(RoleName=moto_deployment.physical_id("cluster", logical_id))["Role"]
         document = role["AssumeRolePolicyDocument"]

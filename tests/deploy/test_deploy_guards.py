@@ -80,11 +80,14 @@ def test_deploy_production_refuses_with_every_reason_and_changes_nothing(repo, h
 
 
 def test_production_needs_its_images_pushed(repo, helm_standin, docker_or_skip, capsys):
+    """A protected environment that promotes from none (no release.promote_from) deploys only pushed images
+    (production's promotion is tests/deploy/test_promotion.py)."""
     import yaml
 
     shutil.rmtree(repo / "images" / "pandas-basic")  # conda channels are unreachable here
     path = repo / "settings" / "production" / "deploy.yaml"
     data = yaml.safe_load(path.read_text())
+    del data["release"]
     data["images"]["registry"] = "127.0.0.1:5000/airstack-never-pushed"
     path.write_text(yaml.safe_dump(data))
     git(repo, "add", "-A")

@@ -36,7 +36,7 @@ def _settings(document: dict):
 def _secret_values(document: dict) -> list[str]:
     a = document["airflow"]
     values = [v for v in a["keys"].values() if isinstance(v, str)] + [a["metadata_connection"]]
-    values += [c["password"] for c in a["connections"]]
+    values += [c["password"] for c in a["connections"]] + [u["password"] for u in a["users"]]
     return values + [v for p in document["projects"].values() for v in p["secret"].values()]
 
 
@@ -47,7 +47,7 @@ def _stdin_values(document: dict) -> list[str]:
 
     settings = _settings(document)
     values = list(render.keys_data(settings.airflow).values()) + [document["airflow"]["metadata_connection"]]
-    values += list(render.env_data(settings.airflow).values())
+    values += [*render.env_data(settings.airflow).values(), render.users_data(settings.airflow)]
     return values + [v for p in document["projects"].values() for v in p["secret"].values()]
 
 
@@ -137,7 +137,12 @@ def test_preview_names_are_dns_labels_and_distinct():
     names = {config.preview_name(b) for b in ("feature/S3-logs", "feature/s3_logs", "Feature/S3-Logs")}
     assert len(names) == 3
     for name in names | {config.preview_name("x" * 200)}:
-        assert len(name) <= 53 and config.re.match(config.DNS_LABEL, name), name
+        assert len(name) <= 40 and config.re.match(config.DNS_LABEL, name), name
+    assert len(config.preview_name("x" * 200)) == config.PREVIEW_NAME_MAX == 40
+    # Cut names keep a hash of the whole branch: two long branches that share a prefix differ.
+    long_a, long_b = "feature/remote-task-logs-on-s3", "feature/remote-task-logs-on-s3-and-gcs"
+    assert config.preview_name(long_a) != config.preview_name(long_b)
+    assert config.preview_name("short") == "airflow-short"  # a short, unaltered branch is kept as it is
     tgt = plan.target(_helm_spec(), config.preview_name("feature/S3-logs"))
     assert tgt.namespace == tgt.airflow_release and tgt.platform_release.endswith("-platform")
 
@@ -173,8 +178,13 @@ def test_bad_deploy_yaml_is_one_line_naming_file_and_field(scratch_repo, edit, m
 
 # ------------------------------------------------------------------------ full flow --
 @pytest.fixture()
-def deployable(scratch_repo, docker_or_skip, monkeypatch):
-    """The scratch repo with images that build here (no conda), pushed to docker-offline's registry."""
+def deployable(scratch_repo, docker_or_skip, aws_env, monkeypatch):
+    """The scratch repo with images that build here (no conda), pushed to docker-offline's registry; the
+    release records' bucket on the moto server."""
+    import boto3
+
+    from airstack.deploy.standins import records_bucket
+
     try:
         urllib.request.urlopen(f"http://{REGISTRY}/v2/", timeout=3).close()
     except OSError as exc:
@@ -185,6 +195,7 @@ def deployable(scratch_repo, docker_or_skip, monkeypatch):
     data = yaml.safe_load(path.read_text())
     data["images"]["registry"] = f"{REGISTRY}/airstack-deploy-test"
     path.write_text(yaml.safe_dump(data))
+    records_bucket(root, "integration", boto3.client("s3", endpoint_url=aws_env, region_name="eu-west-1"))
     return root, document
 
 
@@ -207,7 +218,7 @@ def test_deploy_passes_secrets_only_on_stdin_and_is_idempotent(deployable, helm_
     assert platform_argv[-2:] == ["--values", "-"]
     # The "installed" platform release holds the settings Secrets and the project's ConfigMap/Secret.
     installed = _installed(helm_standin, "airflow", "airflow-platform")
-    assert {"airflow-settings-keys", "airflow-settings-env", "airflow-metadata", "example1"} <= \
+    assert {"airflow-settings-keys", "airflow-settings-env", "airflow-metadata", "airflow-users", "example1"} <= \
         {d["metadata"]["name"] for d in installed if d["kind"] == "Secret"}
     assert "example1" in {d["metadata"]["name"] for d in installed if d["kind"] == "ConfigMap"}
 
@@ -218,7 +229,7 @@ def test_deploy_passes_secrets_only_on_stdin_and_is_idempotent(deployable, helm_
     assert len(_upgrades(helm_standin)) == 2, "nothing changed: nothing upgraded"
 
 
-def test_plan_changes_nothing_and_preview_gets_its_own_release(deployable, helm_standin, capsys):
+def test_plan_changes_nothing_and_preview_gets_its_own_release(deployable, helm_standin, preview_aws, capsys):
     assert run_main(main, ["plan", "integration", "--only", "helm"]) == 0
     assert "not installed yet" in capsys.readouterr().out
     assert _upgrades(helm_standin) == []
@@ -228,7 +239,12 @@ def test_plan_changes_nothing_and_preview_gets_its_own_release(deployable, helm_
     upgrades = _upgrades(helm_standin)
     assert [u["argv"][2] for u in upgrades] == [f"{name}-platform", name]
     assert all(u["argv"][u["argv"].index("--namespace") + 1] == name for u in upgrades)
+    # Its pods reach S3 as the preview role (cluster.yaml: its own prefix only).
+    assert {(a["namespace"], a["roleArn"].rsplit("/", 1)[-1]) for a in preview_aws.associations.values()} == {
+        (name, "airflow-integration-preview")}
+    assert len(preview_aws.associations) == 5
     assert run_main(main, ["destroy", "integration", "--preview", "feature/S3-logs", "--yes"]) == 0
+    assert preview_aws.associations == {}
     uninstalled = [c["argv"][1] for c in helm_standin() if c["argv"][:1] == ["uninstall"]]
     assert uninstalled == [name, f"{name}-platform"]
 
@@ -251,6 +267,49 @@ def test_plan_uses_the_helm_diff_plugin_where_installed(deployable, helm_standin
     assert "airflow-platform: no changes" in out and "airflow: no changes" in out
 
 
+# ---------------------------------------------------------------------- auth manager --
+SIMPLE = {"config": {"core": {"auth_manager": plan.SIMPLE_AUTH_MANAGER}}}
+FAB = {"config": {"core": {"auth_manager": plan.FAB_AUTH_MANAGER}}}
+
+
+@pytest.mark.parametrize(("files", "problem"), [
+    ([("values.yaml", FAB), ("values-x.yaml", {})], None),
+    ([("values.yaml", SIMPLE), ("values-x.yaml", FAB)], None),  # a later file wins, as with helm -f
+    ([("values.yaml", FAB), ("values-x.yaml", SIMPLE)], "values-x.yaml: config.core.auth_manager: SimpleAuthManager"),
+    ([("values.yaml", {}), ("values-x.yaml", {"config": {}})], "values-x.yaml: config.core.auth_manager: not set"),
+])
+def test_auth_problems_read_the_values_files_in_order(files, problem):
+    problems = plan.auth_problems(files)
+    assert problems == [] if problem is None else (len(problems) == 1 and problems[0].startswith(problem)), problems
+
+
+@pytest.mark.parametrize("env", ["integration", "production"])
+def test_a_deploy_refuses_simple_auth_manager(scratch_repo, helm_standin, env, capsys):
+    """SimpleAuthManager outside the local env: one line naming the file and the field, nothing run."""
+    root, _ = scratch_repo
+    path = root / "charts" / "airflow" / f"values-{env}.yaml"
+    path.write_text(path.read_text() + yaml.safe_dump(SIMPLE))
+    assert run_main(main, ["deploy", env, "--only", "helm", "--dry-run"]) == 1
+    err = capsys.readouterr().err.strip().splitlines()
+    assert err == [f"error: settings/{env}/deploy.yaml: helm.airflow.values: charts/airflow/values-{env}.yaml: "
+                   f"config.core.auth_manager: SimpleAuthManager is for the local env only (passwords generated per "
+                   f"api-server pod, no shared users): deploys use {plan.FAB_AUTH_MANAGER}"]
+    assert helm_standin() == [], "refused before Helm ran"
+
+
+def test_the_official_payload_syncs_users_from_secrets_only(scratch_repo):
+    _, document = scratch_repo
+    script = (ROOT / plan.USERS_SCRIPT).read_text()
+    values = plan.airflow_values(plan.target(_helm_spec()), "reg/airflow:t", {}, "d", users_script=script)
+    (container,) = values["apiServer"]["extraInitContainers"]
+    assert container["image"] == "reg/airflow:t" and container["args"] == [script]
+    refs = {e["name"]: e["valueFrom"]["secretKeyRef"] for e in container["env"] if "valueFrom" in e}
+    assert refs["AIRSTACK_USERS"] == {"name": "airflow-users", "key": "users.json", "optional": True}
+    assert refs["AIRFLOW__DATABASE__SQL_ALCHEMY_CONN"] == {"name": "airflow-metadata", "key": "connection"}
+    assert not any(s in plan.to_stdin(values) for s in _secret_values(document))
+    assert "{{" not in script, "the chart renders init containers with tpl"
+
+
 def test_missing_helm_is_one_clear_line(scratch_repo, monkeypatch, capsys, tmp_path):
     monkeypatch.setenv("PATH", str(tmp_path / "empty-bin"))
     assert run_main(main, ["destroy", "integration", "--preview", "x", "--yes"]) == 1
@@ -261,5 +320,5 @@ def test_missing_helm_is_one_clear_line(scratch_repo, monkeypatch, capsys, tmp_p
 def _installed(calls, namespace, name):
     import os
 
-    path = Path(os.environ["HELM_STANDIN_STATE"]) / "releases" / namespace / f"{name}.yaml"
+    path = Path(os.environ["HELM_STANDIN_STATE"]) / "releases" / "airflow-integration" / namespace / f"{name}.yaml"
     return [d for d in yaml.safe_load_all(path.read_text()) if d]

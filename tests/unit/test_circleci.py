@@ -131,8 +131,11 @@ def nox_calls(job: str, branch: str) -> list[tuple[str, tuple[str, ...]]]:
     return [c for c in calls if c]
 
 
-def workflow() -> dict[str, dict]:
-    (flow,) = [w for name, w in config()["workflows"].items() if name != "version"]
+SCHEDULED = "previews-cleanup"
+
+
+def workflow(name: str = "pipeline") -> dict[str, dict]:
+    flow = config()["workflows"][name]
     out = {}
     for item in flow["jobs"]:
         name, opts = (item, {}) if isinstance(item, str) else next(iter(item.items()))
@@ -184,6 +187,7 @@ def executor(job: str) -> dict:
 def test_config_is_circleci_2_1_with_one_workflow_of_known_jobs():
     data = config()
     assert str(data["version"]) == "2.1"
+    assert set(data["workflows"]) - {"version"} == {"pipeline", SCHEDULED}
     assert not set(data) - {"version", "executors", "commands", "jobs", "workflows"}, \
         "no orbs or other top-level keys: orb steps would do work outside nox"
     for name, opts in workflow().items():
@@ -234,6 +238,16 @@ def test_branches_deploy_a_preview_and_production_only_main_after_approval():
     gate = order.index("deploy-production") - 1
     assert is_approval(order[gate]) and runs_on(workflow()[order[gate]], MAIN)
     assert not runs_on(workflow()[order[gate]], BRANCH)
+
+
+def test_previews_of_merged_branches_are_removed_nightly_from_main():
+    (trigger,) = config()["workflows"][SCHEDULED]["triggers"]
+    schedule = trigger["schedule"]
+    assert len(schedule["cron"].split()) == 5 and schedule["filters"]["branches"]["only"] == MAIN
+    jobs = workflow(SCHEDULED)
+    assert list(jobs) == ["destroy-merged-previews"]
+    assert nox_calls("destroy-merged-previews", MAIN) == [("destroy", ("integration", "--merged", "--yes"))]
+    assert jobs["destroy-merged-previews"]["context"] == "airflow-integration", "integration's credentials only"
 
 
 def test_no_secret_in_the_file():

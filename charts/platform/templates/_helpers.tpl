@@ -26,6 +26,10 @@ charts/airflow/values.yaml (dags/logs existingClaim) use them.
 {{- printf "%s-settings-env" .Values.airflowRelease -}}
 {{- end }}
 
+{{- define "platform.usersSecretName" -}}
+{{- printf "%s-users" .Values.airflowRelease -}}
+{{- end }}
+
 {{- define "platform.metadataSecretName" -}}
 {{- printf "%s-metadata" .Values.airflowRelease -}}
 {{- end }}

@@ -1,0 +1,146 @@
+"""Promotion, not rebuild: production ships exactly what integration's release record names.
+
+Real parts: the Docker daemon and docker-offline's registry on 127.0.0.1:5000 (integration's and
+production's registries are two repositories there), S3 on the moto server (the release records),
+git (the commit a record names). Helm and the cluster are the recording stand-in.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+import urllib.request
+
+import boto3
+import pytest
+
+from airstack import proc
+from airstack.cli import run_main
+from airstack.deploy import release
+from airstack.deploy.main import main
+from airstack.deploy.standins import git_checkout, records_bucket, scratch_environment, scratch_settings
+
+REGISTRY = "127.0.0.1:5000"
+RECORDS = "s3://integration-airflow-data-111122223333-eu-west-1/releases"
+
+
+def registry_digest(repository: str, tag: str) -> str:
+    """The registry's own answer (Docker-Content-Digest), not the daemon's."""
+    request = urllib.request.Request(f"http://{REGISTRY}/v2/{repository}/manifests/{tag}", method="HEAD", headers={
+        "Accept": "application/vnd.docker.distribution.manifest.v2+json, application/vnd.oci.image.manifest.v1+json"})
+    with urllib.request.urlopen(request, timeout=10) as response:
+        return response.headers["Docker-Content-Digest"]
+
+
+@pytest.fixture()
+def promotable(tmp_path, docker_or_skip, aws_env, helm_standin, monkeypatch):
+    """A scratch checkout on main with integration and production settings (throwaway keys), each with its
+    own repository in docker-offline's registry, and the records bucket on the moto server."""
+    try:
+        urllib.request.urlopen(f"http://{REGISTRY}/v2/", timeout=3).close()
+    except OSError as exc:
+        pytest.skip(f"needs a registry at {REGISTRY} (CI: docker-offline start --registry): {exc}")
+    for name in ("SOPS_AGE_KEY_FILE", "SOPS_AGE_KEY"):
+        monkeypatch.delenv(name, raising=False)
+    run = tmp_path.name[-12:].replace("_", "-").lower()
+    root, _ = scratch_environment(tmp_path / "repo", registry=f"{REGISTRY}/promo-{run}-int", env="integration")
+    scratch_settings(root, "production", registry=f"{REGISTRY}/promo-{run}-prod")
+    shutil.rmtree(root / "images" / "pandas-basic")  # conda channels are unreachable here
+    monkeypatch.setenv("AIRSTACK_ROOT", str(root))
+    s3 = boto3.client("s3", endpoint_url=aws_env, region_name="eu-west-1")
+    records_bucket(root, "integration", s3)
+    bucket, _ = release.record_key(RECORDS, "integration")
+    for item in s3.list_objects_v2(Bucket=bucket).get("Contents", []):  # the moto server outlives a test
+        s3.delete_object(Bucket=bucket, Key=item["Key"])
+    git_checkout(root)
+    return root, s3, run
+
+
+def head(root) -> str:
+    return proc.run(["git", "rev-parse", "HEAD"], cwd=root).stdout.strip()
+
+
+def test_production_ships_integrations_images_by_digest(promotable, helm_standin, capsys):
+    root, s3, run = promotable
+    # Nothing to promote yet: refused before anything changes.
+    assert run_main(main, ["deploy", "production", "--only", "helm", "--yes"]) == 1
+    assert "no release record of integration" in capsys.readouterr().err
+    assert helm_standin() == []
+
+    assert run_main(main, ["deploy", "integration", "--only", "helm", "--yes"]) == 0, capsys.readouterr().err
+    integration = release.read(s3, RECORDS, "integration")
+    assert integration.commit == head(root) and integration.charts["airflow"] == "1.19.0"
+    assert set(integration.images) == {"airflow", "etl-basic"}
+    for name, image in integration.images.items():
+        assert registry_digest(f"promo-{run}-int/{name}", image["tag"]) == image["digest"]
+
+    capsys.readouterr()
+    assert run_main(main, ["plan", "production", "--only", "helm"]) == 0
+    shown = capsys.readouterr().out
+    assert f"commit: - -> {integration.commit}" in shown
+    assert f"image airflow: - -> {integration.images['airflow']['tag']}" in shown
+
+    upgrades_before = len([c for c in helm_standin() if c["argv"][:1] == ["upgrade"]])
+    assert run_main(main, ["deploy", "production", "--only", "helm", "--yes"]) == 0, capsys.readouterr().err
+    production = release.read(s3, RECORDS, "production")
+    assert production.promoted_from == "integration" and production.commit == integration.commit
+    assert production.images == integration.images, "the same images, by digest"
+    for name, image in integration.images.items():
+        assert registry_digest(f"promo-{run}-prod/{name}", image["tag"]) == image["digest"], name
+    upgrades = [c for c in helm_standin() if c["argv"][:1] == ["upgrade"]][upgrades_before:]
+    assert [u["argv"][2] for u in upgrades] == ["airflow-platform", "airflow"]
+    assert all("production" in u["argv"][u["argv"].index("--kube-context") + 1] for u in upgrades)
+
+    capsys.readouterr()
+    assert run_main(main, ["plan", "production", "--only", "helm"]) == 0
+    assert "production already runs integration's release" in capsys.readouterr().out
+
+
+def test_production_refuses_a_commit_integration_has_not_run(promotable, helm_standin, capsys):
+    root, s3, _ = promotable
+    assert run_main(main, ["deploy", "integration", "--only", "helm", "--yes"]) == 0, capsys.readouterr().err
+    ran = head(root)
+    (root / "images" / "airflow" / "NOTE.txt").write_text("a change integration never ran\n")
+    proc.run(["git", "-c", "user.name=t", "-c", "user.email=t@example.invalid", "add", "-A"], cwd=root)
+    proc.run(["git", "-c", "user.name=t", "-c", "user.email=t@example.invalid", "commit", "-qm", "y"], cwd=root)
+    capsys.readouterr()
+    upgrades = len([c for c in helm_standin() if c["argv"][:1] == ["upgrade"]])
+    assert run_main(main, ["deploy", "production", "--only", "helm", "--yes"]) == 1
+    err = capsys.readouterr().err
+    assert f"integration runs commit {ran[:12]}, this is {head(root)[:12]}" in err
+    assert "image airflow: this commit builds" in err  # its context changed: another content tag
+    assert len([c for c in helm_standin() if c["argv"][:1] == ["upgrade"]]) == upgrades, "nothing deployed"
+    assert release.read(s3, RECORDS, "production") is None
+
+
+def test_a_record_is_json_with_every_field():
+    record = release.Record("integration", "c" * 40, "r", {"airflow": {"tag": "t", "digest": "sha256:" + "0" * 64}},
+                            {"airflow": "1.19.0", "platform": "0.1.0"}, "d")
+    assert release.Record.from_json(record.to_json(), "x") == record
+    assert json.loads(record.to_json())["images"]["airflow"]["digest"].startswith("sha256:")
+    assert record.ref("airflow", "other/reg") == "other/reg/airflow@sha256:" + "0" * 64
+
+
+def _record(commit: str = "a" * 40, tag: str = "t1") -> release.Record:
+    return release.Record("integration", commit, "reg", {"airflow": {"tag": tag, "digest": "sha256:" + "1" * 64}},
+                          {"airflow": "1.19.0"}, "d")
+
+
+@pytest.mark.parametrize(("tags", "commit", "expected"), [
+    ({"airflow": "t1"}, "a" * 40, []),
+    ({"airflow": "t2"}, "a" * 40, ["image airflow: this commit builds t2, integration ran t1"]),
+    ({"airflow": "t1", "etl-basic": "t9"}, "a" * 40, ["image etl-basic is not in integration's record"]),
+    ({"airflow": "t1"}, "b" * 40, ["integration runs commit aaaaaaaaaaaa, this is bbbbbbbbbbbb"]),
+])
+def test_promotion_problems_name_what_integration_has_not_run(tags, commit, expected):
+    problems = release.promotion_problems(_record(), "integration", commit, tags, "s3://b/k")
+    assert len(problems) == len(expected) and all(p.startswith(e) for p, e in zip(problems, expected)), problems
+    assert release.promotion_problems(None, "integration", commit, tags, "s3://b/k")[0].startswith(
+        "no release record of integration at s3://b/k")
+
+
+def test_differences_list_only_what_changes():
+    assert release.differences(_record(), _record()) == []
+    rows = release.differences(_record(tag="t0"), _record())
+    assert rows == [("image airflow", "t0 (sha256:111111111111)", "t1 (sha256:111111111111)")]
+    assert ("commit", "-", "a" * 40) in release.differences(None, _record())
