@@ -22,6 +22,7 @@ one line per value (:class:`RenderError`).
 from __future__ import annotations
 
 import base64
+import json
 
 import yaml
 
