@@ -532,8 +532,8 @@ def _timed(argv: list[str], env: dict[str, str]) -> float:
     return time.perf_counter() - started
 
 
-def _up_phases(config) -> dict:
-    path = config.log_file("up-phases").with_suffix(".json")
+def _up_phases(config, name: str = "up-phases") -> dict:
+    path = config.log_file(name).with_suffix(".json")
     return json.loads(path.read_text()) if path.is_file() else {}
 
 
@@ -557,6 +557,7 @@ def _local_env_runs(runtime: str, folders: tuple[str, ...], extra_env: dict[str,
             warm, downs = [], []
             for _ in range(2):
                 downs.append(round(_timed([*command, "down"], env), 3))
+                out.setdefault("down_phases", []).append(_up_phases(config, "down-phases"))
                 warm.append({"seconds": round(_timed([*command, "up", "--runtime", runtime], env), 3),
                              "phases": _up_phases(config)})
             out["warm"], out["down_seconds"] = warm, downs

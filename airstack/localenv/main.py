@@ -392,19 +392,26 @@ class _LogFollower:
                 console.print(f"{service} | {line}", markup=False, highlight=False)
 
 
-def _stop_all(runtime) -> str:
+def _stop_all(runtime, phases: Phases | None = None) -> str:
     """Stop the services, then Postgres; what was stopped, as words."""
     stopped = runtime.stop_services()
+    if phases:
+        phases.mark("services_stopped")
     if runtime.postgres_running():
         runtime.stop_postgres()
         stopped.append("Postgres")
+    if phases:
+        phases.mark("postgres_stopped")
     return f"stopped {', '.join(stopped)}" if stopped else "nothing was running"
 
 
 def cmd_down(args, config: LocalConfig) -> int:
+    phases = Phases()
     runtime = _recorded_runtime(config)
     with env_lock(config, "down"):
-        stopped = _stop_all(runtime)
+        stopped = _stop_all(runtime, phases)
+    if config.logs.is_dir():
+        phases.save(config.log_file("down-phases").with_suffix(".json"), **getattr(runtime, "stop_seconds", {}))
     console.print(f"{stopped}; data kept in {config.state}")
     return 0
 

@@ -58,11 +58,13 @@ def _signal(pid: int, sig: int) -> None:
 
 
 def _live_children(pid: int) -> list[int]:
-    """The children of ``pid`` that are neither gone nor zombies."""
-    try:
-        children = Path(f"/proc/{pid}/task/{pid}/children").read_text().split()
-    except OSError:
-        return []
+    """The children of ``pid`` (forked by any of its threads) that are neither gone nor zombies."""
+    children = []
+    for task in Path(f"/proc/{pid}/task").glob("*"):
+        try:
+            children += (task / "children").read_text().split()
+        except OSError:
+            continue
     return [int(c) for c in children if _alive(int(c), "")]
 
 
@@ -251,6 +253,8 @@ class NativeRuntime:
         first = ("scheduler", *CELERY_PROCESSES, "triggerer", "dag-processor")
         return self._stop(first, timeout) + self._stop(("api-server",), timeout) + self._stop(SERVERS, timeout)
 
+    stop_seconds: dict[str, float]  # per service, how long it took to end (`down` keeps them with its phases)
+
     def _stop(self, services: tuple[str, ...], timeout: float) -> list[str]:
         pids = {s: pid for s in services if (pid := self.pid(s))}
         for service, pid in pids.items():
@@ -260,8 +264,14 @@ class NativeRuntime:
                 for child in _live_children(pid):
                     _signal(child, signal.SIGTERM)
             _signal(pid, signal.SIGTERM)  # the service stops its own children its own way (running tasks finish)
-        deadline = time.monotonic() + timeout
-        while any(self.pid(s) for s in pids) and time.monotonic() < deadline:
+        started = time.monotonic()
+        self.stop_seconds = getattr(self, "stop_seconds", {})
+        while (now := time.monotonic()) < started + timeout:
+            for service in pids.keys() - self.stop_seconds.keys():
+                if not self.pid(service):
+                    self.stop_seconds[service] = round(now - started, 3)
+            if self.stop_seconds.keys() >= pids.keys():
+                break
             time.sleep(0.05)
         for pid in pids.values():
             _signal_group(pid, signal.SIGKILL)  # each service leads its own process group: what is left in it
