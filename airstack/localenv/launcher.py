@@ -2,7 +2,9 @@
 
 Four services that each import Airflow cost four imports on two cores. This process imports
 Airflow once (and, while it waits, the modules the services share), then forks each service on
-request, as Airflow's own components fork their workers. ``up`` starts it with the services' environment
+request, as Airflow's own components fork their workers. The api-server, whose start is the
+longest, gets a launcher of its own (``python -m airstack.localenv.launcher api-server``) that
+builds the API's app at once, on the other core. ``up`` starts it with the services' environment
 and talks to it over stdin/stdout, one JSON object a line:
 
 - it says ``{"ready": true, "import_seconds": …}`` once Airflow is imported;
@@ -33,8 +35,7 @@ import time
 PRELOAD = ("airflow", "airflow.__main__", "airflow.cli.cli_parser")
 # What the scheduler, the DAG processor and the triggerer all import in their first seconds (measured:
 # each service's sys.modules, less the above: 544 modules shared by three or more, 1.5 s to import,
-# covered by these entry points). Imported once, after the api-server is forked (it builds its app on
-# the other core meanwhile) and before the others, which then start lighter.
+# covered by these entry points). Imported once, while the launcher waits, before it forks them.
 SHARED = (
     "airflow.models.dag", "airflow.models.dagrun", "airflow.models.taskinstance", "airflow.models.serialized_dag",
     "airflow.models.trigger", "airflow.models.xcom", "airflow.models.variable", "airflow.models.pool",
@@ -46,13 +47,13 @@ SHARED = (
     "alembic.migration", "alembic.script", "alembic.autogenerate", "alembic.operations", "cryptography.fernet",
     "cryptography.x509", "jwt", "pygments.lexers.python", "pygments.formatters", "fastapi", "fastapi.security",
     "uvicorn", "anyio.to_thread", "asgiref.sync", "argcomplete", "daemon",
+    # The DAG processor and the triggerer serve the Execution API in process (py-spy: 0.85 s each).
+    "airflow.api_fastapi.execution_api.app", "airflow.api_fastapi.execution_api.routes",
 )
-# Most of the api-server's start is its routes' import (FastAPI analyses each endpoint as it is declared).
-# Imported only while the launcher would otherwise wait: during the migration of a fresh database.
-API_ROUTES = (
-    "airflow.api_fastapi.core_api.routes.public", "airflow.api_fastapi.core_api.routes.ui",
-    "airflow.api_fastapi.execution_api.routes",
-)
+# The api-server's start is mostly building its app (FastAPI analyses each endpoint as it is declared). Its
+# own launcher builds it before it is ready: importing this module builds the app, as uvicorn would in the
+# api-server (which then finds it built). Building it needs no database.
+API_APP = ("airflow.api_fastapi.main",)
 
 
 def _import_all(modules: tuple[str, ...], optional: bool = False) -> None:
@@ -122,12 +123,13 @@ def _dag_files(folder: str) -> list[str]:
 class Launcher:
     """``up``'s side of the conversation: start the warm parent, ask it to fork services."""
 
-    def __init__(self, env: dict[str, str], log_file, cwd) -> None:
+    def __init__(self, env: dict[str, str], log_file, cwd, only: str | None = None) -> None:
+        """``only="api-server"``: a launcher that builds the API's app before it says it is ready."""
         from airstack import proc
 
         self.log_file = log_file
-        self.process = proc.start([sys.executable, "-m", "airstack.localenv.launcher"], log_file=log_file,
-                                  env=env, cwd=cwd, talk=True)
+        self.process = proc.start([sys.executable, "-m", "airstack.localenv.launcher", *([only] if only else [])],
+                                  log_file=log_file, env=env, cwd=cwd, talk=True)
         self.import_seconds: float | None = None
 
     def _receive(self, timeout: float) -> dict:
@@ -220,28 +222,24 @@ def _serve(channel, request: dict) -> None:
         _fork(channel, request)
 
 
-def main() -> int:
+def main(argv: list[str]) -> int:
     started = time.perf_counter()
     # The answers get a descriptor of their own; fd 1 joins the log (Airflow logs to stdout).
     channel = os.fdopen(os.dup(1), "w")
     os.dup2(2, 1)
     _import_all(PRELOAD)
+    if argv == ["api-server"]:  # a launcher of its own for the api-server: its app first, then serve
+        _import_all(API_APP)
     gc.collect()
     _answer(channel, {"ready": True, "import_seconds": round(time.perf_counter() - started, 3)})
     requests = _Requests()
-    # Idle until asked: import what the services share, then the API's routes, one module at a time. The
-    # api-server (the longest start) is forked as soon as it is asked for; the others wait for the shared
-    # modules. The routes only help an api-server not forked yet; nothing is imported after `up` is done.
-    api_forked = False
-    for module in (*SHARED, *API_ROUTES):
-        while requests.waiting():
-            request = requests.next()
-            starts = request.get("argv", ["", ""])[1]
-            if starts and starts != "api-server":
-                _import_all(SHARED, optional=True)
-            api_forked = api_forked or starts == "api-server"
-            _serve(channel, request)
-        if requests.closed or (api_forked and module in API_ROUTES):
+    # Idle until asked: import what the services share, one module at a time; a service asked for meanwhile
+    # waits for the rest of them. Nothing is imported once `up` is done.
+    for module in () if argv else SHARED:
+        if requests.waiting():
+            _import_all(SHARED, optional=True)
+            break
+        if requests.closed:
             break
         _import_all((module,), optional=True)
     while (request := requests.next()) is not None:
@@ -250,4 +248,4 @@ def main() -> int:
 
 
 if __name__ == "__main__":
-    raise SystemExit(main())
+    raise SystemExit(main(sys.argv[1:]))

@@ -327,8 +327,8 @@ def _up(args, config: LocalConfig, runtime, settings, extras, env: dict[str, str
     to_import = _settings_to_import(config, runtime, settings, migrated)
     phases.mark("settings_checked")
     # A migrated database needs nothing before the services that do not depend on settings, and the
-    # scheduler too when settings/local is already there.
-    first = ("api-server", "dag-processor", "triggerer") + (("scheduler",) if to_import is None else ()) \
+    # scheduler too when settings/local is already there. The api-server last: its launcher is the last ready.
+    first = ("dag-processor", "triggerer") + (("scheduler",) if to_import is None else ()) + ("api-server",) \
         if migrated else ()
     for service in first:
         runtime.start_service(service, env)
@@ -346,7 +346,7 @@ def _up(args, config: LocalConfig, runtime, settings, extras, env: dict[str, str
                       f"({changed} changed of {len(actions)})"
                       + (f"; databases for {', '.join(roles)}" if roles else "")
                       + f" ({phases.mark('settings_imported'):.1f} s)")
-    for service in SERVICES:  # the rest; the scheduler only after settings
+    for service in ("dag-processor", "triggerer", "scheduler", "api-server"):  # the rest; the scheduler after settings
         runtime.start_service(service, env)
     for service in options.CELERY_PROCESSES:
         if service in extras.services:

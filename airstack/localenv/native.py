@@ -76,7 +76,7 @@ class NativeRuntime:
         self.binaries = binaries or find_binaries()
         self.user = run_as_user()
         self.airflow = str(Path(sys.executable).parent / "airflow")
-        self.launcher = None
+        self.launcher = self.api_launcher = None
 
     def begin(self, env: dict[str, str]) -> None:
         """Import Airflow once, in the background, for the services to fork from (see launcher.py)."""
@@ -84,14 +84,20 @@ class NativeRuntime:
 
         self.config.logs.mkdir(parents=True, exist_ok=True)
         self.launcher = Launcher(env, self.config.log_file("launcher"), self.config.root)
+        if not self.pid("api-server"):
+            # The api-server's start is the longest (building its app): a second launcher does it at once, on
+            # the other core, while the first imports what the other services share.
+            self.api_launcher = Launcher(env, self.config.log_file("launcher-api"), self.config.root, "api-server")
 
     def end(self) -> None:
-        if self.launcher is not None:
-            self.launcher.close()
-            self.launcher = None
+        for launcher in (self.launcher, self.api_launcher):
+            if launcher is not None:
+                launcher.close()
+        self.launcher = self.api_launcher = None
 
-    def import_seconds(self) -> float | None:
-        return self.launcher.import_seconds if self.launcher else None
+    def import_seconds(self) -> dict[str, float | None]:
+        launchers = {"services": self.launcher, "api-server": self.api_launcher}
+        return {name: launcher.import_seconds for name, launcher in launchers.items() if launcher}
 
     def started_at(self, service: str) -> datetime:
         """When the service's process started (a second early: the kernel counts from a whole-second boot time)."""
@@ -229,8 +235,9 @@ class NativeRuntime:
         for folder in (self.config.logs, self.config.run):
             folder.mkdir(parents=True, exist_ok=True)
         log = self.config.log_file(service)
-        if argv is None and self.launcher is not None:  # an Airflow service: forked warm
-            pid = self.launcher.fork(self.config.service_argv(self.airflow, service), log)
+        launcher = self.api_launcher if service == "api-server" and self.api_launcher else self.launcher
+        if argv is None and launcher is not None:  # an Airflow service: forked warm
+            pid = launcher.fork(self.config.service_argv(self.airflow, service), log)
         else:
             pid = proc.start(argv or self.config.service_argv(self.airflow, service), log_file=log, env=env,
                              cwd=self.config.root).pid
