@@ -264,13 +264,17 @@ class NativeRuntime:
 
     def _stop(self, services: tuple[str, ...], timeout: float) -> list[str]:
         pids = {s: pid for s in services if (pid := self.pid(s))}
+        later = {}  # service -> pid, signalled only if it has not ended on its own within a second
         for service, pid in pids.items():
-            if service == "triggerer":
-                # Its trigger runner first: the triggerer then ends at once. Stopped the other way round,
-                # Airflow 3.3's triggerer waits out a 10 s escalation timer for a runner that has already exited.
-                for child in _live_children(pid):
+            runners = _live_children(pid) if service == "triggerer" else []
+            if runners:
+                # Its trigger runner alone: the triggerer sees it end and exits at once. Signalled too, Airflow
+                # 3.3's triggerer may wait out a 10 s escalation timer for a runner that has already exited.
+                for child in runners:
                     _signal(child, signal.SIGTERM)
-            _signal(pid, signal.SIGTERM)  # the service stops its own children its own way (running tasks finish)
+                later[service] = pid
+            else:
+                _signal(pid, signal.SIGTERM)  # the service stops its own children its own way (tasks finish)
         started = time.monotonic()
         self.stop_seconds = getattr(self, "stop_seconds", {})
         while (now := time.monotonic()) < started + timeout:
@@ -279,6 +283,10 @@ class NativeRuntime:
                     self.stop_seconds[service] = round(now - started, 3)
             if self.stop_seconds.keys() >= pids.keys():
                 break
+            if later and now > started + 1:
+                for pid in later.values():
+                    _signal(pid, signal.SIGTERM)
+                later = {}
             time.sleep(0.05)
         for pid in pids.values():
             _signal_group(pid, signal.SIGKILL)  # each service leads its own process group: what is left in it
