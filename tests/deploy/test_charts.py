@@ -50,8 +50,16 @@ AIRFLOW_COMPONENTS = ("scheduler", "apiServer", "triggerer", "dagProcessor")
 
 # --- helpers ------------------------------------------------------------------------------
 
+# libyaml's parser where PyYAML has it: the rendered charts are hundreds of documents per test.
+_LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+
+
 def load_yaml(path: Path) -> dict:
-    return yaml.safe_load(path.read_text()) or {}
+    return yaml.load(path.read_text(), Loader=_LOADER) or {}
+
+
+def load_all(text: str) -> list:
+    return [doc for doc in yaml.load_all(text, Loader=_LOADER) if doc]
 
 
 def deep_merge(base: dict, *overrides: dict) -> dict:
@@ -143,7 +151,7 @@ def render(chart: helm_python.Chart, values: dict) -> list[dict]:
     objects = []
     for path, text in sorted(rendered.items()):
         if not path.endswith("NOTES.txt"):
-            objects.extend(doc for doc in yaml.safe_load_all(text) if doc)
+            objects.extend(load_all(text))
     return objects
 
 
@@ -636,7 +644,7 @@ def _render_official(chart: helm_python.Chart, env: str, options: AirflowOptions
     rendered = chart.render(values=deep_merge(official_values(env), payload), name=release, namespace=release,
                             is_install=True)
     return [doc for path, text in sorted(rendered.items()) if not path.endswith("NOTES.txt")
-            for doc in yaml.safe_load_all(text) if doc]
+            for doc in load_all(text)]
 
 
 def pod_template(objects: list[dict], release: str = "airflow") -> dict:
@@ -705,7 +713,7 @@ def test_api_server_pods_sync_users_from_the_platform_secrets(official_chart_rel
                                          users_script=script)
     rendered = official_chart_release.render(values=deep_merge(official_values(env), payload), name="airflow",
                                              namespace="airflow", is_install=True)
-    objects = [d for p, t in rendered.items() if not p.endswith("NOTES.txt") for d in yaml.safe_load_all(t) if d]
+    objects = [d for p, t in rendered.items() if not p.endswith("NOTES.txt") for d in load_all(t)]
     api = by_kind(objects, "Deployment")["airflow-api-server"]
     assert api["spec"]["replicas"] == official_values(env)["apiServer"]["replicas"]
     (init,) = [c for c in api["spec"]["template"]["spec"]["initContainers"] if c["name"] == "sync-users"]
@@ -725,7 +733,7 @@ def test_the_secret_check_finds_the_nil_broker_secret(official_chart_release):
         deploy_helm.Target("airflow", "airflow-platform", "airflow"), "r/airflow:t", {}, "d"))
     del values["data"]["brokerUrlSecretName"]
     rendered = official_chart_release.render(values=values, name="airflow", namespace="airflow", is_install=True)
-    objects = [d for p, t in rendered.items() if not p.endswith("NOTES.txt") for d in yaml.safe_load_all(t) if d]
+    objects = [d for p, t in rendered.items() if not p.endswith("NOTES.txt") for d in load_all(t)]
     assert decoded(by_kind(objects, "Secret")["airflow-broker-url"]) == {"connection": "%!s(<nil>)"}
 
 
@@ -786,7 +794,7 @@ def platform_chart_objects(chart: helm_python.Chart, tgt: deploy_helm.Target) ->
     payload = random_payload(tgt.airflow_release)
     rendered = chart.render(values=platform_values("integration", payload), name=tgt.platform_release,
                             namespace=tgt.namespace, is_install=True)
-    return [d for p, t in rendered.items() if not p.endswith("NOTES.txt") for d in yaml.safe_load_all(t) if d]
+    return [d for p, t in rendered.items() if not p.endswith("NOTES.txt") for d in load_all(t)]
 
 
 def load_deploy(env: str):
