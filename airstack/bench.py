@@ -609,7 +609,8 @@ def bench_up_native(args: argparse.Namespace) -> None:
         system_binaries=system, pgserver_wheel=wheel,
         phases_note="seconds since `up` began: settings_loaded (settings/local decrypted), postgres_ready, "
                     "settings_checked (migration stamp, settings digest and row fingerprint compared), "
-                    "services_forked (after the launcher's Airflow import: launcher_import), healthy (every "
+                    "services_forked (the last fork done: the api-server's, once its launcher has built the "
+                    "app; launcher_import: each launcher's seconds to ready), healthy (every "
                     "component heartbeats, the API answers), dags_parsed (every DAG file parsed since the "
                     "processor started)",
         goal="warm <= 10 s and <= 0.5x standalone; cold <= 20 s; down <= 3 s; PSS <= 1 GiB",
