@@ -358,8 +358,10 @@ def _up(args, config: LocalConfig, runtime, settings, extras, env: dict[str, str
     health.wait_healthy(config.api_url, args.timeout, alive, config.log_file, on_poll=follow)
     console.print(f"Airflow is healthy ({phases.mark('healthy'):.1f} s): {config.api_url} "
                   "(no login needed locally: every user is an admin)")
-    state = ready.wait_parsed(config.api_url, runtime.dag_files(), runtime.started_at("dag-processor"), args.timeout,
-                              alive, runtime.parsing_idle, on_poll=follow)
+    files = runtime.dag_files()
+    state = ready.current(config.api_url) if files is None else \
+        ready.wait_parsed(config.api_url, files, runtime.started_at("dag-processor"), args.timeout, alive,
+                          runtime.parsing_idle, on_poll=follow)
     phases.mark("dags_parsed")
     for line in ready.summary(state):
         console.print(line, markup=False, highlight=False)

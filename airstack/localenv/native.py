@@ -83,6 +83,8 @@ class NativeRuntime:
         from airstack.localenv.launcher import Launcher
 
         self.config.logs.mkdir(parents=True, exist_ok=True)
+        if all(self.pid(s) for s in SERVICES):
+            return  # all up already: nothing to fork (and their DAGs were parsed when they came up)
         self.launcher = Launcher(env, self.config.log_file("launcher"), self.config.root)
         if not self.pid("api-server"):
             # The api-server's start is the longest (building its app): a second launcher does it at once, on

@@ -100,6 +100,16 @@ def wait_parsed(api_url: str, files: list[str], since: datetime, timeout: float,
         time.sleep(interval)
 
 
+def current(api_url: str) -> ParseState:
+    """What the REST API shows now, every DAG and import error (an env that was up already)."""
+    dags, errors = _fetch(api_url)
+    state = ParseState(errors={e["filename"]: e.get("stack_trace") or "" for e in errors})
+    for dag in dags:
+        if dag.get("relative_fileloc") and dag["relative_fileloc"] not in state.errors:
+            state.dags.setdefault(dag["relative_fileloc"], []).append(dag["dag_id"])
+    return state
+
+
 def summary(state: ParseState) -> list[str]:
     """What ``up`` prints once ready: the DAGs, each import error as ``file:line: message``, files without DAGs."""
     count = sum(len(ids) for ids in state.dags.values())

@@ -148,3 +148,12 @@ def test_verbose_follower_prints_each_services_new_complete_lines(tmp_path, caps
     follow()
     assert capsys.readouterr().out.splitlines() == [
         "scheduler | Starting the scheduler", "triggerer | Starting the triggerer", "scheduler | half a line"]
+
+
+def test_an_env_already_up_is_summarised_from_what_the_api_shows(monkeypatch):
+    dags = [{"dag_id": "a", "relative_fileloc": "a.py", "last_parsed_time": BEFORE},
+            {"dag_id": "old", "relative_fileloc": "broken.py", "last_parsed_time": BEFORE}]
+    errors = [{"filename": "broken.py", "timestamp": BEFORE, "stack_trace": SYNTAX_TRACE}]
+    monkeypatch.setattr(ready, "_fetch", lambda url: (dags, errors))
+    state = ready.current("http://x")
+    assert state.dags == {"a.py": ["a"]} and state.errors == {"broken.py": SYNTAX_TRACE}
