@@ -279,7 +279,7 @@ class DockerRuntime:
             if not self._running(service):
                 raise LocalEnvError(f"{service} exited; last lines of its log:\n{self._tail(service)}")
 
-    def stop_services(self, timeout: float = 20.0) -> list[str]:
+    def stop_services(self, timeout: float = 20.0, notify=None) -> list[str]:
         return [s for s in SERVICES if self._stop(s, timeout)]
 
     def log_tail(self, service: str, lines: int) -> str:

@@ -396,7 +396,7 @@ class _LogFollower:
 
 def _stop_all(runtime, phases: Phases | None = None) -> str:
     """Stop the services, then Postgres; what was stopped, as words."""
-    stopped = runtime.stop_services()
+    stopped = runtime.stop_services(notify=console.print)
     if phases:
         phases.mark("services_stopped")
     if runtime.postgres_running():

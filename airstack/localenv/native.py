@@ -57,6 +57,23 @@ def _signal(pid: int, sig: int) -> None:
         pass
 
 
+def _ask_to_end(pids: dict[str, int]) -> dict[str, int]:
+    """SIGTERM each service's main process: it stops its own children its own way (running tasks finish).
+    The triggerer's runner goes alone first (the triggerer sees it end and exits at once; signalled too,
+    Airflow 3.3's triggerer may wait out a 10 s escalation timer for a runner that has already exited).
+    Returns the services to signal only if they have not ended on their own within a second."""
+    later = {}
+    for service, pid in pids.items():
+        runners = _live_children(pid) if service == "triggerer" else []
+        for child in runners:
+            _signal(child, signal.SIGTERM)
+        if runners:
+            later[service] = pid
+        else:
+            _signal(pid, signal.SIGTERM)
+    return later
+
+
 def _live_children(pid: int) -> list[int]:
     """The children of ``pid`` (forked by any of its threads) that are neither gone nor zombies."""
     children = []
@@ -255,28 +272,19 @@ class NativeRuntime:
             raise LocalEnvError(f"Postgres is not running; last lines of {self.config.pgdata / 'postgres.log'}:\n"
                                 f"{tail(self.config.pgdata / 'postgres.log')}")
 
-    def stop_services(self, timeout: float = 20.0) -> list[str]:
+    def stop_services(self, timeout: float = 20.0, notify=None) -> list[str]:
         """In the order that loses nothing: the scheduler and the Celery processes (running tasks finish
         and report through the api-server's Execution API), the triggerer and the DAG processor; then the
-        api-server; then the options' servers."""
+        api-server; then the options' servers. ``notify`` hears what it waits for."""
         first = ("scheduler", *CELERY_PROCESSES, "triggerer", "dag-processor")
-        return self._stop(first, timeout) + self._stop(("api-server",), timeout) + self._stop(SERVERS, timeout)
+        return self._stop(first, timeout, notify) + self._stop(("api-server",), timeout) + \
+            self._stop(SERVERS, timeout)
 
     stop_seconds: dict[str, float]  # per service, how long it took to end (`down` keeps them with its phases)
 
-    def _stop(self, services: tuple[str, ...], timeout: float) -> list[str]:
+    def _stop(self, services: tuple[str, ...], timeout: float, notify=None) -> list[str]:
         pids = {s: pid for s in services if (pid := self.pid(s))}
-        later = {}  # service -> pid, signalled only if it has not ended on its own within a second
-        for service, pid in pids.items():
-            runners = _live_children(pid) if service == "triggerer" else []
-            if runners:
-                # Its trigger runner alone: the triggerer sees it end and exits at once. Signalled too, Airflow
-                # 3.3's triggerer may wait out a 10 s escalation timer for a runner that has already exited.
-                for child in runners:
-                    _signal(child, signal.SIGTERM)
-                later[service] = pid
-            else:
-                _signal(pid, signal.SIGTERM)  # the service stops its own children its own way (tasks finish)
+        later = _ask_to_end(pids)
         started = time.monotonic()
         self.stop_seconds = getattr(self, "stop_seconds", {})
         while (now := time.monotonic()) < started + timeout:
@@ -285,10 +293,15 @@ class NativeRuntime:
                     self.stop_seconds[service] = round(now - started, 3)
             if self.stop_seconds.keys() >= pids.keys():
                 break
-            if later and now > started + 1:
+            if now > started + 1 and (later or notify):  # a second on: nudge, and say what it waits for
                 for pid in later.values():
                     _signal(pid, signal.SIGTERM)
                 later = {}
+                busy = [s for s in ("scheduler", *CELERY_PROCESSES) if s in pids.keys() - self.stop_seconds.keys()]
+                if busy and notify:
+                    notify(f"waiting for the running tasks of {', '.join(busy)} to finish (at most {timeout:g} s; "
+                           "then they are stopped)")
+                notify = None
             time.sleep(0.05)
         for pid in pids.values():
             _signal_group(pid, signal.SIGKILL)  # each service leads its own process group: what is left in it
