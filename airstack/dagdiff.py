@@ -12,8 +12,10 @@ A task of REF is *renamed* to a task of the working tree when, in the same DAG, 
 was removed and the second added, and they have the same operator class, retries, pool,
 queue, images, connections, variables and argument digest (templated fields with the
 task id masked, and the Python callable's code), and the same upstream and downstream task
-ids (a neighbour that is itself renamed counts under its new id). Only a one-to-one match is
-a rename; ambiguous candidates stay "removed" and "added".
+ids, every rename applied (a neighbour that is itself renamed counts under its new id).
+Candidates are paired only one-to-one: a removed task with exactly one added task of the same
+arguments, which no other removed task matches; pairs whose neighbours then differ are dropped
+until none does. Anything else stays "removed" and "added".
 """
 
 from __future__ import annotations
@@ -52,21 +54,16 @@ def find_renames(before: dict, after: dict) -> dict[str, str]:
         return all(old.get(k) == new.get(k) for k in RENAME_KEYS)
 
     candidates = {r: [a for a in added if same_args(before["tasks"][r], after["tasks"][a])] for r in removed}
-    renames: dict[str, str] = {}
-    grew = True
-    while grew:  # a match can make a neighbour's match possible
-        grew = False
-        for old in removed:
-            if old in renames:
-                continue
-            fits = [new for new in candidates[old] if new not in renames.values()
-                    and _same_neighbours(before["tasks"][old], after["tasks"][new], renames)]
-            rivals = [o for o in removed if o != old and o not in renames
-                      and any(new in candidates[o] and _same_neighbours(before["tasks"][o], after["tasks"][new], renames)
-                              for new in fits)]
-            if len(fits) == 1 and not rivals:
-                renames[old] = fits[0]
-                grew = True
+    chosen = {r: c[0] for r, c in candidates.items()
+              if len(c) == 1 and sum(c[0] in other for other in candidates.values()) == 1}
+    renames = dict(chosen)
+    while True:  # drop pairs whose neighbours differ (with the other renames applied) until none does
+        wrong = [old for old, new in renames.items()
+                 if not _same_neighbours(before["tasks"][old], after["tasks"][new], renames)]
+        if not wrong:
+            break
+        for old in wrong:
+            del renames[old]
     return renames
 
 

@@ -161,7 +161,7 @@ def snapshot(folder: Path) -> dict:
 
     dags, errors = {}, {}
     for path in dag_files(folder):
-        name = path.relative_to(folder).as_posix()
+        name = path.relative_to(folder.parent).as_posix()  # dags/x.py
         found, failures = _process(new_dagbag(folder), path)
         if failures:
             errors[name] = failures[0].strip().splitlines()[-1] if failures[0].strip() else "import error"
