@@ -75,7 +75,8 @@ def _same_neighbours(old: dict, new: dict, renames: dict[str, str]) -> bool:
 
 
 def _changes(before: dict, after: dict, fields: tuple[str, ...]) -> list[dict]:
-    return [{"field": f, "before": before.get(f), "after": after.get(f)} for f in fields if before.get(f) != after.get(f)]
+    return [{"field": f, "before": before.get(f), "after": after.get(f)}
+            for f in fields if before.get(f) != after.get(f)]
 
 
 def diff_dag(before: dict, after: dict) -> dict:
@@ -128,9 +129,10 @@ def diff(base: dict, head: dict) -> dict:
     failed_head, failed_base = set(head["errors"]), set(base["errors"])
     not_compared = sorted([d for d in set(old) - set(new) if old[d]["file"] in failed_head]
                           + [d for d in set(new) - set(old) if new[d]["file"] in failed_base])
+    added, removed = set(new) - set(old) - set(not_compared), set(old) - set(new) - set(not_compared)
     return {
-        "dags_added": [_dag_summary(new[d]) for d in sorted(set(new) - set(old) - set(not_compared))],
-        "dags_removed": [{"dag_id": d, "file": old[d]["file"]} for d in sorted(set(old) - set(new) - set(not_compared))],
+        "dags_added": [_dag_summary(new[d]) for d in sorted(added)],
+        "dags_removed": [{"dag_id": d, "file": old[d]["file"]} for d in sorted(removed)],
         "dags_changed": [c for d in sorted(set(old) & set(new)) if _is_changed(c := diff_dag(old[d], new[d]))],
         "not_compared": not_compared,
         "parse_errors": {

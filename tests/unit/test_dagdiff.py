@@ -56,7 +56,8 @@ def expect(changed: dict, **parts) -> None:
 def test_identical_snapshots_have_no_changes_and_say_so():
     result = dagdiff.diff(snap(chain_dag()), snap(chain_dag()))
     assert not dagdiff.has_changes(result) and result["dags_changed"] == []
-    assert dagdiff.render_markdown(result, "main (abc)") == "## DAG changes: main (abc) → working tree\n\nNo DAG changes.\n"
+    assert dagdiff.render_markdown(result, "main (abc)") == \
+        "## DAG changes: main (abc) → working tree\n\nNo DAG changes.\n"
 
 
 def test_dag_added_and_removed():
@@ -90,8 +91,8 @@ def test_task_removed_with_its_edges():
 
 
 def test_task_renamed_keeps_its_edges():
-    after = dag(tasks=[task("extract", down=["clean"], args="e"), task("clean", up=["extract"], down=["load"], args="t"),
-                       task("load", up=["clean"], args="l")])
+    after = dag(tasks=[task("extract", down=["clean"], args="e"),
+                       task("clean", up=["extract"], down=["load"], args="t"), task("load", up=["clean"], args="l")])
     changed = only_change(chain_dag(), after)
     expect(changed, tasks_renamed=[{"before": "transform", "after": "clean"}])
     assert "- task renamed: `transform` → `clean`" in dagdiff.render_markdown(
@@ -100,14 +101,16 @@ def test_task_renamed_keeps_its_edges():
 
 def test_a_renamed_task_whose_arguments_changed_is_removed_and_added():
     after = dag(tasks=[task("extract", down=["clean"], args="e"),
-                       task("clean", up=["extract"], down=["load"], args="other"), task("load", up=["clean"], args="l")])
+                       task("clean", up=["extract"], down=["load"], args="other"),
+                       task("load", up=["clean"], args="l")])
     changed = only_change(chain_dag(), after)
     assert changed["tasks_renamed"] == [] and changed["tasks_removed"] == ["transform"]
     assert [t["task_id"] for t in changed["tasks_added"]] == ["clean"]
 
 
 def test_a_renamed_task_whose_neighbours_changed_is_not_a_rename():
-    after = dag(tasks=[task("extract", args="e"), task("clean", down=["load"], args="t"), task("load", up=["clean"], args="l")])
+    after = dag(tasks=[task("extract", args="e"), task("clean", down=["load"], args="t"),
+                       task("load", up=["clean"], args="l")])
     changed = only_change(chain_dag(), after)
     assert changed["tasks_renamed"] == [] and changed["tasks_removed"] == ["transform"]
 
@@ -139,7 +142,8 @@ def test_edge_changed():
 def test_dag_field_changed(field, before, after):
     changed = only_change(chain_dag(**{field: before}), chain_dag(**{field: after}))
     expect(changed, changes=[{"field": field, "before": before, "after": after}])
-    md = dagdiff.render_markdown(dagdiff.diff(snap(chain_dag(**{field: before})), snap(chain_dag(**{field: after}))), "b")
+    result = dagdiff.diff(snap(chain_dag(**{field: before})), snap(chain_dag(**{field: after})))
+    md = dagdiff.render_markdown(result, "b")
     assert f"- {field}: {dagdiff._code(before)} → {dagdiff._code(after)}" in md
 
 
