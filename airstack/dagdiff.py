@@ -195,7 +195,7 @@ def render_markdown(result: dict, base_label: str, head_label: str = "working tr
         lines += [f"- edge added: `{u} >> {d}`" for u, d in dag["edges_added"]]
         lines += [f"- edge removed: `{u} >> {d}`" for u, d in dag["edges_removed"]]
         if dag["task_changes"]:
-            lines += ["", "| task | field | before | after |", "| --- | --- | --- | --- |"]
+            lines += ([""] if lines[-1] else []) + ["| task | field | before | after |", "| --- | --- | --- | --- |"]
             lines += [f"| `{c['task_id']}` | {c['field']} | {_cell(_code(c['before']))} | {_cell(_code(c['after']))} |"
                       for c in dag["task_changes"]]
         lines.append("")
