@@ -65,8 +65,8 @@ def scratch(tmp_path_factory) -> tuple[Path, str]:
          "    run_this >> notify\n")
     k8s = dags / "k8s_project_example.py"
     edit(k8s, 'task_id="extract_orders",', 'task_id="extract_orders",\n        retries=3,')
-    edit(k8s, 'task_id="summarise_orders",\n        image="etl-basic",', 'task_id="summarise_orders",\n'
-                                                                       '        image="pandas-basic",')
+    edit(k8s, 'image="etl-basic",\n        script="transform.py"',
+         'image="pandas-basic",\n        script="transform.py"')
     edit(dags / "etl_postgres.py", "default_args=DEFAULT_ARGS,", 'default_args={**DEFAULT_ARGS, "owner": "analytics"},')
     (dags / "papermill_example.py").unlink()
     (dags / "new_dag.py").write_text(NEW_DAG)
@@ -93,8 +93,8 @@ def test_json_reports_every_change_exactly(scratch):
                    "pool": "default_pool", "queue": "default", "images": [], "connections": [], "variables": []}]}]
     assert report["dags_removed"] == [{"dag_id": "papermill_example", "file": "dags/papermill_example.py"}]
     assert report["not_compared"] == []
-    assert report["parse_errors"] == {"base": [], "head": [{"file": "dags/broken.py",
-                                                             "error": "RuntimeError: half-written"}]}
+    broken = {"file": "dags/broken.py", "error": "RuntimeError: half-written"}
+    assert report["parse_errors"] == {"base": [], "head": [broken]}
     changed = {d["dag_id"]: d for d in report["dags_changed"]}
     assert list(changed) == ["etl_postgres_orders", "example_bash_operator", "k8s_project_example"]
     etl = changed["etl_postgres_orders"]
@@ -200,4 +200,3 @@ def test_no_main_and_no_ref_is_one_line(tmp_path):
     assert result.stderr.strip().splitlines() == [
         "error: no REF given and no merge base of HEAD with main or origin/main: "
         "pass one, e.g. `nox -s dag-diff -- origin/main`"]
-
