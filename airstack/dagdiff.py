@@ -36,6 +36,7 @@ from airstack.errors import AirstackError, ConfigError
 
 DAG_FIELDS = ("schedule", "catchup", "owners", "retries", "file")
 TASK_FIELDS = ("operator", "retries", "pool", "queue", "images", "connections", "variables")
+USES = ("images", "connections", "variables")
 RENAME_KEYS = ("operator", "retries", "pool", "queue", "images", "connections", "variables", "args")
 
 
@@ -100,6 +101,7 @@ def diff_dag(before: dict, after: dict) -> dict:
         "edges_added": sorted(map(list, new_edges - old_edges)),
         "edges_removed": sorted(map(list, old_edges - new_edges)),
         "task_changes": task_changes,
+        "uses": {t: {k: task[k] for k in USES} for t, task in sorted(after["tasks"].items()) if _uses(task)},
     }
 
 
@@ -157,7 +159,7 @@ def _cell(text: str) -> str:
 
 
 def _uses(task: dict) -> str:
-    parts = [f"{k}: {_code(task[k])}" for k in ("images", "connections", "variables") if task[k]]
+    parts = [f"{k}: {_code(task[k])}" for k in USES if task[k]]
     return "; ".join(parts)
 
 
@@ -198,6 +200,11 @@ def render_markdown(result: dict, base_label: str, head_label: str = "working tr
             lines += ([""] if lines[-1] else []) + ["| task | field | before | after |", "| --- | --- | --- | --- |"]
             lines += [f"| `{c['task_id']}` | {c['field']} | {_cell(_code(c['before']))} | {_cell(_code(c['after']))} |"
                       for c in dag["task_changes"]]
+        if dag["uses"]:
+            lines += ([""] if lines[-1] else []) + ["<details><summary>What its tasks use</summary>", "",
+                                                    "| task | uses |", "| --- | --- |"]
+            lines += [f"| `{t}` | {_cell(_uses(u))} |" for t, u in dag["uses"].items()]
+            lines += ["", "</details>"]
         lines.append("")
     return "\n".join(lines)
 

@@ -117,6 +117,10 @@ def test_json_reports_every_change_exactly(scratch):
         {"task_id": "extract_orders", "field": "retries", "before": 1, "after": 3},
         {"task_id": "summarise_orders", "field": "images", "before": ["etl-basic:latest"],
          "after": ["pandas-basic:latest"]}]
+    assert k8s["uses"] == {
+        "extract_orders": {"images": ["etl-basic:latest"], "connections": ["kubernetes_default"], "variables": []},
+        "summarise_orders": {"images": ["pandas-basic:latest"], "connections": ["kubernetes_default"],
+                             "variables": []}}
     assert not any(k8s[k] for k in ("changes", "tasks_added", "tasks_removed", "tasks_renamed", "edges_added",
                                     "edges_removed"))
 
@@ -149,6 +153,17 @@ def test_markdown_for_a_pull_request(scratch, tmp_path):
 
 - owners: `data-platform` → `analytics`
 
+<details><summary>What its tasks use</summary>
+
+| task | uses |
+| --- | --- |
+| `check` | connections: `warehouse_db` |
+| `create_tables` | connections: `warehouse_db` |
+| `load` | connections: `warehouse_db` |
+| `transform` | connections: `warehouse_db`; variables: `etl_min_order_amount` |
+
+</details>
+
 ### `example_bash_operator`: changed (`dags/example_bash_operator.py`)
 
 - schedule: `0 0 * * *` → `0 6 * * *`
@@ -158,12 +173,29 @@ def test_markdown_for_a_pull_request(scratch, tmp_path):
 - edge added: `run_after_loop >> notify`
 - edge removed: `run_after_loop >> run_this_last`
 
+<details><summary>What its tasks use</summary>
+
+| task | uses |
+| --- | --- |
+| `notify` | variables: `notify_channel` |
+
+</details>
+
 ### `k8s_project_example`: changed (`dags/k8s_project_example.py`)
 
 | task | field | before | after |
 | --- | --- | --- | --- |
 | `extract_orders` | retries | `1` | `3` |
 | `summarise_orders` | images | `etl-basic:latest` | `pandas-basic:latest` |
+
+<details><summary>What its tasks use</summary>
+
+| task | uses |
+| --- | --- |
+| `extract_orders` | images: `etl-basic:latest`; connections: `kubernetes_default` |
+| `summarise_orders` | images: `pandas-basic:latest`; connections: `kubernetes_default` |
+
+</details>
 
 """
 

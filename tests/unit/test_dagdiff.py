@@ -53,6 +53,20 @@ def expect(changed: dict, **parts) -> None:
     assert {k: changed[k] for k in EMPTY} == {**EMPTY, **parts}
 
 
+def test_a_changed_dag_lists_what_each_task_uses():
+    before = chain_dag()
+    after = chain_dag(schedule="@hourly")
+    after["tasks"]["extract"].update(images=["etl-basic:latest"], connections=["kubernetes_default"])
+    after["tasks"]["load"].update(variables=["target_table"])
+    changed = only_change(before, after)
+    assert changed["uses"] == {
+        "extract": {"images": ["etl-basic:latest"], "connections": ["kubernetes_default"], "variables": []},
+        "load": {"images": [], "connections": [], "variables": ["target_table"]}}
+    md = dagdiff.render_markdown(dagdiff.diff(snap(before), snap(after)), "b")
+    assert ("| `extract` | images: `etl-basic:latest`; connections: `kubernetes_default` |\n"
+            "| `load` | variables: `target_table` |\n\n</details>") in md
+
+
 def test_identical_snapshots_have_no_changes_and_say_so():
     result = dagdiff.diff(snap(chain_dag()), snap(chain_dag()))
     assert not dagdiff.has_changes(result) and result["dags_changed"] == []
