@@ -29,7 +29,7 @@ import tarfile
 import tempfile
 from pathlib import Path
 
-from airstack import paths, proc
+from airstack import dagsnapshot, paths, proc
 from airstack.airflow_env import base_env
 from airstack.cli import run_main
 from airstack.errors import AirstackError, ConfigError
@@ -264,7 +264,7 @@ def take_snapshot(folder: Path, plugins: Path, home: Path) -> dict:
     """Parse ``folder`` in a fresh interpreter of this environment (:mod:`airstack.dagsnapshot`)."""
     output = home / "snapshot.json"
     env = {**base_env(home, folder, plugins), "AIRSTACK_IMAGES": "", "AIRSTACK_IMAGE_REGISTRY": ""}
-    proc.run([sys.executable, "-m", "airstack.dagsnapshot", str(folder), str(output)], env=env, cwd=home,
+    proc.run([sys.executable, "-m", dagsnapshot.__name__, str(folder), str(output)], env=env, cwd=home,
              what="parsing the DAGs", timeout=900)
     return json.loads(output.read_text())
 

@@ -3,7 +3,8 @@
 Runs in a process of its own (one per side of ``nox -s dag-diff``), with the environment
 :func:`airstack.airflow_env.base_env` gives, so that both sides are parsed by the same
 Airflow the same way. Files are parsed as :mod:`airstack.dagcheck.parse` does (a fresh
-``BundleDagBag`` per file, the DAG processor's way); an import error is recorded per file.
+``BundleDagBag`` per file, the DAG processor's way, its spies refusing connection and
+variable lookups at parse time); an import error is recorded per file (its last line).
 
 What a task *uses* is found as follows (exact, or not at all):
 
@@ -157,12 +158,17 @@ def dag_snapshot(dag, file: str) -> dict:
 
 def snapshot(folder: Path) -> dict:
     """``{"dags": {dag_id: ...}, "errors": {file: message}}`` for every DAG file Airflow would parse in ``folder``."""
-    from airstack.dagcheck.parse import _process, dag_files, new_dagbag
+    from airstack.dagcheck import parse
 
+    parse.install_spies()  # a connection or variable looked up at parse time fails the file, as in the gate
     dags, errors = {}, {}
-    for path in dag_files(folder):
+    for path in parse.dag_files(folder):
         name = path.relative_to(folder.parent).as_posix()  # dags/x.py
-        found, failures = _process(new_dagbag(folder), path)
+        parse._current = parse._Recording(str(path.resolve()))
+        try:
+            found, failures = parse._process(parse.new_dagbag(folder), path)
+        finally:
+            parse._current = None
         if failures:
             errors[name] = failures[0].strip().splitlines()[-1] if failures[0].strip() else "import error"
             continue

@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 
-from airstack import paths, proc
+from airstack import dagdiff, paths, proc
 
 GIT = ("git", "-c", "user.name=dag-diff test", "-c", "user.email=dag-diff@example.invalid",
        "-c", "commit.gpgsign=false", "-c", "init.defaultBranch=main")
@@ -78,7 +78,7 @@ def scratch(tmp_path_factory) -> tuple[Path, str]:
 
 def dag_diff(root: Path, *args: str, check: bool = True) -> proc.Result:
     env = {"AIRSTACK_ROOT": str(root), "AIRSTACK_DAGS_FOLDER": "", "PYTHONDONTWRITEBYTECODE": "1"}
-    return proc.run([sys.executable, "-m", "airstack.dagdiff", *args], cwd=root, check=check, timeout=600,
+    return proc.run([sys.executable, "-m", dagdiff.__name__, *args], cwd=root, check=check, timeout=600,
                     env=env, what="dag-diff")
 
 
