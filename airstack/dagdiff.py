@@ -11,7 +11,7 @@ never touched) and parsed by this environment's Airflow in a process of its own
 A task of REF is *renamed* to a task of the working tree when, in the same DAG, the first
 was removed and the second added, and they have the same operator class, retries, pool,
 queue, images, connections, variables and argument digest (templated fields with the
-task id masked, and the Python callable's code), and the same upstream and downstream task
+task id and its DNS form masked, and the Python callable's code), and the same upstream and downstream task
 ids, every rename applied (a neighbour that is itself renamed counts under its new id).
 Candidates are paired only one-to-one: a removed task with exactly one added task of the same
 arguments, which no other removed task matches; pairs whose neighbours then differ are dropped
@@ -302,8 +302,11 @@ def main(argv: list[str]) -> int:
     else:
         text = render_markdown(result, label)
     if args.output:
-        args.output.parent.mkdir(parents=True, exist_ok=True)
-        args.output.write_text(text + "\n")
+        try:
+            args.output.parent.mkdir(parents=True, exist_ok=True)
+            args.output.write_text(text + "\n")
+        except OSError as exc:
+            raise DagDiffError(f"--output {args.output}: cannot write it ({exc.strerror})") from None
         print(f"dag-diff: report written to {args.output}", file=sys.stderr)
     else:
         print(text)

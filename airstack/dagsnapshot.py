@@ -92,11 +92,17 @@ def callable_uses(func) -> tuple[set[str], set[str]]:
     return variables, connections
 
 
-def _args_digest(task) -> str:
-    """A digest of what a task is given besides its id: templated fields (the id masked) and its callable's code."""
+def args_digest(task) -> str:
+    """A digest of what a task is given besides its id: templated fields and its callable's code.
+
+    The id is masked in the fields, as is its DNS form (``extract_orders`` -> ``extract-orders``:
+    a pod's ``name`` is often made of it).
+    """
     parts = []
+    dns = task.task_id.replace("_", "-").lower()
     for name in sorted(getattr(task, "template_fields", ())):
-        parts.append(f"{name}={getattr(task, name, None)!r}".replace(task.task_id, "<task_id>"))
+        text = f"{name}={getattr(task, name, None)!r}".replace(task.task_id, "<task_id>")
+        parts.append(text.replace(dns, "<task_id>"))
     func = getattr(task, "python_callable", None)
     code = getattr(func, "__code__", None)
     if code is not None:
@@ -132,7 +138,7 @@ def task_snapshot(task) -> dict:
         "images": [image] if isinstance(image, str) and image else [],
         "connections": sorted(connections),
         "variables": sorted(variables),
-        "args": _args_digest(task),
+        "args": args_digest(task),
     }
 
 

@@ -7,7 +7,7 @@ import copy
 import pytest
 
 from airstack import dagdiff
-from airstack.dagsnapshot import callable_uses
+from airstack.dagsnapshot import args_digest, callable_uses
 
 BASH = "airflow.providers.standard.operators.bash.BashOperator"
 KPO = "common.kpo.ProjectPodOperator"
@@ -214,3 +214,19 @@ def test_callable_uses_are_read_from_literals_and_module_constants_only():
     variables, connections = callable_uses(_uses_variables_and_connections)
     assert variables == {"literal_key", "warehouse_db"}
     assert connections == {"warehouse_db", "aws_default"}
+
+
+class FakePod:
+    """What args_digest reads of a task: its id, template_fields and their values."""
+
+    template_fields = ("name", "cmds")
+
+    def __init__(self, task_id: str, cmds: list[str]) -> None:
+        self.task_id, self.cmds = task_id, cmds
+        self.name = f"example1-{task_id}".replace("_", "-")
+
+
+def test_args_digest_masks_the_task_id_and_its_dns_form_only():
+    same = args_digest(FakePod("extract_orders", ["python", "extract.py"]))
+    assert args_digest(FakePod("load_orders", ["python", "extract.py"])) == same
+    assert args_digest(FakePod("load_orders", ["python", "load.py"])) != same
