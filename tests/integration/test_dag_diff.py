@@ -3,7 +3,7 @@
 main holds the repository's DAGs; branch `feature` changes a schedule, catchup, an owner, a
 task's retries and another's image, renames a task, adds one (with a variable in a template,
 a pool and a queue), moves an edge, removes a DAG and adds one; the working tree adds a DAG
-file that does not import. The report is compared in full.
+file that does not import and one that reads a variable at parse time. The report is compared in full.
 """
 
 from __future__ import annotations
@@ -32,6 +32,9 @@ with DAG(dag_id="new_dag", schedule=None, start_date=pendulum.datetime(2024, 1, 
     EmptyOperator(task_id="only")
 '''
 BROKEN = 'from airflow.sdk import DAG\n\nraise RuntimeError("half-written")\n'
+LOOKUP = 'from airflow.sdk import DAG, Variable\n\nTHRESHOLD = Variable.get("threshold")\n'
+LOOKUP_ERROR = ("airstack.dagcheck.parse.ParseTimeAccessError: [parse-time-variable] line 3: "
+                "Variable.get('threshold') at parse time; read it inside a task (templates or context)")
 
 
 def git(root: Path, *args: str) -> str:
@@ -73,6 +76,7 @@ def scratch(tmp_path_factory) -> tuple[Path, str]:
     git(root, "add", "-A", "dags")
     git(root, "commit", "--quiet", "-m", "the change under review")
     (dags / "broken.py").write_text(BROKEN)  # uncommitted: the working tree is what is compared
+    (dags / "lookup.py").write_text(LOOKUP)  # a variable read at parse time fails the file, as in the gate
     return root, base
 
 
@@ -94,7 +98,8 @@ def test_json_reports_every_change_exactly(scratch):
     assert report["dags_removed"] == [{"dag_id": "papermill_example", "file": "dags/papermill_example.py"}]
     assert report["not_compared"] == []
     broken = {"file": "dags/broken.py", "error": "RuntimeError: half-written"}
-    assert report["parse_errors"] == {"base": [], "head": [broken]}
+    lookup = {"file": "dags/lookup.py", "error": LOOKUP_ERROR}
+    assert report["parse_errors"] == {"base": [], "head": [broken, lookup]}
     changed = {d["dag_id"]: d for d in report["dags_changed"]}
     assert list(changed) == ["etl_postgres_orders", "example_bash_operator", "k8s_project_example"]
     etl = changed["etl_postgres_orders"]
@@ -138,6 +143,7 @@ def test_markdown_for_a_pull_request(scratch, tmp_path):
 | side | file | error |
 | --- | --- | --- |
 | working tree | `dags/broken.py` | RuntimeError: half-written |
+| working tree | `dags/lookup.py` | {LOOKUP_ERROR} |
 
 ### `new_dag`: added (`dags/new_dag.py`)
 
