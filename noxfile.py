@@ -94,6 +94,12 @@ def check_dags(session: nox.Session) -> None:
     airstack(session, "dagcheck")
 
 
+@nox.session(name="dag-diff", python=False, default=False)
+def dag_diff(session: nox.Session) -> None:
+    """What a change does to the DAGs, as Markdown for a PR (`-- [REF] [--json] [--output FILE]`; REF: merge base)."""
+    airstack(session, "dagdiff")
+
+
 @nox.session(python=False, default=False)
 def bench(session: nox.Session) -> None:
     """Run benchmarks (`-- test-suite`, `test-cold`, `up-native`...; none: all) into benchmarks/."""

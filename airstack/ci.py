@@ -6,6 +6,7 @@ from __future__ import annotations
 # (job / session name, the arguments CircleCI passes after `--` on main). Branch builds add
 # `--changed-since origin/main` to test, test-platform (which then runs only when the tooling
 # changed: airstack/, the locks, the noxfile) and build-images, and deploy integration with `--preview`.
+# A branch's test job also runs `nox -s dag-diff` (a report kept as an artifact, not a job of its own).
 PIPELINE: tuple[tuple[str, tuple[str, ...]], ...] = (
     ("lint", ()),
     ("test", ()),

@@ -329,3 +329,11 @@ def test_docker_where_sessions_need_it():
         if sessions_run & DOCKER_SESSIONS:
             remote = any(kind == "setup_remote_docker" for kind, _ in job_steps(job, MAIN))
             assert machine or remote, f"job {job} builds, pushes or tags images: it needs Docker"
+
+
+def test_a_branch_reports_its_dag_diff_as_an_artifact():
+    calls = nox_calls("test", BRANCH)
+    assert ("dag-diff", ("--output", ".airstack/dag-diff/dag-diff.md")) in calls, calls
+    artifacts = [v["path"] for kind, v in job_steps("test", BRANCH) if kind == "store_artifacts"]
+    assert ".airstack/dag-diff" in artifacts
+    assert "dag-diff" not in {session for session, _ in nox_calls("test", MAIN)}, "main has no merge base to diff"
