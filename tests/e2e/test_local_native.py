@@ -176,7 +176,9 @@ def test_native_environment_end_to_end(env):
     addresses = _listening_addresses(_env_pids(env))
     assert addresses and addresses <= {"0100007F", "00000000000000000000000001000000"}, addresses  # 127.0.0.1, ::1
 
-    # Two `up` at once: one proceeds, the other refuses with a clear message.
+    # Two `up` at once: one proceeds, the other refuses with a clear message. (From down: an `up` of an env
+    # that is all up is over in under a second.)
+    cli(environ, "down")
     first = subprocess.Popen([sys.executable, "-m", "airstack.localenv", "up"], env={**os.environ, **environ},
                              cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     time.sleep(1.0)
