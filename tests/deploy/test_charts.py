@@ -163,6 +163,16 @@ def decoded(secret: dict) -> dict[str, str]:
     return {key: base64.b64decode(value).decode() for key, value in secret.get("data", {}).items()}
 
 
+def assert_valid_kubernetes(objects: list[dict], k8s_versions) -> None:
+    """Every object validates strictly against each Kubernetes version's schemas; a failure names it."""
+    for obj in objects:
+        for k8s_version in k8s_versions:
+            try:
+                kubernetes_validate.validate(obj, k8s_version, strict=True)
+            except kubernetes_validate.ValidationError as exc:
+                pytest.fail(f"{obj['kind']}/{obj['metadata']['name']} is not valid Kubernetes {k8s_version}: {exc}")
+
+
 # --- charts/platform: rendered by Helm, validated by Kubernetes' schemas -------------------
 
 @pytest.mark.parametrize("k8s_version", K8S_VERSIONS)
@@ -170,11 +180,7 @@ def decoded(secret: dict) -> dict[str, str]:
 def test_platform_manifests_validate_against_kubernetes(platform_chart, env, k8s_version):
     objects = render(platform_chart, platform_values(env, random_payload()))
     assert {obj["kind"] for obj in objects} == {"Secret", "ConfigMap", "PersistentVolumeClaim", "Job"}
-    for obj in objects:
-        try:
-            kubernetes_validate.validate(obj, k8s_version, strict=True)
-        except kubernetes_validate.ValidationError as exc:
-            pytest.fail(f"{obj['kind']}/{obj['metadata']['name']} is not valid Kubernetes {k8s_version}: {exc}")
+    assert_valid_kubernetes(objects, [k8s_version])
 
 
 @pytest.mark.parametrize("env", ENVIRONMENTS)
@@ -661,12 +667,7 @@ def test_the_official_chart_renders_valid_kubernetes(official_chart_release, env
     assert {o["metadata"]["labels"].get("chart") for o in objects} >= {f"airflow-{version}"}
     if executor == "KubernetesExecutor":
         objects = [*objects, pod_template(objects)]
-    for obj in objects:
-        for k8s_version in K8S_VERSIONS:
-            try:
-                kubernetes_validate.validate(obj, k8s_version, strict=True)
-            except kubernetes_validate.ValidationError as exc:
-                pytest.fail(f"{obj['kind']}/{obj['metadata']['name']} is not valid Kubernetes {k8s_version}: {exc}")
+    assert_valid_kubernetes(objects, K8S_VERSIONS)
 
 
 @pytest.mark.parametrize("env", ENVIRONMENTS)
