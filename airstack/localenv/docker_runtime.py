@@ -251,8 +251,10 @@ class DockerRuntime:
     def end(self) -> None:
         pass
 
-    def import_seconds(self) -> None:
-        return None
+    stop_seconds: dict[str, float] = {}  # not measured per container
+
+    def import_seconds(self) -> dict[str, float]:
+        return {}
 
     def started_at(self, service: str) -> datetime:
         container = self._container(service)

@@ -24,6 +24,13 @@ def tail(path: Path, lines: int = LOG_LINES) -> str:
     return "\n".join(f"    {line}" for line in text)
 
 
+def api_client(api_url: str):
+    """The local Airflow's REST API (``/api/v2``); every request is an admin locally, so no token."""
+    import httpx
+
+    return httpx.Client(base_url=f"{api_url}/api/v2", timeout=30)  # a loaded laptop answers slowly
+
+
 def health(api_url: str) -> dict[str, str]:
     """Component -> status ("unreachable" for everything when the api-server does not answer)."""
     import httpx

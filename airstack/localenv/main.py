@@ -413,7 +413,7 @@ def cmd_down(args, config: LocalConfig) -> int:
     with env_lock(config, "down"):
         stopped = _stop_all(runtime, phases)
     if config.logs.is_dir():
-        phases.save(config.log_file("down-phases").with_suffix(".json"), **getattr(runtime, "stop_seconds", {}))
+        phases.save(config.log_file("down-phases").with_suffix(".json"), **runtime.stop_seconds)
     console.print(f"{stopped}; data kept in {config.state}")
     return 0
 

@@ -94,6 +94,7 @@ class NativeRuntime:
         self.user = run_as_user()
         self.airflow = str(Path(sys.executable).parent / "airflow")
         self.launcher = self.api_launcher = None
+        self.stop_seconds: dict[str, float] = {}  # per service, how long it took to end (`down` keeps them)
 
     def begin(self, env: dict[str, str]) -> None:
         """Import Airflow once, in the background, for the services to fork from (see launcher.py)."""
@@ -280,13 +281,10 @@ class NativeRuntime:
         return self._stop(first, timeout, notify) + self._stop(("api-server",), timeout) + \
             self._stop(SERVERS, timeout)
 
-    stop_seconds: dict[str, float]  # per service, how long it took to end (`down` keeps them with its phases)
-
     def _stop(self, services: tuple[str, ...], timeout: float, notify=None) -> list[str]:
         pids = {s: pid for s in services if (pid := self.pid(s))}
         later = _ask_to_end(pids)
         started = time.monotonic()
-        self.stop_seconds = getattr(self, "stop_seconds", {})
         while (now := time.monotonic()) < started + timeout:
             for service in pids.keys() - self.stop_seconds.keys():
                 if not self.pid(service):

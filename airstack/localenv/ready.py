@@ -65,9 +65,9 @@ def classify(files: list[str], dags: list[dict], errors: list[dict], since: date
 
 
 def _fetch(api_url: str) -> tuple[list[dict], list[dict]]:
-    import httpx
+    from airstack.localenv.health import api_client
 
-    with httpx.Client(base_url=f"{api_url}/api/v2", timeout=30) as client:
+    with api_client(api_url) as client:
         dags = client.get("/dags", params={"limit": 1000}).raise_for_status().json()["dags"]
         errors = client.get("/importErrors", params={"limit": 1000}).raise_for_status().json()["import_errors"]
     return dags, errors

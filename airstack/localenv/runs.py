@@ -68,12 +68,6 @@ def _failures(client, dag_id: str, run_id: str, tasks: list[dict], dags_folder: 
     return out
 
 
-def _client(api_url: str):
-    import httpx
-
-    return httpx.Client(base_url=f"{api_url}/api/v2", timeout=30)  # a loaded laptop answers slowly
-
-
 def _wait_for_dag(client, dag_id: str, timeout: float) -> None:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
@@ -92,14 +86,14 @@ def follow_run(api_url: str, dag_id: str, timeout: float, console, dags_folder: 
     failed task's exception and log tail; 0 on success, 1 on failure."""
     import httpx
 
-    from airstack.localenv.health import health
+    from airstack.localenv.health import api_client, health
 
     unhealthy = ", ".join(f"{c}: {s}" for c, s in health(api_url).items() if s != "healthy")
     if unhealthy:
         raise AirstackError(f"the local Airflow at {api_url} is not healthy ({unhealthy}): "
                             "`nox -s status`, `nox -s logs`, `nox -s restart`")
     try:
-        with _client(api_url) as client:
+        with api_client(api_url) as client:
             _wait_for_dag(client, dag_id, 60)
             client.patch(f"/dags/{dag_id}", json={"is_paused": False}).raise_for_status()
             created = client.post(f"/dags/{dag_id}/dagRuns", json={"logical_date": None})
