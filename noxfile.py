@@ -23,37 +23,28 @@ nox.options.sessions = ["test"]  # the gate (it lints too)
 
 PYTHON = "3.11"
 DEV_LOCK = "requirements/dev.txt"
-# Airflow's python-dateutil pin wins over botocore's `<3` (see the file): runtime and dev locks only.
+# Airflow's python-dateutil pin wins over botocore's `<3` (see the file): every compile and install.
 OVERRIDES = ("--override", "requirements/overrides.txt")
 # PYTHONDONTWRITEBYTECODE may be set; compiled site-packages halve Airflow's start-up time.
 INSTALL_ENV = {"UV_COMPILE_BYTECODE": "1"}
 
 
 SHARED_ENV = Path(".nox") / "_airflow"
-# The deploy toolchain (boto3, moto, cfn-lint, helm-python-sdk) cannot share Airflow's
-# environment (Airflow 3.3.2 pins python-dateutil 4, botocore needs < 3): its own lock and venv.
-DEPLOY_LOCK = "requirements/deploy.txt"
-DEPLOY_ENV = Path(".nox") / "_deploy"
 
 
-def shared_python(session: nox.Session, env: Path = SHARED_ENV, lock: str = DEV_LOCK) -> str:
-    """One environment for the tests and the operational sessions (up, settings-*, images...): Airflow installs once."""
-    python, stamp = env / "bin" / "python", env / ".installed"
-    overrides = OVERRIDES if lock == DEV_LOCK else ()
-    wanted = hashlib.sha256(b"".join(Path(f).read_bytes() for f in (lock, "pyproject.toml", OVERRIDES[1]))).hexdigest()
+def shared_python(session: nox.Session) -> str:
+    """One environment for the tests, the deploys and the operational sessions (up, settings-*, images...)."""
+    python, stamp = SHARED_ENV / "bin" / "python", SHARED_ENV / ".installed"
+    inputs = (DEV_LOCK, "pyproject.toml", OVERRIDES[1])
+    wanted = hashlib.sha256(b"".join(Path(f).read_bytes() for f in inputs)).hexdigest()
     uv = [sys.executable, "-m", "uv"]
     if not python.exists():
-        session.run(*uv, "venv", "--quiet", "--python", PYTHON, str(env), external=True)
+        session.run(*uv, "venv", "--quiet", "--python", PYTHON, str(SHARED_ENV), external=True)
     if not (stamp.is_file() and stamp.read_text() == wanted):  # new, or the lock/pyproject changed
-        session.run(*uv, "pip", "install", "--quiet", "--python", str(python), "-r", lock, *overrides,
+        session.run(*uv, "pip", "install", "--quiet", "--python", str(python), "-r", DEV_LOCK, *OVERRIDES,
                     "-e", ".", env=INSTALL_ENV, external=True)
         stamp.write_text(wanted)
     return str(python)
-
-
-def deploy_python(session: nox.Session) -> str:
-    """The deploy toolchain's environment (requirements/deploy.txt), shared by lint, test and the deploys."""
-    return shared_python(session, DEPLOY_ENV, DEPLOY_LOCK)
 
 
 def airstack(session: nox.Session, module: str, *args: str) -> None:
@@ -62,30 +53,27 @@ def airstack(session: nox.Session, module: str, *args: str) -> None:
 
 
 def deploy(session: nox.Session, *args: str) -> None:
-    """Run `python -m airstack.deploy ARGS... POSARGS...` in the deploy environment."""
-    session.run(deploy_python(session), "-m", "airstack.deploy", *args, *session.posargs, external=True)
+    """Run `python -m airstack.deploy ARGS... POSARGS...` in the shared environment."""
+    session.run(shared_python(session), "-m", "airstack.deploy", *args, *session.posargs, external=True)
 
 
 @nox.session(python=PYTHON)
 def lint(session: nox.Session) -> None:
     """flake8 (seed 000), ruff's AIR3 rules, yamllint, image pins, cfn-lint (`-- --changed-since REF`: changes)."""
-    session.install("-c", DEV_LOCK, "flake8", "ruff", "yamllint", "-e", ".", env=INSTALL_ENV)
-    cfn_lint = str(Path(deploy_python(session)).with_name("cfn-lint"))
-    session.run("python", "-m", "airstack.lint", "--cfn-lint", cfn_lint, *session.posargs)
+    session.install("-c", DEV_LOCK, *OVERRIDES, "flake8", "ruff", "yamllint", "cfn-lint", "-e", ".", env=INSTALL_ENV)
+    session.run("python", "-m", "airstack.lint", *session.posargs)
 
 
 @nox.session(python=False)
 def test(session: nox.Session) -> None:
     """The team's gate: lint, DAG integrity/policy/templates, every DAG run on Postgres, settings, charts."""
-    session.run(shared_python(session), "-m", "airstack.testrun", "gate", "--deploy-python", deploy_python(session),
-                *session.posargs, external=True)
+    session.run(shared_python(session), "-m", "airstack.testrun", "gate", *session.posargs, external=True)
 
 
 @nox.session(name="test-platform", python=False, default=False)
 def test_platform(session: nox.Session) -> None:
     """The tooling's own tests: tests/unit, integration, docker, dags/checker, deploy (`--changed-since REF`)."""
-    session.run(shared_python(session), "-m", "airstack.testrun", "platform", "--deploy-python",
-                deploy_python(session), *session.posargs, external=True)
+    session.run(shared_python(session), "-m", "airstack.testrun", "platform", *session.posargs, external=True)
 
 
 @nox.session(name="check-dags", python=False, default=False)
@@ -103,8 +91,7 @@ def dag_diff(session: nox.Session) -> None:
 @nox.session(python=False, default=False)
 def bench(session: nox.Session) -> None:
     """Run benchmarks (`-- test-suite`, `test-cold`, `up-native`...; none: all) into benchmarks/."""
-    session.run(shared_python(session), "-m", "airstack.bench", *session.posargs,
-                env={"AIRSTACK_DEPLOY_PYTHON": deploy_python(session)}, external=True)
+    session.run(shared_python(session), "-m", "airstack.bench", *session.posargs, external=True)
 
 
 def images(session: nox.Session, verb: str) -> None:
@@ -262,7 +249,7 @@ def ci(session: nox.Session) -> None:
     local = ci_constant("LOCAL_EXTRA_ARGS")
     for name, args in ci_constant("PIPELINE"):
         if name.startswith("deploy-"):  # moto for AWS, a helm stand-in, throwaway keys (airstack/deploy/standins.py)
-            session.run(deploy_python(session), "-m", "airstack.deploy.standins", name.removeprefix("deploy-"),
+            session.run(shared_python(session), "-m", "airstack.deploy.standins", name.removeprefix("deploy-"),
                         *args, external=True)
         else:
             session.run(sys.executable, "-m", "nox", "-s", name, "--", *args, *local.get(name, ()), external=True)
@@ -277,10 +264,10 @@ def test_e2e(session: nox.Session) -> None:
 
 @nox.session(python=PYTHON, default=False)
 def lock(session: nox.Session) -> None:
-    """Recompile requirements/runtime.txt, dev.txt and deploy.txt (universal, hashed) after editing the .in files."""
+    """Recompile requirements/runtime.txt and dev.txt (universal, hashed) after editing the .in files."""
     session.install("uv")
-    for name in ("runtime", "dev", "deploy"):
+    for name in ("runtime", "dev"):
         session.run("uv", "pip", "compile", "--quiet", "--universal", "--python-version", PYTHON,
                     "--generate-hashes", "--custom-compile-command", "nox -s lock", *session.posargs,
-                    *(OVERRIDES if name != "deploy" else ()),
+                    *OVERRIDES,
                     f"requirements/{name}.in", "-o", f"requirements/{name}.txt")

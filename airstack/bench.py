@@ -14,7 +14,7 @@
 - ``affected``: in a scratch clone, one DAG file changed: the test runs with
   ``--changed-since`` against the full test runs (both pytest runs of ``nox -s test``), same run.
 - ``deploy-noop``: ``deploy-plan`` with nothing changed for an environment deployed to a moto
-  server plus its charts (airstack/deploy/bench.py, run in the deploy toolchain's environment).
+  server plus its charts (airstack/deploy/bench.py, in a process of its own).
 - ``settings-import``: 50 connections + 50 variables imported into one real Postgres metadata
   database, three ways: one ``airflow`` CLI process per item (the old way), airstack's
   importer in process (one transaction), and airstack's importer as a whole command (one process).
@@ -669,16 +669,10 @@ def bench_dag_refresh(args: argparse.Namespace) -> None:
                  edited_seconds=runs["edited_seconds"], added_seconds=runs["added_seconds"], goal="<= 5 s")
 
 
-def _deploy_python() -> str:
-    """The deploy toolchain's python (`nox -s bench` passes it), absolute: runs may change directory."""
-    python = os.environ.get("AIRSTACK_DEPLOY_PYTHON") or paths.repo_root() / ".nox" / "_deploy" / "bin" / "python"
-    return str(Path(python).absolute())
-
-
 def _test_runs(root: Path, extra: list[str]) -> float:
     """What `nox -s test` runs (airstack.testrun's gate: its lanes), timed."""
     started = time.perf_counter()
-    proc.run([sys.executable, "-m", "airstack.testrun", "gate", "--deploy-python", _deploy_python(), "-q", "-p",
+    proc.run([sys.executable, "-m", "airstack.testrun", "gate", "-q", "-p",
               "no:cacheprovider", *extra], cwd=root, env={"AIRSTACK_ROOT": str(root)}, timeout=3600)
     return time.perf_counter() - started
 
@@ -703,8 +697,8 @@ def bench_affected(args: argparse.Namespace) -> None:
 
 
 def bench_deploy_noop(args: argparse.Namespace) -> None:
-    """In the deploy environment (boto3 and moto cannot live next to Airflow): `nox -s bench` passes its python."""
-    proc.run_streaming([_deploy_python(), "-m", "airstack.deploy.bench"])
+    """airstack.deploy.bench, in a process of its own (it starts the moto server)."""
+    proc.run_streaming([sys.executable, "-m", "airstack.deploy.bench"])
 
 
 def bench_settings_apply_large(args: argparse.Namespace) -> None:

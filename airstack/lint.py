@@ -3,7 +3,7 @@
 flake8 (seed 000's settings, ``.flake8``) over the Python paths, ruff's Airflow 3 rules (AIR3:
 removed, moved-to-provider and suggested-update imports and arguments, dynamic DAG values) over
 ``dags/`` and ``plugins/``, yamllint over the YAML files, the images' pin lint, and cfn-lint over
-``infra/cloudformation/`` (from the deploy toolchain, ``--cfn-lint PATH``). With
+``infra/cloudformation/`` (the ``cfn-lint`` next to this interpreter). With
 ``--changed-since REF`` flake8, ruff and yamllint get only the changed files, and cfn-lint runs
 only when a template or parameter file changed.
 """
@@ -58,7 +58,6 @@ def ruff_airflow(paths: list[str], cwd: Path) -> int:
 def main(argv: list[str]) -> int:
     parser = argparse.ArgumentParser(prog="nox -s lint --", description=__doc__)
     parser.add_argument("--changed-since", metavar="REF", help="lint only what changed since git REF")
-    parser.add_argument("--cfn-lint", default="cfn-lint", help="the cfn-lint executable (the deploy environment's)")
     # `nox -s test -- ARGS` hands ARGS to lint too (it requires lint): keep ours, leave pytest's.
     args, _ = parser.parse_known_args(argv)
     root = paths.repo_root()
@@ -76,7 +75,7 @@ def main(argv: list[str]) -> int:
         steps.append([sys.executable, "-m", "yamllint", "--strict", "-c", ".yamllint.yaml", *yaml])
     steps.append([sys.executable, "-m", "airstack.images", "lint"])
     if cfn:
-        steps.append([args.cfn_lint, f"{TEMPLATES}/*.yaml"])
+        steps.append([str(Path(sys.executable).with_name("cfn-lint")), f"{TEMPLATES}/*.yaml"])
     failed = [step[2] if step[1] == "-m" else Path(step[0]).name for step in steps
               if proc.run_streaming(step, cwd=root) != 0]
     airflow = [p for p in python if p.startswith(AIRFLOW_PATHS)]

@@ -7,14 +7,14 @@
   forks the DAG runs from a warm parent (airstack.dagruns); its output streams;
 - ``lint``: ``python -m airstack.lint`` (flake8, ruff's AIR rules, yamllint, image pins, cfn-lint);
 - ``settings``: ``python -m airstack.settings check`` (every environment whose key is here);
-- ``charts``: ``tests/deploy/test_charts.py`` in the deploy toolchain (charts rendered with the
-  real Helm engine, manifests validated).
+- ``charts``: ``tests/deploy/test_charts.py`` (charts rendered with the real Helm engine,
+  manifests validated).
 
 The other lanes' output is shown when they fail; a table of lanes ends the run.
 
-``platform`` runs the tooling's own tests: ``tests/unit``, ``tests/integration``,
-``tests/docker`` and ``tests/dags/checker`` next to Airflow, then ``tests/deploy`` (but the
-charts) in the deploy toolchain, each spread over every core (pytest-xdist). With
+``platform`` runs the tooling's own tests in one pytest: ``tests/unit``, ``tests/integration``,
+``tests/docker``, ``tests/dags/checker`` and ``tests/deploy`` (but the charts), spread over
+every core (pytest-xdist). With
 ``--changed-since REF`` it runs only when the tooling changed (``airstack/``, the locks, the
 noxfile, pyproject.toml, the platform tests), and then only the affected test modules.
 """
@@ -37,10 +37,10 @@ DEPLOY_TESTS = "tests/deploy"
 CHART_TESTS = "tests/deploy/test_charts.py"
 GATE_TESTS = ("tests/dags",)
 CHECKER_TESTS = "tests/dags/checker"
-PLATFORM_TESTS = ("tests/unit", "tests/integration", "tests/docker", CHECKER_TESTS)
+PLATFORM_TESTS = ("tests/unit", "tests/integration", "tests/docker", CHECKER_TESTS, DEPLOY_TESTS)
 # What the platform session tests: a change elsewhere (DAGs, settings, charts) is the gate's.
 TOOLING = ("airstack/", "requirements/", "noxfile.py", "pyproject.toml", "tests/conftest.py", "tests/helpers.py",
-           *(f"{t}/" for t in PLATFORM_TESTS), f"{DEPLOY_TESTS}/")
+           *(f"{t}/" for t in PLATFORM_TESTS))
 # Affected test modules from which spreading over workers pays for the workers' start-up.
 PARALLEL_FROM = 8
 REPORT_ENV = "AIRSTACK_GATE_REPORT"  # a file to write each lane's seconds and exit code to
@@ -76,11 +76,11 @@ def gate_lanes(args: argparse.Namespace, pytest_args: list[str]) -> tuple[Lane, 
     dags = Lane("dags", [*pytest, *dag_paths, *options, *changed],
                 "DAG integrity, policy, templates; every DAG run on Postgres; pod specs; parity")
     side = [
-        Lane("lint", [sys.executable, "-m", "airstack.lint", "--cfn-lint", str(Path(args.deploy_python).with_name(
-            "cfn-lint")), *changed], "flake8, ruff AIR rules, yamllint, image pins, cfn-lint"),
+        Lane("lint", [sys.executable, "-m", "airstack.lint", *changed],
+             "flake8, ruff AIR rules, yamllint, image pins, cfn-lint"),
         Lane("settings", [sys.executable, "-m", "airstack.settings", "check"],
              "every environment whose key is here: decrypted, validated, parity"),
-        Lane("charts", [args.deploy_python, "-m", "pytest", f"--confcutdir={DEPLOY_TESTS}", "--numprocesses=0",
+        Lane("charts", [sys.executable, "-m", "pytest", f"--confcutdir={DEPLOY_TESTS}", "--numprocesses=0",
                         "-q", "--no-header", *chart_paths, *options, *changed],
              "charts rendered with the Helm engine, manifests validated"),
     ]
@@ -148,11 +148,10 @@ def tooling_changed(changed: list[str]) -> list[str]:
     return [c for c in changed if c.startswith(TOOLING)]
 
 
-def platform_plan(ref: str | None) -> tuple[list[str] | None, list[str] | None]:
-    """The pytest arguments of the Airflow-side run and of the deploy run; None: nothing to run there."""
-    parallel = ["--numprocesses=auto"]
-    everything = ([*parallel, "--dist=loadgroup", *PLATFORM_TESTS],
-                  [*parallel, DEPLOY_TESTS, f"--ignore={CHART_TESTS}"])
+def platform_plan(ref: str | None) -> list[str] | None:
+    """The pytest arguments of the platform run; None: nothing to run."""
+    parallel = ["--numprocesses=auto", "--dist=loadgroup"]
+    everything = [*parallel, *PLATFORM_TESTS, f"--ignore={CHART_TESTS}"]
     if not ref:
         return everything
     from airstack.affected import for_ref
@@ -160,19 +159,14 @@ def platform_plan(ref: str | None) -> tuple[list[str] | None, list[str] | None]:
     root = paths.repo_root()
     changed, affected = for_ref(root, ref)
     if not tooling_changed(changed):
-        return None, None
+        return None
     if affected.everything:
         return everything
-    existing = sorted(t for t in affected.test_files if (root / t).is_file() and t != CHART_TESTS)
-    deploy = [t for t in existing if t.startswith(f"{DEPLOY_TESTS}/")]
-    main = [t for t in existing if t.startswith(tuple(f"{p}/" for p in PLATFORM_TESTS))]
-
-    def options(files: list[str], dist: list[str]) -> list[str] | None:
-        if not files:
-            return None
-        return [*parallel, *dist, *files] if len(files) >= PARALLEL_FROM else ["--numprocesses=0", *files]
-
-    return options(main, ["--dist=loadgroup"]), options(deploy, [])
+    files = sorted(t for t in affected.test_files if (root / t).is_file() and t != CHART_TESTS
+                   and t.startswith(tuple(f"{p}/" for p in PLATFORM_TESTS)))
+    if not files:
+        return None
+    return [*parallel, *files] if len(files) >= PARALLEL_FROM else ["--numprocesses=0", *files]
 
 
 def _xdist(options: list[str] | None) -> list[str]:
@@ -180,35 +174,24 @@ def _xdist(options: list[str] | None) -> list[str]:
 
 
 def run_platform(args: argparse.Namespace, pytest_args: list[str]) -> int:
-    main_opts, deploy_opts = platform_plan(args.changed_since)
+    options = platform_plan(args.changed_since)
     if args.changed_since:
         pytest_args = [*pytest_args, "--changed-since", args.changed_since]
     named = given_paths(pytest_args)
-    if named:  # `nox -s test-platform -- tests/unit/x.py ...`: each path to the run whose environment imports it
+    if named:  # `nox -s test-platform -- tests/unit/x.py ...`: those paths only
         pytest_args = [a for a in pytest_args if a not in named]
-        mine = [p for p in named if not p.startswith(DEPLOY_TESTS)]
-        theirs = [p for p in named if p.startswith(DEPLOY_TESTS)]
-        main_opts = [*_xdist(main_opts), *mine] if mine else None
-        deploy_opts = [*_xdist(deploy_opts), *theirs] if theirs else None
-    if main_opts is None and deploy_opts is None and args.changed_since:
+        options = [*_xdist(options), *named]
+    if options is None:
         print(f"--changed-since {args.changed_since}: the tooling did not change (nothing under "
               f"{', '.join(TOOLING[:4])}...): the platform tests have nothing to run")
         return 0
-    code = 0
-    if main_opts is not None:
-        code = proc.run_streaming([sys.executable, "-m", "pytest", *main_opts, *pytest_args])
-    if deploy_opts is not None:
-        deploy_code = proc.run_streaming([args.deploy_python, "-m", "pytest", f"--confcutdir={DEPLOY_TESTS}",
-                                          *deploy_opts, *pytest_args])
-        code = code or deploy_code
-    return code
+    return proc.run_streaming([sys.executable, "-m", "pytest", *options, *pytest_args])
 
 
 def main(argv: list[str]) -> int:
     parser = argparse.ArgumentParser(prog="nox -s test|test-platform --", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("suite", choices=("gate", "platform"))
-    parser.add_argument("--deploy-python", required=True, help="the deploy toolchain's python")
     parser.add_argument("--changed-since", metavar="REF", help="only what the changes since git REF affect")
     args, pytest_args = parser.parse_known_args(argv)
     return run_gate(args, pytest_args) if args.suite == "gate" else run_platform(args, pytest_args)

@@ -30,10 +30,6 @@ os.environ.update(base_env(AIRFLOW_HOME, paths.dags_folder(), ROOT / "plugins"))
 # A fresh key per test run: never stored, never hard-coded.
 os.environ["AIRFLOW__CORE__FERNET_KEY"] = Fernet.generate_key().decode()
 
-# tests/deploy run in the deploy toolchain's environment (boto3, moto, helm-python-sdk), which
-# cannot hold Airflow: `nox -s test` runs them there. Here, next to Airflow, they are left out.
-collect_ignore = ["deploy"]
-
 _DOCKER = pytest.StashKey[tuple[bool, str]]()
 # (fixture, xdist group), first match wins: tests sharing a database share a worker.
 XDIST_GROUPS = (("dag_runs", "dag_runs"), ("airflow_settings", "dag_runs"),

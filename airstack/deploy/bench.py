@@ -1,7 +1,7 @@
 """``deploy-noop``: with nothing changed, ``deploy-plan`` of an environment deployed to the local AWS
 endpoint (a moto server on 127.0.0.1) plus its charts reports "no changes"; how long it takes.
 
-Runs in the deploy toolchain's environment (``nox -s bench -- deploy-noop`` starts it there).
+Runs in a process of its own (``nox -s bench -- deploy-noop`` starts it).
 What stands in for what: moto for AWS (stacks ``registries`` and ``logs``, the two moto runs in
 full), ``tests/deploy/helm_standin.py`` for ``helm`` and the cluster (it renders our platform
 chart with the real Helm 4 engine), docker-offline's registry for ECR.

@@ -1,6 +1,8 @@
-"""Deploy tests run in the deploy toolchain's environment (requirements/deploy.txt: boto3,
-moto, cfn-lint, helm-python-sdk), not next to Airflow: `nox -s test` runs them with
-``--confcutdir=tests/deploy`` so the Airflow test setup in ``tests/conftest.py`` stays out.
+"""Fixtures of the deploy tests: the moto server, AWS credentials for it, Docker for the image step.
+
+They need nothing from ``tests/conftest.py``: the gate's charts lane runs ``test_charts.py``
+with ``--confcutdir=tests/deploy``, which skips the Airflow test setup there (its Docker and
+Postgres probes) and keeps the lane quick.
 """
 
 from __future__ import annotations

@@ -75,8 +75,8 @@ def deep_merge(base: dict, *overrides: dict) -> dict:
 
 
 def kpo_claim_defaults() -> dict[str, str]:
-    """DAGS_CLAIM/DATA_CLAIM defaults of dags/common/kpo.py, read with ast: it imports the
-    kubernetes client, which the deploy toolchain does not install."""
+    """DAGS_CLAIM/DATA_CLAIM defaults of dags/common/kpo.py, read with ast: importing it imports
+    Airflow and the kubernetes client, seconds the charts lane does without."""
     tree = ast.parse((ROOT / "dags" / "common" / "kpo.py").read_text())
     found = {}
     for node in tree.body:

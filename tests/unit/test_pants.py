@@ -153,12 +153,6 @@ def runner() -> ast.Module:
     return ast.parse((ROOT / "airstack" / "testrun.py").read_text())
 
 
-def runner_constant(name: str):
-    (value,) = [n.value for n in runner().body if isinstance(n, ast.Assign)
-                and any(isinstance(t, ast.Name) and t.id == name for t in n.targets)]
-    return ast.literal_eval(value)
-
-
 def nox_pytest_options() -> list[str]:
     """The xdist options a full `nox -s test` gives pytest (literals in airstack/testrun.py)."""
     options = [n.value for n in ast.walk(runner()) if isinstance(n, ast.Constant) and isinstance(n.value, str)
@@ -265,26 +259,21 @@ def test_every_python_file_nox_lints_is_owned_by_exactly_one_python_target():
     assert {f: o for f, o in owners.items() if len(o) != 1} == {}
 
 
-def test_deploy_code_is_in_the_deploy_resolve_and_the_rest_in_airflows():
-    deploy_dirs = ("airstack/deploy", runner_constant("DEPLOY_TESTS"))
+def test_every_python_target_is_in_the_one_resolve():
+    """One environment for the tooling (issue 16): no target names another resolve."""
     for target in of_kind(*PYTHON_KINDS):
-        in_deploy = [any(f.startswith(d + "/") for d in deploy_dirs) for f in owned(target)]
-        assert in_deploy and len(set(in_deploy)) == 1, f"{target.folder}:{target.name} mixes deploy and other files"
-        if in_deploy[0]:
-            assert resolves(target) == {"deploy"}, f"{target.folder}:{target.name}"
-        else:
-            assert "airflow" in resolves(target), f"{target.folder}:{target.name}"
+        assert resolves(target) == {"airflow"}, f"{target.folder}:{target.name}"
 
 
-def test_resolves_are_noxs_two_locks():
+def test_the_resolve_is_noxs_lock():
     python = pants()["python"]
     assert python["enable_resolves"] and python["default_resolve"] == "airflow"
-    assert set(pants()["python"]["resolves"]) == {"airflow", "deploy"}
+    assert set(pants()["python"]["resolves"]) == {"airflow"}
     locks = {}
     for target in of_kind("python_requirements"):
         (resolve,) = resolves(target)
         locks[resolve] = posixpath.join(target.folder, target.fields["source"])
-    assert locks == {"airflow": nox_constant("DEV_LOCK"), "deploy": nox_constant("DEPLOY_LOCK")}
+    assert locks == {"airflow": nox_constant("DEV_LOCK")}
 
 
 def test_flake8_is_configured_like_nox():
