@@ -101,7 +101,8 @@ def _empty_database() -> None:
 
 
 def run(args: argparse.Namespace) -> None:
-    from airstack.bench import _configure_airflow, _settings_import_env, write_result
+    from airstack.bench.airflow_db import airflow_env, configure_airflow
+    from airstack.bench.common import write_result
     from airstack.postgres import choose_provider, postgres_server, probe
     from airstack.settings import importer, sops
     from airstack.settings.keys import new_secret
@@ -112,8 +113,8 @@ def run(args: argparse.Namespace) -> None:
     results: dict[str, dict] = {}
     with tempfile.TemporaryDirectory(prefix="airstack-bench-") as tmp, postgres_server(choice, probes) as server:
         print(f"  postgres: {choice.provider.value} ({choice.reason}); {server.redacted_dsn}")
-        env = _settings_import_env(Path(tmp), server.dsn)
-        _configure_airflow(env)
+        env = airflow_env(Path(tmp), server.dsn)
+        configure_airflow(env)
         root = _scratch_repo(Path(tmp))
         secret = new_secret()
         try:
