@@ -44,3 +44,15 @@ def docker_status(timeout: float = 3.0) -> tuple[bool, str]:
     except DockerNotAvailableError as exc:
         return False, str(exc)
     return True, ""
+
+
+def has_image(client, name: str) -> bool:
+    """Whether the daemon of ``client`` holds the image ``name`` (any SDK error: it does not, as far as we know)."""
+    from docker.errors import DockerException
+
+    try:
+        client.images.get(name)
+    except DockerException:
+        log.debug("image %s not found", name, exc_info=True)
+        return False
+    return True

@@ -245,25 +245,23 @@ def s3_standin():
     Yields the endpoint, the bucket, and an Airflow connection URI-free JSON for ``AIRFLOW_CONN_*``
     with throwaway credentials (moto accepts any; none is stored).
     """
+    from airstack.standins.aws import moto_server
+
+    with moto_server() as endpoint:
+        yield _s3_bucket(endpoint)
+
+
+def _s3_bucket(endpoint: str) -> dict:
+    """The bucket ``airstack-test`` on ``endpoint``, a client, and the Airflow connection (random keys)."""
     import json
     import secrets
 
     import boto3
-    from moto.server import ThreadedMotoServer
 
-    from airstack.postgres.embedded import free_port
-
-    port = free_port()
-    server = ThreadedMotoServer(ip_address="127.0.0.1", port=port, verbose=False)
-    server.start()
-    endpoint = f"http://127.0.0.1:{port}"
     key, secret = f"test-{secrets.token_hex(4)}", secrets.token_urlsafe(16)
     client = boto3.client("s3", endpoint_url=endpoint, region_name="us-east-1", aws_access_key_id=key,
                           aws_secret_access_key=secret)
     client.create_bucket(Bucket="airstack-test")
     connection = json.dumps({"conn_type": "aws", "login": key, "password": secret,
                              "extra": {"endpoint_url": endpoint, "region_name": "us-east-1"}})
-    try:
-        yield {"endpoint": endpoint, "bucket": "airstack-test", "client": client, "connection": connection}
-    finally:
-        server.stop()
+    return {"endpoint": endpoint, "bucket": "airstack-test", "client": client, "connection": connection}

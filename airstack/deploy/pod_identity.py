@@ -44,11 +44,11 @@ def service_accounts(release: str) -> list[str]:
 
 def target(cf, stack_prefix: str) -> tuple[str, str]:
     """(cluster name, PreviewRole ARN) from the cluster stack's outputs."""
-    from airstack.deploy.cloudformation import stack_outputs
+    from airstack.deploy.cloudformation import ChangeSets
 
     stack = f"{stack_prefix}-{CLUSTER_STACK}"
     with _aws_errors(stack):
-        outputs = stack_outputs(cf, stack)
+        outputs = ChangeSets(cf).outputs(stack)
     missing = [key for key in OUTPUTS if not outputs.get(key)]
     if missing:
         raise PodIdentityError(f"stack {stack} has no output {', '.join(missing)}: deploy integration's stacks "

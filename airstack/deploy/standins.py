@@ -1,8 +1,7 @@
 """Local stand-ins for what a deploy talks to, for `nox -s ci`, the deploy-noop benchmark and tests.
 
-- AWS: a moto server on 127.0.0.1 (``AWS_ENDPOINT_URL``, throwaway credentials);
-- ``helm`` and the cluster: ``tests/deploy/helm_standin.py`` on PATH (it renders our chart
-  with the real Helm 4 engine and records every call);
+- AWS and ``helm`` (with the cluster): :func:`airstack.standins.aws_and_helm`, a moto server on 127.0.0.1
+  and the recording helm stand-in on PATH (it renders our chart with the real Helm 4 engine);
 - the environment's keys: a scratch copy of the repository whose settings file is encrypted
   to a throwaway age key kept in the copy (the committed integration/production files are
   encrypted to keys nobody here holds), as a git checkout on ``main``.
@@ -12,18 +11,16 @@
 
 from __future__ import annotations
 
-import contextlib
-import logging
 import os
 import secrets
 import sys
 import tempfile
-from collections.abc import Iterator
 from pathlib import Path
 
 import yaml
 
 from airstack import paths, proc
+from airstack.standins import aws_and_helm
 
 FOLDERS = ("settings", "charts", "infra", "images", "requirements", "dags", "plugins")
 
@@ -98,34 +95,6 @@ def records_bucket(root: Path, env: str, s3) -> None:
         bucket, _ = release.record_key(spec.records, env)
         if bucket not in {b["Name"] for b in s3.list_buckets().get("Buckets", [])}:
             s3.create_bucket(Bucket=bucket, CreateBucketConfiguration={"LocationConstraint": "eu-west-1"})
-
-
-def helm_standin_bin(dest: Path) -> Path:
-    """A folder holding ``helm``: the recording stand-in of tests/deploy (no Helm binary exists here)."""
-    standin = Path(__file__).resolve().parents[2] / "tests" / "deploy" / "helm_standin.py"
-    dest.mkdir(parents=True, exist_ok=True)
-    script = dest / "helm"
-    script.write_text(f'#!/bin/sh\nexec "{sys.executable}" "{standin}" "$@"\n')
-    script.chmod(0o755)
-    return dest
-
-
-@contextlib.contextmanager
-def aws_and_helm(tmp: Path) -> Iterator[dict[str, str]]:
-    """A moto server and the helm stand-in; yields the environment variables that point a deploy at them."""
-    from moto.server import ThreadedMotoServer
-
-    logging.getLogger("werkzeug").setLevel(logging.ERROR)  # one line per request otherwise
-    server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
-    server.start()
-    try:
-        host, port = server.get_host_and_port()
-        yield {"AWS_ENDPOINT_URL": f"http://{host}:{port}", "AWS_ACCESS_KEY_ID": "standin",
-               "AWS_SECRET_ACCESS_KEY": "standin", "AWS_DEFAULT_REGION": "eu-west-1",
-               "HELM_STANDIN_STATE": str(tmp / "helm-state"),
-               "PATH": f"{helm_standin_bin(tmp / 'bin')}:{os.environ['PATH']}"}
-    finally:
-        server.stop()
 
 
 def git_checkout(root: Path) -> None:

@@ -7,10 +7,6 @@ Postgres probes) and keeps the lane quick.
 
 from __future__ import annotations
 
-import logging
-import os
-from pathlib import Path
-
 import pytest
 
 from airstack import paths
@@ -29,16 +25,10 @@ def moto_endpoint():
     skipped silently, stacks have no outputs after ``execute_change_set``, there are no
     rollback states; each test names the quirk it relies on.
     """
-    from moto.server import ThreadedMotoServer
+    from airstack.standins.aws import moto_server
 
-    logging.getLogger("werkzeug").setLevel(logging.ERROR)  # one line per request otherwise
-    server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
-    server.start()
-    host, port = server.get_host_and_port()
-    try:
-        yield f"http://{host}:{port}"
-    finally:
-        server.stop()
+    with moto_server() as endpoint:
+        yield endpoint
 
 
 @pytest.fixture
@@ -88,24 +78,13 @@ def scratch_repo(tmp_path, monkeypatch):
 
 @pytest.fixture()
 def helm_standin(tmp_path, monkeypatch):
-    """`helm` on PATH: tests/deploy/helm_standin.py (records calls; renders local charts with the real engine)."""
-    import json
-    import sys
+    """`helm` on PATH: airstack.standins.helm (records calls; renders local charts with the real engine)."""
+    from airstack.standins import helm
 
-    bin_dir, state = tmp_path / "bin", tmp_path / "helm-state"
-    bin_dir.mkdir()
-    script = bin_dir / "helm"
-    standin = Path(__file__).with_name("helm_standin.py")
-    script.write_text(f'#!/bin/sh\nexec "{sys.executable}" "{standin}" "$@"\n')
-    script.chmod(0o755)
-    monkeypatch.setenv("PATH", f"{bin_dir}:{os.environ['PATH']}")
-    monkeypatch.setenv("HELM_STANDIN_STATE", str(state))
-
-    def calls() -> list[dict]:
-        log = state / "calls.jsonl"
-        return [json.loads(line) for line in log.read_text().splitlines()] if log.is_file() else []
-
-    return calls
+    state = tmp_path / "helm-state"
+    for name, value in helm.install(tmp_path / "bin", state).items():
+        monkeypatch.setenv(name, value)
+    return lambda: helm.calls(state)
 
 
 class FakeEks:

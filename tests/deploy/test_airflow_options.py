@@ -2,7 +2,7 @@
 the settings, and the one-line errors when something does not fit.
 
 The payloads are checked as data (pure), the platform chart by the real Helm 4 engine, and a Celery
-deploy end to end through the recording `helm` stand-in (tests/deploy/helm_standin.py).
+deploy end to end through the recording `helm` stand-in (airstack/standins/helm.py).
 """
 
 from __future__ import annotations

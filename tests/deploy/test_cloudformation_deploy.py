@@ -77,7 +77,7 @@ def refuse(spec, plan) -> bool:
 
 def run_deploy(aws, specs, confirm=yes, dry_run=False):
     con, out = console()
-    outputs = cfn.deploy(aws, specs, confirm=confirm, dry_run=dry_run, console=con, waits=WAITS)
+    outputs = cfn.deploy(aws("cloudformation"), specs, confirm=confirm, dry_run=dry_run, console=con, waits=WAITS)
     return outputs, out.getvalue()
 
 
@@ -91,7 +91,7 @@ def unexecuted_change_sets(cf, stack_name: str) -> list[dict]:
 
 
 def live_status(cf, stack_name: str) -> str | None:
-    stack = cfn.describe_stack(cf, stack_name)
+    stack = cfn.ChangeSets(cf).describe_stack(stack_name)
     return stack["StackStatus"] if stack else None
 
 
@@ -292,12 +292,12 @@ def test_a_change_is_planned_as_an_update_and_can_be_declined(aws, repo_root, en
     body_before = cf.get_template(StackName=spec.stack_name)["TemplateBody"]
 
     spec.parameters["LogRetentionDays"] = "12"
-    parameter_only = cfn.plan(cf, spec, spec.parameters, WAITS)
+    parameter_only = cfn.ChangeSets(cf, WAITS).plan(spec, spec.parameters)
     try:
         assert (parameter_only.change_set_type, parameter_only.has_changes) == ("UPDATE", True)
         assert {c.logical_id for c in parameter_only.changes} <= {"LogsBucket"}
     finally:
-        cfn.discard(cf, parameter_only, WAITS)
+        cfn.ChangeSets(cf, WAITS).discard(parameter_only)
 
     spec.template = add_tag(spec.template, tmp_path / "logs.yaml")
     asked = []
@@ -312,7 +312,7 @@ def test_a_change_is_planned_as_an_update_and_can_be_declined(aws, repo_root, en
     assert declined.change_set_type == "UPDATE"
     assert [(c.action, c.logical_id, c.resource_type) for c in declined.changes] == [
         ("Modify", "LogsBucket", "AWS::S3::Bucket")]
-    assert declined.state == "deleted"
+    assert declined.status is cfn.ChangeSetStatus.DELETED
     assert unexecuted_change_sets(cf, spec.stack_name) == []
     stack = cf.describe_stacks(StackName=spec.stack_name)["Stacks"][0]
     assert stack["StackStatus"] == "CREATE_COMPLETE"
@@ -326,7 +326,7 @@ def test_the_table_shows_the_rows(aws, repo_root, env_name, tmp_path):
 
     (spec,) = integration_specs(repo_root, env_name, ["registries"])
     cf = aws("cloudformation")
-    plan = cfn.plan(cf, spec, spec.parameters, WAITS)
+    plan = cfn.ChangeSets(cf, WAITS).plan(spec, spec.parameters)
     try:
         out = io.StringIO()
         Console(file=out, width=200, color_system=None).print(cfn.render_changes(plan))
@@ -335,7 +335,7 @@ def test_the_table_shows_the_rows(aws, repo_root, env_name, tmp_path):
             assert logical_id in text
         assert text.count("AWS::ECR::Repository") == 3 and "Add" in text
     finally:
-        cfn.discard(cf, plan, WAITS)
+        cfn.ChangeSets(cf, WAITS).discard(plan)
     assert live_status(cf, spec.stack_name) is None
 
 
@@ -417,7 +417,7 @@ def test_a_failed_stack_reports_its_failed_events():
         "cloudformation", endpoint_url="http://127.0.0.1:9")
     spec = cfn.StackSpec("logs", "env-logs", Path("logs.yaml"), {}, ())
     plan = cfn.Plan(spec, "arn:stack/env-logs/1", REGION, "airstack-x", "arn:changeSet/airstack-x/1", "CREATE",
-                    True)
+                    cfn.ChangeSetStatus.READY)
 
     def event(event_id, logical_id, status, reason=""):
         return {"StackId": plan.stack_id, "EventId": event_id, "StackName": "env-logs",
@@ -435,7 +435,7 @@ def test_a_failed_stack_reports_its_failed_events():
             event("e2", "LogsBucket", "CREATE_FAILED", "Resource handler returned message: bucket exists"),
             event("e1", "LogsBucket", "CREATE_IN_PROGRESS"), old]})
         with pytest.raises(cfn.DeployError) as raised:
-            cfn.execute(cf, plan, WAITS)
+            cfn.ChangeSets(cf, WAITS).execute(plan)
     lines = str(raised.value).splitlines()
     assert lines[0] == "env-logs: the create failed (ROLLBACK_COMPLETE)"
     assert lines[1:-1] == ["  LogsBucket (AWS::S3::Bucket): CREATE_FAILED: Resource handler returned message: "
@@ -504,7 +504,7 @@ def test_destroy_deletes_in_reverse_order_and_skips_missing_stacks(aws, repo_roo
         return True
 
     con, out = console()
-    deleted = cfn.destroy(aws, [*specs, missing], confirm, con, waits=WAITS)
+    deleted = cfn.destroy(aws("cloudformation"), [*specs, missing], confirm, con, waits=WAITS)
     assert seen == [("logs", ["registries", "logs"]), ("registries", ["registries"])]
     assert deleted == [f"{env_name}-logs", f"{env_name}-registries"]
     assert all(live_status(cf, s.stack_name) is None for s in specs)
@@ -516,7 +516,7 @@ def test_destroy_declined_keeps_the_stack(aws, repo_root, env_name):
     run_deploy(aws, [spec])
     con, _ = console()
     with pytest.raises(cfn.DeployError, match="declined"):
-        cfn.destroy(aws, [spec], lambda s: False, con, waits=WAITS)
+        cfn.destroy(aws("cloudformation"), [spec], lambda s: False, con, waits=WAITS)
     assert live_status(aws("cloudformation"), spec.stack_name) == "CREATE_COMPLETE"
 
 
@@ -545,6 +545,26 @@ def test_a_failed_change_set_raises_its_reason_and_is_deleted(tmp_path):
         stub.add_response("delete_stack", {}, {"StackName": stack_id})
         stub.add_response("describe_stacks", {"Stacks": [{**review["Stacks"][0], "StackStatus": "DELETE_COMPLETE"}]})
         with pytest.raises(cfn.DeployError) as raised:
-            cfn.plan(cf, spec, {}, WAITS)
+            cfn.ChangeSets(cf, WAITS).plan(spec, {})
         stub.assert_no_pending_responses()
     assert str(raised.value) == f"env-logs: the change set failed: {reason}"
+
+
+def test_a_rolled_back_new_stack_says_how_to_delete_it(tmp_path):
+    """A stack whose creation failed (ROLLBACK_COMPLETE; moto has no rollback states, so a Stubber plays
+    CloudFormation) cannot be updated: no change set is made, and the message gives the delete command."""
+    import boto3
+    from botocore.stub import Stubber
+
+    cf = boto3.session.Session(aws_access_key_id="x", aws_secret_access_key="y", region_name=REGION).client(
+        "cloudformation", endpoint_url="http://127.0.0.1:9")
+    spec = spec_for(tmp_path, "env-logs", BUCKET_TEMPLATE.format(bucket="b"))
+    with Stubber(cf) as stub:
+        stub.add_response("describe_stacks", {"Stacks": [{"StackName": "env-logs", "StackStatus": "ROLLBACK_COMPLETE",
+                                                          "CreationTime": "2026-01-01T00:00:00Z"}]})
+        with pytest.raises(cfn.DeployError) as raised:
+            cfn.ChangeSets(cf, WAITS).plan(spec, {})
+        stub.assert_no_pending_responses()
+    assert str(raised.value) == (
+        "env-logs: its creation failed (ROLLBACK_COMPLETE) and it cannot be updated: delete it (aws cloudformation "
+        f"delete-stack --stack-name env-logs --region {REGION}) and deploy again")

@@ -1,6 +1,6 @@
 """Helm deploys: argv and stdin payloads (pure), then the whole flow through a recording `helm` stand-in.
 
-No Helm binary or cluster exists here (DESIGN.md): `tests/deploy/helm_standin.py` plays `helm`,
+No Helm binary or cluster exists here (DESIGN.md): `airstack/standins/helm.py` plays `helm`,
 rendering our platform chart with the real Helm 4 engine and keeping "installed" manifests.
 """
 
@@ -86,7 +86,7 @@ def test_helm_reads_the_payload_as_we_meant_it():
 
 def test_the_standin_reads_values_as_helm_does(tmp_path, monkeypatch):
     monkeypatch.setenv("HELM_STANDIN_STATE", str(tmp_path))
-    from tests.deploy import helm_standin
+    from airstack.standins import helm as helm_standin
 
     values_file = tmp_path / "values.yaml"
     values_file.write_text("threshold: 1e3\nflag: y\n")  # a values file written by hand, unquoted

@@ -1,7 +1,7 @@
 """`destroy ENV --merged`: previews whose branch is merged or gone are removed, the others kept.
 
 Git is real (a scratch clone of a bare "origin" with scratch commits, merges and deleted
-branches); Helm and the cluster are the recording stand-in (tests/deploy/helm_standin.py), whose
+branches); Helm and the cluster are the recording stand-in (airstack/standins/helm.py), whose
 "installed" releases are made with `helm upgrade --install` as a deploy makes them.
 """
 

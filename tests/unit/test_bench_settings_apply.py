@@ -1,6 +1,6 @@
 """The settings-apply-large benchmark's files: the sizes it claims, and valid settings (pure)."""
 
-from airstack.bench_settings import LARGE_VALUE, settings_apply_data
+from airstack.bench.settings_apply_large import LARGE_VALUE, settings_apply_data
 from airstack.settings.keys import new_fernet_key, new_secret
 from airstack.settings.schema import parse_settings
 

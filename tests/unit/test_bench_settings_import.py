@@ -1,6 +1,6 @@
 """The settings-import benchmark's inputs: 50 + 50 valid items, the CLI's 100 processes, no value in our argv."""
 
-from airstack.bench import (
+from airstack.bench.settings_import import (
     SETTINGS_IMPORT_CHILD, settings_import_child_argv, settings_import_cli_argvs, settings_import_data,
 )
 from airstack.settings.schema import parse_settings

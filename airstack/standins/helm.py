@@ -1,6 +1,8 @@
 """A recording stand-in for the ``helm`` binary (no Helm binary or cluster exists here).
 
-Put on PATH as ``helm`` by the deploy tests. It answers what a deploy asks of Helm:
+:func:`install` puts it on PATH as ``helm`` (``python -m airstack.standins.helm``), for the deploy tests,
+``nox -s ci``'s deploy replay and the ``deploy-noop`` benchmark; it runs in the shared
+environment (helm-python-sdk). It answers what a deploy asks of Helm:
 ``version``, ``plugin list`` (no diff plugin), ``template``, ``upgrade --install``,
 ``get manifest``, ``uninstall``, ``list --all-namespaces --output json``. Local charts are
 rendered by the real Helm 4 engine (helm-python-sdk); a chart from a repository (the official
@@ -23,7 +25,27 @@ from pathlib import Path
 
 import yaml
 
-STATE = Path(os.environ["HELM_STANDIN_STATE"])
+STATE_ENV = "HELM_STANDIN_STATE"
+
+
+def install(bin_dir: Path, state: Path, python: str = sys.executable) -> dict[str, str]:
+    """Write ``bin_dir/helm`` (this module run by ``python``); the environment that puts it first on PATH and
+    keeps its state (calls.jsonl, the releases of each kube context) in ``state``."""
+    bin_dir.mkdir(parents=True, exist_ok=True)
+    script = bin_dir / "helm"
+    script.write_text(f'#!/bin/sh\nexec "{python}" -m airstack.standins.helm "$@"\n')
+    script.chmod(0o755)
+    return {"PATH": f"{bin_dir}:{os.environ.get('PATH', '')}", STATE_ENV: str(state)}
+
+
+def calls(state: Path) -> list[dict]:
+    """The calls recorded in ``state``: argv, and stdin with every leaf value replaced by its SHA-256."""
+    log = state / "calls.jsonl"
+    return [json.loads(line) for line in log.read_text().splitlines()] if log.is_file() else []
+
+
+def _state() -> Path:
+    return Path(os.environ[STATE_ENV])
 
 
 def digest(value) -> str:
@@ -113,13 +135,13 @@ def installed(manifest: str) -> str:
 def release_file(name: str, namespace: str, options: dict) -> Path:
     """Where the "cluster" of the call's kube context keeps a release."""
     context = (options.get("--kube-context") or ["default"])[0]
-    return STATE / "releases" / context / namespace / f"{name}.yaml"
+    return _state() / "releases" / context / namespace / f"{name}.yaml"
 
 
 def main(argv: list[str]) -> int:
     stdin = helm_values(sys.stdin.read()) if "-" in argv else None
-    STATE.mkdir(parents=True, exist_ok=True)
-    with (STATE / "calls.jsonl").open("a") as log:
+    _state().mkdir(parents=True, exist_ok=True)
+    with (_state() / "calls.jsonl").open("a") as log:
         log.write(json.dumps({"argv": argv, "stdin": hashed(stdin) if stdin is not None else None}) + "\n")
     positional, options = parse(argv)
     namespace = (options.get("--namespace") or ["default"])[0]
@@ -149,7 +171,7 @@ def main(argv: list[str]) -> int:
         print(target.read_text())
     elif verb == "list":
         context = (options.get("--kube-context") or ["default"])[0]
-        found = sorted(STATE.glob(f"releases/{context}/*/*.yaml"))
+        found = sorted(_state().glob(f"releases/{context}/*/*.yaml"))
         print(json.dumps([{"name": p.stem, "namespace": p.parent.name, "status": "deployed"} for p in found]))
     elif verb == "uninstall":
         release_file(positional[1], namespace, options).unlink(missing_ok=True)

@@ -100,10 +100,38 @@ def _empty_database() -> None:
     importer.apply_state(State(), prune=True)
 
 
-def run(args: argparse.Namespace) -> None:
-    from airstack.bench import _configure_airflow, _settings_import_env, write_result
-    from airstack.postgres import choose_provider, postgres_server, probe
+def _case(root: Path, env: dict[str, str], secret: str, name: str, items: int, large: int) -> dict:
+    """One case: its file encrypted, applied in process (the best of REPEATS, phase by phase) and as a command."""
     from airstack.settings import importer, sops
+
+    data = settings_apply_data(items, large, env["AIRFLOW__CORE__FERNET_KEY"], secret)
+    path = root / FILE
+    sops.write_atomically(path, sops.encrypt(data, path, env="local", key_env={}, root=root))
+    runs = []
+    for _ in range(REPEATS):  # the best of a few: the machine is shared
+        _empty_database()
+        runs.append(_in_process(root))
+    phases = min(runs, key=lambda r: sum(r.values()))
+    in_process = sum(phases.values())
+    if importer.snapshot().variables.keys() != data["airflow"]["variables"].keys():
+        raise SystemExit(f"settings-apply-large: {name}: the variables were not all applied")
+    _empty_database()
+    started = time.perf_counter()
+    proc.run([sys.executable, "-m", "airstack.settings", "apply", "local", "--prune"],
+             env={**env, "AIRSTACK_ROOT": str(root)}, cwd=root, timeout=600, what="settings-apply")
+    whole = time.perf_counter() - started
+    result = {"items": items, "values_of_1_mib": large, "file_mib": round(path.stat().st_size / 2**20, 2),
+              "in_process_seconds": round(in_process, 3), "whole_command_seconds": round(whole, 3),
+              "phases_seconds": phases}
+    print(f"  {name}: {items} items ({large} of 1 MiB), file {result['file_mib']} MiB: "
+          f"{in_process:.2f} s in process, {whole:.2f} s as a command; {phases}")
+    return result
+
+
+def run(args: argparse.Namespace) -> None:
+    from airstack.bench.airflow_db import airflow_env, configure_airflow
+    from airstack.bench.common import write_result
+    from airstack.postgres import choose_provider, postgres_server, probe
     from airstack.settings.keys import new_secret
 
     probes = probe()
@@ -112,33 +140,13 @@ def run(args: argparse.Namespace) -> None:
     results: dict[str, dict] = {}
     with tempfile.TemporaryDirectory(prefix="airstack-bench-") as tmp, postgres_server(choice, probes) as server:
         print(f"  postgres: {choice.provider.value} ({choice.reason}); {server.redacted_dsn}")
-        env = _settings_import_env(Path(tmp), server.dsn)
-        _configure_airflow(env)
+        env = airflow_env(Path(tmp), server.dsn)
+        configure_airflow(env)
         root = _scratch_repo(Path(tmp))
         secret = new_secret()
         try:
             for name, items, large in cases:
-                data = settings_apply_data(items, large, env["AIRFLOW__CORE__FERNET_KEY"], secret)
-                path = root / FILE
-                sops.write_atomically(path, sops.encrypt(data, path, env="local", key_env={}, root=root))
-                runs = []
-                for _ in range(REPEATS):  # the best of a few: the machine is shared
-                    _empty_database()
-                    runs.append(_in_process(root))
-                phases = min(runs, key=lambda r: sum(r.values()))
-                in_process = sum(phases.values())
-                if importer.snapshot().variables.keys() != data["airflow"]["variables"].keys():
-                    raise SystemExit(f"settings-apply-large: {name}: the variables were not all applied")
-                _empty_database()
-                started = time.perf_counter()
-                proc.run([sys.executable, "-m", "airstack.settings", "apply", "local", "--prune"],
-                         env={**env, "AIRSTACK_ROOT": str(root)}, cwd=root, timeout=600, what="settings-apply")
-                whole = time.perf_counter() - started
-                results[name] = {"items": items, "values_of_1_mib": large, "file_mib": round(
-                    path.stat().st_size / 2**20, 2), "in_process_seconds": round(in_process, 3),
-                    "whole_command_seconds": round(whole, 3), "phases_seconds": phases}
-                print(f"  {name}: {items} items ({large} of 1 MiB), file {results[name]['file_mib']} MiB: "
-                      f"{in_process:.2f} s in process, {whole:.2f} s as a command; {phases}")
+                results[name] = _case(root, env, secret, name, items, large)
             _empty_database()
         finally:
             from airflow import settings as airflow_settings
