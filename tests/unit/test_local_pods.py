@@ -8,9 +8,9 @@ import pytest
 from kubernetes.client import models as k8s
 
 from airstack import paths, proc
+from airstack.localenv import pods as local_pods
 
-sys.path.insert(0, str(paths.dags_folder()))
-from common import local_pods  # noqa: E402
+sys.path.insert(0, str(paths.dags_folder()))  # common.kpo: the pods it requests
 from common.kpo import project_pod  # noqa: E402
 
 PROJECTS = {"example1": {"config": {"REPORT_CURRENCY": "EUR"}, "secret": {"API_TOKEN": "t0ken"}}}
