@@ -19,9 +19,11 @@
 from __future__ import annotations
 
 import contextlib
+import io
 import logging
 import os
 import socket
+import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 
@@ -204,7 +206,7 @@ class Docker:
 
         with translated(f"building {tag}"):
             try:
-                for chunk in self.client.api.build(fileobj=_bytes_io(context), custom_context=True, tag=tag,
+                for chunk in self.client.api.build(fileobj=io.BytesIO(context), custom_context=True, tag=tag,
                                                    buildargs=buildargs, rm=True, forcerm=True, decode=True,
                                                    labels=labels):
                     write(chunk.get("stream", ""))
@@ -377,20 +379,12 @@ class Docker:
 
 def _exit_code(api, exec_id: str, tries: int = 50) -> int:
     """An exec's exit code, once the daemon has seen it end (its output closing comes first)."""
-    import time
-
     for _ in range(tries):
         result = api.exec_inspect(exec_id)
         if not result["Running"]:
             break
         time.sleep(0.1)
     return result["ExitCode"]
-
-
-def _bytes_io(data: bytes):
-    import io
-
-    return io.BytesIO(data)
 
 
 def _mount(spec: dict):
