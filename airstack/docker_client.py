@@ -313,13 +313,16 @@ class Docker:
 
     def remove_container(self, name: str) -> None:
         """Remove the container (stopped first, by force) if it exists."""
-        from docker.errors import NotFound
+        from docker.errors import APIError, NotFound
 
         with translated(f"removing container {name}"):
             try:
                 self.client.api.remove_container(name, force=True)
             except NotFound:
                 pass
+            except APIError as exc:  # someone else removes it right now: it goes all the same
+                if "already in progress" not in str(exc.explanation):
+                    raise
 
     def exec_run(self, container: str, argv: list[str]) -> tuple[int, bytes, bytes]:
         """Run ``argv`` in the running container: exit code, stdout, stderr."""
@@ -365,7 +368,7 @@ class Docker:
         """Remove every container labelled ``label`` (``key=value``), running or not."""
         with translated(f"removing the containers labelled {label}"):
             for container in self.client.containers.list(all=True, filters={"label": label}):
-                container.remove(force=True)
+                self.remove_container(container.id)
 
     def remove_labelled(self, label: str) -> None:
         """Remove every container, volume and network labelled ``label`` (``key=value``)."""

@@ -11,7 +11,7 @@ from airstack.errors import DockerError, DockerNotFoundError, DockerRefusedError
 from tests.helpers import python_base_or_skip
 
 pytestmark = pytest.mark.docker
-LABEL = "airstack.test=docker-client"
+LABEL = f"airstack.test=docker-client-{uuid.uuid4().hex[:8]}"  # this process's own (xdist runs several)
 
 
 @pytest.fixture()
