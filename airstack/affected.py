@@ -5,6 +5,7 @@ plus uncommitted and untracked files), work out:
 
 - a DAG file -> that DAG's tests;
 - ``dags/common/`` -> every DAG that imports the changed module (the import graph, transitively);
+  likewise a module of ``airstack/`` that a DAG helper imports (``common.kpo``: the local pod runner);
 - ``dags/tasks/<project>/`` -> every DAG with a pod task of that project;
 - an image folder -> that image's build and the DAGs that run it;
 - a settings file -> the parity check, that environment's render and the DAG runs (settings/local);
@@ -152,6 +153,7 @@ def compute(changed: list[str], sources: dict[str, str]) -> Affected:
         for area, tests in AREA_TESTS.items():
             if path.startswith(area):
                 result.test_files.update(tests)
+    changed_dags |= _dags_using_changed_tooling(changed, sources)
     result.dag_files = {p for p in dependents(dag_graph, changed_dags) if p in dag_files}
     if result.dag_files:
         result.test_files.update(ALL_DAG_TESTS)
@@ -160,6 +162,13 @@ def compute(changed: list[str], sources: dict[str, str]) -> Affected:
             result.test_files.add("tests/dags/test_kpo_local.py")
     _package_tests(result, changed, sources)
     return result
+
+
+def _dags_using_changed_tooling(changed: list[str], sources: dict[str, str]) -> set[str]:
+    """dags/ files that import a changed airstack module, or one that reaches it (common.kpo: the pod runner)."""
+    tooling = {p: t for p, t in sources.items() if p.startswith("airstack/")}
+    modules = {_module_of(p) for p in dependents(import_graph(tooling), {p for p in changed if p in tooling})}
+    return {p for p, t in sources.items() if p.startswith("dags/") and _imports(t) & modules}
 
 
 def _package_tests(result: Affected, changed: list[str], sources: dict[str, str]) -> None:

@@ -31,5 +31,19 @@ class PostgresUnavailableError(AirstackError):
     """No way to get a Postgres server for the tests."""
 
 
-class DockerNotAvailableError(AirstackError):
-    """No Docker daemon answers."""
+class DockerError(AirstackError):
+    """A call to the Docker daemon failed (raised by :mod:`airstack.docker_client` only).
+
+    The message names the call, the image or container, and what to do."""
+
+
+class DockerNotAvailableError(DockerError):
+    """No Docker daemon answers (not installed, not running, or gone while it was being used)."""
+
+
+class DockerNotFoundError(DockerError):
+    """The image, container, volume or network named is not on the daemon (or in its registry)."""
+
+
+class DockerRefusedError(DockerError):
+    """The daemon answered with an error (a conflict, a bad request, a registry that refused a push...)."""

@@ -18,23 +18,20 @@ def python_base_or_skip() -> str:
     variable unset) is a reason to skip, not a failure.
     """
     import pytest
-    from docker.errors import DockerException
 
     from airstack.docker_client import optional_client
+    from airstack.errors import DockerError
     from airstack.external_images import image
 
     base = image("python")
-    client = optional_client()
-    if client is None:
+    docker = optional_client()
+    if docker is None:
         pytest.skip("no Docker daemon answers: the Python base image cannot be had")
     try:
-        client.images.get(base)
-    except DockerException:
-        try:
-            client.images.pull(base)
-        except DockerException:
-            pytest.skip(f"the Python base image {base} is not available: set AIRSTACK_PYTHON_IMAGE to one this "
-                        "daemon has (CI: local/python:3.11-bookworm from docker-offline)")
+        docker.ensure_image(base, "")
+    except DockerError:
+        pytest.skip(f"the Python base image {base} is not available: set AIRSTACK_PYTHON_IMAGE to one this "
+                    "daemon has (CI: local/python:3.11-bookworm from docker-offline)")
     return base
 
 

@@ -12,14 +12,13 @@ from airstack import paths, proc
 from airstack.bench.common import write_result
 
 
-def _buildable_images(client, specs) -> list:
+def _buildable_images(docker, specs) -> list:
     """The images whose base image this daemon has (the conda base is not available offline)."""
-    from airstack.docker_client import has_image
     from airstack.external_images import image
 
     usable = []
     for spec in specs:
-        if has_image(client, image(spec.base)):
+        if docker.image_exists(image(spec.base)):
             usable.append(spec)
         else:
             print(f"  {spec.name}: skipped, base image {image(spec.base)} is not available here")
@@ -46,13 +45,13 @@ def _best_of(count: int, body: Callable[[], object]) -> list[float]:
 
 
 def run(args: argparse.Namespace) -> None:
-    from airstack.docker_client import get_client
+    from airstack.docker_client import connect
     from airstack.images.builder import Builder
     from airstack.images.spec import discover
 
     root = paths.repo_root()
-    client = get_client(timeout=900)
-    specs = _buildable_images(client, discover(root / "images"))
+    docker = connect(timeout=900)
+    specs = _buildable_images(docker, discover(root / "images"))
     command = [sys.executable, "-m", "airstack.images", "build", *[s.name for s in specs]]
     proc.run(command, cwd=root, timeout=3600)  # everything built (a no-op when it already is)
 
@@ -61,7 +60,7 @@ def run(args: argparse.Namespace) -> None:
         if "nothing to build" not in out:
             raise SystemExit(f"build-images rebuilt something on a no-op run:\n{out}")
 
-    builder = Builder(client, root, root / ".airstack" / "logs" / "images")
+    builder = Builder(docker, root, root / ".airstack" / "logs" / "images")
     planned = builder.plan(specs)
     _docker_build_cached(planned)  # warm-up: the layer cache is full from here on
     ours_runs = _best_of(3, ours)

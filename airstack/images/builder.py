@@ -7,14 +7,14 @@ rich progress display. Images without pending dependencies build in parallel (up
 
 from __future__ import annotations
 
-import io
 import logging
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from airstack.errors import AirstackError
+from airstack.docker_client import Docker
+from airstack.errors import AirstackError, DockerError
 from airstack.external_images import EXTERNAL_IMAGES, image
 from airstack.images.context import Entry, content_tag, extra_ca_from_env, tar_context
 from airstack.images.context import context_entries
@@ -55,22 +55,16 @@ class Planned:
 
 
 class Builder:
-    def __init__(self, client, root: Path, log_dir: Path, registry: str = "", parallel: int = 2) -> None:
-        self.client, self.root, self.log_dir = client, root, log_dir
+    def __init__(self, docker: Docker, root: Path, log_dir: Path, registry: str = "", parallel: int = 2) -> None:
+        self.docker, self.root, self.log_dir = docker, root, log_dir
         self.registry, self.parallel = registry, max(1, parallel)
 
     # ----------------------------------------------------------------------- inputs --
     def base_id(self, ref: str, key: str) -> str:
         """The base image's id (pulled if the daemon does not have it)."""
-        from docker.errors import DockerException, ImageNotFound
-
         try:
-            return self.client.images.get(ref).id
-        except ImageNotFound:
-            pass
-        try:
-            return self.client.images.pull(ref).id
-        except DockerException as exc:
+            return self.docker.ensure_image(ref, "")["Id"]
+        except DockerError as exc:
             raise ImageBuildError(
                 f"base image {ref} is not available ({type(exc).__name__}): set {EXTERNAL_IMAGES[key].env} to an "
                 "image this daemon has or can pull (a registry mirror, or an image built offline)") from None
@@ -103,21 +97,11 @@ class Builder:
         return planned
 
     def _local(self, ref: str) -> tuple[bool, int | None]:
-        from docker.errors import ImageNotFound
-
-        try:
-            return True, self.client.images.get(ref).attrs.get("Size")
-        except ImageNotFound:
-            return False, None
+        attrs = self.docker.inspect_image(ref)
+        return (True, attrs.get("Size")) if attrs is not None else (False, None)
 
     def _in_registry(self, ref: str) -> bool:
-        from docker.errors import APIError, NotFound
-
-        try:
-            self.client.images.get_registry_data(ref)
-            return True
-        except (NotFound, APIError):
-            return False
+        return self.docker.registry_digest(ref) is not None
 
     # ------------------------------------------------------------------------ build --
     def build_all(self, planned: list[Planned],
@@ -140,33 +124,21 @@ class Builder:
             return exc
 
     def build(self, item: Planned) -> None:
-        from docker.errors import APIError
-
         self.log_dir.mkdir(parents=True, exist_ok=True)
         item.log_file = self.log_dir / f"{item.spec.name}.log"
         labels = {"io.airstack.image": item.spec.name, "io.airstack.tag": item.tag,
                   "io.airstack.flavour": item.spec.flavour}
         with item.log_file.open("w") as out:
-            try:
-                stream = self.client.api.build(fileobj=io.BytesIO(tar_context(item.entries)), custom_context=True,
-                                               tag=item.ref, buildargs=item.buildargs, rm=True, forcerm=True,
-                                               decode=True, labels=labels)
-                error = None
-                for chunk in stream:
-                    if "stream" in chunk:
-                        out.write(chunk["stream"])
-                    if "error" in chunk:
-                        error = chunk["error"].strip()
-                        out.write(f"ERROR: {error}\n")
-            except APIError as exc:
-                error = str(exc.explanation or exc)
+            error = self.docker.build(tar_context(item.entries), tag=item.ref, buildargs=item.buildargs,
+                                      labels=labels, write=out.write)
+            if error:
                 out.write(f"ERROR: {error}\n")
         if error:
             tail = item.log_file.read_text(errors="replace").splitlines()[-LOG_TAIL:]
             raise ImageBuildError(f"building {item.spec.name} failed: {error}\n  last lines of {item.log_file}:\n"
                                   + "\n".join(f"    {line}" for line in tail))
         item.built, item.local = True, True
-        item.size = self.client.images.get(item.ref).attrs.get("Size")
+        item.size = (self.docker.inspect_image(item.ref) or {}).get("Size")
 
     # ------------------------------------------------------------------------- push --
     def push(self, item: Planned) -> None:
@@ -174,37 +146,22 @@ class Builder:
             raise AirstackError("no registry to push to: give --env ENV (settings/ENV/deploy.yaml) or --registry")
         if item.remote:
             return
-        target = item.remote_ref(self.registry)
-        repository, tag = target.rsplit(":", 1)
-        self.client.images.get(item.ref).tag(repository, tag)
-        for chunk in self.client.api.push(repository, tag=tag, stream=True, decode=True):
-            if "error" in chunk:
-                raise ImageBuildError(f"pushing {target} failed: {chunk['error'].strip()}")
+        self.docker.push(item.ref, item.remote_ref(self.registry))
         item.remote = True
 
 
 # ------------------------------------------------------------------ promotion by digest --
-def registry_digest(client, ref: str) -> str:
+def registry_digest(docker: Docker, ref: str) -> str:
     """The registry's digest (``sha256:...``) of ``ref`` (``registry/name:tag``): what exactly was pushed."""
-    from docker.errors import APIError, NotFound
-
-    try:
-        return client.images.get_registry_data(ref).id
-    except (NotFound, APIError) as exc:
-        raise ImageBuildError(f"{ref} is not in its registry ({exc.__class__.__name__}): push it first") from None
+    digest = docker.registry_digest(ref)
+    if digest is None:
+        raise ImageBuildError(f"{ref} is not in its registry: push it first")
+    return digest
 
 
-def copy_by_digest(client, source: str, target: str) -> None:
+def copy_by_digest(docker: Docker, source: str, target: str) -> None:
     """Pull ``source`` (``registry/name@sha256:...``), tag it ``target`` (``registry2/name:tag``), push it."""
-    from docker.errors import APIError, NotFound
-
-    repository, digest = source.split("@", 1)
     try:
-        image = client.images.pull(repository, tag=digest)
-        target_repository, tag = target.rsplit(":", 1)
-        image.tag(target_repository, tag)
-        for chunk in client.api.push(target_repository, tag=tag, stream=True, decode=True):
-            if "error" in chunk:
-                raise ImageBuildError(f"pushing {target} failed: {chunk['error'].strip()}")
-    except (NotFound, APIError) as exc:
-        raise ImageBuildError(f"copying {source} to {target} failed: {exc.explanation or exc}") from None
+        docker.copy(source, target)
+    except DockerError as exc:
+        raise ImageBuildError(str(exc)) from None

@@ -40,13 +40,12 @@ class Entry:
 
 
 def _ignore_matcher(folder: Path):
-    from docker.utils.build import PatternMatcher  # pure-Python .dockerignore semantics
+    from airstack.docker_client import dockerignore_matcher
 
     ignore = folder / ".dockerignore"
     patterns = [line.strip() for line in ignore.read_text().splitlines()
                 if line.strip() and not line.startswith("#")] if ignore.is_file() else []
-    matcher = PatternMatcher(patterns)
-    return lambda path: bool(patterns) and matcher.matches(path)
+    return dockerignore_matcher(patterns)
 
 
 def _files(source: Path) -> list[tuple[str, Path]]:

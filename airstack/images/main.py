@@ -42,10 +42,10 @@ def _select(specs, names: list[str]):
 
 
 def _builder(root: Path, registry: str, parallel: int):
-    from airstack.docker_client import get_client
+    from airstack.docker_client import connect
     from airstack.images.builder import Builder
 
-    return Builder(get_client(timeout=600), root, root / LOG_DIR, registry=registry, parallel=parallel)
+    return Builder(connect(timeout=600), root, root / LOG_DIR, registry=registry, parallel=parallel)
 
 
 def _table(planned, registry: str) -> Table:
@@ -115,21 +115,21 @@ def plan(args, root: Path) -> list:
 
 def digests(refs: dict[str, str]) -> dict[str, str]:
     """``name -> sha256:...``: the registry digest of each pushed ``registry/name:tag``."""
-    from airstack.docker_client import get_client
+    from airstack.docker_client import connect
     from airstack.images.builder import registry_digest
 
-    client = get_client(timeout=600)
-    return {name: registry_digest(client, ref) for name, ref in refs.items()}
+    docker = connect(timeout=600)
+    return {name: registry_digest(docker, ref) for name, ref in refs.items()}
 
 
 def promote(copies: dict[str, tuple[str, str]]) -> None:
     """``name -> (registry/name@sha256:..., registry2/name:tag)``: each image copied as it is, never rebuilt."""
-    from airstack.docker_client import get_client
+    from airstack.docker_client import connect
     from airstack.images.builder import copy_by_digest
 
-    client = get_client(timeout=600)
+    docker = connect(timeout=600)
     for name, (source, target) in sorted(copies.items()):
-        copy_by_digest(client, source, target)
+        copy_by_digest(docker, source, target)
         console.print(f"{name}: {source} -> {target}", highlight=False)
 
 

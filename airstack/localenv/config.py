@@ -120,7 +120,7 @@ class LocalConfig:
         return env
 
     def pods_env(self, projects: dict, network: str) -> dict[str, str]:
-        """What makes KubernetesPodOperator tasks run as local containers (dags/common/local_pods.py).
+        """What makes KubernetesPodOperator tasks run as local containers (airstack/localenv/pods.py).
 
         ``projects`` (settings/local's ``projects``, secrets included) is handed over as
         ``AIRSTACK_LOCAL_PROJECTS``; a runtime that must keep it out of configuration moves it.

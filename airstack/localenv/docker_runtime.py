@@ -13,8 +13,9 @@ options and Postgres' ``POSTGRES_PASSWORD_FILE``. The database password is deriv
 settings/local's JWT secret, so it is never stored and never changes between runs.
 
 KubernetesPodOperator tasks run as sibling containers: the scheduler (LocalExecutor: tasks
-run there) gets the daemon's socket, the data folder at its host path, and settings/local's
-``projects`` as a file in its tmpfs; the pods join the env's network namespace.
+run there) gets the daemon's socket, the data folder at its host path, settings/local's
+``projects`` as a file in its tmpfs, and the pod runner (this ``airstack`` package, mounted
+read-only: the runtime image does not ship the tooling); the pods join the env's network namespace.
 """
 
 from __future__ import annotations
@@ -24,12 +25,12 @@ import hmac
 import io
 import json
 import os
-import socket
 import tarfile
-import time
 from datetime import datetime, timezone
+from pathlib import Path
 
-from airstack.errors import AirstackError
+import airstack
+from airstack.docker_client import ContainerState, Docker
 from airstack.external_images import image
 from airstack.localenv.config import SERVICES, LocalConfig
 from airstack.localenv.native import LocalEnvError
@@ -39,6 +40,8 @@ SECRETS_DIR = "/run/airstack"
 PROJECTS_FILE = "projects.json"
 # Only the service that runs tasks (LocalExecutor: the scheduler) talks to the daemon.
 RUNS_PODS = "scheduler"
+# Where that service finds the pod runner (airstack.localenv.pods) and the docker_client it uses.
+POD_RUNNER_PATH = "/opt/airstack"
 AIRFLOW_UID = 50000
 # The DAG processor's file list, as the processor makes it (.airflowignore and safe mode), relative.
 LIST_DAG_FILES = ("import json, os, sys; from airflow.configuration import conf; "
@@ -69,8 +72,8 @@ def _secrets_tar(files: dict[str, str], uid: int, mode: int) -> bytes:
 class DockerRuntime:
     name = "docker"
 
-    def __init__(self, config: LocalConfig, client) -> None:
-        self.config, self.client = config, client
+    def __init__(self, config: LocalConfig, docker: Docker) -> None:
+        self.config, self.docker = config, docker
         self.env_id = config.env_id
         self.password: str | None = None
         self.image: str | None = None
@@ -103,50 +106,34 @@ class DockerRuntime:
         return host.removeprefix("unix://") if host.startswith("unix://") else None
 
     def _pod_runner_options(self) -> dict:
-        """The scheduler's extras: the daemon's socket (and its group), the data folder at its host path."""
+        """The scheduler's extras: the daemon's socket (and its group), the data folder at its host path, and
+        the pod runner (this ``airstack`` package, read-only: the runtime image does not ship the tooling)."""
         socket_path = self._docker_socket()
         data = str(self.config.data_dir)
-        options: dict = {"volumes": {data: {"bind": data, "mode": "rw"}}, "environment": {}}
+        tooling = str(Path(airstack.__file__).parent)
+        options: dict = {"volumes": {data: {"bind": data, "mode": "rw"},
+                                     tooling: {"bind": f"{POD_RUNNER_PATH}/airstack", "mode": "ro"}},
+                         "environment": {"PYTHONPATH": POD_RUNNER_PATH}}
         if socket_path and os.path.exists(socket_path):
             options["volumes"][socket_path] = {"bind": "/var/run/docker.sock", "mode": "rw"}
             options["group_add"] = [str(os.stat(socket_path).st_gid)]
             options["environment"]["DOCKER_HOST"] = "unix:///var/run/docker.sock"
         return options
 
-    def _container(self, service: str):
-        from docker.errors import NotFound
-
-        try:
-            return self.client.containers.get(self.container_name(service))
-        except NotFound:
-            return None
+    def _container(self, service: str) -> ContainerState | None:
+        return self.docker.find_container(self.container_name(service))
 
     def _running(self, service: str) -> bool:
         container = self._container(service)
-        if container is None:
-            return False
-        container.reload()
-        return container.status == "running"
+        return container is not None and container.running
 
     # ---------------------------------------------------------------------- secrets --
-    def _deliver(self, container, files: dict[str, str], uid: int, mode: int) -> None:
+    def _deliver(self, container: str, files: dict[str, str], uid: int, mode: int) -> None:
         """Stream files into the container's tmpfs through exec stdin (memory only)."""
-        exec_id = self.client.api.exec_create(container.id, ["tar", "-x", "-C", SECRETS_DIR], stdin=True,
-                                              user="0")["Id"]
-        sock = self.client.api.exec_start(exec_id, socket=True)
-        raw = getattr(sock, "_sock", sock)
-        raw.sendall(_secrets_tar(files, uid, mode))
-        raw.shutdown(socket.SHUT_WR)
-        while raw.recv(4096):
-            pass
-        raw.close()
-        for _ in range(50):
-            result = self.client.api.exec_inspect(exec_id)
-            if not result["Running"]:
-                break
-            time.sleep(0.1)
-        if result["ExitCode"] != 0:
-            raise LocalEnvError(f"could not hand the keys to {container.name} (tar exit {result['ExitCode']})")
+        code = self.docker.exec_with_stdin(container, ["tar", "-x", "-C", SECRETS_DIR], _secrets_tar(files, uid, mode),
+                                           user="0")
+        if code != 0:
+            raise LocalEnvError(f"could not hand the keys to {container} (tar exit {code})")
 
     # --------------------------------------------------------------------- postgres --
     def preflight(self) -> None:
@@ -168,9 +155,9 @@ class DockerRuntime:
             pg_image = image("postgres")
             self._require_image(pg_image, "AIRSTACK_POSTGRES_IMAGE")
             port, api = self.config.postgres_port, self.config.api_port
-            config = self.client.images.get(pg_image).attrs["Config"]
-            container = self.client.containers.run(
-                pg_image, name=self.container_name("postgres"), detach=True, labels=self.labels,
+            config = self.docker.inspect_image(pg_image)["Config"]
+            self.docker.run_container(
+                pg_image, name=self.container_name("postgres"), labels=self.labels,
                 entrypoint=["sh", "-c", WAIT_FOR.format(dir=SECRETS_DIR)],
                 command=[*(config.get("Entrypoint") or []), *(config.get("Cmd") or ["postgres"]), "-p", str(port)],
                 environment={"POSTGRES_USER": "airflow", "POSTGRES_DB": "airflow",
@@ -179,7 +166,7 @@ class DockerRuntime:
                 volumes={f"airstack-{self.env_id}-pgdata": {"bind": "/var/lib/postgresql/data", "mode": "rw"}},
                 ports={f"{port}/tcp": ("127.0.0.1", port), f"{api}/tcp": ("127.0.0.1", api)},
             )
-            self._deliver(container, {"pg_password": self.password}, uid=0, mode=0o444)
+            self._deliver(self.container_name("postgres"), {"pg_password": self.password}, uid=0, mode=0o444)
         try:
             wait_ready(self.metadata_dsn, timeout=60)
         except Exception:  # noqa: BLE001 - any failure: report the container's log
@@ -191,11 +178,11 @@ class DockerRuntime:
 
     # ---------------------------------------------------------------------- airflow --
     def runtime_image(self) -> str:
-        from airstack.docker_client import get_client
+        from airstack.docker_client import connect
         from airstack.images.builder import Builder
         from airstack.images.spec import load_spec
 
-        builder = Builder(get_client(timeout=900), self.config.root, self.config.logs / "images")
+        builder = Builder(connect(timeout=900), self.config.root, self.config.logs / "images")
         (item,) = builder.plan([load_spec(self.config.root / "images" / "airflow")])
         if item.needs_build:
             builder.build(item)
@@ -203,10 +190,7 @@ class DockerRuntime:
 
     def pid(self, service: str) -> str | None:
         container = self._container(service)
-        if container is None:
-            return None
-        container.reload()
-        return container.short_id if container.status == "running" else None
+        return container.short_id if container is not None and container.running else None
 
     def start_service(self, service: str, env: dict[str, str]) -> None:
         if self._running(service):
@@ -225,8 +209,8 @@ class DockerRuntime:
         if service == "api-server":  # inside the pod; the host sees it on 127.0.0.1 only
             argv = ["api-server", "--host", "0.0.0.0", "--port", str(self.config.api_port)]
         root = self.config.root
-        container = self.client.containers.run(
-            self.image, name=self.container_name(service), detach=True, labels=self.labels,
+        self.docker.run_container(
+            self.image, name=self.container_name(service), labels=self.labels,
             entrypoint=["sh", "-c", WAIT_FOR.format(dir=SECRETS_DIR), "airflow"], command=argv,
             environment=plain, tmpfs={SECRETS_DIR: "mode=0755"},
             network_mode=f"container:{self.container_name('postgres')}",
@@ -241,7 +225,7 @@ class DockerRuntime:
                                                   if name != "sql_alchemy_conn"}
         if service == RUNS_PODS and "AIRSTACK_LOCAL_PROJECTS" in env:
             secrets[PROJECTS_FILE] = env["AIRSTACK_LOCAL_PROJECTS"]
-        self._deliver(container, secrets, uid=AIRFLOW_UID, mode=0o400)
+        self._deliver(self.container_name(service), secrets, uid=AIRFLOW_UID, mode=0o400)
 
     # Services start from their own image here: nothing to warm, and the DAG processor's view comes from
     # inside its container.
@@ -258,22 +242,22 @@ class DockerRuntime:
 
     def started_at(self, service: str) -> datetime:
         container = self._container(service)
-        stamp = container.attrs["State"]["StartedAt"] if container else ""
+        stamp = container.started if container else ""
         return datetime.fromisoformat(stamp[:26]).replace(tzinfo=timezone.utc) if stamp else datetime.now(timezone.utc)
 
     def parsing_idle(self) -> bool | None:
         """Whether the DAG processor's container runs nothing but the processor (it forks one process per file)."""
-        container = self._container("dag-processor")
-        return container is not None and len(container.top().get("Processes") or []) <= 1
+        processes = self.docker.process_count(self.container_name("dag-processor"))
+        return processes is not None and processes <= 1
 
     def dag_files(self) -> list[str]:
         """The files Airflow's DAG processor parses, listed by Airflow inside its container."""
-        container = self._container("dag-processor")
-        code, (out, err) = container.exec_run(["python", "-c", LIST_DAG_FILES, "/opt/airflow/dags"], demux=True)
-        listed = [line for line in (out or b"").decode(errors="replace").splitlines() if line.startswith("DAG_FILES=")]
+        code, out, err = self.docker.exec_run(self.container_name("dag-processor"),
+                                              ["python", "-c", LIST_DAG_FILES, "/opt/airflow/dags"])
+        listed = [line for line in out.decode(errors="replace").splitlines() if line.startswith("DAG_FILES=")]
         if code != 0 or not listed:  # Airflow may log on stdout too: the answer is the marked line
             raise LocalEnvError(f"could not list the DAG files in the dag-processor container: "
-                                f"{(err or b'').decode(errors='replace').strip()[-500:]}")
+                                f"{err.decode(errors='replace').strip()[-500:]}")
         return json.loads(listed[-1].removeprefix("DAG_FILES="))
 
     def check_alive(self, services=SERVICES) -> None:
@@ -290,54 +274,29 @@ class DockerRuntime:
     def remove_all(self) -> None:
         for service in (*SERVICES, "postgres"):
             self._remove(service)
-        for pod in self.client.containers.list(all=True, filters={"label": f"io.airstack.env={self.env_id}"}):
-            pod.remove(force=True)  # pod tasks kept for inspection (on_finish_action)
-        for volume in self.client.volumes.list(filters={"label": f"io.airstack.env={self.env_id}"}):
-            volume.remove(force=True)
-        for network in self.client.networks.list(filters={"label": f"io.airstack.env={self.env_id}"}):
-            network.remove()
+        # pod tasks kept for inspection (on_finish_action), volumes, the network
+        self.docker.remove_labelled(f"io.airstack.env={self.env_id}")
 
     # ---------------------------------------------------------------------- helpers --
     def _network(self) -> str:
         name = f"airstack-{self.env_id}"
-        if not self.client.networks.list(names=[name]):
-            self.client.networks.create(name, labels=self.labels)
+        self.docker.ensure_network(name, self.labels)
         for volume in ("pgdata", "logs"):
-            full = f"airstack-{self.env_id}-{volume}"
-            if not self.client.volumes.list(filters={"name": full}):
-                self.client.volumes.create(full, labels=self.labels)
+            self.docker.ensure_volume(f"airstack-{self.env_id}-{volume}", self.labels)
         return name
 
     def _require_image(self, ref: str, variable: str) -> None:
-        from docker.errors import DockerException
-
-        try:
-            self.client.images.get(ref)
-        except DockerException:
-            try:
-                self.client.images.pull(ref)
-            except DockerException as exc:
-                raise AirstackError(f"image {ref} is not available ({type(exc).__name__}): set {variable} to one "
-                                    "this daemon has or can pull") from None
+        self.docker.ensure_image(ref, f"set {variable} to one this daemon has or can pull")
 
     def _stop(self, service: str, timeout: float = 20.0) -> bool:
-        container = self._container(service)
-        if container is None:
-            return False
-        container.reload()
-        was_running = container.status == "running"
-        if was_running:
-            container.stop(timeout=int(timeout))
-        return was_running
+        return self.docker.stop_container(self.container_name(service), timeout)
 
     def _remove(self, service: str) -> None:
-        container = self._container(service)
-        if container is not None:
-            container.remove(force=True)
+        self.docker.remove_container(self.container_name(service))
 
     def _tail(self, service: str, lines: int = 15) -> str:
-        container = self._container(service)
-        if container is None:
+        logs = self.docker.logs_tail(self.container_name(service), lines)
+        if logs is None:
             return "    (no container)"
-        text = container.logs(tail=lines).decode(errors="replace").rstrip().splitlines()
+        text = logs.rstrip().splitlines()
         return "\n".join(f"    {line}" for line in text)

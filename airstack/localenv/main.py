@@ -56,10 +56,10 @@ def _runtime_file(config: LocalConfig) -> Path:
 
 def make_runtime(name: str, config: LocalConfig):
     if name == "docker":
-        from airstack.docker_client import get_client
+        from airstack.docker_client import connect
         from airstack.localenv.docker_runtime import DockerRuntime
 
-        return DockerRuntime(config, get_client(timeout=600))
+        return DockerRuntime(config, connect(timeout=600))
     return NativeRuntime(config)
 
 

@@ -230,14 +230,13 @@ class NativeRuntime:
         """The data lives in folders (`clean` removes them); pod containers kept for inspection go here."""
         from airstack.docker_client import optional_client
 
-        client = optional_client()
-        if client is None:
+        docker = optional_client()
+        if docker is None:
             return  # no daemon: no pod ran
         try:
-            for pod in client.containers.list(all=True, filters={"label": f"io.airstack.env={self.config.env_id}"}):
-                pod.remove(force=True)
+            docker.remove_containers(f"io.airstack.env={self.config.env_id}")
         finally:
-            client.close()
+            docker.close()
 
     def pid(self, service: str) -> int | None:
         try:

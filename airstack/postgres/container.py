@@ -6,7 +6,8 @@ import contextlib
 import secrets
 from collections.abc import Iterator
 
-from airstack.errors import PostgresUnavailableError
+from airstack.docker_client import translated
+from airstack.errors import DockerError, PostgresUnavailableError
 from airstack.external_images import EXTERNAL_IMAGES, image
 from airstack.postgres import PostgresServer
 from airstack.postgres.provider import Provider
@@ -14,7 +15,6 @@ from airstack.postgres.provider import Provider
 
 @contextlib.contextmanager
 def container() -> Iterator[PostgresServer]:
-    from docker.errors import DockerException
     from testcontainers.community.postgres import PostgresContainer
 
     ref = image("postgres")
@@ -23,9 +23,11 @@ def container() -> Iterator[PostgresServer]:
     # Publish on loopback only, on a random port (testcontainers' default is every interface).
     pg.ports[5432] = ("127.0.0.1",)
     try:
-        pg.start()
-    except DockerException as exc:
-        pg.stop()
+        with translated(f"starting a Postgres container from {ref}"):
+            pg.start()
+    except DockerError as exc:
+        with contextlib.suppress(DockerError), translated(f"removing the Postgres container from {ref}"):
+            pg.stop()
         raise PostgresUnavailableError(
             f"cannot start a container from {ref} ({type(exc).__name__}): set {EXTERNAL_IMAGES['postgres'].env} to "
             "an image this daemon has or can pull (a mirror), or AIRSTACK_TEST_POSTGRES=embedded") from None

@@ -8,7 +8,8 @@
   ``settings/<env>/secret.yaml`` under ``projects.<project>`` (``config`` / ``secret``).
 
 In the local env (``AIRSTACK_LOCAL_PODS=docker``) the same task runs its pod as a local Docker
-container instead (``common.local_pods``); everywhere else it is a plain KubernetesPodOperator.
+container instead, through the tooling's pod runner (``airstack.localenv.pods``, imported only
+then: it is not part of the DAG bundle); everywhere else it is a plain KubernetesPodOperator.
 """
 
 from __future__ import annotations
@@ -65,6 +66,21 @@ def project_env_from(project: str) -> list[k8s.V1EnvFromSource]:
 _operator_class = None
 
 
+def _local_pod_runner():
+    """The local pod runner when the local env asks for it (``AIRSTACK_LOCAL_PODS=docker``), else None."""
+    if os.environ.get("AIRSTACK_LOCAL_PODS", "") != "docker":
+        return None
+    from airflow.sdk.exceptions import AirflowFailException
+
+    try:
+        from airstack.localenv import pods
+    except ImportError as exc:
+        raise AirflowFailException(f"AIRSTACK_LOCAL_PODS=docker, but the local pod runner cannot be imported ({exc}): "
+                                   "run the task in the local env (`nox -s up`) or the DAG tests, where airstack "
+                                   "is importable") from None
+    return pods
+
+
 def _project_pod_operator():
     """KubernetesPodOperator, run locally as a container when the local env asks for it (built once)."""
     global _operator_class
@@ -73,13 +89,12 @@ def _project_pod_operator():
     from airflow.providers.cncf.kubernetes.operators.pod import KubernetesPodOperator
     from airflow.sdk.exceptions import AirflowException, AirflowFailException
 
-    from common import local_pods
-
     class ProjectPodOperator(KubernetesPodOperator):
-        """A project's pod task (seed 004); see :mod:`common.local_pods` for the local run."""
+        """A project's pod task (seed 004); see ``airstack.localenv.pods`` for the local run."""
 
         def execute(self, context):
-            if not local_pods.enabled():
+            local_pods = _local_pod_runner()
+            if local_pods is None:
                 return super().execute(context)
             if self.do_xcom_push:
                 raise AirflowFailException("do_xcom_push is not supported by the local pod runner")
@@ -93,6 +108,8 @@ def _project_pod_operator():
                 raise AirflowException(str(exc)) from None
             except local_pods.LocalPodError as exc:  # the pod cannot run locally: retrying will not help
                 raise AirflowFailException(str(exc)) from None
+            except local_pods.AirstackError as exc:  # Docker failed under the task: a retry may succeed
+                raise AirflowException(str(exc)) from None
             return None
 
         def on_kill(self) -> None:

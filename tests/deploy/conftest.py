@@ -51,14 +51,10 @@ def docker_or_skip():
     ok, reason = docker_status()
     if not ok:
         pytest.skip(f"needs Docker: {reason}")
-    from docker.errors import DockerException
-
-    from airstack.docker_client import get_client
+    from airstack.docker_client import connect
     from airstack.external_images import image
 
-    try:
-        get_client().images.get(image("python"))
-    except DockerException:
+    if not connect().image_exists(image("python")):
         pytest.skip(f"the Python base image {image('python')} is not on this daemon: set AIRSTACK_PYTHON_IMAGE "
                     "(CI: local/python:3.11-bookworm from docker-offline)")
 

@@ -5,16 +5,12 @@ from __future__ import annotations
 import hashlib
 import json
 import secrets
-import sys
 
 import pytest
 
-from airstack import paths
 from airstack.docker_client import get_client
+from airstack.localenv import pods as local_pods
 from tests.helpers import python_base_or_skip
-
-sys.path.insert(0, str(paths.dags_folder()))
-from common import local_pods  # noqa: E402
 
 pytestmark = pytest.mark.docker
 PRINT_FINGERPRINT = "import hashlib, os; print(hashlib.sha256(os.environ['TOKEN'].encode()).hexdigest())"

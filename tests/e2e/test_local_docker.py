@@ -11,7 +11,7 @@ import httpx
 import pytest
 
 from airstack import paths, proc
-from airstack.docker_client import get_client
+from airstack.docker_client import connect, get_client
 from airstack.postgres.embedded import free_port
 from tests.e2e.test_local_native import cli
 
@@ -41,7 +41,7 @@ def _containers(env):
     from airstack.localenv.config import LocalConfig
     from airstack.localenv.docker_runtime import DockerRuntime
 
-    runtime = DockerRuntime(LocalConfig.from_env(env["root"], env["environ"]), get_client())
+    runtime = DockerRuntime(LocalConfig.from_env(env["root"], env["environ"]), connect())
     return get_client().containers.list(all=True, filters={"label": f"io.airstack.env={runtime.env_id}"})
 
 

@@ -14,13 +14,16 @@ SOURCES = {
     "dags/b.py": "from common.util import helper\n",
     "dags/c.py": "import pendulum\n",
     "dags/common/__init__.py": "",
-    "dags/common/kpo.py": "from common import local_pods\n",
+    "dags/common/kpo.py": "from common import local_pods\n\ndef runner():\n    from airstack.localenv import pods\n",
     "dags/common/local_pods.py": "import json\n",
     "dags/common/util.py": "",
     "airstack/__init__.py": "",
     "airstack/proc.py": "",
     "airstack/settings/__init__.py": "",
     "airstack/settings/sops.py": "from airstack import proc\n",
+    "airstack/errors.py": "",
+    "airstack/localenv/__init__.py": "",
+    "airstack/localenv/pods.py": "from airstack.errors import AirstackError\n",
     "tests/__init__.py": "",
     "tests/unit/test_sops.py": "from airstack.settings import sops\n",
     "tests/unit/test_other.py": "import json\n",
@@ -37,6 +40,15 @@ def test_a_dag_file_affects_only_that_dag():
 def test_common_affects_its_importers_transitively():
     assert compute(["dags/common/local_pods.py"], SOURCES).dag_files == {"dags/a.py"}  # via common.kpo
     assert compute(["dags/common/util.py"], SOURCES).dag_files == {"dags/b.py"}
+
+
+def test_tooling_a_dag_helper_imports_affects_those_dags():
+    """common.kpo imports the local pod runner (airstack.localenv.pods) inside a task: a change to it, or to
+    what it imports, runs the pod DAGs' tests."""
+    for changed in ("airstack/localenv/pods.py", "airstack/errors.py"):
+        affected = compute([changed], SOURCES)
+        assert affected.dag_files == {"dags/a.py"} and "tests/dags/test_kpo_local.py" in affected.test_files, changed
+    assert compute(["airstack/proc.py"], SOURCES).dag_files == set()
 
 
 def test_pod_scripts_and_images_affect_the_dags_that_use_them():

@@ -82,6 +82,14 @@ def test_runtime_context_includes_lock_dags_plugins_not_ignored_files():
     assert not any("__pycache__" in p or p == "dags/common/images.json" for p in paths_in)
 
 
+def test_runtime_image_ships_no_tooling_and_no_docker_client():
+    """The DAG bundle in the runtime image holds no airstack and no Docker SDK use (the local pod runner is
+    airstack.localenv.pods, which the local env supplies)."""
+    entries = context_entries(load_spec(ROOT / "images" / "airflow"), ROOT)
+    assert not [e.path for e in entries if e.path.startswith("airstack/") or "pods" in Path(e.path).stem]
+    assert [e.path for e in entries if b"import docker" in e.data or b"from docker" in e.data] == []
+
+
 def test_extra_ca_goes_into_the_context(tmp_path):
     ca = tmp_path / "corp-ca.pem"
     ca.write_text("-----BEGIN CERTIFICATE-----\nMIIB\n-----END CERTIFICATE-----\n")

@@ -8,9 +8,9 @@ import pytest
 from kubernetes.client import models as k8s
 
 from airstack import paths, proc
+from airstack.localenv import pods as local_pods
 
-sys.path.insert(0, str(paths.dags_folder()))
-from common import local_pods  # noqa: E402
+sys.path.insert(0, str(paths.dags_folder()))  # common.kpo: the pods it requests
 from common.kpo import project_pod  # noqa: E402
 
 PROJECTS = {"example1": {"config": {"REPORT_CURRENCY": "EUR"}, "secret": {"API_TOKEN": "t0ken"}}}
@@ -103,3 +103,21 @@ def test_no_daemon_is_one_clear_error_quickly(monkeypatch):
         local_pods.DockerPods()
     assert "runs as a local Docker container, but no Docker daemon answers at unix:///nonexistent/docker.sock" \
         in str(exc.value)
+
+
+def test_pod_task_without_the_runner_fails_at_once_saying_why(monkeypatch):
+    """Where airstack is not importable (a runtime image on its own), a local pod task fails without retries."""
+    import airstack.localenv
+    from airflow.sdk.exceptions import AirflowFailException
+
+    from common import kpo
+
+    monkeypatch.setenv("AIRSTACK_LOCAL_PODS", "docker")
+    assert kpo._local_pod_runner() is local_pods
+    monkeypatch.delattr(airstack.localenv, "pods")
+    monkeypatch.setitem(sys.modules, "airstack.localenv.pods", None)  # what a missing module looks like to import
+    with pytest.raises(AirflowFailException, match=r"^AIRSTACK_LOCAL_PODS=docker, but the local pod runner cannot "
+                                                   r"be imported \(.*airstack.localenv.pods.*\): run the task in"):
+        kpo._local_pod_runner()
+    monkeypatch.delenv("AIRSTACK_LOCAL_PODS")
+    assert kpo._local_pod_runner() is None  # on a cluster: never imported

@@ -1,4 +1,5 @@
 import io
+import socket
 import tarfile
 from pathlib import Path
 
@@ -57,9 +58,15 @@ def test_native_runtime_takes_the_system_binaries_else_the_wheels(tmp_path):
     assert "pgserver wheel" in NativeRuntime(LocalConfig(tmp_path), wheel).postgres_source
 
 
-@pytest.fixture()
-def no_docker(monkeypatch):
-    monkeypatch.setenv("DOCKER_HOST", "unix:///nonexistent.sock")  # no daemon answers there
+@pytest.fixture(params=["missing", "dead"])
+def no_docker(request, monkeypatch, tmp_path):
+    """No daemon answers: DOCKER_HOST names a socket that does not exist, or one where nothing listens."""
+    path = tmp_path / "docker.sock"
+    if request.param == "dead":
+        sock = socket.socket(socket.AF_UNIX)
+        sock.bind(str(path))
+        sock.close()  # the file stays; connecting to it is refused
+    monkeypatch.setenv("DOCKER_HOST", f"unix://{path}")
 
 
 def test_optional_client_without_a_daemon_is_none(no_docker):

@@ -1,8 +1,8 @@
 """KubernetesPodOperator tasks as local Docker containers (the local env; no cluster, no minikube).
 
 The local env (``nox -s up``) and the KPO DAG tests set ``AIRSTACK_LOCAL_PODS=docker``; a pod
-task from :func:`common.kpo.project_pod` then runs the pod it would have requested as one
-container of the same image, through the Docker SDK:
+task from ``common.kpo.project_pod`` (dags/) then imports this module and runs the pod it would
+have requested as one container of the same image, through :mod:`airstack.docker_client`:
 
 - the container's command, arguments, working directory and ``env`` values;
 - ``envFrom`` a ConfigMap / Secret: the project's ``config`` / ``secret`` from settings/local
@@ -19,6 +19,11 @@ container of the same image, through the Docker SDK:
 Logs stream into the task log as they come; the exit code decides the task's state. What
 has no local meaning (init containers, sidecars, volumes of other kinds, ``valueFrom``)
 fails the task with a message saying so, before anything starts.
+
+It is development tooling, so it lives here and not in ``dags/common`` (which every DAG bundle
+and runtime image ships). Where tasks run: the native env and the DAG tests run them in the
+tooling's own environment, where ``airstack`` is installed; the docker env mounts this
+``airstack`` package read-only into its scheduler container (see ``docker_runtime``).
 """
 
 from __future__ import annotations
@@ -27,25 +32,23 @@ import json
 import os
 import re
 import shlex
-import socket
 from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
 from typing import Any
+
+from airstack.docker_client import Docker, connect
+from airstack.errors import AirstackError, DockerNotAvailableError
 
 WRAPPER = 'set -a; . /dev/stdin; set +a; exec "$@"'
 _ENV_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 
 
-class LocalPodError(Exception):
+class LocalPodError(AirstackError):
     """A pod that cannot run locally, or a local container that failed; the message says which and why."""
 
 
 class PodFailed(LocalPodError):
     """The container ran and exited non-zero (a retry may help, unlike the other errors)."""
-
-
-def enabled() -> bool:
-    return os.environ.get("AIRSTACK_LOCAL_PODS", "") == "docker"
 
 
 @dataclass
@@ -211,83 +214,48 @@ def argv(container: Container, image_config: dict) -> tuple[list[str] | None, li
 
 
 class DockerPods:
-    """Runs :class:`Container` s on the Docker daemon; the only part that talks to it."""
+    """Runs :class:`Container` s on the Docker daemon (through :mod:`airstack.docker_client`)."""
 
-    def __init__(self, client=None) -> None:
-        self.client = client or self._connect()
+    def __init__(self, docker: Docker | None = None) -> None:
+        self.docker = docker or self._connect()
         self.container_id: str | None = None
 
     @staticmethod
-    def _connect():
+    def _connect() -> Docker:
         try:
-            import docker
-
-            client = docker.from_env(timeout=10)
-            client.ping()
-            return client
-        except Exception as exc:  # noqa: BLE001 - every failure to reach the daemon means the same here
-            host = os.environ.get("DOCKER_HOST", "unix:///var/run/docker.sock")
-            raise LocalPodError(
-                f"this KubernetesPodOperator task runs as a local Docker container, but no Docker daemon answers "
-                f"at {host} ({type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else 'no detail'}); "
-                "start Docker (or docker-offline start) and clear the task") from None
+            return connect(timeout=10)
+        except DockerNotAvailableError as exc:
+            raise LocalPodError(f"this KubernetesPodOperator task runs as a local Docker container, but {exc}; "
+                                "then clear the task") from None
 
     def image_config(self, image: str) -> dict:
-        import docker.errors
-
-        try:
-            return self.client.api.inspect_image(image).get("Config") or {}
-        except docker.errors.ImageNotFound:
+        attrs = self.docker.inspect_image(image)
+        if attrs is None:
             name = image.rsplit("/", 1)[-1].split(":", 1)[0]
             raise LocalPodError(f"image {image} is not on this Docker daemon: build it with "
-                                f"`nox -s build-images -- {name}`, then clear the task") from None
+                                f"`nox -s build-images -- {name}`, then clear the task")
+        return attrs.get("Config") or {}
 
     def run(self, container: Container, log) -> int:
         """Create, feed secrets, start, stream logs, wait; return the exit code."""
-        api = self.client.api
         entrypoint, cmd = argv(container, self.image_config(container.image))
-        host_config = api.create_host_config(
-            mounts=[_docker_mount(m) for m in container.mounts], network_mode=container.network_mode,
-            mem_limit=container.mem_limit, nano_cpus=container.nano_cpus)
-        config = api.create_container_config(
-            container.image, command=cmd, entrypoint=entrypoint, environment=container.environment,
-            working_dir=container.working_dir, user=container.user or "", labels=container.labels,
-            host_config=host_config, stdin_open=bool(container.secret_environment))
-        # StdinOnce: stdin closes when the attached writer does, so the wrapper reads to its end.
-        config["StdinOnce"] = bool(container.secret_environment)
-        created = api.create_container_from_config(config, name=_container_name(container.name))
-        self.container_id = created["Id"]
-        if container.secret_environment:
-            self._start_with_stdin(secret_payload(container.secret_environment))
-        else:
-            api.start(self.container_id)
-        for chunk in api.logs(self.container_id, stream=True, follow=True):
-            for line in chunk.decode(errors="replace").splitlines():
-                log.info("%s", line)
-        return int(api.wait(self.container_id)["StatusCode"])
-
-    def _start_with_stdin(self, payload: bytes) -> None:
-        api = self.client.api
-        sock = api.attach_socket(self.container_id, params={"stdin": 1, "stream": 1})
-        raw = getattr(sock, "_sock", sock)
-        try:
-            api.start(self.container_id)
-            raw.sendall(payload)
-            raw.shutdown(socket.SHUT_WR)
-        finally:
-            sock.close()
+        secrets = container.secret_environment
+        self.container_id = self.docker.create_container(
+            container.image, name=_container_name(container.name), mounts=container.mounts,
+            host={"network_mode": container.network_mode, "mem_limit": container.mem_limit,
+                  "nano_cpus": container.nano_cpus},
+            # stdin closes when the writer does, so the wrapper reads the secrets to their end
+            stdin_once=bool(secrets), command=cmd, entrypoint=entrypoint, environment=container.environment,
+            working_dir=container.working_dir, user=container.user or "", labels=container.labels)
+        self.docker.start(self.container_id, secret_payload(secrets) if secrets else None)
+        for line in self.docker.follow_logs(self.container_id):
+            log.info("%s", line)
+        return self.docker.wait(self.container_id)
 
     def remove(self) -> None:
         if self.container_id is not None:
-            self.client.api.remove_container(self.container_id, force=True)
+            self.docker.remove_container(self.container_id)
             self.container_id = None
-
-
-def _docker_mount(spec: dict[str, Any]):
-    from docker.types import Mount
-
-    return Mount(target=spec["Target"], source=spec.get("Source"), type=spec["Type"],
-                 read_only=spec.get("ReadOnly", False))
 
 
 def _container_name(pod_name: str) -> str:
