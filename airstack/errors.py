@@ -33,3 +33,11 @@ class PostgresUnavailableError(AirstackError):
 
 class DockerNotAvailableError(AirstackError):
     """No Docker daemon answers."""
+
+
+class ConfirmationNeededError(AirstackError):
+    """A change needs a person's yes, and nobody can answer here (no terminal, or CI): pass --yes."""
+
+
+class LocalEnvError(AirstackError):
+    """The local environment cannot start, stop or answer as asked."""

@@ -13,14 +13,15 @@ branches (``--merged``).
 from __future__ import annotations
 
 import argparse
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
 import yaml
 from rich.console import Console
-from rich.prompt import Confirm
 
 from airstack import paths
+from airstack import cli
 from airstack.deploy import config, guards
 from airstack.deploy import helm as helm_plan
 from airstack.errors import AirstackError, ConfigError
@@ -54,16 +55,10 @@ def _branch(root: Path) -> str:
     return branch
 
 
-def _confirm(args) -> callable:
-    def confirm(what: str) -> bool:
-        if args.yes:
-            return True
-        problem = guards.interactive(False)
-        if problem:
-            raise GuardError(f"refusing to prompt: {problem}")
-        return Confirm.ask(f"apply {what}?", default=False, console=console)
-
-    return confirm
+def _confirm(args, protected: bool) -> Callable[[str], bool]:
+    """Asks before each change of a protected environment, or before what cannot be undone (``protected``)."""
+    return lambda what: cli.confirm(f"apply {what}?", yes=args.yes, protected=protected,
+                                    hint=guards.NOT_INTERACTIVE_HINT)
 
 
 def run_guards(root: Path, env: config.Environment, args) -> None:
@@ -108,13 +103,14 @@ def check_auth(root: Path, env: config.Environment) -> None:
 
 def images(root: Path, env: config.Environment, args) -> Images:
     """The environment's image references by content tag; built and pushed where allowed."""
-    from airstack.images import main as images_main
+    from airstack.images import api as images_api
 
     push = not args.dry_run and not env.spec.protected
-    ns = argparse.Namespace(names=[], env=env.name, registry=None, parallel=2,
-                            skip_unavailable_base=args.skip_unavailable_base)
-    planned = images_main.build(ns, root, push=True) if push else images_main.plan(ns, root)
-    registry = env.spec.images.registry.rstrip("/")
+    specs, registry = images_api.select(root), env.spec.images.registry
+    planned = images_api.build(root, specs, registry=registry, push=True,
+                               skip_unavailable_base=args.skip_unavailable_base) if push else \
+        images_api.plan(root, specs, registry=registry)
+    registry = registry.rstrip("/")
     refs = {p.spec.name: p.remote_ref(registry) for p in planned if p.tag != "-"}
     unpushed = [p.spec.name for p in planned if not (p.remote or push)]
     if "airflow" not in refs:
@@ -142,13 +138,13 @@ def plan_promotion(root: Path, env: config.Environment, args) -> Promotion:
     """The source environment's record for this commit, shown against this environment's; refused unless
     the source ran this very commit with these very images. Nothing is copied here."""
     from airstack.deploy import release
-    from airstack.images import main as images_main
+    from airstack.images import api as images_api
 
     records, source_env = env.spec.release.records, env.spec.release.promote_from
     s3 = _records_client(env)
     source = release.read(s3, records, source_env)
-    ns = argparse.Namespace(names=[], env=env.name, registry=None, parallel=2)
-    planned = [p for p in images_main.plan(ns, root) if p.tag != "-"]
+    planned = [p for p in images_api.plan(root, images_api.select(root), registry=env.spec.images.registry)
+               if p.tag != "-"]
     tags = {p.spec.name: p.tag for p in planned}
     where = "s3://{}/{}".format(*release.record_key(records, source_env))
     problems = release.promotion_problems(source, source_env, guards.head_commit(root), tags, where)
@@ -175,9 +171,9 @@ def write_record(root: Path, env: config.Environment, imgs: Images, digest: str,
     from datetime import datetime, timezone
 
     from airstack.deploy import release
-    from airstack.images import main as images_main
+    from airstack.images import api as images_api
 
-    digests = images_main.digests(imgs.refs)
+    digests = images_api.digests(imgs.refs)
     if promotion is not None:
         expected = {name: image["digest"] for name, image in promotion.source.images.items() if name in digests}
         if digests != expected:
@@ -295,15 +291,15 @@ def cmd_deploy(args, root: Path) -> int:
         imgs = images(root, env, args)
         if env.spec.protected and imgs.unpushed and not args.dry_run:
             raise GuardError(f"{env.name} is protected: {guards.images_pushed(imgs.unpushed, imgs.registry)}")
-    confirm = _confirm(args)
+    confirm = _confirm(args, env.spec.protected)
     outputs = cloudformation(root, env, args, confirm)
     problems = config.stack_problems(env, outputs) if charts else []
     if problems:  # the pods' role could not reach the buckets deploy.yaml names: stop before Helm
         raise ConfigError("\n".join(problems))
     if promotion is not None and promotion.copies and not args.dry_run:
-        from airstack.images import main as images_main
+        from airstack.images import api as images_api
 
-        images_main.promote(promotion.copies)  # after the stacks (the registries), before the charts
+        images_api.promote(promotion.copies)  # after the stacks (the registries), before the charts
     digest = helm_releases(root, env, args, imgs, confirm)
     if charts and env.spec.release is not None and not (args.dry_run or args.preview):
         write_record(root, env, imgs, digest, promotion)
@@ -339,7 +335,7 @@ def destroy_merged(args, root: Path, env: config.Environment) -> int:
         console.print(f"{item.namespace}: {item.reason}")
     if args.dry_run:
         return 0
-    if not _confirm(args)(f"removing {len(found)} preview environment(s) (data included)"):
+    if not _confirm(args, protected=True)(f"removing {len(found)} preview environment(s) (data included)"):
         return 1
     identity = _preview_identity(env)
     for item in found:
@@ -353,7 +349,7 @@ def cmd_destroy(args, root: Path) -> int:
         raise GuardError(f"{env.name} is protected: destroy is for integration and preview environments only")
     if args.merged:
         return destroy_merged(args, root, env)
-    confirm = _confirm(args)
+    confirm = _confirm(args, protected=True)  # destroy cannot be undone
     spec = env.spec.helm
     if args.preview:
         if not env.spec.preview or spec is None:

@@ -29,10 +29,11 @@ import tarfile
 import time
 from datetime import datetime, timezone
 
-from airstack.errors import AirstackError
+from collections.abc import Callable, Iterable
+
+from airstack.errors import AirstackError, LocalEnvError
 from airstack.external_images import image
 from airstack.localenv.config import SERVICES, LocalConfig
-from airstack.localenv.native import LocalEnvError
 from airstack.localenv.ports import port_free, taken
 
 SECRETS_DIR = "/run/airstack"
@@ -67,7 +68,10 @@ def _secrets_tar(files: dict[str, str], uid: int, mode: int) -> bytes:
 
 
 class DockerRuntime:
+    """The :class:`~airstack.localenv.runtime.Runtime` of containers (the runtime image, a Postgres image)."""
+
     name = "docker"
+    airflow = "airflow"  # the CLI on the runtime image's PATH
 
     def __init__(self, config: LocalConfig, client) -> None:
         self.config, self.client = config, client
@@ -201,14 +205,22 @@ class DockerRuntime:
             builder.build(item)
         return item.ref
 
-    def pid(self, service: str) -> str | None:
+    @property
+    def postgres_source(self) -> str:
+        return f"the {image('postgres')} container"
+
+    def pid(self, service: str) -> int | str | None:
         container = self._container(service)
         if container is None:
             return None
         container.reload()
         return container.short_id if container.status == "running" else None
 
-    def start_service(self, service: str, env: dict[str, str]) -> None:
+    def start_service(self, service: str, env: dict[str, str], argv: list[str] | None = None) -> None:
+        """An Airflow service's container. The options' servers (``argv``) run in the native runtime only."""
+        if argv is not None:
+            raise LocalEnvError(f"{service}: the options' servers run in the native runtime (`nox -s down`, then "
+                                "`nox -s up -- --runtime native`)")
         if self._running(service):
             return
         self._remove(service)
@@ -221,7 +233,7 @@ class DockerRuntime:
         plain.update({"AIRFLOW_HOME": "/opt/airflow", "AIRFLOW__CORE__DAGS_FOLDER": "/opt/airflow/dags",
                       "AIRFLOW__CORE__PLUGINS_FOLDER": "/opt/airflow/plugins", "AIRFLOW_COMPONENT": service,
                       "AIRFLOW_API_PORT": str(self.config.api_port)})
-        argv = self.config.service_argv("airflow", service)[1:]
+        argv = self.config.service_argv(self.airflow, service)[1:]
         if service == "api-server":  # inside the pod; the host sees it on 127.0.0.1 only
             argv = ["api-server", "--host", "0.0.0.0", "--port", str(self.config.api_port)]
         root = self.config.root
@@ -253,7 +265,7 @@ class DockerRuntime:
 
     stop_seconds: dict[str, float] = {}  # not measured per container
 
-    def import_seconds(self) -> dict[str, float]:
+    def import_seconds(self) -> dict[str, float | None]:
         return {}
 
     def started_at(self, service: str) -> datetime:
@@ -266,7 +278,7 @@ class DockerRuntime:
         container = self._container("dag-processor")
         return container is not None and len(container.top().get("Processes") or []) <= 1
 
-    def dag_files(self) -> list[str]:
+    def dag_files(self) -> list[str] | None:
         """The files Airflow's DAG processor parses, listed by Airflow inside its container."""
         container = self._container("dag-processor")
         code, (out, err) = container.exec_run(["python", "-c", LIST_DAG_FILES, "/opt/airflow/dags"], demux=True)
@@ -276,12 +288,12 @@ class DockerRuntime:
                                 f"{(err or b'').decode(errors='replace').strip()[-500:]}")
         return json.loads(listed[-1].removeprefix("DAG_FILES="))
 
-    def check_alive(self, services=SERVICES) -> None:
+    def check_alive(self, services: Iterable[str] = SERVICES) -> None:
         for service in (*services, "postgres"):
             if not self._running(service):
                 raise LocalEnvError(f"{service} exited; last lines of its log:\n{self._tail(service)}")
 
-    def stop_services(self, timeout: float = 20.0, notify=None) -> list[str]:
+    def stop_services(self, timeout: float = 20.0, notify: Callable[[str], object] | None = None) -> list[str]:
         return [s for s in SERVICES if self._stop(s, timeout)]
 
     def log_tail(self, service: str, lines: int) -> str:

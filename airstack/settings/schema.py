@@ -73,7 +73,7 @@ from urllib.parse import urlsplit
 from pydantic import (BaseModel, BeforeValidator, ConfigDict, Field, StringConstraints, ValidationError,
                       field_validator, model_validator)
 
-from airstack.config_errors import format_location
+from airstack.config_files import problem_lines
 from airstack.errors import ConfigError
 from airstack.settings.uri import parse_uri
 
@@ -444,6 +444,18 @@ def _pattern_message(err: dict) -> str:
     return f"{err['input']!r} {_PATTERN_MESSAGES.get(pattern, f'must match {pattern}')}"
 
 
+def _message(err: dict) -> str:
+    """pydantic's message, in the words of settings files."""
+    if err["type"] == "string_pattern_mismatch":
+        return _pattern_message(err)
+    if err["type"] == "string_too_long":
+        limit = (err.get("ctx") or {}).get("max_length")
+        return f"longer than {limit} characters, Airflow's column limit: shorten it"
+    if err["type"] == "int_type" and isinstance(err.get("input"), bool):
+        return "a boolean where a number is due: write the number"
+    return err["msg"].removeprefix("Value error, ")
+
+
 def parse_settings(data: Any, file: str) -> SettingsFile:
     """Validate decrypted settings; raise :class:`SettingsError` listing every problem."""
     lines = [f"{file}: {where.lstrip('.') or '(top level)'}: {problem}" for where, problem in inexact(data)]
@@ -451,17 +463,7 @@ def parse_settings(data: Any, file: str) -> SettingsFile:
     try:
         result = SettingsFile.model_validate(data)
     except ValidationError as exc:
-        for err in exc.errors():
-            loc = format_location("", tuple(err["loc"]))
-            message = err["msg"].removeprefix("Value error, ")
-            if err["type"] == "string_pattern_mismatch":
-                message = _pattern_message(err)
-            elif err["type"] == "string_too_long":
-                limit = (err.get("ctx") or {}).get("max_length")
-                message = f"longer than {limit} characters, Airflow's column limit: shorten it"
-            elif err["type"] == "int_type" and isinstance(err.get("input"), bool):
-                message = "a boolean where a number is due: write the number"
-            lines.append(f"{file}: {loc or '(top level)'}: {message}")
+        lines += problem_lines(file, exc, message=_message)
     lines += _duplicates(data, file)
     if lines:
         raise SettingsError(lines)
