@@ -11,8 +11,13 @@ from collections.abc import Callable, Iterable
 from pathlib import Path
 
 from airstack import proc
+from airstack.errors import AirstackError
 
 RELEASE_BRANCHES = ("main",)
+
+
+class GuardError(AirstackError):
+    """A guard of a protected environment does not hold."""
 
 
 def _git(root: Path, *args: str):
