@@ -47,15 +47,16 @@ def _builder(root: Path, registry: str, parallel: int):
 
 
 def table(planned, registry: str) -> Table:
-    table = Table(title=f"images{f' (registry {registry})' if registry else ''}", title_justify="left")
+    """name, flavour, tag, built locally, pushed, size: one row per planned image."""
+    shown = Table(title=f"images{f' (registry {registry})' if registry else ''}", title_justify="left")
     for column in ("name", "flavour", "tag", "built locally", "pushed", "size"):
-        table.add_column(column, justify="right" if column == "size" else "left")
+        shown.add_column(column, justify="right" if column == "size" else "left")
     for p in planned:
         pushed = "-" if p.remote is None else ("yes" if p.remote else "no")
         size = f"{p.size / 1e6:.0f} MB" if p.size else "-"
         built = "base unavailable" if p.notes else ("yes" if p.local else "no")
-        table.add_row(p.spec.name, p.spec.flavour, p.tag, built, pushed, size)
-    return table
+        shown.add_row(p.spec.name, p.spec.flavour, p.tag, built, pushed, size)
+    return shown
 
 
 def build(root: Path, specs: Sequence[ImageSpec], *, registry: str = "", parallel: int = 2, push: bool = False,

@@ -27,9 +27,8 @@ import os
 import socket
 import tarfile
 import time
-from datetime import datetime, timezone
-
 from collections.abc import Callable, Iterable
+from datetime import datetime, timezone
 
 from airstack.errors import AirstackError, LocalEnvError
 from airstack.external_images import image
