@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+from collections.abc import Mapping
 from pathlib import Path
 
 
@@ -23,3 +25,13 @@ def base_env(home: Path, dags_folder: Path, plugins_folder: Path) -> dict[str, s
         "AIRFLOW__CORE__DAG_DISCOVERY_SAFE_MODE": "False",
         "AIRFLOW__LOGGING__LOGGING_LEVEL": "WARNING",
     }
+
+
+def configure_process(env: Mapping[str, str]) -> None:
+    """Configure the Airflow of *this* process with ``env``, before it is imported.
+
+    Airflow reads its configuration from the process environment, so what runs Airflow in process
+    (the local env's migration and settings import) sets it here, in one place; processes it starts
+    get ``env`` passed explicitly instead.
+    """
+    os.environ.update(env)

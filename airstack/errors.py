@@ -47,3 +47,11 @@ class DockerNotFoundError(DockerError):
 
 class DockerRefusedError(DockerError):
     """The daemon answered with an error (a conflict, a bad request, a registry that refused a push...)."""
+
+
+class ConfirmationNeededError(AirstackError):
+    """A change needs a person's yes, and nobody can answer here (no terminal, or CI): pass --yes."""
+
+
+class LocalEnvError(AirstackError):
+    """The local environment cannot start, stop or answer as asked."""

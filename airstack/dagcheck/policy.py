@@ -5,9 +5,9 @@ from __future__ import annotations
 import tomllib
 from pathlib import Path
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field
 
-from airstack.config_errors import format_validation_error
+from airstack.config_files import load_model
 from airstack.errors import ConfigError
 
 SECTION = "tool.airstack.dag-policy"
@@ -50,14 +50,8 @@ def load_policy(pyproject: Path) -> DagPolicy:
     section = _section(_read(pyproject), SECTION)
     if not section:
         raise ConfigError(f"{pyproject}: [{SECTION}] is missing")
-    try:
-        return DagPolicy.model_validate(section)
-    except ValidationError as exc:
-        raise ConfigError(format_validation_error(str(pyproject), SECTION, exc)) from None
+    return load_model(pyproject, DagPolicy, data=section, prefix=SECTION)
 
 
 def load_run_policy(pyproject: Path) -> DagRunPolicy:
-    try:
-        return DagRunPolicy.model_validate(_section(_read(pyproject), RUNS_SECTION))
-    except ValidationError as exc:
-        raise ConfigError(format_validation_error(str(pyproject), RUNS_SECTION, exc)) from None
+    return load_model(pyproject, DagRunPolicy, data=_section(_read(pyproject), RUNS_SECTION), prefix=RUNS_SECTION)

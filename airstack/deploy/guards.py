@@ -6,14 +6,18 @@ to do. They run before any image is pushed or any change set is created.
 
 from __future__ import annotations
 
-import os
 import sys
 from collections.abc import Callable, Iterable
 from pathlib import Path
 
 from airstack import proc
+from airstack.errors import AirstackError
 
 RELEASE_BRANCHES = ("main",)
+
+
+class GuardError(AirstackError):
+    """A guard of a protected environment does not hold."""
 
 
 def _git(root: Path, *args: str):
@@ -73,12 +77,15 @@ def images_pushed(unpushed: Iterable[str], registry: str) -> str | None:
     return None
 
 
+NOT_INTERACTIVE_HINT = "review `nox -s deploy-plan -- ENV`, then pass --yes"
+
+
 def interactive(yes: bool, stdin_isatty: Callable[[], bool] = sys.stdin.isatty,
                 environ: dict | None = None) -> str | None:
-    """Refuse to prompt where nobody can answer (no terminal, or CI): ask for --yes instead."""
-    environ = os.environ if environ is None else environ
-    if yes:
+    """Before anything changes: refuse where nobody could answer :func:`airstack.cli.confirm` (no terminal,
+    or CI) unless --yes."""
+    from airstack.cli import interactive as can_ask
+
+    if yes or can_ask(stdin_isatty, environ):
         return None
-    if environ.get("CI") or not stdin_isatty():
-        return "not interactive (no terminal or CI is set): review `nox -s deploy-plan -- ENV`, then pass --yes"
-    return None
+    return f"not interactive (no terminal or CI is set): {NOT_INTERACTIVE_HINT}"

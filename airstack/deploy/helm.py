@@ -29,7 +29,7 @@ from dataclasses import dataclass
 import yaml
 
 from airstack.airflow_env import SIMPLE_AUTH_MANAGER
-from airstack.deploy.config import AirflowOptions, Helm, Release_
+from airstack.settings.deploy_file import AirflowOptions, Helm, Release_
 from airstack.settings import render
 from airstack.settings.schema import SettingsFile
 

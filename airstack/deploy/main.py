@@ -13,38 +13,20 @@ branches (``--merged``).
 from __future__ import annotations
 
 import argparse
-from dataclasses import dataclass
+from collections.abc import Callable
 from pathlib import Path
 
 import yaml
 from rich.console import Console
-from rich.prompt import Confirm
 
-from airstack import paths
+from airstack import cli, paths
 from airstack.deploy import config, guards
 from airstack.deploy import helm as helm_plan
+from airstack.deploy.guards import GuardError
+from airstack.deploy.shipping import Images, images, plan_promotion, write_record
 from airstack.errors import AirstackError, ConfigError
 
 console = Console(highlight=False)
-
-
-class GuardError(AirstackError):
-    pass
-
-
-@dataclass
-class Images:
-    registry: str
-    refs: dict[str, str]  # name -> registry/name:tag
-    unpushed: list[str]
-
-
-@dataclass
-class Promotion:
-    """What an environment with ``release.promote_from`` ships: the source's record, its images copied."""
-    source: object  # release.Record
-    images: Images
-    copies: dict[str, tuple[str, str]]  # name -> (source registry/name@sha256, target registry/name:tag)
 
 
 def _branch(root: Path) -> str:
@@ -54,16 +36,10 @@ def _branch(root: Path) -> str:
     return branch
 
 
-def _confirm(args) -> callable:
-    def confirm(what: str) -> bool:
-        if args.yes:
-            return True
-        problem = guards.interactive(False)
-        if problem:
-            raise GuardError(f"refusing to prompt: {problem}")
-        return Confirm.ask(f"apply {what}?", default=False, console=console)
-
-    return confirm
+def _confirm(args, protected: bool) -> Callable[[str], bool]:
+    """Asks before each change of a protected environment, or before what cannot be undone (``protected``)."""
+    return lambda what: cli.confirm(f"apply {what}?", yes=args.yes, protected=protected,
+                                    hint=guards.NOT_INTERACTIVE_HINT)
 
 
 def run_guards(root: Path, env: config.Environment, args) -> None:
@@ -104,92 +80,6 @@ def check_auth(root: Path, env: config.Environment) -> None:
     problems = helm_plan.auth_problems(files)
     if problems:
         raise ConfigError("\n".join(f"{env.file}: helm.airflow.values: {p}" for p in problems))
-
-
-def images(root: Path, env: config.Environment, args) -> Images:
-    """The environment's image references by content tag; built and pushed where allowed."""
-    from airstack.images import main as images_main
-
-    push = not args.dry_run and not env.spec.protected
-    ns = argparse.Namespace(names=[], env=env.name, registry=None, parallel=2,
-                            skip_unavailable_base=args.skip_unavailable_base)
-    planned = images_main.build(ns, root, push=True) if push else images_main.plan(ns, root)
-    registry = env.spec.images.registry.rstrip("/")
-    refs = {p.spec.name: p.remote_ref(registry) for p in planned if p.tag != "-"}
-    unpushed = [p.spec.name for p in planned if not (p.remote or push)]
-    if "airflow" not in refs:
-        raise ConfigError("images/airflow (the runtime image) has no content tag: its base image is unavailable")
-    return Images(registry, refs, unpushed)
-
-
-def _records_client(env: config.Environment):
-    from airstack.deploy import aws
-
-    return aws.client_factory(env.spec.cloudformation.region if env.spec.cloudformation else None)("s3")
-
-
-def _chart_versions(root: Path, env: config.Environment) -> dict[str, str]:
-    spec = env.spec.helm
-    versions = {"airflow": spec.airflow.version or "", "platform": spec.platform.version or ""}
-    for part in ("airflow", "platform"):
-        chart = getattr(spec, part).chart
-        if not versions[part] and (root / chart / "Chart.yaml").is_file():
-            versions[part] = str(yaml.safe_load((root / chart / "Chart.yaml").read_text())["version"])
-    return versions
-
-
-def plan_promotion(root: Path, env: config.Environment, args) -> Promotion:
-    """The source environment's record for this commit, shown against this environment's; refused unless
-    the source ran this very commit with these very images. Nothing is copied here."""
-    from airstack.deploy import release
-    from airstack.images import main as images_main
-
-    records, source_env = env.spec.release.records, env.spec.release.promote_from
-    s3 = _records_client(env)
-    source = release.read(s3, records, source_env)
-    ns = argparse.Namespace(names=[], env=env.name, registry=None, parallel=2)
-    planned = [p for p in images_main.plan(ns, root) if p.tag != "-"]
-    tags = {p.spec.name: p.tag for p in planned}
-    where = "s3://{}/{}".format(*release.record_key(records, source_env))
-    problems = release.promotion_problems(source, source_env, guards.head_commit(root), tags, where)
-    if problems:
-        raise GuardError("\n".join(f"{env.name} ships only what {source_env} ran: {p}" for p in problems))
-    registry = env.spec.images.registry.rstrip("/")
-    refs = {p.spec.name: p.remote_ref(registry) for p in planned}
-    copies = {p.spec.name: (source.ref(p.spec.name), refs[p.spec.name]) for p in planned if not p.remote}
-    current = release.read(s3, records, env.name)
-    rows = release.differences(current, source)
-    console.rule(f"release: {env.name} <- {source_env}'s record ({where})")
-    for what, now, then in rows:
-        console.print(f"{what}: {now} -> {then}", highlight=False)
-    if not rows:
-        console.print(f"{env.name} already runs {source_env}'s release (commit {source.commit[:12]})")
-    if copies:
-        console.print(f"images to copy by digest into {registry}: {', '.join(sorted(copies))}")
-    return Promotion(source, Images(registry, refs, []), copies)
-
-
-def write_record(root: Path, env: config.Environment, imgs: Images, digest: str,
-                 promotion: Promotion | None) -> None:
-    """What this deploy shipped, for the environments that promote from this one (and for the audit)."""
-    from datetime import datetime, timezone
-
-    from airstack.deploy import release
-    from airstack.images import main as images_main
-
-    digests = images_main.digests(imgs.refs)
-    if promotion is not None:
-        expected = {name: image["digest"] for name, image in promotion.source.images.items() if name in digests}
-        if digests != expected:
-            raise release.PromotionError(f"{env.name}'s registry holds other images than {promotion.source.environment}"
-                                         f" ran: {digests} != {expected}")
-    record = release.Record(
-        environment=env.name, commit=guards.head_commit(root), registry=imgs.registry,
-        images={name: {"tag": ref.rsplit(":", 1)[1], "digest": digests[name]} for name, ref in imgs.refs.items()},
-        charts=_chart_versions(root, env), settings_digest=digest,
-        deployed_at=datetime.now(timezone.utc).isoformat(timespec="seconds"),
-        promoted_from=promotion.source.environment if promotion else "")
-    console.print(f"release record: {release.write(_records_client(env), env.spec.release.records, record)}")
 
 
 def cloudformation(root: Path, env: config.Environment, args, confirm) -> dict:
@@ -295,15 +185,15 @@ def cmd_deploy(args, root: Path) -> int:
         imgs = images(root, env, args)
         if env.spec.protected and imgs.unpushed and not args.dry_run:
             raise GuardError(f"{env.name} is protected: {guards.images_pushed(imgs.unpushed, imgs.registry)}")
-    confirm = _confirm(args)
+    confirm = _confirm(args, env.spec.protected)
     outputs = cloudformation(root, env, args, confirm)
     problems = config.stack_problems(env, outputs) if charts else []
     if problems:  # the pods' role could not reach the buckets deploy.yaml names: stop before Helm
         raise ConfigError("\n".join(problems))
     if promotion is not None and promotion.copies and not args.dry_run:
-        from airstack.images import main as images_main
+        from airstack.images import api as images_api
 
-        images_main.promote(promotion.copies)  # after the stacks (the registries), before the charts
+        images_api.promote(promotion.copies)  # after the stacks (the registries), before the charts
     digest = helm_releases(root, env, args, imgs, confirm)
     if charts and env.spec.release is not None and not (args.dry_run or args.preview):
         write_record(root, env, imgs, digest, promotion)
@@ -339,7 +229,7 @@ def destroy_merged(args, root: Path, env: config.Environment) -> int:
         console.print(f"{item.namespace}: {item.reason}")
     if args.dry_run:
         return 0
-    if not _confirm(args)(f"removing {len(found)} preview environment(s) (data included)"):
+    if not _confirm(args, protected=True)(f"removing {len(found)} preview environment(s) (data included)"):
         return 1
     identity = _preview_identity(env)
     for item in found:
@@ -353,7 +243,7 @@ def cmd_destroy(args, root: Path) -> int:
         raise GuardError(f"{env.name} is protected: destroy is for integration and preview environments only")
     if args.merged:
         return destroy_merged(args, root, env)
-    confirm = _confirm(args)
+    confirm = _confirm(args, protected=True)  # destroy cannot be undone
     spec = env.spec.helm
     if args.preview:
         if not env.spec.preview or spec is None:

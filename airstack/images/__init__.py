@@ -6,5 +6,7 @@
   and the content-addressed tag (pure);
 - :mod:`.builder`: building and pushing with the Docker SDK (the only I/O here);
 - :mod:`.manifest`: name -> reference, read by DAGs, the local env and deploys;
-- :mod:`.main`: ``python -m airstack.images`` (``build-images``, ``push-images``, ``images``).
+- :mod:`.api`: typed functions (select, plan, build and push, digests, promote) that the CLI and
+  deploys call; the registry is an argument;
+- :mod:`.main`: ``python -m airstack.images`` (``build-images``, ``push-images``, ``images``): arguments only.
 """

@@ -20,9 +20,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field
 
-from airstack.config_errors import format_validation_error
+from airstack.config_files import load_model
 from airstack.errors import ConfigError
 
 NAME = re.compile(r"^[a-z0-9]+(?:[._-][a-z0-9]+)*$")
@@ -66,15 +66,8 @@ def load_spec(folder: Path) -> ImageSpec:
     if flavour is None:
         raise ConfigError(f"{folder}: an image folder needs environment.yml (conda), requirements.txt (pip) "
                           "or a Dockerfile")
-    options = ImageOptions()
     options_file = folder / "image.yaml"
-    if options_file.is_file():
-        try:
-            options = ImageOptions.model_validate(yaml.safe_load(options_file.read_text()) or {})
-        except (ValidationError, yaml.YAMLError) as exc:
-            if isinstance(exc, yaml.YAMLError):
-                raise ConfigError(f"{options_file}: not valid YAML: {exc}") from None
-            raise ConfigError(format_validation_error(str(options_file), "", exc)) from None
+    options = load_model(options_file, ImageOptions) if options_file.is_file() else ImageOptions()
     from airstack.external_images import EXTERNAL_IMAGES
 
     base = options.base or DEFAULT_BASE[flavour]

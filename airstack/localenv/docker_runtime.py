@@ -26,14 +26,15 @@ import io
 import json
 import os
 import tarfile
+from collections.abc import Callable, Iterable
 from datetime import datetime, timezone
 from pathlib import Path
 
 import airstack
 from airstack.docker_client import ContainerState, Docker
+from airstack.errors import LocalEnvError
 from airstack.external_images import image
 from airstack.localenv.config import SERVICES, LocalConfig
-from airstack.localenv.native import LocalEnvError
 from airstack.localenv.ports import port_free, taken
 
 SECRETS_DIR = "/run/airstack"
@@ -70,7 +71,10 @@ def _secrets_tar(files: dict[str, str], uid: int, mode: int) -> bytes:
 
 
 class DockerRuntime:
+    """The :class:`~airstack.localenv.runtime.Runtime` of containers (the runtime image, a Postgres image)."""
+
     name = "docker"
+    airflow = "airflow"  # the CLI on the runtime image's PATH
 
     def __init__(self, config: LocalConfig, docker: Docker) -> None:
         self.config, self.docker = config, docker
@@ -188,11 +192,19 @@ class DockerRuntime:
             builder.build(item)
         return item.ref
 
-    def pid(self, service: str) -> str | None:
+    @property
+    def postgres_source(self) -> str:
+        return f"the {image('postgres')} container"
+
+    def pid(self, service: str) -> int | str | None:
         container = self._container(service)
         return container.short_id if container is not None and container.running else None
 
-    def start_service(self, service: str, env: dict[str, str]) -> None:
+    def start_service(self, service: str, env: dict[str, str], argv: list[str] | None = None) -> None:
+        """An Airflow service's container. The options' servers (``argv``) run in the native runtime only."""
+        if argv is not None:
+            raise LocalEnvError(f"{service}: the options' servers run in the native runtime (`nox -s down`, then "
+                                "`nox -s up -- --runtime native`)")
         if self._running(service):
             return
         self._remove(service)
@@ -205,7 +217,7 @@ class DockerRuntime:
         plain.update({"AIRFLOW_HOME": "/opt/airflow", "AIRFLOW__CORE__DAGS_FOLDER": "/opt/airflow/dags",
                       "AIRFLOW__CORE__PLUGINS_FOLDER": "/opt/airflow/plugins", "AIRFLOW_COMPONENT": service,
                       "AIRFLOW_API_PORT": str(self.config.api_port)})
-        argv = self.config.service_argv("airflow", service)[1:]
+        argv = self.config.service_argv(self.airflow, service)[1:]
         if service == "api-server":  # inside the pod; the host sees it on 127.0.0.1 only
             argv = ["api-server", "--host", "0.0.0.0", "--port", str(self.config.api_port)]
         root = self.config.root
@@ -237,7 +249,7 @@ class DockerRuntime:
 
     stop_seconds: dict[str, float] = {}  # not measured per container
 
-    def import_seconds(self) -> dict[str, float]:
+    def import_seconds(self) -> dict[str, float | None]:
         return {}
 
     def started_at(self, service: str) -> datetime:
@@ -250,7 +262,7 @@ class DockerRuntime:
         processes = self.docker.process_count(self.container_name("dag-processor"))
         return processes is not None and processes <= 1
 
-    def dag_files(self) -> list[str]:
+    def dag_files(self) -> list[str] | None:
         """The files Airflow's DAG processor parses, listed by Airflow inside its container."""
         code, out, err = self.docker.exec_run(self.container_name("dag-processor"),
                                               ["python", "-c", LIST_DAG_FILES, "/opt/airflow/dags"])
@@ -260,12 +272,12 @@ class DockerRuntime:
                                 f"{err.decode(errors='replace').strip()[-500:]}")
         return json.loads(listed[-1].removeprefix("DAG_FILES="))
 
-    def check_alive(self, services=SERVICES) -> None:
+    def check_alive(self, services: Iterable[str] = SERVICES) -> None:
         for service in (*services, "postgres"):
             if not self._running(service):
                 raise LocalEnvError(f"{service} exited; last lines of its log:\n{self._tail(service)}")
 
-    def stop_services(self, timeout: float = 20.0, notify=None) -> list[str]:
+    def stop_services(self, timeout: float = 20.0, notify: Callable[[str], object] | None = None) -> list[str]:
         return [s for s in SERVICES if self._stop(s, timeout)]
 
     def log_tail(self, service: str, lines: int) -> str:

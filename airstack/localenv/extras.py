@@ -25,7 +25,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from urllib.parse import urlsplit
 
-from airstack.deploy.config import bucket_of
+from airstack.settings.deploy_file import bucket_of
 from airstack.errors import ConfigError
 
 LOCAL_DEPLOY = "settings/local/deploy.yaml"
@@ -107,7 +107,7 @@ def ports(environ=None) -> dict[str, int]:
 
 def local_options(root: Path):
     """settings/local/deploy.yaml's ``airflow:`` section (executor, remote_logging, storage, metrics)."""
-    from airstack.deploy.config import load
+    from airstack.settings.deploy_file import load
 
     return load(root, "local").spec.airflow
 

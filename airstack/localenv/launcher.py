@@ -135,8 +135,8 @@ class Launcher:
     def _receive(self, timeout: float) -> dict:
         import selectors
 
+        from airstack.errors import LocalEnvError
         from airstack.localenv.health import tail
-        from airstack.localenv.native import LocalEnvError
 
         with selectors.DefaultSelector() as selector:
             selector.register(self.process.stdout, selectors.EVENT_READ)

@@ -15,21 +15,18 @@ import os
 import signal
 import sys
 import time
+from collections.abc import Callable, Iterable
 from datetime import datetime, timezone
 from pathlib import Path
 
 from airstack import proc
-from airstack.errors import AirstackError, PostgresUnavailableError
+from airstack.errors import LocalEnvError, PostgresUnavailableError
 from airstack.localenv.config import SERVICES, LocalConfig
 from airstack.localenv.extras import CELERY_PROCESSES, MARKERS, SERVERS
 from airstack.localenv.health import tail
 from airstack.localenv.ports import port_free, taken
 from airstack.postgres import Binaries, find_binaries
 from airstack.postgres.embedded import check_runnable, run_as_prefix, run_as_user
-
-
-class LocalEnvError(AirstackError):
-    pass
 
 
 def _alive(pid: int, marker: str) -> bool:
@@ -86,6 +83,8 @@ def _live_children(pid: int) -> list[int]:
 
 
 class NativeRuntime:
+    """The :class:`~airstack.localenv.runtime.Runtime` of processes on this machine."""
+
     name = "native"
 
     def __init__(self, config: LocalConfig, binaries: Binaries | None = None) -> None:
@@ -238,7 +237,7 @@ class NativeRuntime:
         finally:
             docker.close()
 
-    def pid(self, service: str) -> int | None:
+    def pid(self, service: str) -> int | str | None:
         try:
             pid = int(self.config.pid_file(service).read_text().strip())
         except (OSError, ValueError):
@@ -262,7 +261,7 @@ class NativeRuntime:
                              cwd=self.config.root).pid
         self.config.pid_file(service).write_text(f"{pid}\n")
 
-    def check_alive(self, services=SERVICES) -> None:
+    def check_alive(self, services: Iterable[str] = SERVICES) -> None:
         """Raise with the service's last log lines as soon as one of them has died."""
         for service in services:
             if self.pid(service) is None:
@@ -272,7 +271,7 @@ class NativeRuntime:
             raise LocalEnvError(f"Postgres is not running; last lines of {self.config.pgdata / 'postgres.log'}:\n"
                                 f"{tail(self.config.pgdata / 'postgres.log')}")
 
-    def stop_services(self, timeout: float = 20.0, notify=None) -> list[str]:
+    def stop_services(self, timeout: float = 20.0, notify: Callable[[str], object] | None = None) -> list[str]:
         """In the order that loses nothing: the scheduler and the Celery processes (running tasks finish
         and report through the api-server's Execution API), the triggerer and the DAG processor; then the
         api-server; then the options' servers. ``notify`` hears what it waits for."""

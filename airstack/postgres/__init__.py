@@ -1,4 +1,10 @@
-"""Postgres for tests: one context manager, four providers (see :mod:`.provider`).
+"""Postgres for the tests and the local environment.
+
+- here: :func:`postgres_server`, one context manager over four providers for the tests (see
+  :mod:`.provider`), and which PostgreSQL server binaries to run;
+- :mod:`.provider`: the providers and how one is chosen; :mod:`.container`, :mod:`.embedded`,
+  :mod:`.external`: each provider (:mod:`.embedded` also runs the local env's native Postgres);
+- :mod:`.sql`: SQL helpers: the tests' databases, and ``up``'s roles, databases and schema revision.
 
 Which PostgreSQL server binaries to run is decided here, once, for the tests' providers and
 the local environment's native runtime: the system's (PATH, then Debian's versioned folders),

@@ -1,4 +1,5 @@
-"""Small SQL helpers used while setting up test databases (psycopg2, imported lazily)."""
+"""SQL helpers (psycopg2, imported lazily): the tests' databases, and the local environment's roles,
+databases and schema revision (``nox -s up``)."""
 
 from __future__ import annotations
 
@@ -73,3 +74,54 @@ def clone_database(dsn: str, name: str) -> str:
     execute_autocommit(with_database(dsn, "postgres"), sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(ident),
                        sql.SQL("CREATE DATABASE {} TEMPLATE {}").format(ident, sql.Identifier(source)))
     return with_database(dsn, name)
+
+
+def admin_dsn(dsn: str) -> str:
+    """The server's ``postgres`` database, with ``dsn``'s credentials (to create databases and roles)."""
+    return with_database(dsn, "postgres")
+
+
+def ensure_database(dsn: str, name: str, owner: str | None = None) -> None:
+    """CREATE DATABASE unless it exists (Postgres has no IF NOT EXISTS for databases)."""
+    from psycopg2 import sql
+
+    conn = connect(admin_dsn(dsn))
+    try:
+        with conn.cursor() as cur:
+            cur.execute("SELECT 1 FROM pg_database WHERE datname = %s", (name,))
+            exists = cur.fetchone() is not None
+    finally:
+        conn.close()
+    if not exists:
+        statement = sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name))
+        if owner:
+            statement = sql.SQL("{} OWNER {}").format(statement, sql.Identifier(owner))
+        execute_autocommit(admin_dsn(dsn), statement)
+
+
+def ensure_role(dsn: str, login: str, password: str) -> None:
+    """A LOGIN role ``login`` (made unless it exists) whose password is ``password``."""
+    from psycopg2 import sql
+
+    role = sql.Identifier(login)
+    execute_autocommit(
+        admin_dsn(dsn),
+        sql.SQL("DO $$ BEGIN IF NOT EXISTS (SELECT FROM pg_roles WHERE rolname = {}) THEN "
+                "CREATE ROLE {} LOGIN; END IF; END $$").format(sql.Literal(login), role),
+        sql.SQL("ALTER ROLE {} PASSWORD {}").format(role, sql.Literal(password)),
+    )
+
+
+def schema_revision(dsn: str) -> str | None:
+    """The Alembic revision ``dsn``'s database is at (Airflow's ``alembic_version``); None before any migration."""
+    conn = connect(dsn)
+    try:
+        with conn.cursor() as cur:
+            cur.execute("SELECT to_regclass('alembic_version') IS NOT NULL")
+            if not cur.fetchone()[0]:
+                return None
+            cur.execute("SELECT version_num FROM alembic_version")
+            row = cur.fetchone()
+            return row[0] if row else None
+    finally:
+        conn.close()

@@ -20,7 +20,7 @@ from rich.console import Console
 from rich.table import Table
 
 from airstack import paths
-from airstack.cli import run_main
+from airstack.cli import confirm, run_main
 from airstack.errors import AirstackError, ConfigError
 from airstack.settings import keys as keys_mod
 from airstack.settings import plan as plan_mod
@@ -165,16 +165,23 @@ def cmd_diff(args, root: Path) -> int:
     return 0
 
 
+def confirm_apply(root: Path, env: str, yes: bool, **how) -> bool:
+    """A protected environment's database (deploy.yaml ``protected``) is changed only after a yes."""
+    from airstack.settings import deploy_file
+
+    return confirm(f"Apply settings/{env} to the {env} database?", yes=yes, protected=deploy_file.protected(root, env),
+                   **how)
+
+
 def cmd_apply(args, root: Path) -> int:
     from airstack.settings import importer
 
     settings = store.load(root, args.env)
     _prepare_airflow(settings, args.env)
     _check_database()
-    if args.env == "production" and not args.yes and sys.stdin.isatty():
-        if input("Apply settings/production to the production database? [y/N] ").strip().lower() != "y":
-            console.print("nothing applied")
-            return 1
+    if not confirm_apply(root, args.env, args.yes or args.dry_run):  # a dry run changes nothing
+        console.print("nothing applied")
+        return 1
     with _database_errors(args.env):
         actions = importer.apply(settings.airflow, prune=args.prune, dry_run=args.dry_run)
     console.print(actions_table(actions, f"settings/{args.env}" + (" (dry run)" if args.dry_run else "")))
@@ -290,7 +297,7 @@ def parser() -> argparse.ArgumentParser:
     a.add_argument("env")
     a.add_argument("--prune", action="store_true", help="remove what the file does not list (never default_pool)")
     a.add_argument("--dry-run", action="store_true")
-    a.add_argument("--yes", action="store_true", help="do not ask before changing production")
+    a.add_argument("--yes", action="store_true", help="do not ask before changing a protected environment")
     k = sub.add_parser("keys", help="generate missing Fernet/API/JWT keys; rotate the Fernet key")
     k.add_argument("env")
     group = k.add_mutually_exclusive_group()

@@ -63,8 +63,6 @@ on the way rather than converting it:
 
 from __future__ import annotations
 
-import base64
-import binascii
 import json
 import re
 from typing import Annotated, Any, Literal
@@ -73,8 +71,9 @@ from urllib.parse import urlsplit
 from pydantic import (BaseModel, BeforeValidator, ConfigDict, Field, StringConstraints, ValidationError,
                       field_validator, model_validator)
 
-from airstack.config_errors import format_location
+from airstack.config_files import problem_lines
 from airstack.errors import ConfigError
+from airstack.settings.values import fernet_key_check, inexact, json_object, port_number, variable_value
 from airstack.settings.uri import parse_uri
 
 IDENTIFIER = r"^[a-z][a-z0-9_]{0,249}$"
@@ -103,76 +102,13 @@ KNOWN_CONNECTION_TYPES = frozenset({
 HOST_MAX = SCHEMA_MAX = CONN_TYPE_MAX = 500
 DESCRIPTION_MAX = 5000
 INT32_MAX = 2**31 - 1  # Integer columns: a port, a pool's slots
-EXACT_INT = 2**53  # beyond this, a JSON reader holding numbers as doubles rounds
 
 
 class _Model(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True, str_strip_whitespace=False, strict=True)
 
 
-def _no_duplicates(pairs: list[tuple[str, Any]]) -> dict:
-    seen: dict[str, Any] = {}
-    for key, value in pairs:
-        if key in seen:
-            raise ValueError(f"duplicate key {key!r} (JSON keeps only the last one): remove one")
-        seen[key] = value
-    return seen
-
-
-def _no_constant(name: str) -> Any:
-    raise ValueError(f"{name} is not a JSON number: write it as a string")
-
-
-def parse_json(text: str) -> Any:
-    """Strict JSON: duplicate keys, NaN and Infinity are refused (ValueError), nothing is silently dropped."""
-    return json.loads(text, object_pairs_hook=_no_duplicates, parse_constant=_no_constant)
-
-
-def _json_object(value: Any, what: str) -> Any:
-    """A mapping, or a JSON string holding an object (no duplicate keys, numbers within ±2^53, no NUL)."""
-    if isinstance(value, str):
-        try:
-            value = parse_json(value)
-        except json.JSONDecodeError as exc:
-            raise ValueError(f"{what} is not valid JSON: {exc.msg} at position {exc.pos}") from None
-        except ValueError as exc:
-            raise ValueError(f"{what}: {exc}") from None
-        if not isinstance(value, dict):
-            raise ValueError(f"{what} must be a JSON object, got {type(value).__name__}")
-        problems = inexact(value)
-        if problems:
-            where, problem = problems[0]
-            raise ValueError(f"{what}{where}: {problem}")
-    return value
-
-
-def inexact(value: Any, where: str = "") -> list[tuple[str, str]]:
-    """(path, problem) for every value that would not survive the way to Airflow unchanged."""
-    found: list[tuple[str, str]] = []
-    if isinstance(value, dict):
-        for key, item in value.items():
-            if isinstance(key, str) and "\x00" in key:
-                found.append((where, "a key contains a NUL character, which Airflow's database cannot store: "
-                                     "remove it"))
-            found += inexact(item, f"{where}.{key}")
-    elif isinstance(value, list):
-        for index, item in enumerate(value):
-            found += inexact(item, f"{where}[{index}]")
-    elif isinstance(value, str) and "\x00" in value:
-        found.append((where, "contains a NUL character, which Airflow's database cannot store: remove it"))
-    elif isinstance(value, int) and not isinstance(value, bool) and abs(value) > EXACT_INT:
-        found.append((where, "an integer outside ±2^53, which JSON readers (sops, the Airflow UI) round: "
-                             "write it as a string"))
-    return found
-
-
-def _port(value: Any) -> Any:
-    if isinstance(value, float) and value.is_integer():  # sops keeps YAML/JSON numbers as doubles
-        return int(value)
-    return value
-
-
-Port = Annotated[int, BeforeValidator(_port), Field(ge=1, le=65535)]
+Port = Annotated[int, BeforeValidator(port_number), Field(ge=1, le=65535)]
 
 
 def _check_uri(uri: str) -> None:
@@ -208,7 +144,7 @@ class Connection(_Model):
     @field_validator("extra", mode="before")
     @classmethod
     def _extra(cls, value: Any) -> Any:
-        value = _json_object(value, "extra")
+        value = json_object(value, "extra")
         return None if value == {} else value  # no extra: Airflow reads an empty one as none
 
     @field_validator("type")
@@ -246,16 +182,6 @@ class Pool(_Model):
     include_deferred: bool = False
 
 
-def _fernet(value: str) -> str:
-    try:
-        raw = base64.urlsafe_b64decode(value.encode("ascii"))
-    except (binascii.Error, UnicodeEncodeError, ValueError):
-        raise ValueError("not a Fernet key: expected 32 url-safe base64-encoded bytes") from None
-    if len(raw) != 32:
-        raise ValueError(f"not a Fernet key: decodes to {len(raw)} bytes, expected 32")
-    return value
-
-
 class Keys(_Model):
     fernet_key: str | None = None
     fernet_key_previous: list[str] = Field(default_factory=list)
@@ -265,12 +191,12 @@ class Keys(_Model):
     @field_validator("fernet_key")
     @classmethod
     def _fernet_key(cls, value: str | None) -> str | None:
-        return None if value is None else _fernet(value)
+        return None if value is None else fernet_key_check(value)
 
     @field_validator("fernet_key_previous")
     @classmethod
     def _previous(cls, value: list[str]) -> list[str]:
-        return [_fernet(v) for v in value]
+        return [fernet_key_check(v) for v in value]
 
     def airflow_fernet_key(self) -> str | None:
         """``[core] fernet_key``: the current key first, then the ones still being rotated out."""
@@ -279,22 +205,7 @@ class Keys(_Model):
         return ",".join([self.fernet_key, *self.fernet_key_previous])
 
 
-def _variable_value(value: Any) -> Any:
-    """Airflow stores variables as text: strings as they are, mappings and lists as JSON; a bare scalar is refused."""
-    if isinstance(value, dict | list):
-        return json.dumps(value, sort_keys=True)
-    if value is None:
-        raise ValueError('no value (YAML ~ or null): write a string ("" for an empty one)')
-    if isinstance(value, bool):
-        raise ValueError("a boolean (YAML reads yes/no/true/on as one): quote it if you mean text, "
-                         "Airflow stores variables as text")
-    if isinstance(value, int | float):
-        raise ValueError("a number (YAML reads unquoted 1e3, 0x10 or 1_000 as one, and changes how it is "
-                         "written): quote it, Airflow stores variables as text")
-    return value
-
-
-VariableValue = Annotated[str, BeforeValidator(_variable_value)]
+VariableValue = Annotated[str, BeforeValidator(variable_value)]
 
 
 FAB_ROLES = ("Admin", "Op", "User", "Viewer")
@@ -337,7 +248,7 @@ class Airflow(_Model):
     @field_validator("variables", mode="before")
     @classmethod
     def _variables(cls, value: Any) -> Any:
-        return _json_object(value, "variables") if value is not None else {}
+        return json_object(value, "variables") if value is not None else {}
 
     @field_validator("celery_broker_url")
     @classmethod
@@ -444,6 +355,18 @@ def _pattern_message(err: dict) -> str:
     return f"{err['input']!r} {_PATTERN_MESSAGES.get(pattern, f'must match {pattern}')}"
 
 
+def _message(err: dict) -> str:
+    """pydantic's message, in the words of settings files."""
+    if err["type"] == "string_pattern_mismatch":
+        return _pattern_message(err)
+    if err["type"] == "string_too_long":
+        limit = (err.get("ctx") or {}).get("max_length")
+        return f"longer than {limit} characters, Airflow's column limit: shorten it"
+    if err["type"] == "int_type" and isinstance(err.get("input"), bool):
+        return "a boolean where a number is due: write the number"
+    return err["msg"].removeprefix("Value error, ")
+
+
 def parse_settings(data: Any, file: str) -> SettingsFile:
     """Validate decrypted settings; raise :class:`SettingsError` listing every problem."""
     lines = [f"{file}: {where.lstrip('.') or '(top level)'}: {problem}" for where, problem in inexact(data)]
@@ -451,17 +374,7 @@ def parse_settings(data: Any, file: str) -> SettingsFile:
     try:
         result = SettingsFile.model_validate(data)
     except ValidationError as exc:
-        for err in exc.errors():
-            loc = format_location("", tuple(err["loc"]))
-            message = err["msg"].removeprefix("Value error, ")
-            if err["type"] == "string_pattern_mismatch":
-                message = _pattern_message(err)
-            elif err["type"] == "string_too_long":
-                limit = (err.get("ctx") or {}).get("max_length")
-                message = f"longer than {limit} characters, Airflow's column limit: shorten it"
-            elif err["type"] == "int_type" and isinstance(err.get("input"), bool):
-                message = "a boolean where a number is due: write the number"
-            lines.append(f"{file}: {loc or '(top level)'}: {message}")
+        lines += problem_lines(file, exc, message=_message)
     lines += _duplicates(data, file)
     if lines:
         raise SettingsError(lines)

@@ -19,7 +19,7 @@ from airstack.cli import run_main
 from airstack.deploy import config
 from airstack.deploy import helm as plan
 from airstack.deploy import main as deploy_main
-from airstack.deploy.config import AirflowOptions
+from airstack.settings.deploy_file import AirflowOptions
 from airstack.settings.schema import parse_settings
 from tests.helpers import leaves
 

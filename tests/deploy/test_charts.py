@@ -32,7 +32,7 @@ import yaml
 
 from airstack.deploy import helm as deploy_helm
 from airstack.deploy import config
-from airstack.deploy.config import AirflowOptions
+from airstack.settings.deploy_file import AirflowOptions
 from airstack.settings import render as settings_render
 from tests.deploy import official_chart
 

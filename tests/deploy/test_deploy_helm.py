@@ -7,6 +7,7 @@ rendering our platform chart with the real Helm 4 engine and keeping "installed"
 from __future__ import annotations
 
 import hashlib
+import re
 import shutil
 import urllib.request
 from pathlib import Path
@@ -16,6 +17,7 @@ import yaml
 
 from airstack.cli import run_main
 from airstack.deploy import config
+from airstack.settings import deploy_file
 from airstack.deploy import helm as plan
 from airstack.deploy.main import main
 from airstack.settings.schema import parse_settings
@@ -25,7 +27,7 @@ ROOT = Path(__file__).resolve().parents[2]
 REGISTRY = "127.0.0.1:5000"
 
 
-def _helm_spec() -> config.Helm:
+def _helm_spec() -> deploy_file.Helm:
     return config.load(ROOT, "integration").spec.helm
 
 
@@ -137,7 +139,7 @@ def test_preview_names_are_dns_labels_and_distinct():
     names = {config.preview_name(b) for b in ("feature/S3-logs", "feature/s3_logs", "Feature/S3-Logs")}
     assert len(names) == 3
     for name in names | {config.preview_name("x" * 200)}:
-        assert len(name) <= 40 and config.re.match(config.DNS_LABEL, name), name
+        assert len(name) <= 40 and re.match(deploy_file.DNS_LABEL, name), name
     assert len(config.preview_name("x" * 200)) == config.PREVIEW_NAME_MAX == 40
     # Cut names keep a hash of the whole branch: two long branches that share a prefix differ.
     long_a, long_b = "feature/remote-task-logs-on-s3", "feature/remote-task-logs-on-s3-and-gcs"

@@ -13,7 +13,7 @@ from botocore.stub import Stubber
 
 from airstack.deploy import helm as plan
 from airstack.deploy import pod_identity
-from airstack.deploy.config import AirflowOptions
+from airstack.settings.deploy_file import AirflowOptions
 
 CLUSTER, ROLE, NS = "airflow-integration", "arn:aws:iam::123456789012:role/preview", "airflow-feature-x"
 

@@ -46,7 +46,7 @@ def test_launcher_lists_what_the_dag_processor_parses_and_forks_airflow_commands
 def test_launcher_that_cannot_import_airflow_says_why(tmp_path):
     import pytest
 
-    from airstack.localenv.native import LocalEnvError
+    from airstack.errors import LocalEnvError
 
     env = {"AIRFLOW__CORE__EXECUTOR": "NoSuchExecutor", "AIRFLOW_HOME": str(tmp_path),
            "AIRFLOW__DATABASE__SQL_ALCHEMY_CONN": "nonsense://"}

@@ -8,9 +8,9 @@ from pathlib import Path
 
 import pytest
 
-from airstack.errors import PostgresUnavailableError
+from airstack.errors import LocalEnvError, PostgresUnavailableError
 from airstack.localenv.config import LocalConfig
-from airstack.localenv.native import LocalEnvError, NativeRuntime
+from airstack.localenv.native import NativeRuntime
 from airstack.postgres import (Binaries, Probes, Provider, choose_provider, find_bin_dir, find_binaries,
                                pgserver_bin_dir, postgres_server, probe)
 from airstack.postgres.embedded import embedded, free_port, run_as_user

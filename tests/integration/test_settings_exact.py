@@ -28,7 +28,8 @@ from airstack.postgres.sql import clone_database, connect, create_database
 from airstack.settings import importer, render, sops, store
 from airstack.settings.fields import FIELDS
 from airstack.settings.keys import new_fernet_key, new_secret
-from airstack.settings.schema import EXACT_INT, parse_settings
+from airstack.settings.values import EXACT_INT
+from airstack.settings.schema import parse_settings
 from airstack.settings.uri import parse_uri
 from tests.integration.settings_helpers import Repo
 

@@ -6,12 +6,11 @@ from pathlib import Path
 
 import pytest
 
-from airstack.deploy.config import AirflowOptions, Metrics, Store
-from airstack.errors import ConfigError
+from airstack.errors import ConfigError, LocalEnvError
 from airstack.localenv import extras
 from airstack.localenv.config import LocalConfig
-from airstack.localenv.main import choose_runtime
-from airstack.localenv.native import LocalEnvError
+from airstack.localenv.runtime import choose_runtime
+from airstack.settings.deploy_file import AirflowOptions, Metrics, Store
 from airstack.settings.schema import SettingsFile
 
 PORTS = {"redis": 16379, "flower": 15555, "statsd": 18125, "metrics": 19102}

@@ -133,12 +133,12 @@ def test_a_busy_port_is_skipped_and_a_gone_checkout_is_forgotten(registry, monke
 
 
 def test_verbose_follower_prints_each_services_new_complete_lines(tmp_path, capsys):
-    from airstack.localenv.main import _LogFollower
+    from airstack.localenv.env import LogFollower
 
     config = LocalConfig(tmp_path)
     config.logs.mkdir(parents=True)
     config.log_file("scheduler").write_text("from an earlier up\n")
-    follow = _LogFollower(config, ("scheduler", "triggerer"))
+    follow = LogFollower(config, ("scheduler", "triggerer"))
     with config.log_file("scheduler").open("a") as log:
         log.write("Starting the scheduler\nhalf a li")
     config.log_file("triggerer").write_text("Starting the triggerer\n")

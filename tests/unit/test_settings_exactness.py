@@ -9,7 +9,8 @@ import pytest
 
 from airstack.settings import render
 from airstack.settings.fields import connection_fields
-from airstack.settings.schema import EXACT_INT, SettingsError, parse_settings
+from airstack.settings.values import EXACT_INT
+from airstack.settings.schema import SettingsError, parse_settings
 from tests.unit.test_settings_schema import valid
 
 FILE = "settings/unit/secret.yaml"
