@@ -2,12 +2,20 @@
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 
 from airstack.upgrade.dagresults import Check, LaneResult, regressions
 from airstack.upgrade.locks import PackageDiff
 
 CHECK_NAMES = {"integrity": "integrity, policy, templates", "run": "dag.test() on Postgres"}
+# `airflow config lint`'s note on an option whose default changed, when the configuration sets it anyway.
+SET_EXPLICITLY = re.compile(r"^Changed default value of .* You currently have .+ set\.?$")
+
+
+def actionable(finding: str) -> bool:
+    """Whether a config lint finding asks for a change (a changed default that we set explicitly does not)."""
+    return not SET_EXPLICITLY.match(finding.strip())
 
 
 @dataclass
@@ -41,7 +49,7 @@ class Report:
     @property
     def ok(self) -> bool:
         """Nothing that passes today fails on the target, and the target's chart schema takes our values."""
-        chart_ok = self.chart is None or not any(self.chart.problems.values())
+        chart_ok = self.chart is None or (self.chart.available and not any(self.chart.problems.values()))
         return not self.regressions and not self.after.error and chart_ok
 
 
@@ -64,8 +72,11 @@ def what_to_change(report: Report) -> list[str]:
             for file, name, check in report.regressions]
     if report.after.error:
         todo.append(f"the DAG checks did not run on the target: {report.after.error}")
-    todo += [f"{env} configuration: {finding}" for env, findings in report.config_lint.items() for finding in findings]
+    todo += [f"{env} configuration: {finding}" for env, findings in report.config_lint.items() for finding in findings
+             if actionable(finding)]
     todo += [f"ruff: {finding}" for finding in report.ruff]
+    if report.chart and not report.chart.available:
+        todo.append(report.chart.note)
     if report.chart:
         todo += [f"chart {report.chart.version} values ({env}): {p}" for env, ps in report.chart.problems.items()
                  for p in ps]
@@ -114,7 +125,8 @@ def _findings(title: str, findings: dict[str, list[str]] | list[str]) -> list[st
         return [f"### {title}", "", *([f"- {f}" for f in findings] or ["None."]), ""]
     lines = [f"### {title}", ""]
     for env, items in findings.items():
-        lines += [f"- **{env}**: " + ("none" if not items else ""), *[f"  - {i}" for i in items]]
+        lines += [f"- **{env}**: " + ("none" if not items else ""),
+                  *[f"  - {i}" + ("" if actionable(i) else " (informational: set explicitly)") for i in items]]
     return lines + [""]
 
 
@@ -155,11 +167,13 @@ def summary_table(report: Report):
         counts = f"{ok} ok, " + (f"[red]{failed} failed[/]" if failed else "0 failed") + f" ({lane.seconds:.0f} s)"
         table.add_row(which, f"[red]{lane.error}[/]" if lane.error else counts)
     table.add_row("regressions", f"[red]{len(report.regressions)}[/]" if report.regressions else "[green]none[/]")
-    lint = sum(len(v) for v in report.config_lint.values())
-    table.add_row("config lint", f"{lint} finding(s) in {len(report.config_lint)} environment(s)")
+    lint = [f for findings in report.config_lint.values() for f in findings]
+    informational = sum(not actionable(f) for f in lint)
+    table.add_row("config lint", f"{len(lint) - informational} finding(s) in {len(report.config_lint)} "
+                                 f"environment(s)" + (f", {informational} informational" if informational else ""))
     table.add_row("ruff AIR3", f"{len(report.ruff)} finding(s)")
     if report.chart:
         count = sum(len(v) for v in report.chart.problems.values())
         table.add_row(f"chart {report.chart.version}", f"{count} problem(s)" if report.chart.available
-                      else report.chart.note)
+                      else "[red]its schema cannot be obtained here[/] (see below)")
     return table

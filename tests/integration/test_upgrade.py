@@ -25,8 +25,6 @@ import pytest
 
 from airstack import paths, proc
 
-pytestmark = pytest.mark.xdist_group("upgrade")
-
 MOVE = ("--provider", "standard==1.18.0")
 REPORT = "apache-airflow-providers-standard-1.18.0"
 SCRATCH_DAG = '''"""TimeDeltaSensor with a delta in minutes (an int): the standard provider takes one since 1.19."""
@@ -72,7 +70,8 @@ def tree_digest(root: Path) -> dict[str, str]:
 
 
 @pytest.fixture(scope="module")
-def rehearsal(tmp_path_factory):
+def upgrade_rehearsal(tmp_path_factory):
+    """One rehearsal for the tests that read it (tests/conftest.py keeps them on one xdist worker)."""
     root = scratch_repo(tmp_path_factory.mktemp("upgrade-repo"))
     (root / "dags" / "waits_minutes.py").write_text(SCRATCH_DAG)
     before = tree_digest(root)
@@ -80,16 +79,16 @@ def rehearsal(tmp_path_factory):
     return root, result, json.loads(result.stdout), before
 
 
-def test_the_package_diff_is_the_real_move(rehearsal):
-    _, result, report, _ = rehearsal
+def test_the_package_diff_is_the_real_move(upgrade_rehearsal):
+    _, result, report, _ = upgrade_rehearsal
     assert report["moves"] == [{"package": "apache-airflow-providers-standard", "current": "1.21.0",
                                 "target": "1.18.0"}]
     assert report["packages"] == {"added": [], "removed": [], "up": [], "down": [
         {"name": "apache-airflow-providers-standard", "before": "1.21.0", "after": "1.18.0"}]}
 
 
-def test_the_scratch_dag_runs_on_the_lock_and_fails_on_the_target(rehearsal):
-    _, result, report, _ = rehearsal
+def test_the_scratch_dag_runs_on_the_lock_and_fails_on_the_target(upgrade_rehearsal):
+    _, result, report, _ = upgrade_rehearsal
     before, after = report["dags"]["before"]["files"], report["dags"]["after"]["files"]
     dag = "dags/waits_minutes.py"
     assert before[dag] == {"integrity": {"status": "ok", "message": ""}, "run": {"status": "ok", "message": ""}}
@@ -100,8 +99,8 @@ def test_the_scratch_dag_runs_on_the_lock_and_fails_on_the_target(rehearsal):
     assert result.returncode == 1 and report["ok"] is False
 
 
-def test_the_repositorys_dags_run_on_both(rehearsal):
-    _, _, report, _ = rehearsal
+def test_the_repositorys_dags_run_on_both(upgrade_rehearsal):
+    _, _, report, _ = upgrade_rehearsal
     for lane in ("before", "after"):
         files = report["dags"][lane]["files"]
         assert report["dags"][lane]["error"] == ""
@@ -112,16 +111,16 @@ def test_the_repositorys_dags_run_on_both(rehearsal):
             assert files[dag]["integrity"]["status"] == "ok" and files[dag]["run"]["status"] == "skipped"
 
 
-def test_config_lint_ran_on_each_deployed_environment(rehearsal):
-    _, _, report, _ = rehearsal
+def test_config_lint_ran_on_each_deployed_environment(upgrade_rehearsal):
+    _, _, report, _ = upgrade_rehearsal
     assert set(report["config_lint"]) == {"integration", "production"}
     for findings in report["config_lint"].values():  # the target's Airflow started with each configuration
         assert not any(f.startswith("Airflow does not start") for f in findings), findings
     assert report["ruff"] == []
 
 
-def test_a_regression_applies_nothing_and_the_report_is_written(rehearsal):
-    root, result, report, before = rehearsal
+def test_a_regression_applies_nothing_and_the_report_is_written(upgrade_rehearsal):
+    root, result, report, before = upgrade_rehearsal
     assert report["applied"] == [] and tree_digest(root) == before
     assert "not applied: the target breaks something that works now" in result.stderr
     markdown = (root / ".airstack" / "upgrade" / f"{REPORT}.md").read_text()

@@ -137,6 +137,10 @@ def test_junit_becomes_checks_per_dag_file():
     }
 
 
+EXECUTOR_NOTE = ("Changed default value of `executor` in `core` from `SequentialExecutor` to `LocalExecutor`. "
+                 "You currently have `KubernetesExecutor` set.")
+
+
 def _report(**changes) -> report.Report:
     before = LaneResult({"dags/a.py": {"integrity": Check("ok"), "run": Check("ok")},
                          "dags/b.py": {"integrity": Check("ok"), "run": Check("ok")}}, seconds=30)
@@ -145,7 +149,8 @@ def _report(**changes) -> report.Report:
                                       "run": Check("failed", "no DAG")}}, seconds=31)
     fields = dict(title="apache-airflow==3.2.2", moves=[("apache-airflow", "3.3.2", "3.2.2")],
                   packages=locks.diff(locks.pins(LOCK_BEFORE), locks.pins(LOCK_AFTER)), before=before, after=after,
-                  config_lint={"production": ["`secret_key` moved from `webserver` to `api`."], "integration": []},
+                  config_lint={"production": ["`secret_key` moved from `webserver` to `api`.", EXECUTOR_NOTE],
+                               "integration": []},
                   ruff=["dags/x.py:1:1: AIR301 `schedule_interval` is removed"], seconds={"resolve": 4.2})
     return report.Report(**{**fields, **changes})
 
@@ -166,6 +171,11 @@ def test_what_to_change_lists_dags_config_ruff_and_chart():
         "production configuration: `secret_key` moved from `webserver` to `api`.",
         "ruff: dags/x.py:1:1: AIR301 `schedule_interval` is removed",
         "chart 1.20.0 values (production): a.b: not a key"]
+    missing = _report(after=result.before, chart=report.ChartCheck("1.21.0", False, "chart 1.21.0: not here"))
+    assert report.what_to_change(missing) == ["production configuration: `secret_key` moved from `webserver` to `api`.",
+                                              "ruff: dags/x.py:1:1: AIR301 `schedule_interval` is removed",
+                                              "chart 1.21.0: not here"]
+    assert not missing.ok  # the check asked for could not be made
 
 
 def test_the_markdown_report():
@@ -175,7 +185,8 @@ def test_the_markdown_report():
     assert "| pendulum | added | | 3.1.0 |\n| arrow | removed | 1.4.0 | |\n" in text
     assert "| dags/b.py | integrity, policy, templates | ok | failed | import error: no RetryPolicy more |\n" in text
     assert "| dags/a.py | dag.test() on Postgres | ok | ok |  |\n" in text
-    assert "- **production**: \n  - `secret_key` moved from `webserver` to `api`.\n- **integration**: none\n" in text
+    assert ("- **production**: \n  - `secret_key` moved from `webserver` to `api`.\n"
+            f"  - {EXECUTOR_NOTE} (informational: set explicitly)\n- **integration**: none\n") in text
     assert text.endswith("_Steps: resolve 4 s_\n")
 
 
@@ -194,7 +205,8 @@ def test_the_json_report_and_the_table():
             if line.startswith("│")]
     assert rows == [["packages", "0 up, 2 down, 1 added, 1 removed"], ["DAG checks, current", "4 ok, 0 failed (30 s)"],
                     ["DAG checks, target", "2 ok, 2 failed (31 s)"], ["regressions", "2"],
-                    ["config lint", "1 finding(s) in 2 environment(s)"], ["ruff AIR3", "1 finding(s)"]]
+                    ["config lint", "1 finding(s) in 2 environment(s), 1 informational"],
+                    ["ruff AIR3", "1 finding(s)"]]
 
 
 # -------------------------------------------------------------------- deployed config, chart --
