@@ -42,6 +42,24 @@ class LaneResult:
                 "files": {f: {n: c.to_dict() for n, c in checks.items()} for f, checks in self.files.items()}}
 
 
+def clip(message: str, limit: int = MESSAGE_LIMIT) -> str:
+    """``message`` within ``limit`` characters: its first line and its end (where a traceback's error is)."""
+    if len(message) <= limit:
+        return message
+    first = message.splitlines()[0][:limit // 4]
+    return f"{first}\n…\n{message[-(limit - len(first) - 3):]}"
+
+
+def headline(message: str) -> str:
+    """One line for a failure: its first line, or for a traceback what precedes it and its last line."""
+    lines = [line.strip() for line in message.strip().splitlines() if line.strip()]
+    if not lines:
+        return ""
+    if "Traceback (most recent call last)" in lines[0] and len(lines) > 1:
+        return f"{lines[0].split('Traceback (most recent call last)')[0].strip()} {lines[-1]}".strip()
+    return lines[0]
+
+
 def _outcome(case: ElementTree.Element) -> Check:
     for tag, status in (("failure", "failed"), ("error", "failed"), ("skipped", "skipped")):
         node = case.find(tag)
@@ -49,7 +67,7 @@ def _outcome(case: ElementTree.Element) -> Check:
             message = (node.get("message") or node.text or "").strip()
             if status == "skipped":
                 message = re.sub(r"^Skipped: ", "", message)
-            return Check(status, message[:MESSAGE_LIMIT])
+            return Check(status, clip(message))
     return Check("ok")
 
 

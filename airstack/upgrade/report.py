@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, field
 
-from airstack.upgrade.dagresults import Check, LaneResult, regressions
+from airstack.upgrade.dagresults import Check, LaneResult, headline, regressions
 from airstack.upgrade.locks import PackageDiff
 
 CHECK_NAMES = {"integrity": "integrity, policy, templates", "run": "dag.test() on Postgres"}
@@ -68,7 +68,7 @@ def dag_rows(report: Report) -> list[tuple[str, str, str, str, str]]:
 
 def what_to_change(report: Report) -> list[str]:
     """A short list of what stands between the repository and the target."""
-    todo = [f"{file}: {CHECK_NAMES[name]} fails on the target: {_first_line(check.message)}"
+    todo = [f"{file}: {CHECK_NAMES[name]} fails on the target: {headline(check.message)}"
             for file, name, check in report.regressions]
     if report.after.error:
         todo.append(f"the DAG checks did not run on the target: {report.after.error}")
@@ -81,10 +81,6 @@ def what_to_change(report: Report) -> list[str]:
         todo += [f"chart {report.chart.version} values ({env}): {p}" for env, ps in report.chart.problems.items()
                  for p in ps]
     return todo
-
-
-def _first_line(text: str) -> str:
-    return (text.strip().splitlines() or [""])[0]
 
 
 def to_dict(report: Report) -> dict:
@@ -114,10 +110,12 @@ def _dag_lines(report: Report) -> list[str]:
     if not report.after.ran:
         return ["Not run: no package moves (the DAGs run on the current lock in `nox -s test`)."]
     lines = ["| DAG file | check | current | target | failure |", "|---|---|---|---|---|"]
-    lines += [f"| {f} | {CHECK_NAMES[n]} | {b} | {a} | {_cell(m)} |" for f, n, b, a, m in dag_rows(report)]
+    lines += [f"| {f} | {CHECK_NAMES[n]} | {b} | {a} | {_cell(headline(m))} |" for f, n, b, a, m in dag_rows(report)]
     errors = [f"- {which} lock: the lane did not run: {lane.error}"
               for which, lane in (("current", report.before), ("target", report.after)) if lane.error]
-    return lines + ([""] + errors if errors else [])
+    failures = [f"<details><summary>{file}: {CHECK_NAMES[name]} on the target</summary>\n\n```\n{check.message}\n```\n"
+                "</details>" for file, name, check in report.regressions]
+    return lines + ([""] + errors if errors else []) + ([""] + failures if failures else [])
 
 
 def _findings(title: str, findings: dict[str, list[str]] | list[str]) -> list[str]:

@@ -54,8 +54,11 @@ def install(scratch: Path, uv: list[str]) -> str:
     venv = scratch / "venv"
     proc.run([*uv, "venv", "--quiet", "--python", locks.PYTHON, str(venv)], what="uv venv")
     python = venv / "bin" / "python"
-    proc.run([*uv, "pip", "install", "--quiet", "--python", str(python), "-r", "requirements/dev.txt",
-              "--override", locks.OVERRIDES], cwd=scratch, timeout=1200, what="installing the candidate lock")
+    # Compiled: without bytecode (PYTHONDONTWRITEBYTECODE) big modules such as kubernetes_asyncio are compiled on
+    # every import, and a DAG file that imports them can exceed Airflow's parse timeout.
+    proc.run([*uv, "pip", "install", "--quiet", "--compile-bytecode", "--python", str(python), "-r",
+              "requirements/dev.txt", "--override", locks.OVERRIDES], cwd=scratch, timeout=1200,
+             what="installing the candidate lock")
     return str(python)
 
 

@@ -39,7 +39,7 @@ with DAG(dag_id="waits_minutes", schedule=None, start_date=pendulum.datetime(202
          catchup=False, tags=["example"], default_args=DEFAULT_ARGS):
     TimeDeltaSensor(task_id="wait", delta=0, mode="poke", poke_interval=1, timeout=60)
 '''
-COPIED = ("airstack", "dags", "plugins", "tests", "settings", "requirements", "charts", "images")
+COPIED = ("airstack", "dags", "plugins", "tests", "settings", "requirements", "charts", "images", "infra")
 FILES = ("pyproject.toml", ".sops.yaml", ".flake8")
 
 

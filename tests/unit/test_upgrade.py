@@ -141,6 +141,16 @@ EXECUTOR_NOTE = ("Changed default value of `executor` in `core` from `Sequential
                  "You currently have `KubernetesExecutor` set.")
 
 
+def test_a_failure_s_headline_and_its_clipped_text():
+    trace = ("Failed: dags/k.py: [import-error] Traceback (most recent call last):\n  File \"x.py\", line 1\n"
+             "    import y\nTimeoutError: DagBag import timeout for dags/k.py after 30.0s\n")
+    assert dagresults.headline(trace) == ("Failed: dags/k.py: [import-error] TimeoutError: DagBag import timeout for "
+                                          "dags/k.py after 30.0s")
+    assert dagresults.headline("one\ntwo") == "one" and dagresults.headline("") == ""
+    clipped = dagresults.clip("head line\n" + "x" * 100 + "the end", limit=40)
+    assert clipped == "head line\n…\n" + "x" * 21 + "the end" and len(clipped) == 40
+
+
 def _report(**changes) -> report.Report:
     before = LaneResult({"dags/a.py": {"integrity": Check("ok"), "run": Check("ok")},
                          "dags/b.py": {"integrity": Check("ok"), "run": Check("ok")}}, seconds=30)
@@ -183,7 +193,9 @@ def test_the_markdown_report():
     assert text.startswith("# Upgrade rehearsal: apache-airflow==3.2.2\n\n**Verdict: breaks something**\n")
     assert "| apache-airflow | down | 3.3.2 | 3.2.2 |\n" in text
     assert "| pendulum | added | | 3.1.0 |\n| arrow | removed | 1.4.0 | |\n" in text
-    assert "| dags/b.py | integrity, policy, templates | ok | failed | import error: no RetryPolicy more |\n" in text
+    assert "| dags/b.py | integrity, policy, templates | ok | failed | import error: no RetryPolicy |\n" in text
+    assert ("<details><summary>dags/b.py: integrity, policy, templates on the target</summary>\n\n```\n"
+            "import error: no RetryPolicy\nmore\n```\n</details>") in text
     assert "| dags/a.py | dag.test() on Postgres | ok | ok |  |\n" in text
     assert ("- **production**: \n  - `secret_key` moved from `webserver` to `api`.\n"
             f"  - {EXECUTOR_NOTE} (informational: set explicitly)\n- **integration**: none\n") in text
