@@ -23,7 +23,8 @@ nox.options.sessions = ["test"]  # the gate (it lints too)
 
 PYTHON = "3.11"
 DEV_LOCK = "requirements/dev.txt"
-# Airflow's python-dateutil pin wins over botocore's `<3` (see the file): every compile and install.
+# Airflow's python-dateutil pin wins over botocore's `<3` (see the file): installs of the dev lock here;
+# the compiles (`nox -s lock`, `nox -s upgrade`) take it from airstack/upgrade/locks.py.
 OVERRIDES = ("--override", "requirements/overrides.txt")
 # PYTHONDONTWRITEBYTECODE may be set; compiled site-packages halve Airflow's start-up time.
 INSTALL_ENV = {"UV_COMPILE_BYTECODE": "1"}
@@ -262,12 +263,20 @@ def test_e2e(session: nox.Session) -> None:
                 env={"AIRSTACK_E2E": "1"}, external=True)
 
 
-@nox.session(python=PYTHON, default=False)
+def uv_bin() -> str:
+    """The uv that nox itself runs with (this file's PEP 723 dependency)."""
+    from uv import find_uv_bin
+
+    return find_uv_bin()
+
+
+@nox.session(python=False, default=False)
 def lock(session: nox.Session) -> None:
     """Recompile requirements/runtime.txt and dev.txt (universal, hashed) after editing the .in files."""
-    session.install("uv")
-    for name in ("runtime", "dev"):
-        session.run("uv", "pip", "compile", "--quiet", "--universal", "--python-version", PYTHON,
-                    "--generate-hashes", "--custom-compile-command", "nox -s lock", *session.posargs,
-                    *OVERRIDES,
-                    f"requirements/{name}.in", "-o", f"requirements/{name}.txt")
+    airstack(session, "upgrade.locks", "--uv", uv_bin())
+
+
+@nox.session(python=False, default=False)
+def upgrade(session: nox.Session) -> None:
+    """Rehearse an upgrade in a scratch venv (`-- 3.3.1`, `--provider NAME==V`, `--chart V`, `--json`, `--apply`)."""
+    airstack(session, "upgrade", "--uv", uv_bin())

@@ -34,6 +34,17 @@ def targets(root: Path, changed: list[str] | None) -> tuple[list[str], list[str]
     return python, yaml, any(c.startswith(f"{TEMPLATES}/") for c in changed)
 
 
+def ruff_lines(stdout: str, cwd: Path) -> list[str]:
+    """ruff's JSON findings as ``file:line:col: AIR3xx message`` lines, paths relative to ``cwd`` (pure)."""
+    lines = []
+    for f in json.loads(stdout or "[]"):
+        fix = " [*]" if f.get("fix") and f["fix"].get("applicability") == "safe" else ""
+        name = Path(f["filename"]).resolve()
+        shown = name.relative_to(cwd.resolve()) if name.is_relative_to(cwd.resolve()) else name
+        lines.append(f"{shown}:{f['location']['row']}:{f['location']['column']}: {f['code']}{fix} {f['message']}")
+    return lines
+
+
 def ruff_airflow(paths: list[str], cwd: Path) -> int:
     """ruff's AIR3 rules over ``paths``: one ``file:line:col: AIR3xx message`` line per finding.
 
@@ -43,12 +54,9 @@ def ruff_airflow(paths: list[str], cwd: Path) -> int:
     if result.returncode not in (0, 1):
         print(result.stderr, file=sys.stderr)
         return result.returncode
-    findings = json.loads(result.stdout or "[]")
-    for f in findings:
-        fix = " [*]" if f.get("fix") and f["fix"].get("applicability") == "safe" else ""
-        name = Path(f["filename"]).resolve()
-        shown = name.relative_to(cwd.resolve()) if name.is_relative_to(cwd.resolve()) else name
-        print(f"{shown}:{f['location']['row']}:{f['location']['column']}: {f['code']}{fix} {f['message']}")
+    findings = ruff_lines(result.stdout, cwd)
+    for line in findings:
+        print(line)
     if findings:
         print(f"ruff: {len(findings)} Airflow 3 finding(s); `ruff check --select AIR3 --preview --fix "
               f"--unsafe-fixes {' '.join(paths)}` rewrites the imports it can")

@@ -33,7 +33,8 @@ os.environ["AIRFLOW__CORE__FERNET_KEY"] = Fernet.generate_key().decode()
 _DOCKER = pytest.StashKey[tuple[bool, str]]()
 # (fixture, xdist group), first match wins: tests sharing a database share a worker.
 XDIST_GROUPS = (("dag_runs", "dag_runs"), ("airflow_settings", "dag_runs"),
-                ("airflow_db", "airflow_db"), ("postgres", "postgres"))
+                ("airflow_db", "airflow_db"), ("postgres", "postgres"),
+                ("upgrade_rehearsal", "upgrade"))  # tests/integration/test_upgrade.py: one rehearsal, minutes
 _POSTGRES = pytest.StashKey[tuple]()
 
 

@@ -1,7 +1,7 @@
 """The official apache-airflow chart at the version deploy.yaml pins: its schema (a fixture) and its source.
 
 - The schema: ``tests/deploy/fixtures/airflow-chart-<version>.values.schema.json``, the release's
-  ``values.schema.json`` kept as data. :func:`unknown_keys` walks our values through it: a key the
+  ``values.schema.json`` kept as data. ``unknown_keys`` (airstack.upgrade.chart) walks our values through it: a key the
   release does not declare (``workers.kubernetes.resources`` in 1.19.0) is one the chart ignores.
 - The source, for rendering with the real Helm engine (its templates are code and are not kept
   here): ``AIRSTACK_OFFICIAL_CHART`` (a chart folder or ``.tgz``), else the cache
@@ -24,6 +24,8 @@ from functools import cache
 from pathlib import Path
 
 import yaml
+
+from airstack.upgrade.chart import unknown_keys  # noqa: F401 - the key check, shared with `nox -s upgrade`
 
 ROOT = Path(__file__).resolve().parents[2]
 FIXTURES = Path(__file__).resolve().parent / "fixtures"
@@ -51,44 +53,6 @@ def schema(version: str) -> dict:
     assert path.is_file(), (f"{path.relative_to(ROOT)} is missing: keep chart {version}'s values.schema.json "
                             "there before pinning it in deploy.yaml")
     return json.loads(path.read_text())
-
-
-def _resolve(root: dict, node: dict) -> dict:
-    while "$ref" in node:
-        node = root["definitions"][node["$ref"].removeprefix("#/definitions/")]
-    return node
-
-
-def unknown_keys(root: dict, values: dict, node: dict | None = None, prefix: str = "") -> list[str]:
-    """Key paths of ``values`` the schema does not declare (pure).
-
-    A key is declared when it is one of its object's ``properties``, or when the object admits any
-    key with a schema (``additionalProperties: {...}``: airflow.cfg sections, annotations). An object
-    with neither (free-form) admits its whole subtree.
-    """
-    node = _resolve(root, root if node is None else node)
-    problems = []
-    for key, value in values.items():
-        path = f"{prefix}{key}"
-        properties = node.get("properties")
-        extra = node.get("additionalProperties")
-        if properties is not None and key in properties:
-            child = properties[key]
-        elif isinstance(extra, dict):
-            child = extra
-        elif properties is None and extra is None:
-            continue  # free-form
-        else:
-            problems.append(path)
-            continue
-        if isinstance(value, dict):
-            problems += unknown_keys(root, value, child, path + ".")
-        elif isinstance(value, list):
-            items = _resolve(root, child).get("items")
-            for i, item in enumerate(value):
-                if isinstance(item, dict) and isinstance(items, dict):
-                    problems += unknown_keys(root, item, items, f"{path}[{i}].")
-    return problems
 
 
 def _cache_dir(version: str) -> Path:

@@ -3,6 +3,7 @@
 import re
 
 from airstack import paths
+from airstack.upgrade.locks import LOCKS, compile_argv
 
 PIN = re.compile(r"^([A-Za-z0-9_.-]+)==([^\s;\\]+)", re.M)
 
@@ -40,11 +41,15 @@ def test_overrides_are_the_locked_pins_and_every_install_applies_them():
     assert "-r /tmp/runtime.txt" in dockerfile and "--override /tmp/overrides.txt" in dockerfile
     noxfile = (root / "noxfile.py").read_text()
     assert 'OVERRIDES = ("--override", "requirements/overrides.txt")' in noxfile
-    # shared_python installs the dev lock for the tests and every operational session; lock compiles with it.
+    # shared_python installs the dev lock for the tests and every operational session.
     installs = [line for line in noxfile.splitlines() if '"-r"' in line and "install" in line]
     assert installs and all("*OVERRIDES" in line for line in installs), installs
-    compiles = [line for line in noxfile.splitlines() if '"compile"' in line]
-    assert compiles and "*OVERRIDES," in noxfile.split('"compile"', 1)[1].split(")", 1)[0]
     # lint's own small environment installs cfn-lint (boto3, botocore) from the dev lock: with them too.
     lint = [line for line in noxfile.splitlines() if "session.install(" in line and "DEV_LOCK" in line]
     assert lint and all("*OVERRIDES" in line for line in lint), lint
+    # `nox -s lock` and `nox -s upgrade` compile with airstack/upgrade/locks.py's one command.
+    assert 'airstack(session, "upgrade.locks"' in noxfile
+    assert LOCKS == ("runtime", "dev")
+    for name in LOCKS:
+        argv = compile_argv(["uv"], name)
+        assert argv[argv.index("--override") + 1] == "requirements/overrides.txt"
