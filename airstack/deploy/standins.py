@@ -81,12 +81,20 @@ def scratch_settings(root: Path, env: str, registry: str | None = None, kms_arn:
     secret_file = root / "settings" / env / "secret.yaml"
     secret_file.write_text("airflow: {}\n")  # sops cannot re-encrypt a file it cannot decrypt: start afresh
     store.save(root, env, document)
+    path = root / "settings" / env / "deploy.yaml"
+    data = yaml.safe_load(path.read_text())
     if registry:
-        path = root / "settings" / env / "deploy.yaml"
-        data = yaml.safe_load(path.read_text())
         data["images"]["registry"] = registry
-        path.write_text(yaml.safe_dump(data))
+    bundle = (data.get("airflow") or {}).get("dag_bundle")
+    if bundle and bundle.get("kind") == "git":  # the DAG bundle's remote: a bare repository beside the copy
+        bundle["repository"] = str(dags_remote(root))
+    path.write_text(yaml.safe_dump(data))
     return document
+
+
+def dags_remote(root: Path) -> Path:
+    """The stand-in for the repository a git DAG bundle clones (made bare by the first deploy that pushes)."""
+    return root.parent / "dags-remote.git"
 
 
 def records_bucket(root: Path, env: str, s3) -> None:
