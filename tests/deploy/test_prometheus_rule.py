@@ -27,7 +27,6 @@ def chart() -> Iterator[helm_python.Chart]:
 def base_values(env: str = "integration") -> dict:
     """The environment's values plus the runtime image the deploy passes (the DAG sync Job needs one)."""
     values = yaml.safe_load((PLATFORM / f"values-{env}.yaml").read_text()) or {}
-    values["dagsSync"] = {"image": {"repository": "registry.example/airflow", "tag": "0123456789ab"}}
     return values
 
 
