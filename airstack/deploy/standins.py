@@ -5,9 +5,11 @@
   with the real Helm 4 engine and records every call);
 - the environment's keys: a scratch copy of the repository whose settings file is encrypted
   to a throwaway age key kept in the copy (the committed integration/production files are
-  encrypted to keys nobody here holds), as a git checkout on ``main``.
+  encrypted to keys nobody here holds), as a git checkout on ``main``;
+- the DAG bundle's remote: a bare git repository beside the copy (:func:`dags_remote`).
 
-``python -m airstack.deploy.standins ENV [DEPLOY ARGS...]`` runs ``deploy ENV --dry-run`` there.
+``python -m airstack.deploy.standins ENV [DEPLOY ARGS...]`` runs ``deploy ENV --dry-run`` there
+(``--dags``: after a real full deploy, which a DAG-only deploy adds to).
 """
 
 from __future__ import annotations
@@ -142,6 +144,12 @@ def git_checkout(root: Path) -> None:
         proc.run(["git", "-c", "user.name=ci", "-c", "user.email=ci@example.invalid", *argv], cwd=root)
 
 
+def _first_deploys(env: str, source: str | None, dags: bool) -> list[str]:
+    """What must have run, for real, before ``env``'s replay: what it promotes from (its record), and for a
+    DAG-only deploy the environment's own full deploy too (a DAG-only deploy adds to a full one)."""
+    return [*([source] if source else []), *([env] if dags else [])]
+
+
 def main(argv: list[str]) -> int:
     """``deploy ENV --dry-run`` against the stand-ins (what `nox -s ci` runs for the deploy jobs)."""
     env, extra = argv[0], [a for a in argv[1:] if a not in ("--yes", "--dry-run")]
@@ -161,16 +169,15 @@ def main(argv: list[str]) -> int:
         run_env = {**standin_env, "AIRSTACK_ROOT": str(root)}
         source = config.load(root, env).spec.release
         source = source.promote_from if source else None
-        if source:  # what it promotes from ran first: a real deploy of its charts, which writes its record
+        if source:
             scratch_settings(root, source, registry=f"127.0.0.1:5000/airstack-ci-{source}")
-            git_checkout(root)
-            print(f"{env}: first {source}, deployed for real against the stand-ins (its release record)")
-            code = proc.run_streaming([sys.executable, "-m", "airstack.deploy", "deploy", source, "--only", "helm",
+        git_checkout(root)
+        for first in _first_deploys(env, source, "--dags" in extra):
+            print(f"{env}: first {first}, deployed for real against the stand-ins (its release record)")
+            code = proc.run_streaming([sys.executable, "-m", "airstack.deploy", "deploy", first, "--only", "helm",
                                        "--yes", "--skip-unavailable-base"], env=run_env, cwd=root)
             if code:
                 return code
-        else:
-            git_checkout(root)
         print(f"{env}: deploy --dry-run against local stand-ins (moto server, helm stand-in, throwaway keys)")
         return proc.run_streaming([sys.executable, "-m", "airstack.deploy", "deploy", env, "--dry-run", *extra],
                                   env=run_env, cwd=root)
