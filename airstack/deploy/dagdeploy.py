@@ -142,5 +142,5 @@ def full_deploy(root: Path, env: config.Environment, tgt, source: release.Record
     if not version:
         raise ConfigError("the DAG bundle ships a commit: run the deploy in a git checkout with at least one commit")
     ship(root, env, ref, version, dry_run)
-    return bundles.config_list(bundle, ref, bundles.remote_url(root, bundle)), bundles.record_entry(bundle, ref,
-                                                                                                   version)
+    listed = bundles.config_list(bundle, ref, bundles.remote_url(root, bundle))
+    return listed, bundles.record_entry(bundle, ref, version)

@@ -140,7 +140,8 @@ def aws_and_helm(tmp: Path) -> Iterator[dict[str, str]]:
 
 def git_checkout(root: Path) -> None:
     """Make ``root`` a git checkout of ``main`` with everything committed (production's guards want one)."""
-    for argv in (["init", "--quiet", "--initial-branch=main"], ["add", "-A"], ["commit", "--quiet", "--allow-empty", "-m", "ci"]):
+    for argv in (["init", "--quiet", "--initial-branch=main"], ["add", "-A"],
+                 ["commit", "--quiet", "--allow-empty", "-m", "ci"]):
         proc.run(["git", "-c", "user.name=ci", "-c", "user.email=ci@example.invalid", *argv], cwd=root)
 
 

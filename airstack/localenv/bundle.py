@@ -5,8 +5,8 @@ integration and production (:mod:`airstack.deploy.bundles`). It works on a local
 (``repository``, relative to the repo root), tracking ``airstack/dags/local``. Airflow then parses
 committed versions only, and each DagRun keeps the commit it started with.
 ``python -m airstack.deploy deploy local --dags --check-python PYTHON`` ships the checked-out
-commit after the DAG checks. The first ``up`` ships the checked-out commit when the ref has none yet. Native runtime only: the
-docker runtime's containers do not see the host's repository.
+commit after the DAG checks. The first ``up`` ships the checked-out commit when the ref has none
+yet. Native runtime only: the docker runtime's containers do not see the host's repository.
 """
 
 from __future__ import annotations

@@ -94,8 +94,8 @@ def test_dags_ship_alone_and_production_promotes_exactly_that_version(promotable
         record = release.read(s3, RECORDS, "integration")
         # Only the DAG version moved: the images, charts and settings are the full deploy's.
         assert record.dags["version"] == changed and record.commit == full
-        assert (record.images, record.charts, record.settings_digest) == (first.images, first.charts,
-                                                                         first.settings_digest)
+        kept = (first.images, first.charts, first.settings_digest)
+        assert (record.images, record.charts, record.settings_digest) == kept
 
         # Production ships exactly integration's bundle version, again without images, stacks or Helm.
         assert run_main(main, ["plan", "production", "--dags"]) == 0
