@@ -57,13 +57,14 @@ def _now() -> str:
     return datetime.now(timezone.utc).isoformat(timespec="seconds")
 
 
-def own_version(root: Path, env: config.Environment, current: release.Record | None) -> str:
-    """This commit, if it changed only DAGs since the environment's last full deploy (its record)."""
+def own_version(root: Path, env: config.Environment, current: release.Record | None, recorded: bool) -> str:
+    """This commit, if it changed only DAGs since the environment's last full deploy (its record; ``recorded``:
+    the environment keeps records, a preview and the local env do not)."""
     head = guards.head_commit(root)
     if not head:
         raise ConfigError("--dags ships a commit: run it in a git checkout with at least one commit")
-    if env.spec.release is None or current is None:
-        if env.spec.release is not None:
+    if current is None:
+        if recorded:
             raise ConfigError(f"no release record of {env.name}: deploy {env.name} in full first "
                               f"(nox -s deploy-{env.name}), then DAG changes with --dags")
         return head
@@ -117,9 +118,14 @@ def cmd_dags(args, root: Path, env: config.Environment, confirm) -> int:
         source = release.read(s3, spec.records, spec.promote_from)
         version = promoted_version(env, current, source)
     else:
-        version = own_version(root, env, current)
+        version = own_version(root, env, current, recorded=s3 is not None)
         run_checks(root, args.check_python)
-    preview = config.preview_name(args.branch or guards.current_branch(root)) if args.preview else None
+    preview = None
+    if args.preview:
+        branch = args.branch or guards.current_branch(root)
+        if branch in ("", "HEAD"):
+            raise ConfigError("--preview needs a branch: check one out, or give --branch NAME")
+        preview = config.preview_name(branch)
     ref = bundles.deploy_ref(env.name, preview)
     if not args.dry_run and not confirm(f"moving {env.name}'s DAGs to {version[:12]}"):
         raise AirstackError("declined: DAGs not deployed")

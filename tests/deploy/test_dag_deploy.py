@@ -150,3 +150,17 @@ def test_a_dag_deploy_refuses_what_is_not_dags_alone(promotable, helm_standin, c
     assert run_main(main, ["deploy", "production", "--dags", "--yes"]) == 1
     assert "promote it in full first" in capsys.readouterr().err
     assert ref_on_remote(root, "production") is None
+
+
+def test_a_preview_ships_its_dags_to_its_own_ref(promotable, capsys):  # noqa: F811
+    """A preview keeps no release record: its DAGs go to airstack/dags/previews/<namespace> after the checks."""
+    from airstack.deploy import config
+
+    root, s3, _ = promotable
+    argv = ["deploy", "integration", "--dags", "--preview", "--branch", "feature/x", "--yes",
+            "--check-python", airflow_python()]
+    assert run_main(main, argv) == 0, capsys.readouterr().err
+    ref = bundles.deploy_ref("integration", config.preview_name("feature/x"))
+    assert bundles.remote_version(root, dags_remote(root).as_uri(), ref) == head(root)
+    assert ref_on_remote(root, "integration") is None, "the preview moved integration's own ref"
+    assert release.read(s3, RECORDS, "integration") is None
