@@ -5,7 +5,8 @@ and changes nothing. ``deploy ENV`` builds and pushes changed images (an environ
 ``release.promote_from`` instead copies, by digest, the images of that environment's release
 record, which must be of this commit: :mod:`airstack.deploy.release`), deploys the stacks in order
 (outputs feeding later stacks), then the platform chart and the official chart, settings passed
-to Helm on stdin, and writes its own release record. ``destroy ENV`` removes an unprotected
+to Helm on stdin, and writes its own release record. The DAG bundle's deploy ref moves before Helm;
+``deploy ENV --dags`` moves only that (:mod:`airstack.deploy.dagdeploy`). ``destroy ENV`` removes an unprotected
 environment, one preview environment (``--preview BRANCH``) or the previews of merged or deleted
 branches (``--merged``).
 """
