@@ -55,3 +55,17 @@ def test_the_local_env_gets_the_bundle_only_for_kind_git(tmp_path: Path):
     assert entry["kwargs"]["tracking_ref"] == "airstack/dags/local"
     assert entry["kwargs"]["repo_url"] == (tmp_path / "r.git").resolve().as_uri()
     assert env[local_bundle.STORAGE_ENV].startswith(str(tmp_path / ".airstack"))
+
+
+def test_a_bundle_connection_must_exist_in_the_settings():
+    from airstack.deploy.config import DeployFile, Environment, settings_problems
+
+    spec = DeployFile.model_validate({"images": {"registry": "r"}, "airflow": {"dag_bundle": {
+        "kind": "git", "repository": "https://git.example/a.git", "conn_id": "git_dags"}}})
+    env = Environment(name="integration", file="settings/integration/deploy.yaml", spec=spec)
+    secret = {"airflow": {"connections": [{"id": "other"}]}}
+    assert settings_problems(env, "settings/integration/secret.yaml", secret) == [
+        "settings/integration/deploy.yaml: airflow.dag_bundle.conn_id: no connection 'git_dags' in "
+        "settings/integration/secret.yaml"]
+    secret["airflow"]["connections"].append({"id": "git_dags"})
+    assert settings_problems(env, "settings/integration/secret.yaml", secret) == []
