@@ -69,3 +69,14 @@ def test_a_bundle_connection_must_exist_in_the_settings():
         "settings/integration/secret.yaml"]
     secret["airflow"]["connections"].append({"id": "git_dags"})
     assert settings_problems(env, "settings/integration/secret.yaml", secret) == []
+
+
+def test_a_deploy_refuses_the_working_tree_bundle():
+    from airstack.deploy import dagdeploy
+    from airstack.deploy.config import DeployFile, Environment
+    from airstack.errors import ConfigError
+
+    env = Environment(name="integration", file="settings/integration/deploy.yaml",
+                      spec=DeployFile.model_validate({"images": {"registry": "r"}}))
+    with pytest.raises(ConfigError, match=r"^settings/integration/deploy.yaml: airflow.dag_bundle.kind: 'local': "):
+        dagdeploy.git_bundle(env)
