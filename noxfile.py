@@ -54,7 +54,7 @@ def airstack(session: nox.Session, module: str, *args: str) -> None:
 
 
 def deploy(session: nox.Session, *args: str) -> None:
-    """Run `python -m airstack.deploy ARGS... POSARGS...` in the shared environment."""
+    """Run `python -m airstack.deploy ARGS... POSARGS...` in the shared environment (`--dags`: DAG checks first)."""
     session.run(shared_python(session), "-m", "airstack.deploy", *args, *session.posargs, external=True)
 
 
@@ -221,7 +221,7 @@ def deploy_plan(session: nox.Session) -> None:
 
 @nox.session(name="deploy-integration", python=False, default=False)
 def deploy_integration(session: nox.Session) -> None:
-    """Push changed images, deploy integration's stacks and charts (`-- --preview`, `--dry-run`, `--yes`, `--only`)."""
+    """Push changed images, deploy integration's stacks and charts (`-- --preview|--dags|--dry-run|--yes|--only`)."""
     deploy(session, "deploy", "integration")
 
 
@@ -246,9 +246,9 @@ def ci_constant(name: str):
 
 @nox.session(python=False, default=False)
 def ci(session: nox.Session) -> None:
-    """CircleCI's pipeline, locally, in its order; the deploys as `--dry-run` against local stand-ins."""
-    local = ci_constant("LOCAL_EXTRA_ARGS")
-    for name, args in ci_constant("PIPELINE"):
+    """CircleCI's pipeline, then its DAG-only deploys, locally; the deploys as `--dry-run` against local stand-ins."""
+    local, pipeline = ci_constant("LOCAL_EXTRA_ARGS"), ci_constant("PIPELINE")
+    for name, args in (*pipeline, *(step for step in ci_constant("DAGS_PIPELINE") if step not in pipeline)):
         if name.startswith("deploy-"):  # moto for AWS, a helm stand-in, throwaway keys (airstack/deploy/standins.py)
             session.run(shared_python(session), "-m", "airstack.deploy.standins", name.removeprefix("deploy-"),
                         *args, external=True)

@@ -16,6 +16,18 @@ PIPELINE: tuple[tuple[str, tuple[str, ...]], ...] = (
     ("deploy-production", ("--yes",)),
 )
 
+# DAG-only deploys: `.circleci/config.yml`'s `dags` workflow, which runs instead of the pipeline when
+# a pipeline is triggered with the parameter `dags-only: true` (CircleCI's "Trigger Pipeline", or its
+# API). The same gate, then only the DAG bundle moves (airstack/deploy/dagdeploy.py): no image
+# build, no stack, no chart; production (after approval) ships integration's bundle version.
+# `nox -s ci` replays the steps that PIPELINE does not already run.
+DAGS_PIPELINE: tuple[tuple[str, tuple[str, ...]], ...] = (
+    ("lint", ()),
+    ("test", ()),
+    ("deploy-integration", ("--dags", "--yes")),
+    ("deploy-production", ("--dags", "--yes")),
+)
+
 # What `nox -s ci` adds where it runs here rather than on CircleCI: the conda base image
 # (micromamba) cannot be pulled on these machines, so its build is reported and skipped instead
 # of failing the local pipeline (CircleCI builds it).

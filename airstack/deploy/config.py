@@ -23,7 +23,7 @@ def settings_problems(env: Environment, secret_file: str, secret: dict) -> list[
     airflow = airflow if isinstance(airflow, dict) else {}
     connections = {c.get("id") for c in airflow.get("connections") or [] if isinstance(c, dict)}
     options, problems = env.spec.airflow, []
-    for field in ("remote_logging", "storage"):
+    for field in ("remote_logging", "storage", "dag_bundle"):
         store = getattr(options, field)
         if store is not None and store.conn_id is not None and store.conn_id not in connections:
             problems.append(f"{env.file}: airflow.{field}.conn_id: no connection {store.conn_id!r} in {secret_file}")

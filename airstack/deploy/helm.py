@@ -143,7 +143,8 @@ def broker_secret_name(airflow_release: str) -> str:
 
 def platform_values(settings: SettingsFile, tgt: Target, runtime_image: str,
                     options: AirflowOptions | None = None) -> dict:
-    """The platform chart's stdin values: settings Secrets, projects, the DAG sync image, the metrics switch."""
+    """The platform chart's stdin values: settings Secrets, projects, the metrics switch (``runtime_image``:
+    unused since DAGs come from the bundle; kept for the callers' signature)."""
     options = options or AirflowOptions()
     celery = options.executor == CELERY
     return {
@@ -155,7 +156,6 @@ def platform_values(settings: SettingsFile, tgt: Target, runtime_image: str,
                      "users": render.users_data(settings.airflow)},
         "projects": {name: {"config": dict(p.config), "secret": dict(p.secret)}
                      for name, p in settings.projects.items()},
-        "dagsSync": {"image": image_values(runtime_image)},
         "metrics": {"prometheusRules": {"enabled": options.metrics.prometheus_rules}},
     }
 
@@ -248,9 +248,11 @@ def users_sync_container(release: str, runtime_image: str, script: str) -> dict:
 
 
 def airflow_values(tgt: Target, runtime_image: str, worker_images: dict[str, str], digest: str,
-                   options: AirflowOptions | None = None, users_script: str | None = None) -> dict:
+                   options: AirflowOptions | None = None, users_script: str | None = None,
+                   dag_bundles: list[dict] | None = None) -> dict:
     """The official chart's stdin values: the runtime image by content tag, the settings Secrets' names,
-    what deploy.yaml's ``airflow`` section switches on, and (given its script) the users' sync."""
+    what deploy.yaml's ``airflow`` section switches on, (given its script) the users' sync and (given them)
+    the DAG bundles (:func:`airstack.deploy.bundles.config_list`: the chart writes them to airflow.cfg)."""
     options = options or AirflowOptions()
     celery = options.executor == CELERY
     values = render.chart_values(tgt.airflow_release)
@@ -276,6 +278,8 @@ def airflow_values(tgt: Target, runtime_image: str, worker_images: dict[str, str
     if users_script is not None:
         values["apiServer"] = {"extraInitContainers": [users_sync_container(tgt.airflow_release, runtime_image,
                                                                             users_script)]}
+    if dag_bundles is not None:
+        values["dagProcessor"] = {"dagBundleConfigList": dag_bundles}
     if celery:
         values.update(_celery())
     return values

@@ -5,7 +5,8 @@ and changes nothing. ``deploy ENV`` builds and pushes changed images (an environ
 ``release.promote_from`` instead copies, by digest, the images of that environment's release
 record, which must be of this commit: :mod:`airstack.deploy.release`), deploys the stacks in order
 (outputs feeding later stacks), then the platform chart and the official chart, settings passed
-to Helm on stdin, and writes its own release record. ``destroy ENV`` removes an unprotected
+to Helm on stdin, and writes its own release record. The DAG bundle's deploy ref moves before Helm;
+``deploy ENV --dags`` moves only that (:mod:`airstack.deploy.dagdeploy`). ``destroy ENV`` removes an unprotected
 environment, one preview environment (``--preview BRANCH``) or the previews of merged or deleted
 branches (``--merged``).
 """
@@ -20,10 +21,10 @@ import yaml
 from rich.console import Console
 
 from airstack import cli, paths
-from airstack.deploy import config, guards
+from airstack.deploy import config, guards, preview_access
 from airstack.deploy import helm as helm_plan
 from airstack.deploy.guards import GuardError
-from airstack.deploy.shipping import Images, images, plan_promotion, write_record
+from airstack.deploy.shipping import Images, Promotion, images, plan_promotion, write_record
 from airstack.errors import AirstackError, ConfigError
 
 console = Console(highlight=False)
@@ -96,52 +97,21 @@ def cloudformation(root: Path, env: config.Environment, args, confirm) -> dict:
                       dry_run=args.dry_run, console=console)
 
 
-def _preview_identity(env: config.Environment):
-    """(eks client, cluster, PreviewRole ARN) for a preview's pod identities; None without a cluster stack."""
-    from airstack.deploy import aws, pod_identity
-
-    cf_spec = env.spec.cloudformation
-    if cf_spec is None or pod_identity.CLUSTER_STACK not in cf_spec.stacks:
-        return None
-    clients = aws.client_factory(cf_spec.region)
-    cluster, role = pod_identity.target(clients("cloudformation"), cf_spec.stack_prefix)
-    return clients("eks"), cluster, role
-
-
-def preview_identity(env: config.Environment, tgt: helm_plan.Target, dry_run: bool) -> None:
-    """A preview's service accounts get PreviewRole (their own S3 prefix), before its pods start."""
-    from airstack.deploy import pod_identity
-
-    found = _preview_identity(env)
-    if found is None:
-        console.print(f"{tgt.namespace}: no cluster stack in {env.file}: the preview's pods get no AWS identity")
-        return
-    eks, cluster, role = found
-    created = pod_identity.ensure(eks, cluster, tgt.namespace, tgt.airflow_release, role, dry_run=dry_run)
-    verb = "would associate" if dry_run else "associated"
-    console.print(f"{tgt.namespace}: {verb} {', '.join(created) or 'nothing new'} with the preview role "
-                  f"(s3 prefix {helm_plan.PREVIEW_PREFIX}/{tgt.namespace}/)")
-
-
-def remove_preview_identity(identity, namespace: str) -> None:
-    """``identity``: what :func:`_preview_identity` found, read before anything is removed."""
-    from airstack.deploy import pod_identity
-
-    if identity is not None:
-        eks, cluster, _ = identity
-        console.print(f"{namespace}: {pod_identity.remove(eks, cluster, namespace)} pod identity association(s) "
-                      "removed")
-
-
-def helm_releases(root: Path, env: config.Environment, args, imgs: Images | None, confirm) -> str:
-    """Plan, then upgrade, both releases; returns the settings digest (for the release record)."""
+def helm_releases(root: Path, env: config.Environment, args, imgs: Images | None, confirm,
+                  promotion: Promotion | None = None) -> tuple[str, dict[str, str]]:
+    """The DAG bundle's ref, then plan and upgrade both releases; returns the settings digest and the DAG
+    bundle entry (for the release record)."""
+    from airstack.deploy import dagdeploy
     from airstack.deploy.helm_cli import HelmCli
     from airstack.settings import store
 
     spec = env.spec.helm
     if spec is None or imgs is None:
-        return ""
+        return "", {}
     tgt = helm_plan.target(spec, config.preview_name(args.branch or _branch(root)) if args.preview else None)
+    console.rule(f"DAG bundle ({env.spec.airflow.dag_bundle.kind})")
+    bundle_values, dags = dagdeploy.full_deploy(root, env, tgt, promotion.source if promotion else None,
+                                                args.dry_run)
     console.rule(f"Helm (context {spec.kube_context}, namespace {tgt.namespace})")
     settings = store.load(root, env.name)  # decrypted in memory only
     runtime = imgs.refs["airflow"]
@@ -149,10 +119,10 @@ def helm_releases(root: Path, env: config.Environment, args, imgs: Images | None
     platform_values = helm_plan.platform_values(settings, tgt, runtime, options)
     workers = {k: v for k, v in imgs.refs.items() if k != "airflow"}
     airflow_values = helm_plan.airflow_values(tgt, runtime, workers, helm_plan.settings_digest(platform_values),
-                                              options, (root / helm_plan.USERS_SCRIPT).read_text())
+                                              options, (root / helm_plan.USERS_SCRIPT).read_text(), bundle_values)
     cli = HelmCli()
     if tgt.preview:
-        preview_identity(env, tgt, args.dry_run)
+        preview_access.grant(env, tgt, args.dry_run)
     for release, name, values in ((spec.platform, tgt.platform_release, platform_values),
                                   (spec.airflow, tgt.airflow_release, airflow_values)):
         changed, text = cli.diff(release, name, tgt.namespace, spec.kube_context, values)
@@ -164,18 +134,22 @@ def helm_releases(root: Path, env: config.Environment, args, imgs: Images | None
         cli.upgrade(helm_plan.upgrade_argv(cli.helm, cli.major, release, name, tgt.namespace, spec.kube_context,
                                            spec.timeout), values)
         console.print(f"[green]{name}[/]: upgraded")
-    return helm_plan.settings_digest(platform_values)
+    return helm_plan.settings_digest(platform_values), dags
 
 
 def cmd_deploy(args, root: Path) -> int:
     env = config.load(root, args.env)
     if args.preview and not env.spec.preview:
         raise ConfigError(f"{env.file}: preview: environment {env.name} has no preview environments")
-    charts = env.spec.helm is not None and args.only != "cloudformation"
+    charts = env.spec.helm is not None and args.only != "cloudformation" and not args.dags
     if charts:
         check_settings(root, env)
         check_auth(root, env)
     run_guards(root, env, args)
+    if args.dags:  # the DAG bundle only: no image, no stack, no chart (airstack/deploy/dagdeploy.py)
+        from airstack.deploy import dagdeploy
+
+        return dagdeploy.cmd_dags(args, root, env, _confirm(args, env.spec.protected))
     imgs, promotion = None, None
     promotes = env.spec.release is not None and env.spec.release.promote_from is not None
     if charts and promotes and not args.preview:  # ship the source's record: its images, copied by digest
@@ -194,9 +168,9 @@ def cmd_deploy(args, root: Path) -> int:
         from airstack.images import api as images_api
 
         images_api.promote(promotion.copies)  # after the stacks (the registries), before the charts
-    digest = helm_releases(root, env, args, imgs, confirm)
+    digest, dags = helm_releases(root, env, args, imgs, confirm, promotion)
     if charts and env.spec.release is not None and not (args.dry_run or args.preview):
-        write_record(root, env, imgs, digest, promotion)
+        write_record(root, env, imgs, digest, promotion, dags)
     console.print(f"[green]{env.name}[/]: {'planned (nothing changed)' if args.dry_run else 'deployed'}")
     return 0
 
@@ -207,7 +181,7 @@ def _uninstall_preview(cli, env: config.Environment, namespace: str, identity) -
     for name in (tgt.airflow_release, tgt.platform_release):
         cli.uninstall(helm_plan.uninstall_argv(cli.helm, name, tgt.namespace, spec.kube_context, spec.timeout))
         console.print(f"{name}: uninstalled")
-    remove_preview_identity(identity, namespace)
+    preview_access.revoke(identity, namespace)
 
 
 def destroy_merged(args, root: Path, env: config.Environment) -> int:
@@ -231,7 +205,7 @@ def destroy_merged(args, root: Path, env: config.Environment) -> int:
         return 0
     if not _confirm(args, protected=True)(f"removing {len(found)} preview environment(s) (data included)"):
         return 1
-    identity = _preview_identity(env)
+    identity = preview_access.find(env)
     for item in found:
         _uninstall_preview(cli, env, item.namespace, identity)
     return 0
@@ -255,7 +229,7 @@ def cmd_destroy(args, root: Path) -> int:
 
         cli = HelmCli()
         if args.preview:
-            _uninstall_preview(cli, env, config.preview_name(args.preview), _preview_identity(env))
+            _uninstall_preview(cli, env, config.preview_name(args.preview), preview_access.find(env))
         else:
             tgt = helm_plan.target(spec)
             for name in (tgt.airflow_release, tgt.platform_release):
@@ -284,6 +258,8 @@ def parser() -> argparse.ArgumentParser:
         d.add_argument("--branch", help="with --preview: the branch (default: the checked-out one)")
         d.add_argument("--yes", action="store_true", help="apply without asking (CI, after a reviewed plan)")
         d.add_argument("--dry-run", action="store_true", help="plan only: change nothing")
+        d.add_argument("--dags", action="store_true",
+                       help="DAGs only: move the environment's DAG bundle to this commit (no image, stack or chart)")
         d.add_argument("--skip-unavailable-base", action="store_true",
                        help="leave out images whose base image cannot be had (local replays: conda's base)")
     destroy = sub.add_parser("destroy", help="remove an environment that is not protected (or a preview)")

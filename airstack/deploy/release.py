@@ -13,7 +13,7 @@ through a client from :func:`airstack.deploy.aws.client_factory`.
 from __future__ import annotations
 
 import json
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 
 from airstack.errors import AirstackError, ConfigError
 
@@ -32,6 +32,9 @@ class Record:
     settings_digest: str
     deployed_at: str = ""
     promoted_from: str = ""
+    # The DAG bundle it runs (airstack/deploy/bundles.py): {"bundle", "kind", "ref", "version": commit}.
+    # A DAG-only deploy (`--dags`) changes only this, deployed_at and promoted_from.
+    dags: dict[str, str] = field(default_factory=dict)
 
     def ref(self, name: str, registry: str | None = None) -> str:
         """``registry/name@sha256:...``: the image exactly as recorded (registry: another one holding it)."""
@@ -54,13 +57,18 @@ def promotion_problems(source: Record | None, source_env: str, commit: str, tags
     """Why this commit may not ship ``source``'s release (pure); no lines: promote it.
 
     ``tags``: each image's content tag as this commit builds it. The source must have run this very
-    commit, and every image this commit deploys must be in its record with the same content tag.
+    commit (its full deploy's commit, or its DAG bundle's version: a DAG-only deploy ships only a commit
+    that changed nothing but DAGs since the full one), and every image this commit deploys must be in its
+    record with the same content tag. The DAGs shipped are the record's bundle version, which must exist.
     """
     if source is None:
         return [f"no release record of {source_env} at {where}: deploy {source_env} from this commit first "
                 f"(nox -s deploy-{source_env})"]
     problems = []
-    if source.commit != commit:
+    if not source.dags.get("version"):
+        problems.append(f"{source_env}'s record names no DAG bundle version: deploy {source_env} from this "
+                        "commit first")
+    if commit not in (source.commit, source.dags.get("version")):
         problems.append(f"{source_env} runs commit {source.commit[:12]}, this is {commit[:12]}: ship only what "
                         f"{source_env} has run (deploy {source_env} from this commit first)")
     for name, tag in sorted(tags.items()):
@@ -80,6 +88,8 @@ def differences(before: Record | None, after: Record) -> list[tuple[str, str, st
         out = {"commit": record.commit}
         out |= {f"image {name}": f"{image['tag']} ({image['digest'][:19]})" for name, image in record.images.items()}
         out |= {f"chart {part}": version for part, version in record.charts.items()}
+        if record.dags:
+            out["dags"] = record.dags.get("version", "-")  # the ref is each environment's own
         return out
 
     old, new = flat(before), flat(after)

@@ -97,7 +97,7 @@ def plan_promotion(root: Path, env: config.Environment, args) -> Promotion:
 
 
 def write_record(root: Path, env: config.Environment, imgs: Images, digest: str,
-                 promotion: Promotion | None) -> None:
+                 promotion: Promotion | None, dags: dict[str, str]) -> None:
     """What this deploy shipped, for the environments that promote from this one (and for the audit)."""
     from datetime import datetime, timezone
 
@@ -115,5 +115,5 @@ def write_record(root: Path, env: config.Environment, imgs: Images, digest: str,
         images={name: {"tag": ref.rsplit(":", 1)[1], "digest": digests[name]} for name, ref in imgs.refs.items()},
         charts=_chart_versions(root, env), settings_digest=digest,
         deployed_at=datetime.now(timezone.utc).isoformat(timespec="seconds"),
-        promoted_from=promotion.source.environment if promotion else "")
+        promoted_from=promotion.source.environment if promotion else "", dags=dags)
     console.print(f"release record: {release.write(records_client(env), env.spec.release.records, record)}")

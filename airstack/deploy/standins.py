@@ -4,9 +4,11 @@
   and the recording helm stand-in on PATH (it renders our chart with the real Helm 4 engine);
 - the environment's keys: a scratch copy of the repository whose settings file is encrypted
   to a throwaway age key kept in the copy (the committed integration/production files are
-  encrypted to keys nobody here holds), as a git checkout on ``main``.
+  encrypted to keys nobody here holds), as a git checkout on ``main``;
+- the DAG bundle's remote: a bare git repository beside the copy (:func:`dags_remote`).
 
-``python -m airstack.deploy.standins ENV [DEPLOY ARGS...]`` runs ``deploy ENV --dry-run`` there.
+``python -m airstack.deploy.standins ENV [DEPLOY ARGS...]`` runs ``deploy ENV --dry-run`` there
+(``--dags``: after a real full deploy, which a DAG-only deploy adds to).
 """
 
 from __future__ import annotations
@@ -78,12 +80,20 @@ def scratch_settings(root: Path, env: str, registry: str | None = None, kms_arn:
     secret_file = root / "settings" / env / "secret.yaml"
     secret_file.write_text("airflow: {}\n")  # sops cannot re-encrypt a file it cannot decrypt: start afresh
     store.save(root, env, document)
+    path = root / "settings" / env / "deploy.yaml"
+    data = yaml.safe_load(path.read_text())
     if registry:
-        path = root / "settings" / env / "deploy.yaml"
-        data = yaml.safe_load(path.read_text())
         data["images"]["registry"] = registry
-        path.write_text(yaml.safe_dump(data))
+    bundle = (data.get("airflow") or {}).get("dag_bundle")
+    if bundle and bundle.get("kind") == "git":  # the DAG bundle's remote: a bare repository beside the copy
+        bundle["repository"] = str(dags_remote(root))
+    path.write_text(yaml.safe_dump(data))
     return document
+
+
+def dags_remote(root: Path) -> Path:
+    """The stand-in for the repository a git DAG bundle clones (made bare by the first deploy that pushes)."""
+    return root.parent / "dags-remote.git"
 
 
 def records_bucket(root: Path, env: str, s3) -> None:
@@ -99,8 +109,15 @@ def records_bucket(root: Path, env: str, s3) -> None:
 
 def git_checkout(root: Path) -> None:
     """Make ``root`` a git checkout of ``main`` with everything committed (production's guards want one)."""
-    for argv in (["init", "--quiet", "--initial-branch=main"], ["add", "-A"], ["commit", "--quiet", "-m", "ci"]):
+    for argv in (["init", "--quiet", "--initial-branch=main"], ["add", "-A"],
+                 ["commit", "--quiet", "--allow-empty", "-m", "ci"]):
         proc.run(["git", "-c", "user.name=ci", "-c", "user.email=ci@example.invalid", *argv], cwd=root)
+
+
+def _first_deploys(env: str, source: str | None, dags: bool) -> list[str]:
+    """What must have run, for real, before ``env``'s replay: what it promotes from (its record), and for a
+    DAG-only deploy the environment's own full deploy too (a DAG-only deploy adds to a full one)."""
+    return [*([source] if source else []), *([env] if dags else [])]
 
 
 def main(argv: list[str]) -> int:
@@ -122,16 +139,15 @@ def main(argv: list[str]) -> int:
         run_env = {**standin_env, "AIRSTACK_ROOT": str(root)}
         source = config.load(root, env).spec.release
         source = source.promote_from if source else None
-        if source:  # what it promotes from ran first: a real deploy of its charts, which writes its record
+        if source:
             scratch_settings(root, source, registry=f"127.0.0.1:5000/airstack-ci-{source}")
-            git_checkout(root)
-            print(f"{env}: first {source}, deployed for real against the stand-ins (its release record)")
-            code = proc.run_streaming([sys.executable, "-m", "airstack.deploy", "deploy", source, "--only", "helm",
+        git_checkout(root)
+        for first in _first_deploys(env, source, "--dags" in extra):
+            print(f"{env}: first {first}, deployed for real against the stand-ins (its release record)")
+            code = proc.run_streaming([sys.executable, "-m", "airstack.deploy", "deploy", first, "--only", "helm",
                                        "--yes", "--skip-unavailable-base"], env=run_env, cwd=root)
             if code:
                 return code
-        else:
-            git_checkout(root)
         print(f"{env}: deploy --dry-run against local stand-ins (moto server, helm stand-in, throwaway keys)")
         return proc.run_streaming([sys.executable, "-m", "airstack.deploy", "deploy", env, "--dry-run", *extra],
                                   env=run_env, cwd=root)

@@ -242,7 +242,9 @@ class DockerRuntime:
     # Services start from their own image here: nothing to warm, and the DAG processor's view comes from
     # inside its container.
     def begin(self, env: dict[str, str]) -> None:
-        pass
+        if "AIRFLOW__DAG_PROCESSOR__DAG_BUNDLE_CONFIG_LIST" in env:  # the host's bare repository: not in here
+            raise LocalEnvError("settings/local/deploy.yaml: airflow.dag_bundle.kind: git runs in the native "
+                                "runtime: `nox -s down`, then `nox -s up -- --runtime native`")
 
     def end(self) -> None:
         pass

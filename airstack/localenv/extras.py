@@ -68,6 +68,9 @@ class Extras:
     celery: bool = False
     metrics: bool = False
     ports: dict[str, int] = field(default_factory=dict)
+    # airflow.dag_bundle.kind: git (airstack/localenv/bundle.py): the bundle's environment, its version now.
+    bundle_env: dict[str, str] = field(default_factory=dict)
+    bundle_version: str | None = None
 
     @property
     def services(self) -> list[str]:
@@ -97,6 +100,9 @@ class Extras:
         if self.metrics:
             lines.append(f"metrics: http://127.0.0.1:{self.ports['metrics']}/metrics "
                          f"(StatsD on 127.0.0.1:{self.ports['statsd']}/udp)")
+        if self.bundle_version:
+            lines.append(f"dags: git bundle at {self.bundle_version[:12]} (ship a commit: python -m airstack.deploy "
+                         "deploy local --dags)")
         return lines
 
 
@@ -141,16 +147,20 @@ def s3_standin(options, settings) -> S3StandIn:
 
 
 def resolve(root: Path, settings, *, s3: bool, celery: bool, metrics: bool, environ=None) -> Extras:
-    """Flags, else settings/local/deploy.yaml (executor: CeleryExecutor, metrics.statsd: true)."""
+    """Flags, else settings/local/deploy.yaml (executor: CeleryExecutor, metrics.statsd: true, dag_bundle)."""
+    from airstack.localenv import bundle
+
     options = local_options(root)
     return Extras(s3=s3_standin(options, settings) if s3 else None,
                   celery=celery or options.executor == "CeleryExecutor",
-                  metrics=metrics or options.metrics.statsd, ports=ports(environ))
+                  metrics=metrics or options.metrics.statsd, ports=ports(environ),
+                  bundle_env=bundle.airflow_env(root, options.dag_bundle),
+                  bundle_version=bundle.ensure_version(root, options.dag_bundle))
 
 
 def airflow_env(extras: Extras, data_dir: Path, metadata_dsn: str) -> dict[str, str]:
     """What the options add to every Airflow service's environment (no secret: connections stay in the DB)."""
-    env: dict[str, str] = {"AIRSTACK_STORAGE_BASE": (data_dir / "storage").as_uri()}
+    env: dict[str, str] = {"AIRSTACK_STORAGE_BASE": (data_dir / "storage").as_uri(), **extras.bundle_env}
     if extras.s3:
         env.update({
             "AIRFLOW__LOGGING__REMOTE_LOGGING": "True",

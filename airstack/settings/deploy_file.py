@@ -36,6 +36,11 @@ and deploys all ask :func:`load`.
       metrics:
         statsd: true                     # StatsD -> the chart's statsd-exporter, scraped by Prometheus
         prometheus_rules: true           # the platform chart's PrometheusRule (charts/platform/files/alerts.yaml)
+      dag_bundle:                        # where DAGs come from (airstack/deploy/bundles.py); deploys: git
+        kind: git                        # GitDagBundle; `local`: the working tree (the local env's default)
+        repository: https://github.com/example/airflow-platform.git   # cloned by Airflow, pushed to by deploys
+        conn_id: git_dags                # optional, a connection of secret.yaml with the credentials
+        refresh_interval: 30             # seconds between the DAG processor's fetches
     release:                             # optional: release records (airstack/deploy/release.py)
       records: s3://integration-airflow-data-111122223333-eu-west-1/releases   # each deploy writes <env>.json here
       promote_from: integration          # ship exactly what integration's record names (its images, by digest)
@@ -132,11 +137,28 @@ class Metrics(_Model):
     prometheus_rules: bool = False
 
 
+class DagBundle(_Model):
+    """Airflow 3's DAG bundle: ``local`` (a folder, edited live) or ``git`` (GitDagBundle, versioned by commit)."""
+
+    kind: Literal["local", "git"] = "local"
+    # git: the remote Airflow clones and deploys push to (a URL; in settings/local a path, relative to the repo).
+    repository: str | None = None
+    conn_id: Annotated[str, StringConstraints(pattern=r"^[a-z][a-z0-9_]{0,249}$")] | None = None
+    refresh_interval: int = Field(default=30, ge=1, le=3600)
+
+    @model_validator(mode="after")
+    def _repository_for_git(self) -> DagBundle:
+        if self.kind == "git" and not self.repository:
+            raise ValueError("repository: a git bundle needs the remote Airflow clones (and deploys push to)")
+        return self
+
+
 class AirflowOptions(_Model):
     executor: Literal["LocalExecutor", "KubernetesExecutor", "CeleryExecutor"] = "KubernetesExecutor"
     remote_logging: Store | None = None
     storage: Store | None = None
     metrics: Metrics = Field(default_factory=Metrics)
+    dag_bundle: DagBundle = Field(default_factory=DagBundle)
 
 
 class ReleaseSpec(_Model):

@@ -47,18 +47,64 @@ def test_pod_follows_project_conventions():
     spec = _manifest(task)["spec"]
     container = spec["containers"][0]
     assert container["image"].rsplit("/", 1)[-1].startswith("etl-basic:")
-    assert container["command"] == ["python", "/opt/airflow/dags/tasks/example1/transform.py"]
+    # The script runs from the task files the pod carries: this bundle version's dags/tasks/example1.
+    assert container["command"][:2] == ["python", "-c"] and container["command"][3] == "transform.py"
     # Zero or one ConfigMap and Secret, named after the project: both optional.
     assert {"configMapRef": {"name": "example1", "optional": True}} in container["envFrom"]
     assert {"secretRef": {"name": "example1", "optional": True}} in container["envFrom"]
     mounts = {m["name"]: m for m in container["volumeMounts"]}
-    assert mounts["dags"] == {"name": "dags", "mountPath": "/opt/airflow/dags", "readOnly": True}
+    assert mounts["dags"] == {"name": "dags", "mountPath": "/opt/airflow/dags"}
     assert mounts["data"] == {"name": "data", "mountPath": "/data", "subPath": "example1"}
-    claims = {v["name"]: v["persistentVolumeClaim"] for v in spec["volumes"] if "persistentVolumeClaim" in v}
-    assert claims["dags"] == {"claimName": "airflow-dags", "readOnly": True}
+    volumes = {v["name"]: v for v in spec["volumes"]}
+    assert "emptyDir" in volumes["dags"] and volumes["data"]["persistentVolumeClaim"] == {"claimName": "airflow-data"}
     assert spec["securityContext"]["runAsNonRoot"] is True
-    # The script it runs exists in the repository, where the DAGs volume will have it.
-    assert (paths.dags_folder() / "tasks" / "example1" / "transform.py").is_file()
+    env = {e["name"]: e["value"] for e in container["env"]}
+    assert _unpacked(env["AIRSTACK_TASK_FILES"]) == _tree(paths.dags_folder() / "tasks" / "example1")
+
+
+def _unpacked(packed: str) -> dict[str, bytes]:
+    import base64
+    import io
+    import tarfile
+
+    with tarfile.open(fileobj=io.BytesIO(base64.b64decode(packed)), mode="r:gz") as tar:
+        return {m.name: tar.extractfile(m).read() for m in tar.getmembers() if m.isfile()}
+
+
+def _tree(folder) -> dict[str, bytes]:
+    return {p.relative_to(folder).as_posix(): p.read_bytes() for p in sorted(folder.rglob("*"))
+            if p.is_file() and "__pycache__" not in p.parts}
+
+
+def test_task_files_run_from_where_the_pod_unpacks_them(tmp_path):
+    """BOOTSTRAP, as the pod runs it (`python -c`), unpacks the files and runs the script with its arguments,
+    __file__ and sys.path as a script run from its folder has them; the packing is reproducible (a DAG's
+    serialized form, and so its version, changes only when the files do)."""
+    import os
+    import subprocess
+    import sys
+
+    sys.path.insert(0, str(paths.dags_folder()))
+    from common import kpo
+
+    project = tmp_path / "tasks" / "demo"
+    (project / "sub").mkdir(parents=True)
+    (project / "helper.py").write_text("WORD = 'helped'\n")
+    (project / "sub" / "run.py").write_text(
+        "import sys\nfrom pathlib import Path\nsys.path.insert(0, str(Path(__file__).parents[1]))\n"
+        "import helper\nprint(helper.WORD, *sys.argv[1:], Path(__file__).name)\n")
+    packed = kpo.task_files("demo", tmp_path / "tasks")
+    assert packed == kpo.task_files("demo", tmp_path / "tasks")
+    mount = tmp_path / "mount"
+    bootstrap = kpo.BOOTSTRAP.replace(repr(kpo.DAGS_MOUNT), repr(str(mount)))
+    out = subprocess.run([sys.executable, "-c", bootstrap, "sub/run.py", "--date", "2024-01-01"],
+                         env={**os.environ, "PROJECT": "demo", kpo.TASK_FILES_ENV: packed},
+                         capture_output=True, text=True, timeout=60, check=True).stdout
+    assert out.split() == ["helped", "--date", "2024-01-01", "run.py"]
+    assert (mount / "tasks" / "demo" / "helper.py").read_text() == "WORD = 'helped'\n"
+    (project / "big.bin").write_bytes(os.urandom(kpo.TASK_FILES_MAX))
+    with pytest.raises(ValueError, match="dags/tasks/demo packs to"):
+        kpo.task_files("demo", tmp_path / "tasks")
 
 
 def test_project_name_must_be_a_dns_label():

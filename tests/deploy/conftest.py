@@ -63,11 +63,12 @@ def docker_or_skip():
 def scratch_repo(tmp_path, monkeypatch):
     """A copy of the repository whose integration settings are encrypted to a throwaway key kept in the copy,
     carrying every kind of secret (airstack.deploy.standins.scratch_environment). Yields (root, plaintext)."""
-    from airstack.deploy.standins import scratch_environment
+    from airstack.deploy.standins import git_checkout, scratch_environment
 
     monkeypatch.delenv("SOPS_AGE_KEY_FILE", raising=False)
     monkeypatch.delenv("SOPS_AGE_KEY", raising=False)
     root, document = scratch_environment(tmp_path / "repo")
+    git_checkout(root)  # a deploy ships the checked-out commit's DAGs (its DAG bundle's ref)
     monkeypatch.setenv("AIRSTACK_ROOT", str(root))
     return root, document
 

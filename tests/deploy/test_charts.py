@@ -14,14 +14,13 @@ from __future__ import annotations
 
 import ast
 import base64
+import configparser
 import copy
 import functools
 import json
 import os
 import re
 import secrets
-import subprocess
-import sys
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -31,15 +30,14 @@ import pytest
 import yaml
 
 from airstack.deploy import helm as deploy_helm
-from airstack.deploy import config
-from airstack.settings.deploy_file import AirflowOptions
+from airstack.deploy import bundles, config
+from airstack.settings.deploy_file import AirflowOptions, DagBundle
 from airstack.settings import render as settings_render
 from tests.deploy import official_chart
 
 ROOT = Path(__file__).resolve().parents[2]
 PLATFORM = ROOT / "charts" / "platform"
 OFFICIAL = ROOT / "charts" / "airflow"
-SYNC_SCRIPT = PLATFORM / "files" / "sync_dags.py"
 ENVIRONMENTS = ("integration", "production")
 NAMESPACE = "airflow"
 # The oldest Kubernetes minor EKS still supports when this was written, and the newest schema
@@ -127,7 +125,6 @@ def random_payload(release: str = "airflow") -> dict:
             "example1": {"config": {"REPORT_CURRENCY": "EUR", "MIN_ORDER_AMOUNT": "10"},
                          "secret": {"API_TOKEN": secrets.token_urlsafe(24)}},
         },
-        "dagsSync": {"image": {"repository": "registry.example/airflow", "tag": secrets.token_hex(8)}},
     }
 
 
@@ -179,7 +176,7 @@ def assert_valid_kubernetes(objects: list[dict], k8s_versions) -> None:
 @pytest.mark.parametrize("env", ENVIRONMENTS)
 def test_platform_manifests_validate_against_kubernetes(platform_chart, env, k8s_version):
     objects = render(platform_chart, platform_values(env, random_payload()))
-    assert {obj["kind"] for obj in objects} == {"Secret", "ConfigMap", "PersistentVolumeClaim", "Job"}
+    assert {obj["kind"] for obj in objects} == {"Secret", "ConfigMap", "PersistentVolumeClaim"}
     assert_valid_kubernetes(objects, [k8s_version])
 
 
@@ -216,10 +213,12 @@ def test_every_platform_object_carries_the_labels(platform_chart):
 def test_volumes_are_the_claims_kpo_mounts(platform_chart, env):
     claims = by_kind(render(platform_chart, platform_values(env, random_payload())), "PersistentVolumeClaim")
     kpo = kpo_claim_defaults()
-    assert set(claims) == {kpo["DAGS_CLAIM"], kpo["DATA_CLAIM"], "airflow-logs"}
+    # No DAG volume: DAGs come from the DAG bundle, task scripts travel in the pod (kpo.py).
+    assert set(claims) == {kpo["DATA_CLAIM"], "airflow-logs"}
+    assert "DAGS_CLAIM" not in kpo
 
     env_volumes = load_yaml(PLATFORM / f"values-{env}.yaml")["volumes"]
-    for volume, claim in (("dags", kpo["DAGS_CLAIM"]), ("data", kpo["DATA_CLAIM"]), ("logs", "airflow-logs")):
+    for volume, claim in (("data", kpo["DATA_CLAIM"]), ("logs", "airflow-logs")):
         spec = claims[claim]["spec"]
         assert spec["accessModes"] == ["ReadWriteMany"], claim  # pods of several nodes share them
         assert spec["storageClassName"] == env_volumes[volume]["storageClassName"], claim
@@ -263,7 +262,7 @@ def test_nothing_empty_is_rendered(platform_chart):
     objects = render(platform_chart, platform_values("integration", payload))
     assert by_kind(objects, "Secret") == {}
     assert set(by_kind(objects, "ConfigMap")) == {"example1"}
-    assert len(by_kind(objects, "PersistentVolumeClaim")) == 3
+    assert len(by_kind(objects, "PersistentVolumeClaim")) == 2
 
 
 @pytest.mark.parametrize("name", ["airflow-metadata", "airflow-broker", "airflow-users"])
@@ -299,104 +298,10 @@ def test_platform_chart_lints_clean(env):
     assert report["errors"] == [] and problems == [], report
 
 
-def test_dags_sync_job_copies_the_images_dags_onto_the_dags_claim(platform_chart):
-    payload = random_payload()
-    jobs = by_kind(render(platform_chart, platform_values("production", payload)), "Job")
-    (job,) = jobs.values()
-    hooks = job["metadata"]["annotations"]["helm.sh/hook"].split(",")
-    assert sorted(hooks) == ["post-install", "post-upgrade"]
-
-    pod = job["spec"]["template"]["spec"]
-    (container,) = pod["containers"]
-    image = payload["dagsSync"]["image"]
-    assert container["image"] == f"{image['repository']}:{image['tag']}"
-    # The runtime image's ENTRYPOINT is `airflow`; the Job must replace it, and it runs exactly
-    # the script tested below.
-    assert container["command"] == ["python3", "-c"]
-    assert container["args"] == [SYNC_SCRIPT.read_text()]
-    env = {item["name"]: item["value"] for item in container["env"]}
-    baked = [line.split()[-1].rstrip("/") for line in dockerfile_instruction("COPY") if line.split()[-2] == "dags/"]
-    assert baked == [env["SYNC_SOURCE"]]  # where images/airflow bakes the DAGs
-    mount = container["volumeMounts"][0]
-    volume = {v["name"]: v for v in pod["volumes"]}[mount["name"]]
-    assert volume["persistentVolumeClaim"]["claimName"] == kpo_claim_defaults()["DAGS_CLAIM"]
-    assert mount["mountPath"] == env["SYNC_TARGET"]
-    assert pod["securityContext"]["runAsNonRoot"] is True
-    assert container["securityContext"]["allowPrivilegeEscalation"] is False
-
-
-def test_dags_sync_refuses_to_render_without_the_image(platform_chart):
-    with pytest.raises(helm_python.HelmValuesError, match="/dagsSync/image"):
-        platform_chart.render(values=load_yaml(PLATFORM / "values-integration.yaml"), name="p", namespace=NAMESPACE)
-    values = platform_values("integration", random_payload())
-    values["dagsSync"] = {"enabled": False, "image": {"repository": "", "tag": ""}}
-    assert by_kind(render(platform_chart, values), "Job") == {}
-
-
-# --- files/sync_dags.py: what the dags-sync Job runs ---------------------------------------
-
-def _run_sync(source: Path, target: Path, image: str = "registry.example/airflow:abc") -> subprocess.CompletedProcess:
-    """Run the script as the Job does: `python3 -c <file contents>` with the Job's variables."""
-    env = {**os.environ, "SYNC_SOURCE": str(source), "SYNC_TARGET": str(target), "SYNC_IMAGE": image}
-    return subprocess.run([sys.executable, "-c", SYNC_SCRIPT.read_text()], env=env,
-                          capture_output=True, text=True, timeout=60, check=False)
-
-
-def _tree(root: Path) -> dict[str, str]:
-    return {str(p.relative_to(root)): p.read_text() for p in sorted(root.rglob("*")) if p.is_file()}
-
-
-def test_sync_mirrors_the_source_and_names_the_image(tmp_path):
-    source, target = tmp_path / "image-dags", tmp_path / "volume"
-    (source / "tasks" / "example1").mkdir(parents=True)
-    (source / "etl.py").write_text("dag = 1\n")
-    (source / "tasks" / "example1" / "extract.py").write_text("print('extract')\n")
-    (source / "__pycache__").mkdir()
-    (source / "__pycache__" / "etl.cpython-311.pyc").write_text("bytecode")
-    (target / "old_project").mkdir(parents=True)
-    (target / "old_project" / "gone.py").write_text("stale\n")
-    (target / "etl.py").write_text("dag = 0\n")
-
-    first = _run_sync(source, target, image="registry.example/airflow:abc")
-    assert first.returncode == 0, first.stderr
-    assert _tree(target) == {"etl.py": "dag = 1\n", "tasks/example1/extract.py": "print('extract')\n",
-                             ".airstack-dags-image": "registry.example/airflow:abc\n"}
-    assert "2 copied, 0 unchanged, 2 removed" in first.stdout
-    # Task pods run as another user: every file is readable by all.
-    assert all(p.stat().st_mode & 0o004 for p in target.rglob("*") if p.is_file())
-
-    second = _run_sync(source, target)
-    assert second.returncode == 0 and "0 copied, 2 unchanged, 0 removed" in second.stdout
-
-
-def test_sync_replaces_files_and_folders_that_changed_kind(tmp_path):
-    source, target = tmp_path / "image-dags", tmp_path / "volume"
-    (source / "was_a_file").mkdir(parents=True)
-    (source / "was_a_file" / "dag.py").write_text("new\n")
-    (source / "was_a_folder").write_text("now a file\n")
-    target.mkdir()
-    (target / "was_a_file").write_text("old\n")
-    (target / "was_a_folder").mkdir()
-    (target / "was_a_folder" / "x.py").write_text("old\n")
-    (target / ".airstack-sync-leftover").write_text("from a killed run\n")
-
-    result = _run_sync(source, target)
-    assert result.returncode == 0, result.stderr
-    assert {k: v for k, v in _tree(target).items() if k != ".airstack-dags-image"} == {
-        "was_a_file/dag.py": "new\n", "was_a_folder": "now a file\n"}
-
-
-def test_sync_refuses_to_empty_the_volume(tmp_path):
-    source, target = tmp_path / "image-dags", tmp_path / "volume"
-    source.mkdir()
-    target.mkdir()
-    (target / "etl.py").write_text("dag = 1\n")
-    result = _run_sync(source, target)
-    assert result.returncode == 1
-    assert "has no files" in result.stderr
-    assert _tree(target) == {"etl.py": "dag = 1\n"}
-    missing = _run_sync(source, tmp_path / "not-mounted")
-    assert missing.returncode == 1 and "is the volume mounted" in missing.stderr
+def test_the_platform_chart_renders_no_job(platform_chart):
+    """DAGs no longer reach the cluster from the runtime image: no dags-sync hook, nothing to copy."""
+    assert by_kind(render(platform_chart, platform_values("production", random_payload())), "Job") == {}
+    assert not (PLATFORM / "files" / "sync_dags.py").exists()
 
 
 # --- charts/airflow: values for the official chart -----------------------------------------
@@ -481,16 +386,11 @@ def test_official_values_run_the_kubernetes_executor_on_an_external_db(platform_
 def test_official_values_mount_the_platform_volumes(platform_chart, env):
     values = official_values(env)
     claims = by_kind(render(platform_chart, platform_values(env, random_payload())), "PersistentVolumeClaim")
-    kpo = kpo_claim_defaults()
-    assert values["dags"]["persistence"]["enabled"] is True
-    assert values["dags"]["persistence"]["existingClaim"] == kpo["DAGS_CLAIM"]
+    # DAGs from the DAG bundle (the deploy's dagProcessor.dagBundleConfigList), never a volume or git-sync.
+    assert values["dags"]["persistence"]["enabled"] is False
     assert values["dags"]["gitSync"]["enabled"] is False
     assert values["logs"]["persistence"]["enabled"] is True
     assert values["logs"]["persistence"]["existingClaim"] in claims
-    # The chart mounts DAGs at $AIRFLOW_HOME/dags unless dags.mountPath says otherwise: where
-    # kpo.py mounts the same claim in task pods.
-    assert "mountPath" not in values["dags"]
-    assert kpo["DAGS_MOUNT"] == "/opt/airflow/dags"
 
 
 _CREDENTIAL_URL = re.compile(r"://[^/\s:@]+:[^/\s@]+@")
@@ -646,11 +546,38 @@ def render_official(chart: helm_python.Chart, env: str, options: AirflowOptions,
 def _render_official(chart: helm_python.Chart, env: str, options: AirflowOptions, release: str) -> list[dict]:
     tgt = deploy_helm.Target(release, f"{release}-platform", release)
     payload = deploy_helm.airflow_values(tgt, "registry.example/airflow:0123abcd", {"etl-basic": "r/e:t"},
-                                         "digest", options)
+                                         "digest", options, dag_bundles=dag_bundles(release))
     rendered = chart.render(values=deep_merge(official_values(env), payload), name=release, namespace=release,
                             is_install=True)
     return [doc for path, text in sorted(rendered.items()) if not path.endswith("NOTES.txt")
             for doc in load_all(text)]
+
+
+def dag_bundles(release: str = "airflow") -> list[dict]:
+    """What a deploy passes: the GitDagBundle on the environment's deploy ref (airstack/deploy/bundles.py)."""
+    bundle = DagBundle(kind="git", repository="https://git.example/team/airflow.git", refresh_interval=30)
+    ref = bundles.deploy_ref("integration", None if release == "airflow" else release)
+    return bundles.config_list(bundle, ref, bundle.repository)
+
+
+@pytest.mark.parametrize("env", ENVIRONMENTS)
+def test_the_dag_bundle_reaches_airflow_cfg_and_the_task_pods(official_chart_release, env):
+    """dagProcessor.dagBundleConfigList becomes [dag_processor] dag_bundle_config_list in airflow.cfg, the one
+    config every component and (mounted by the pod template) every KubernetesExecutor task pod reads."""
+    objects = render_official(official_chart_release, env, AirflowOptions())
+    cfg = configparser.ConfigParser(interpolation=None)
+    cfg.read_string(by_kind(objects, "ConfigMap")["airflow-config"]["data"]["airflow.cfg"])
+    listed = json.loads(cfg["dag_processor"]["dag_bundle_config_list"])
+    assert listed == dag_bundles()
+    (bundle,) = listed
+    assert bundle["classpath"] == "airflow.providers.git.bundles.git.GitDagBundle"
+    assert bundle["kwargs"]["tracking_ref"] == "airstack/dags/integration" and bundle["kwargs"]["subdir"] == "dags"
+    task_pod = pod_template(objects)
+    mounts = [m for c in task_pod["spec"]["containers"] for m in c.get("volumeMounts", [])]
+    assert any(m.get("subPath") == "airflow.cfg" for m in mounts), mounts
+    # No DAG volume anywhere: the bundle is the only source of DAGs.
+    assert not [v for o in objects for v in (o.get("spec", {}).get("template", {}).get("spec", {})
+                                             .get("volumes") or []) if v.get("name") == "dags"]
 
 
 def pod_template(objects: list[dict], release: str = "airflow") -> dict:

@@ -24,7 +24,7 @@ def repo(scratch_repo, monkeypatch):
     monkeypatch.delenv("CI", raising=False)
     git(root, "init", "--quiet", "--initial-branch=main")
     git(root, "add", "-A")
-    git(root, "commit", "--quiet", "-m", "initial")
+    git(root, "commit", "--quiet", "--allow-empty", "-m", "initial")  # scratch_repo may have committed
     return root
 
 

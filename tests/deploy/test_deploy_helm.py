@@ -113,7 +113,7 @@ def test_payloads_carry_the_secrets_and_argv_none(scratch_repo):
         assert secret in stdin
     assert platform["settings"]["keys"]["fernet-key"] == document["airflow"]["keys"]["fernet_key"]
     assert platform["projects"]["example1"]["secret"] == document["projects"]["example1"]["secret"]
-    assert platform["dagsSync"]["image"] == {"repository": "reg/airflow", "tag": "0123456789ab"}
+    assert "dagsSync" not in platform  # DAGs come from the DAG bundle, not from the runtime image
     spec = _helm_spec()
     argv = " ".join(plan.upgrade_argv("helm", 4, spec.platform, tgt.platform_release, tgt.namespace, "c", "1m"))
     assert not any(secret in argv for secret in _secret_values(document))

@@ -58,7 +58,7 @@ def cloned(scratch_repo, tmp_path):
     git(tmp_path, "init", "--quiet", "--bare", str(origin))
     git(root, "init", "--quiet")
     git(root, "add", "-A")
-    git(root, "commit", "--quiet", "-m", "main")
+    git(root, "commit", "--quiet", "--allow-empty", "-m", "main")
     git(root, "remote", "add", "origin", str(origin))
     git(root, "push", "--quiet", "origin", "main")
     for branch in ("feature/merged", "feature/open", "feature/gone"):

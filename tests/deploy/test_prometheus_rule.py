@@ -27,7 +27,6 @@ def chart() -> Iterator[helm_python.Chart]:
 def base_values(env: str = "integration") -> dict:
     """The environment's values plus the runtime image the deploy passes (the DAG sync Job needs one)."""
     values = yaml.safe_load((PLATFORM / f"values-{env}.yaml").read_text()) or {}
-    values["dagsSync"] = {"image": {"repository": "registry.example/airflow", "tag": "0123456789ab"}}
     return values
 
 
@@ -80,7 +79,7 @@ def test_the_charts_own_labels_win(chart):
 def test_disabled_by_default_and_nothing_else_changes(chart):
     default = render(chart, base_values())
     assert rules_of(default) == []
-    assert {obj["kind"] for obj in default} == {"PersistentVolumeClaim", "Job"}
+    assert {obj["kind"] for obj in default} == {"PersistentVolumeClaim"}
     enabled = render(chart, with_rules(base_values(), enabled=True))
     assert [obj for obj in enabled if obj["kind"] != "PrometheusRule"] == default
     assert render(chart, with_rules(base_values(), enabled=False)) == default

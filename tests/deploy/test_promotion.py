@@ -121,9 +121,11 @@ def test_a_record_is_json_with_every_field():
     assert record.ref("airflow", "other/reg") == "other/reg/airflow@sha256:" + "0" * 64
 
 
-def _record(commit: str = "a" * 40, tag: str = "t1") -> release.Record:
+def _record(commit: str = "a" * 40, tag: str = "t1", dags: str = "a" * 40) -> release.Record:
     return release.Record("integration", commit, "reg", {"airflow": {"tag": tag, "digest": "sha256:" + "1" * 64}},
-                          {"airflow": "1.19.0"}, "d")
+                          {"airflow": "1.19.0"}, "d",
+                          dags={"bundle": "dags", "kind": "git", "ref": "airstack/dags/integration", "version": dags}
+                          if dags else {})
 
 
 @pytest.mark.parametrize(("tags", "commit", "expected"), [
@@ -139,8 +141,21 @@ def test_promotion_problems_name_what_integration_has_not_run(tags, commit, expe
         "no release record of integration at s3://b/k")
 
 
+def test_a_commit_integration_runs_as_its_dag_bundle_may_be_promoted():
+    """After a DAG-only deploy (which ships only commits that changed DAGs alone), integration runs the
+    commit of its bundle: that commit may be promoted; one integration runs neither way may not."""
+    dags_only = _record(commit="a" * 40, dags="c" * 40)
+    assert release.promotion_problems(dags_only, "integration", "c" * 40, {"airflow": "t1"}, "s3://b/k") == []
+    assert release.promotion_problems(dags_only, "integration", "d" * 40, {"airflow": "t1"}, "s3://b/k") == [
+        "integration runs commit aaaaaaaaaaaa, this is dddddddddddd: ship only what integration has run (deploy "
+        "integration from this commit first)"]
+    no_dags = release.promotion_problems(_record(dags=""), "integration", "a" * 40, {"airflow": "t1"}, "s3://b/k")
+    assert no_dags == ["integration's record names no DAG bundle version: deploy integration from this commit first"]
+
+
 def test_differences_list_only_what_changes():
     assert release.differences(_record(), _record()) == []
     rows = release.differences(_record(tag="t0"), _record())
     assert rows == [("image airflow", "t0 (sha256:111111111111)", "t1 (sha256:111111111111)")]
     assert ("commit", "-", "a" * 40) in release.differences(None, _record())
+    assert release.differences(_record(dags="b" * 40), _record()) == [("dags", "b" * 40, "a" * 40)]

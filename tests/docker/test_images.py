@@ -73,8 +73,12 @@ def test_runtime_image_runs_the_locked_airflow(built):
     ref = f"airflow:{built['airflow']['tag']}"
     assert client.containers.run(ref, ["version"], remove=True).decode().strip() == "3.3.2"
     assert client.containers.run(ref, entrypoint=["id", "-u"], remove=True).decode().strip() == "50000"
-    listing = client.containers.run(ref, entrypoint=["ls", "/opt/airflow/dags"], remove=True).decode()
-    assert "etl_postgres.py" in listing  # DAGs baked for production
+    listing = client.containers.run(ref, entrypoint=["ls", "-A", "/opt/airflow/dags"], remove=True).decode()
+    assert listing.strip() == ""  # no DAGs: they come from the DAG bundle
+    # GitDagBundle's git, and the provider that runs it.
+    assert client.containers.run(ref, entrypoint=["git", "--version"], remove=True).decode().startswith("git ")
+    assert client.containers.run(ref, entrypoint=["python3", "-c", "import airflow.providers.git.bundles.git"],
+                                 remove=True) == b""
     config = client.images.get(ref).attrs["Config"]
     assert config["Healthcheck"]["Test"][-1] == "/usr/local/bin/airstack-healthcheck"
     assert client.containers.run(ref, entrypoint=["python3", "/usr/local/bin/airstack-healthcheck"],

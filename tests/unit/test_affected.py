@@ -84,9 +84,11 @@ def test_images_affected_follow_each_context():
     root = paths.repo_root()
     specs = discover(root / "images")
     assert images_affected(["images/etl-basic/requirements.txt"], specs, root) == ["etl-basic"]
-    # The runtime image bakes the lock and the DAGs (images/airflow/image.yaml include).
+    # The runtime image bakes the lock and the plugins (images/airflow/image.yaml include), not the DAGs:
+    # they ship in the DAG bundle, so a DAG change rebuilds no image.
     assert "airflow" in images_affected(["requirements/runtime.txt"], specs, root)
-    assert "airflow" in images_affected(["dags/etl_postgres.py"], specs, root)
+    assert "airflow" in images_affected(["plugins/README.md"], specs, root)
+    assert images_affected(["dags/etl_postgres.py", "dags/tasks/example1/extract.py"], specs, root) == []
     assert images_affected(["README.md"], specs, root) == []
 
 

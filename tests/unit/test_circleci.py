@@ -158,9 +158,9 @@ def runs_on(opts: dict, branch: str) -> bool:
     return not any(_matches(p, branch) for p in as_list(ignore))
 
 
-def chain() -> list[str]:
+def chain(name: str = "pipeline") -> list[str]:
     """The workflow's jobs in `requires` order; it must be one chain (each job waits for the previous)."""
-    jobs = workflow()
+    jobs = workflow(name)
     requires = {name: list(opts.get("requires", [])) for name, opts in jobs.items()}
     order = [name for name, req in requires.items() if not req]
     assert len(order) == 1, f"one first job, not {order}"
@@ -171,8 +171,8 @@ def chain() -> list[str]:
     return order
 
 
-def is_approval(name: str) -> bool:
-    return workflow()[name].get("type") == "approval"
+def is_approval(name: str, flow: str = "pipeline") -> bool:
+    return workflow(flow)[name].get("type") == "approval"
 
 
 def executor(job: str) -> dict:
@@ -187,13 +187,14 @@ def executor(job: str) -> dict:
 def test_config_is_circleci_2_1_with_one_workflow_of_known_jobs():
     data = config()
     assert str(data["version"]) == "2.1"
-    assert set(data["workflows"]) - {"version"} == {"pipeline", SCHEDULED}
-    assert not set(data) - {"version", "executors", "commands", "jobs", "workflows"}, \
+    assert set(data["workflows"]) - {"version"} == {"pipeline", "dags", SCHEDULED}
+    assert not set(data) - {"version", "parameters", "executors", "commands", "jobs", "workflows"}, \
         "no orbs or other top-level keys: orb steps would do work outside nox"
-    for name, opts in workflow().items():
-        assert is_approval(name) or name in data["jobs"], f"workflow job {name} is not defined"
-        for required in opts.get("requires", []):
-            assert required in workflow(), f"{name} requires {required}, which is not in the workflow"
+    for flow in ("pipeline", "dags"):
+        for name, opts in workflow(flow).items():
+            assert is_approval(name, flow) or name in data["jobs"], f"workflow job {name} is not defined"
+            for required in opts.get("requires", []):
+                assert required in workflow(flow), f"{name} requires {required}, which is not in the workflow"
 
 
 def test_every_nox_session_named_exists():
@@ -238,6 +239,24 @@ def test_branches_deploy_a_preview_and_production_only_main_after_approval():
     gate = order.index("deploy-production") - 1
     assert is_approval(order[gate]) and runs_on(workflow()[order[gate]], MAIN)
     assert not runs_on(workflow()[order[gate]], BRANCH)
+
+
+def test_dag_only_deploys_run_the_gate_then_move_only_the_dag_bundle():
+    """The `dags` workflow (pipeline parameter dags-only) is DAGS_PIPELINE: on main only, the gate, then the
+    DAG-only deploys, production's after an approval and with its own context; no image job in between."""
+    flows = config()["workflows"]
+    assert flows["dags"]["when"] == "<< pipeline.parameters.dags-only >>"
+    assert flows["pipeline"]["when"] == {"not": "<< pipeline.parameters.dags-only >>"}
+    assert config()["parameters"]["dags-only"] == {"type": "boolean", "default": False}
+    order = chain("dags")
+    jobs = [name for name in order if not is_approval(name, "dags")]
+    calls = [call for job in jobs for call in nox_calls(job, MAIN)]
+    assert calls == [(name, tuple(args)) for name, args in ci.DAGS_PIPELINE]
+    assert all(not runs_on(opts, BRANCH) for opts in workflow("dags").values()), "DAG-only deploys: main only"
+    production = order.index("deploy-production-dags")
+    assert is_approval(order[production - 1], "dags")
+    assert workflow("dags")["deploy-production-dags"]["context"] == "airflow-production"
+    assert workflow("dags")["deploy-integration-dags"]["context"] == "airflow-integration"
 
 
 def test_previews_of_merged_branches_are_removed_nightly_from_main():
@@ -323,10 +342,12 @@ def test_python_is_the_locks_python():
 def test_docker_where_sessions_need_it():
     for job in config()["jobs"]:
         sessions_run = {s for branch in (MAIN, BRANCH) for s, _ in nox_calls(job, branch)}
+        # A DAG-only deploy builds, pushes and tags nothing.
+        docker_run = {s for branch in (MAIN, BRANCH) for s, args in nox_calls(job, branch) if "--dags" not in args}
         machine = "machine" in executor(job)
         if "test" in sessions_run:  # testcontainers reaches its containers on localhost ports
             assert machine, f"job {job} runs the tests: a machine executor (a local Docker daemon)"
-        if sessions_run & DOCKER_SESSIONS:
+        if docker_run & DOCKER_SESSIONS:
             remote = any(kind == "setup_remote_docker" for kind, _ in job_steps(job, MAIN))
             assert machine or remote, f"job {job} builds, pushes or tags images: it needs Docker"
 

@@ -27,12 +27,14 @@ def test_project_pod_becomes_one_container(tmp_path):
     c = local_pods.to_container(_pod(), projects=PROJECTS, volumes_map=volumes, network_mode="host",
                                 labels={"airstack.local": "x"})
     assert c.image.rsplit("/", 1)[-1].startswith("etl-basic:")
-    assert c.command == ["python", "/opt/airflow/dags/tasks/example1/transform.py"]
+    # kpo.py's bootstrap: the script from the task files the pod carries (AIRSTACK_TASK_FILES).
+    assert c.command[:2] == ["python", "-c"] and c.command[3:] == ["transform.py"]
+    assert c.environment["AIRSTACK_TASK_FILES"]
     assert c.args == ["--date", "2024-01-01"]
     # The ConfigMap goes into the container's environment; the Secret is kept apart.
     assert c.environment["REPORT_CURRENCY"] == "EUR" and c.environment["DATA_DIR"] == "/data"
     assert "API_TOKEN" not in c.environment and c.secret_environment == {"API_TOKEN": "t0ken"}
-    assert {"Type": "bind", "Source": "/repo/dags", "Target": "/opt/airflow/dags", "ReadOnly": True} in c.mounts
+    assert {"Type": "tmpfs", "Target": "/opt/airflow/dags"} in c.mounts  # where the bootstrap unpacks them
     assert {"Type": "bind", "Source": str(tmp_path / "example1"), "Target": "/data", "ReadOnly": False} in c.mounts
     assert (tmp_path / "example1").is_dir(), "the project's sub-path is created, like a PVC subPath"
     assert c.user == "1000" and c.mem_limit == 512 * 1024 ** 2

@@ -10,11 +10,11 @@ helm.sh/chart: {{ printf "%s-%s" .Chart.Name .Chart.Version | replace "+" "_" | 
 {{- end }}
 
 {{/*
-The PVC names. Fixed on purpose: dags/common/kpo.py (DAGS_CLAIM, DATA_CLAIM) and
-charts/airflow/values.yaml (dags/logs existingClaim) use them.
+The PVC names. Fixed on purpose: dags/common/kpo.py (DATA_CLAIM) and
+charts/airflow/values.yaml (logs existingClaim) use them.
 */}}
 {{- define "platform.claimName" -}}
-{{- get (dict "dags" "airflow-dags" "data" "airflow-data" "logs" "airflow-logs") . -}}
+{{- get (dict "data" "airflow-data" "logs" "airflow-logs") . -}}
 {{- end }}
 
 {{/* Names of the Secrets made for the official chart (airstack.settings.render.secret_names). */}}

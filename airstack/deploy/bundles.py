@@ -1,0 +1,121 @@
+"""DAG bundles: DAGs reach an environment as a versioned git bundle, not inside an image.
+
+deploy.yaml's ``airflow.dag_bundle`` (kind ``git``) makes Airflow 3 run
+``GitDagBundle`` (apache-airflow-providers-git) named ``dags``. It clones
+``repository`` and tracks the branch ``airstack/dags/<target>``: this module calls it the
+environment's *deploy ref*. A deploy moves that ref to the commit it ships with ``git push``, and
+its release record names the commit. The DAG processor fetches every ``refresh_interval`` seconds
+and parses the new commit as a new bundle version. Each DagRun keeps the version (the commit) it
+started with, and its tasks check that commit out, so a running DagRun is never switched to
+newer DAG code.
+
+S3DagBundle (the amazon provider) was not chosen. It has ``supports_versioning = False``, so a
+running DagRun would switch to whatever the bucket holds now.
+
+The functions here are pure, except :func:`push`, :func:`remote_version`, :func:`ensure_commit`
+and :func:`changed_outside`, which run git through :mod:`airstack.proc`.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from airstack import proc
+from airstack.settings.deploy_file import DagBundle
+from airstack.errors import AirstackError, ConfigError
+
+NAME = "dags"  # the bundle's name: DagRuns and DAG versions name it
+CLASSPATH = "airflow.providers.git.bundles.git.GitDagBundle"
+SUBDIR = "dags"  # the DAGs' folder in the repository (the bundle's root: `common` imports from there)
+REF_PREFIX = "airstack/dags"
+CONFIG_ENV = "AIRFLOW__DAG_PROCESSOR__DAG_BUNDLE_CONFIG_LIST"
+
+
+class BundleError(AirstackError):
+    pass
+
+
+def deploy_ref(env: str, preview: str | None = None) -> str:
+    """The branch an environment's bundle tracks: ``airstack/dags/<env>`` (a preview: ``.../previews/<ns>``)."""
+    return f"{REF_PREFIX}/previews/{preview}" if preview else f"{REF_PREFIX}/{env}"
+
+
+def remote_url(root: Path, bundle: DagBundle) -> str:
+    """The repository as git and Airflow reach it: a URL as written, a path made absolute (the local env's)."""
+    url = bundle.repository or ""
+    if "://" in url or url.startswith("git@"):
+        return url
+    return (root / url).resolve().as_uri()
+
+
+def config_list(bundle: DagBundle, ref: str, url: str) -> list[dict]:
+    """``[dag_processor] dag_bundle_config_list`` (the chart's ``dagProcessor.dagBundleConfigList``)."""
+    kwargs = {"repo_url": url, "tracking_ref": ref, "subdir": SUBDIR, "refresh_interval": bundle.refresh_interval}
+    if bundle.conn_id:
+        kwargs["git_conn_id"] = bundle.conn_id
+    return [{"name": NAME, "classpath": CLASSPATH, "kwargs": kwargs}]
+
+
+def config_env(bundle: DagBundle, ref: str, url: str) -> dict[str, str]:
+    return {CONFIG_ENV: json.dumps(config_list(bundle, ref, url))}
+
+
+def record_entry(bundle: DagBundle, ref: str, commit: str) -> dict[str, str]:
+    """What a release record says about the DAGs it shipped."""
+    return {"bundle": NAME, "kind": bundle.kind, "ref": ref, "version": commit}
+
+
+def _git(root: Path, *args: str, check: bool = True, timeout: float = 120.0) -> proc.Result:
+    return proc.run(["git", *args], cwd=root, check=check, timeout=timeout, what=f"git {args[0]}")
+
+
+def push(root: Path, url: str, commit: str, ref: str) -> None:
+    """Move the deploy ref to ``commit`` (forced: a rollback moves it back; the ref is the deploy's own)."""
+    try:
+        _git(root, "push", "--quiet", "--force", url, f"{commit}:refs/heads/{ref}")
+    except proc.CommandFailedError as exc:
+        raise BundleError(f"pushing the DAGs ({commit[:12]}) to {url} {ref}: {exc}") from None
+
+
+def ensure_local_remote(root: Path, url: str) -> None:
+    """A ``file://`` remote (the local env's, the stand-ins') is made, bare, on first use; others must exist."""
+    if url.startswith("file://"):
+        path = Path(url.removeprefix("file://"))
+        if not path.exists():
+            _git(root, "init", "--quiet", "--bare", str(path))
+
+
+def remote_version(root: Path, url: str, ref: str) -> str | None:
+    """The commit the deploy ref names on the remote now (None: no such ref, or a local remote not made yet)."""
+    if url.startswith("file://") and not Path(url.removeprefix("file://")).exists():
+        return None
+    try:
+        out = _git(root, "ls-remote", url, f"refs/heads/{ref}").stdout.split()
+    except proc.CommandFailedError as exc:
+        raise BundleError(f"reading {ref} from {url}: {exc}") from None
+    return out[0] if out else None
+
+
+def ensure_commit(root: Path, url: str, commit: str, ref: str) -> None:
+    """Have ``commit`` locally (to push it elsewhere): fetch ``ref`` from the remote when it is missing."""
+    if _git(root, "cat-file", "-e", f"{commit}^{{commit}}", check=False).returncode == 0:
+        return
+    _git(root, "fetch", "--quiet", url, f"refs/heads/{ref}", check=False)
+    if _git(root, "cat-file", "-e", f"{commit}^{{commit}}", check=False).returncode != 0:
+        raise BundleError(f"commit {commit[:12]} is neither in this checkout nor on {url} {ref}")
+
+
+def changed_outside(root: Path, base: str, head: str, subdir: str = SUBDIR) -> list[str]:
+    """Files that differ between ``base`` and ``head`` outside ``subdir``: what a DAG-only deploy cannot ship."""
+    try:
+        out = _git(root, "diff", "--name-only", base, head).stdout.splitlines()
+    except proc.CommandFailedError as exc:
+        raise ConfigError(f"comparing {head[:12]} with the last full deploy's commit {base[:12]}: {exc} "
+                          "(a shallow checkout? fetch more history)") from None
+    return outside(out, subdir)
+
+
+def outside(paths: list[str], subdir: str = SUBDIR) -> list[str]:
+    """The paths not under ``subdir/`` (pure)."""
+    return sorted(p for p in paths if p and not p.startswith(subdir.rstrip("/") + "/"))
