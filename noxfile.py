@@ -249,8 +249,8 @@ def ci(session: nox.Session) -> None:
     """CircleCI's pipeline, then its DAG-only deploys, locally; the deploys as `--dry-run` against local stand-ins."""
     local, pipeline = ci_constant("LOCAL_EXTRA_ARGS"), ci_constant("PIPELINE")
     for name, args in (*pipeline, *(step for step in ci_constant("DAGS_PIPELINE") if step not in pipeline)):
-        if name.startswith("deploy-"):  # moto for AWS, a helm stand-in, throwaway keys (airstack/deploy/standins.py)
-            session.run(shared_python(session), "-m", "airstack.deploy.standins", name.removeprefix("deploy-"),
+        if name.startswith("deploy-"):  # moto for AWS, a helm stand-in, throwaway keys (airstack/deploy/replay.py)
+            session.run(shared_python(session), "-m", "airstack.deploy.replay", name.removeprefix("deploy-"),
                         *args, external=True)
         else:
             session.run(sys.executable, "-m", "nox", "-s", name, "--", *args, *local.get(name, ()), external=True)

@@ -34,7 +34,7 @@ def _scratch(tmp: Path) -> Path:
     conda channels are unreachable here)."""
     import shutil
 
-    from airstack.deploy.standins import scratch_environment
+    from airstack.deploy.replay import scratch_environment
 
     root, _ = scratch_environment(tmp / "repo", registry="127.0.0.1:5000/airstack-bench")
     shutil.rmtree(root / "images" / "pandas-basic")

@@ -1,0 +1,18 @@
+"""Deploys: ``python -m airstack.deploy plan|deploy|destroy ENV`` (``nox -s deploy-*``, ``destroy``).
+
+- :mod:`.main`: the command line and the order of a deploy (images, stacks, DAG bundle, charts, record);
+- :mod:`.config`: what deploys check of ``settings/<env>/deploy.yaml`` beyond the file
+  (:mod:`airstack.settings.deploy_file` reads it), and preview names;
+- :mod:`.guards`: what must hold before a protected environment changes;
+- :mod:`.shipping`: the images a deploy ships (built and pushed, or promoted by digest) and its release record;
+- :mod:`.release`: release records (what a deploy shipped), promotion checks, the difference of two records;
+- :mod:`.cloudformation`: stacks through change sets (a package: templates, changesets, report, errors, stacks);
+- :mod:`.helm_values`: both Helm releases as argv and stdin values (pure); :mod:`.helm_binary`: the
+  ``helm`` binary through :mod:`airstack.proc`;
+- :mod:`.bundles`: DAG bundles (GitDagBundle on a per-environment deploy ref); :mod:`.dagdeploy`:
+  ``deploy ENV --dags`` and the bundle step of a full deploy;
+- :mod:`.previews`: which previews outlived their branch; :mod:`.preview_access`,
+  :mod:`.pod_identity`: a preview's AWS access (EKS Pod Identity);
+- :mod:`.aws`: the one boto3 client factory;
+- :mod:`.replay`: ``nox -s ci``'s deploys against the stand-ins of :mod:`airstack.standins`.
+"""

@@ -22,7 +22,7 @@ from rich.console import Console
 
 from airstack import cli, paths
 from airstack.deploy import config, guards, preview_access
-from airstack.deploy import helm as helm_plan
+from airstack.deploy import helm_values as helm_plan
 from airstack.deploy.guards import GuardError
 from airstack.deploy.shipping import Images, Promotion, images, plan_promotion, write_record
 from airstack.errors import AirstackError, ConfigError
@@ -102,7 +102,7 @@ def helm_releases(root: Path, env: config.Environment, args, imgs: Images | None
     """The DAG bundle's ref, then plan and upgrade both releases; returns the settings digest and the DAG
     bundle entry (for the release record)."""
     from airstack.deploy import dagdeploy
-    from airstack.deploy.helm_cli import HelmCli
+    from airstack.deploy.helm_binary import HelmBinary
     from airstack.settings import store
 
     spec = env.spec.helm
@@ -120,7 +120,7 @@ def helm_releases(root: Path, env: config.Environment, args, imgs: Images | None
     workers = {k: v for k, v in imgs.refs.items() if k != "airflow"}
     airflow_values = helm_plan.airflow_values(tgt, runtime, workers, helm_plan.settings_digest(platform_values),
                                               options, (root / helm_plan.USERS_SCRIPT).read_text(), bundle_values)
-    cli = HelmCli()
+    cli = HelmBinary()
     if tgt.preview:
         preview_access.grant(env, tgt, args.dry_run)
     for release, name, values in ((spec.platform, tgt.platform_release, platform_values),
@@ -187,13 +187,13 @@ def _uninstall_preview(cli, env: config.Environment, namespace: str, identity) -
 def destroy_merged(args, root: Path, env: config.Environment) -> int:
     """Every preview whose branch is merged into the base branch or gone from the remote."""
     from airstack.deploy import previews
-    from airstack.deploy.helm_cli import HelmCli
+    from airstack.deploy.helm_binary import HelmBinary
 
     spec = env.spec.helm
     if not env.spec.preview or spec is None:
         raise ConfigError(f"{env.file}: preview: environment {env.name} has no preview environments")
     branches = previews.remote_branches(root, args.remote, args.base, fetch=not args.no_fetch)
-    cli = HelmCli()
+    cli = HelmBinary()
     releases = [previews.Release(name, namespace) for name, namespace in cli.releases(spec.kube_context)]
     found = previews.stale(previews.preview_namespaces(releases, spec.namespace), branches, args.base)
     if not found:
@@ -225,9 +225,9 @@ def cmd_destroy(args, root: Path) -> int:
     if not confirm(f"destroying {env.name}{' preview ' + args.preview if args.preview else ''} (data included)"):
         return 1
     if spec is not None:
-        from airstack.deploy.helm_cli import HelmCli
+        from airstack.deploy.helm_binary import HelmBinary
 
-        cli = HelmCli()
+        cli = HelmBinary()
         if args.preview:
             _uninstall_preview(cli, env, config.preview_name(args.preview), preview_access.find(env))
         else:

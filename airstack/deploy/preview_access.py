@@ -6,7 +6,7 @@ from __future__ import annotations
 from rich.console import Console
 
 from airstack.deploy import config
-from airstack.deploy import helm as helm_plan
+from airstack.deploy import helm_values as helm_plan
 
 console = Console(highlight=False)
 

@@ -7,7 +7,8 @@
   processes from the project's lock, everything on 127.0.0.1 (:mod:`.launcher`: Airflow imported once,
   the services forked warm);
 - :mod:`.docker_runtime`: the docker runtime: the runtime image's containers in one network namespace;
-- :mod:`.extras`: the options (``--s3``, ``--celery``, ``--metrics``) and their servers;
+- :mod:`.options`: the options (``--s3``, ``--celery``, ``--metrics``) and their servers;
+- :mod:`.bundle`: the DAG bundle: the working tree, or the deployed environments' git bundle on a local remote;
 - :mod:`.database`: the metadata database migrated and settings/local imported, once each
   (:mod:`.applied`: what was imported);
 - :mod:`.health`, :mod:`.ready`: waiting on ``/api/v2/monitor/health`` and on every DAG file parsed, never on sleep;

@@ -17,7 +17,7 @@ from rich.console import Console
 from airstack import proc
 from airstack.errors import AirstackError, LocalEnvError
 from airstack.localenv import database, health, ports, ready
-from airstack.localenv import extras as options
+from airstack.localenv import options
 from airstack.localenv.config import SERVICES, LocalConfig, keys_environment
 from airstack.localenv.runtime import Runtime, choose_runtime, recorded_runtime, runtime_file
 from airstack.postgres import sql
@@ -244,7 +244,7 @@ class LocalEnv:
 class _Up:
     """One `up` of a runtime that has begun: Postgres, the options, the database, the services, the waits."""
 
-    def __init__(self, env: LocalEnv, runtime: Runtime, settings, extras: options.Extras, airflow_env: dict[str, str],
+    def __init__(self, env: LocalEnv, runtime: Runtime, settings, extras: options.Options, airflow_env: dict[str, str],
                  phases: Phases) -> None:
         self.local, self.runtime, self.settings, self.extras = env, runtime, settings, extras
         self.env, self.phases = airflow_env, phases

@@ -22,7 +22,7 @@ from pathlib import Path
 from airstack import proc
 from airstack.errors import LocalEnvError, PostgresUnavailableError
 from airstack.localenv.config import SERVICES, LocalConfig
-from airstack.localenv.extras import CELERY_PROCESSES, MARKERS, SERVERS
+from airstack.localenv.options import CELERY_PROCESSES, MARKERS, SERVERS
 from airstack.localenv.health import tail
 from airstack.localenv.ports import port_free, taken
 from airstack.postgres import Binaries, find_binaries

@@ -2,6 +2,6 @@
 
 On Kubernetes the official apache-airflow chart runs prom/statsd-exporter with its mapping
 file; here, where that binary and its image cannot be had, ``python -m airstack.metrics.bridge``
-stands in for it. ``statsd`` holds the pure logic (parsing, the chart's mapping rules, the
-exporter's aggregation); ``bridge`` holds the sockets and the HTTP endpoint.
+stands in for it. ``statsd`` holds the pure logic (parsing, the exporter's aggregation),
+``mapping`` the chart's mapping rules; ``bridge`` holds the sockets and the HTTP endpoint.
 """

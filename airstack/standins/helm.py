@@ -127,7 +127,7 @@ def diff(name: str, chart: str, namespace: str, merged: dict, options: dict) -> 
 
 def installed(manifest: str) -> str:
     """What the "cluster" keeps of a release: no hooks, Secret values as the digests airstack's diff shows."""
-    from airstack.deploy.helm import installed_objects, mask_secret_values
+    from airstack.deploy.helm_values import installed_objects, mask_secret_values
 
     return yaml.safe_dump_all([mask_secret_values(d) for d in installed_objects(manifest)], sort_keys=True)
 

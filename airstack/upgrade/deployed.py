@@ -1,7 +1,7 @@
 """What each environment deploys to the official chart, as data (pure): its values and its Airflow config.
 
 The values are the environment's deploy.yaml ``helm.airflow.values`` files merged as Helm merges
-``-f`` files, then what the deploy pipes on stdin (:func:`airstack.deploy.helm.airflow_values`,
+``-f`` files, then what the deploy pipes on stdin (:func:`airstack.deploy.helm_values.airflow_values`,
 with deploy.yaml's ``airflow`` options; placeholder image and digest). Its Airflow config is the
 values' ``config`` sections, ``executor`` as ``[core] executor``, and the ``AIRFLOW__*`` entries
 of ``env``. The official chart's own defaults are not part of it (its templates are not kept here).
@@ -55,7 +55,7 @@ def _values_file(root: Path, rel: str) -> dict:
 
 def chart_values(root: Path, env: str) -> dict:
     """The official chart's values for ``env``: its files, then the deploy's stdin payload."""
-    from airstack.deploy import config, helm
+    from airstack.deploy import config, helm_values as helm
 
     spec = config.load(root, env).spec
     files = [_values_file(root, rel) for rel in spec.helm.airflow.values]

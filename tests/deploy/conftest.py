@@ -62,8 +62,8 @@ def docker_or_skip():
 @pytest.fixture()
 def scratch_repo(tmp_path, monkeypatch):
     """A copy of the repository whose integration settings are encrypted to a throwaway key kept in the copy,
-    carrying every kind of secret (airstack.deploy.standins.scratch_environment). Yields (root, plaintext)."""
-    from airstack.deploy.standins import git_checkout, scratch_environment
+    carrying every kind of secret (airstack.deploy.replay.scratch_environment). Yields (root, plaintext)."""
+    from airstack.deploy.replay import git_checkout, scratch_environment
 
     monkeypatch.delenv("SOPS_AGE_KEY_FILE", raising=False)
     monkeypatch.delenv("SOPS_AGE_KEY", raising=False)

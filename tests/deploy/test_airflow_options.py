@@ -17,7 +17,7 @@ import yaml
 
 from airstack.cli import run_main
 from airstack.deploy import config
-from airstack.deploy import helm as plan
+from airstack.deploy import helm_values as plan
 from airstack.deploy import main as deploy_main
 from airstack.settings.deploy_file import AirflowOptions
 from airstack.settings.schema import parse_settings

@@ -29,7 +29,7 @@ import kubernetes_validate
 import pytest
 import yaml
 
-from airstack.deploy import helm as deploy_helm
+from airstack.deploy import helm_values as deploy_helm
 from airstack.deploy import bundles, config
 from airstack.settings.deploy_file import AirflowOptions, DagBundle
 from airstack.settings import render as settings_render

@@ -18,7 +18,7 @@ from airstack import proc
 from airstack.cli import run_main
 from airstack.deploy import bundles, release
 from airstack.deploy.main import main
-from airstack.deploy.standins import dags_remote
+from airstack.deploy.replay import dags_remote
 from tests.deploy.test_promotion import RECORDS, head, promotable  # noqa: F401 - the fixture
 
 ROOT = Path(__file__).resolve().parents[2]

@@ -111,10 +111,10 @@ def test_production_dry_run_against_the_standins_with_kms_on_moto(docker_or_skip
     charts through the helm stand-in. Nothing is applied: --dry-run."""
     import os
 
-    from airstack.deploy import standins
+    from airstack.deploy import replay
 
     monkeypatch.setattr(os, "environ", os.environ.copy())  # main() points this process at the moto server
-    assert standins.main(["production", "--yes"]) == 0
+    assert replay.main(["production", "--yes"]) == 0
     out = capfd.readouterr().out
     assert "production: planned (nothing changed)" in out
     assert "airflow-production-network" in out and "airflow-platform: not installed yet" in out

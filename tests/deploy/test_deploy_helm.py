@@ -18,7 +18,7 @@ import yaml
 from airstack.cli import run_main
 from airstack.deploy import config
 from airstack.settings import deploy_file
-from airstack.deploy import helm as plan
+from airstack.deploy import helm_values as plan
 from airstack.deploy.main import main
 from airstack.settings.schema import parse_settings
 from tests.helpers import leaves
@@ -185,7 +185,7 @@ def deployable(scratch_repo, docker_or_skip, aws_env, monkeypatch):
     release records' bucket on the moto server."""
     import boto3
 
-    from airstack.deploy.standins import records_bucket
+    from airstack.deploy.replay import records_bucket
 
     try:
         urllib.request.urlopen(f"http://{REGISTRY}/v2/", timeout=3).close()

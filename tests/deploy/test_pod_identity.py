@@ -11,7 +11,7 @@ import boto3
 import pytest
 from botocore.stub import Stubber
 
-from airstack.deploy import helm as plan
+from airstack.deploy import helm_values as plan
 from airstack.deploy import pod_identity
 from airstack.settings.deploy_file import AirflowOptions
 

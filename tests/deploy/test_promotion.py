@@ -18,7 +18,7 @@ from airstack import proc
 from airstack.cli import run_main
 from airstack.deploy import release
 from airstack.deploy.main import main
-from airstack.deploy.standins import git_checkout, records_bucket, scratch_environment, scratch_settings
+from airstack.deploy.replay import git_checkout, records_bucket, scratch_environment, scratch_settings
 
 REGISTRY = "127.0.0.1:5000"
 RECORDS = "s3://integration-airflow-data-111122223333-eu-west-1/releases"

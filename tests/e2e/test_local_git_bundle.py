@@ -60,7 +60,7 @@ def git(root: Path, *argv: str) -> str:
 
 @pytest.fixture(scope="module")
 def env(tmp_path_factory):
-    from airstack.deploy.standins import git_checkout
+    from airstack.deploy.replay import git_checkout
 
     tmp = tmp_path_factory.mktemp("git-bundle")
     root = paths.scratch_copy(tmp / "checkout", ("dags", "plugins", "settings"), ("pyproject.toml", ".sops.yaml"))

@@ -47,10 +47,10 @@ def env(tmp_path_factory):
 def _s3(env):
     import boto3
 
-    from airstack.localenv import extras
+    from airstack.localenv import options
     from airstack.settings import store
 
-    standin = extras.s3_standin(extras.local_options(env["root"]), store.load(env["root"], "local"))
+    standin = options.s3_standin(options.local_options(env["root"]), store.load(env["root"], "local"))
     client = boto3.client("s3", endpoint_url=standin.endpoint, region_name=standin.region,
                           aws_access_key_id=standin.access_key, aws_secret_access_key=standin.secret_key)
     return client, standin

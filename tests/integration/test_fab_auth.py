@@ -17,7 +17,7 @@ import pytest
 
 from airstack import proc
 from airstack.airflow_env import base_env
-from airstack.deploy.helm import FAB_AUTH_MANAGER, USERS_SCRIPT
+from airstack.deploy.helm_values import FAB_AUTH_MANAGER, USERS_SCRIPT
 from airstack.postgres import sql
 from airstack.postgres.embedded import free_port
 from airstack.settings import render

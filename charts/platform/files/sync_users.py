@@ -1,7 +1,7 @@
 """Keep the FAB auth manager's users as settings/<env>/secret.yaml says (airflow.users).
 
 Runs with the runtime image's Python as the api-server pods' `sync-users` init container (the
-deploy's payload for the official chart: airstack.deploy.helm.users_sync_container), before the
+deploy's payload for the official chart: airstack.deploy.helm_values.users_sync_container), before the
 api-server starts, and in tests/integration/test_fab_auth.py against a real Postgres.
 
 Input, all from the environment (never argv, never a file):

@@ -1,4 +1,4 @@
-"""Local stand-ins for what a deploy talks to, for `nox -s ci`, the deploy-noop benchmark and tests.
+"""The deploy replay of `nox -s ci` (and of the deploy-noop benchmark and tests): a deploy against local stand-ins.
 
 - AWS and ``helm`` (with the cluster): :func:`airstack.standins.aws_and_helm`, a moto server on 127.0.0.1
   and the recording helm stand-in on PATH (it renders our chart with the real Helm 4 engine);
@@ -7,7 +7,7 @@
   encrypted to keys nobody here holds), as a git checkout on ``main``;
 - the DAG bundle's remote: a bare git repository beside the copy (:func:`dags_remote`).
 
-``python -m airstack.deploy.standins ENV [DEPLOY ARGS...]`` runs ``deploy ENV --dry-run`` there
+``python -m airstack.deploy.replay ENV [DEPLOY ARGS...]`` runs ``deploy ENV --dry-run`` there
 (``--dags``: after a real full deploy, which a DAG-only deploy adds to).
 """
 

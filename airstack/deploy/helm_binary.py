@@ -12,7 +12,7 @@ import json
 import yaml
 
 from airstack import proc
-from airstack.deploy import helm as plan
+from airstack.deploy import helm_values as plan
 from airstack.errors import AirstackError, CommandFailedError
 
 HINT = ("install Helm 3.8+ or 4 (https://helm.sh/docs/intro/install/); deploys call it as users do. "
@@ -29,7 +29,7 @@ class HelmError(AirstackError):
     pass
 
 
-class HelmCli:
+class HelmBinary:
     def __init__(self, timeout_seconds: float = 1800) -> None:
         self.helm = proc.which("helm", HINT)
         self.timeout = timeout_seconds

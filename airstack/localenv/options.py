@@ -63,7 +63,7 @@ class S3StandIn:
 
 
 @dataclass(frozen=True)
-class Extras:
+class Options:
     s3: S3StandIn | None = None
     celery: bool = False
     metrics: bool = False
@@ -146,19 +146,19 @@ def s3_standin(options, settings) -> S3StandIn:
                      region=str(extra.get("region_name", "us-east-1")))
 
 
-def resolve(root: Path, settings, *, s3: bool, celery: bool, metrics: bool, environ=None) -> Extras:
+def resolve(root: Path, settings, *, s3: bool, celery: bool, metrics: bool, environ=None) -> Options:
     """Flags, else settings/local/deploy.yaml (executor: CeleryExecutor, metrics.statsd: true, dag_bundle)."""
     from airstack.localenv import bundle
 
     options = local_options(root)
-    return Extras(s3=s3_standin(options, settings) if s3 else None,
-                  celery=celery or options.executor == "CeleryExecutor",
-                  metrics=metrics or options.metrics.statsd, ports=ports(environ),
-                  bundle_env=bundle.airflow_env(root, options.dag_bundle),
-                  bundle_version=bundle.ensure_version(root, options.dag_bundle))
+    return Options(s3=s3_standin(options, settings) if s3 else None,
+                   celery=celery or options.executor == "CeleryExecutor",
+                   metrics=metrics or options.metrics.statsd, ports=ports(environ),
+                   bundle_env=bundle.airflow_env(root, options.dag_bundle),
+                   bundle_version=bundle.ensure_version(root, options.dag_bundle))
 
 
-def airflow_env(extras: Extras, data_dir: Path, metadata_dsn: str) -> dict[str, str]:
+def airflow_env(extras: Options, data_dir: Path, metadata_dsn: str) -> dict[str, str]:
     """What the options add to every Airflow service's environment (no secret: connections stay in the DB)."""
     env: dict[str, str] = {"AIRSTACK_STORAGE_BASE": (data_dir / "storage").as_uri(), **extras.bundle_env}
     if extras.s3:
@@ -188,7 +188,7 @@ def airflow_env(extras: Extras, data_dir: Path, metadata_dsn: str) -> dict[str, 
     return env
 
 
-def service_argv(extras: Extras, service: str, airflow: str, redis_server: str | None = None) -> list[str]:
+def service_argv(extras: Options, service: str, airflow: str, redis_server: str | None = None) -> list[str]:
     """The command line of an extra service; every one listens on 127.0.0.1 only."""
     python = str(Path(sys.executable))
     if service == "s3":
@@ -208,7 +208,7 @@ def service_argv(extras: Extras, service: str, airflow: str, redis_server: str |
     raise ValueError(service)
 
 
-def listen_ports(extras: Extras) -> list[tuple[int, str, str]]:
+def listen_ports(extras: Options) -> list[tuple[int, str, str]]:
     """(port, service, where it is set) that must be free on 127.0.0.1 before the options start."""
     wanted = []
     if extras.s3:
