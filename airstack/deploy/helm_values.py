@@ -21,6 +21,7 @@ chart) and :func:`users_sync_container` keeps them in FAB's tables from each api
 
 from __future__ import annotations
 
+import copy
 import hashlib
 import json
 import re
@@ -325,3 +326,16 @@ def mask_secrets(manifest: str) -> list[str]:
         if isinstance(doc, dict):
             out += ["---", *yaml.safe_dump(mask_secret_values(doc), sort_keys=True).splitlines()]
     return out
+
+
+def merge_values(base: dict, *overrides: dict) -> dict:
+    """Helm's coalescing of ``-f`` files (and of ``--values -``): maps merge key by key, anything else
+    is replaced. Nothing given is changed."""
+    result = copy.deepcopy(base)
+    for override in overrides:
+        for key, value in override.items():
+            if isinstance(value, dict) and isinstance(result.get(key), dict):
+                result[key] = merge_values(result[key], value)
+            else:
+                result[key] = copy.deepcopy(value)
+    return result

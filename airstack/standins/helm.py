@@ -67,13 +67,6 @@ def helm_values(text: str) -> dict:
     return helm_python.values_from_yaml(text) or {}
 
 
-def deep_merge(base: dict, over: dict) -> dict:
-    out = dict(base)
-    for key, value in over.items():
-        out[key] = deep_merge(out[key], value) if isinstance(value, dict) and isinstance(out.get(key), dict) else value
-    return out
-
-
 def parse(argv: list[str]) -> tuple[list[str], dict[str, list[str]]]:
     positional, options = [], {}
     flags = {"--install", "--create-namespace", "--atomic", "--rollback-on-failure", "--wait", "--short",
@@ -94,9 +87,11 @@ def parse(argv: list[str]) -> tuple[list[str], dict[str, list[str]]]:
 
 
 def values(options: dict, stdin: dict) -> dict:
+    from airstack.deploy.helm_values import merge_values
+
     merged: dict = {}
     for file in options.get("--values", []):
-        merged = deep_merge(merged, stdin if file == "-" else helm_values(Path(file).read_text()))
+        merged = merge_values(merged, stdin if file == "-" else helm_values(Path(file).read_text()))
     return merged
 
 

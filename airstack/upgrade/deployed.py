@@ -10,27 +10,15 @@ of ``env``. The official chart's own defaults are not part of it (its templates 
 from __future__ import annotations
 
 import configparser
-import copy
 import io
 from pathlib import Path
 
 import yaml
 
+from airstack.deploy.helm_values import merge_values
 from airstack.errors import ConfigError
 
 PLACEHOLDER_IMAGE = "registry.invalid/airflow:upgrade-rehearsal"
-
-
-def merge(base: dict, *overrides: dict) -> dict:
-    """Helm's coalescing of ``-f`` files: maps merge key by key, anything else is replaced."""
-    result = copy.deepcopy(base)
-    for override in overrides:
-        for key, value in override.items():
-            if isinstance(value, dict) and isinstance(result.get(key), dict):
-                result[key] = merge(result[key], value)
-            else:
-                result[key] = copy.deepcopy(value)
-    return result
 
 
 def helm_environments(root: Path) -> list[str]:
@@ -60,7 +48,7 @@ def chart_values(root: Path, env: str) -> dict:
     spec = config.load(root, env).spec
     files = [_values_file(root, rel) for rel in spec.helm.airflow.values]
     payload = helm.airflow_values(helm.target(spec.helm), PLACEHOLDER_IMAGE, {}, "upgrade-rehearsal", spec.airflow)
-    return merge({}, *files, payload)
+    return merge_values({}, *files, payload)
 
 
 def airflow_config(values: dict) -> tuple[dict[str, dict[str, str]], dict[str, str]]:

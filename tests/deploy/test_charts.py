@@ -30,6 +30,7 @@ import pytest
 import yaml
 
 from airstack.deploy import helm_values as deploy_helm
+from airstack.deploy.helm_values import merge_values
 from airstack.deploy import bundles, config
 from airstack.settings.deploy_file import AirflowOptions, DagBundle
 from airstack.settings import render as settings_render
@@ -58,18 +59,6 @@ def load_yaml(path: Path) -> dict:
 
 def load_all(text: str) -> list:
     return [doc for doc in yaml.load_all(text, Loader=_LOADER) if doc]
-
-
-def deep_merge(base: dict, *overrides: dict) -> dict:
-    """Helm's coalescing of -f files: maps merge key by key, anything else is replaced."""
-    result = copy.deepcopy(base)
-    for override in overrides:
-        for key, value in override.items():
-            if isinstance(value, dict) and isinstance(result.get(key), dict):
-                result[key] = deep_merge(result[key], value)
-            else:
-                result[key] = copy.deepcopy(value)
-    return result
 
 
 def kpo_claim_defaults() -> dict[str, str]:
@@ -129,11 +118,11 @@ def random_payload(release: str = "airflow") -> dict:
 
 
 def platform_values(env: str, payload: dict) -> dict:
-    return deep_merge(load_yaml(PLATFORM / f"values-{env}.yaml"), payload)
+    return merge_values(load_yaml(PLATFORM / f"values-{env}.yaml"), payload)
 
 
 def official_values(env: str) -> dict:
-    return deep_merge(load_yaml(OFFICIAL / "values.yaml"), load_yaml(OFFICIAL / f"values-{env}.yaml"))
+    return merge_values(load_yaml(OFFICIAL / "values.yaml"), load_yaml(OFFICIAL / f"values-{env}.yaml"))
 
 
 @pytest.fixture(scope="module")
@@ -413,7 +402,7 @@ def test_the_deploy_payload_stops_the_chart_generating_keys(platform_chart, env)
     which Secret holds them (apache/airflow#17398): the files plus the deploy's stdin must name
     Secrets the platform chart makes, with the keys the chart reads."""
     release = "airflow"
-    values = deep_merge(official_values(env), settings_render.chart_values(release))
+    values = merge_values(official_values(env), settings_render.chart_values(release))
     objects = render(platform_chart, platform_values(env, random_payload(release)))
     secrets_ = by_kind(objects, "Secret")
     for name_key, data_key in (("fernetKeySecretName", "fernet-key"), ("apiSecretKeySecretName", "api-secret-key"),
@@ -547,7 +536,7 @@ def _render_official(chart: helm_python.Chart, env: str, options: AirflowOptions
     tgt = deploy_helm.Target(release, f"{release}-platform", release)
     payload = deploy_helm.airflow_values(tgt, "registry.example/airflow:0123abcd", {"etl-basic": "r/e:t"},
                                          "digest", options, dag_bundles=dag_bundles(release))
-    rendered = chart.render(values=deep_merge(official_values(env), payload), name=release, namespace=release,
+    rendered = chart.render(values=merge_values(official_values(env), payload), name=release, namespace=release,
                             is_install=True)
     return [doc for path, text in sorted(rendered.items()) if not path.endswith("NOTES.txt")
             for doc in load_all(text)]
@@ -639,7 +628,7 @@ def test_api_server_pods_sync_users_from_the_platform_secrets(official_chart_rel
     tgt = deploy_helm.Target("airflow", "airflow-platform", "airflow")
     payload = deploy_helm.airflow_values(tgt, "registry.example/airflow:0123abcd", {}, "digest",
                                          users_script=script)
-    rendered = official_chart_release.render(values=deep_merge(official_values(env), payload), name="airflow",
+    rendered = official_chart_release.render(values=merge_values(official_values(env), payload), name="airflow",
                                              namespace="airflow", is_install=True)
     objects = [d for p, t in rendered.items() if not p.endswith("NOTES.txt") for d in load_all(t)]
     api = by_kind(objects, "Deployment")["airflow-api-server"]
@@ -657,7 +646,7 @@ def test_api_server_pods_sync_users_from_the_platform_secrets(official_chart_rel
 
 def test_the_secret_check_finds_the_nil_broker_secret(official_chart_release):
     """Without the deploy's data.brokerUrlSecretName, 1.19.0 renders a Secret whose value is nil."""
-    values = deep_merge(official_values("integration"), deploy_helm.airflow_values(
+    values = merge_values(official_values("integration"), deploy_helm.airflow_values(
         deploy_helm.Target("airflow", "airflow-platform", "airflow"), "r/airflow:t", {}, "d"))
     del values["data"]["brokerUrlSecretName"]
     rendered = official_chart_release.render(values=values, name="airflow", namespace="airflow", is_install=True)
