@@ -9,8 +9,8 @@
 - :mod:`.cloudformation`: stacks through change sets (a package: templates, changesets, report, errors, stacks);
 - :mod:`.helm_values`: both Helm releases as argv and stdin values (pure); :mod:`.helm_binary`: the
   ``helm`` binary through :mod:`airstack.proc`;
-- :mod:`.bundles`: DAG bundles (GitDagBundle on a per-environment deploy ref); :mod:`.dagdeploy`:
-  ``deploy ENV --dags`` and the bundle step of a full deploy;
+- :mod:`.dagdeploy`: ``deploy ENV --dags`` and the DAG bundle step of a full deploy (the bundle
+  itself, GitDagBundle on a per-environment deploy ref: :mod:`airstack.dag_bundles`);
 - :mod:`.previews`: which previews outlived their branch; :mod:`.preview_access`,
   :mod:`.pod_identity`: a preview's AWS access (EKS Pod Identity);
 - :mod:`.aws`: the one boto3 client factory;

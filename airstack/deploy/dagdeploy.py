@@ -2,7 +2,7 @@
 
 ``--dags`` touches no image, no stack and no chart. It runs the DAG checks (``python -m
 airstack.dagcheck``, this environment's Airflow), moves the
-environment's deploy ref (:mod:`airstack.deploy.bundles`) to the checked-out commit, and
+environment's deploy ref (:mod:`airstack.dag_bundles`) to the checked-out commit, and
 rewrites the release record with the new bundle version. Only a commit that changed nothing
 outside ``dags/`` since the environment's last full deploy can ship this way. Anything else needs
 a full deploy, because the images, charts and settings it runs would no longer be the record's.
@@ -24,7 +24,8 @@ from pathlib import Path
 from rich.console import Console
 
 from airstack import proc
-from airstack.deploy import bundles, config, guards, release
+from airstack import dag_bundles as bundles
+from airstack.deploy import config, guards, release
 from airstack.errors import AirstackError, ConfigError
 from airstack.settings.deploy_file import DagBundle
 

@@ -1,7 +1,7 @@
 """The local env's DAG bundle: the working tree (default), or the deployed environments' git bundle.
 
 settings/local/deploy.yaml ``airflow.dag_bundle.kind: git`` runs the same GitDagBundle as
-integration and production (:mod:`airstack.deploy.bundles`). It works on a local bare repository
+integration and production (:mod:`airstack.dag_bundles`). It works on a local bare repository
 (``repository``, relative to the repo root), tracking ``airstack/dags/local``. Airflow then parses
 committed versions only, and each DagRun keeps the commit it started with.
 ``python -m airstack.deploy deploy local --dags`` ships the checked-out
@@ -13,7 +13,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from airstack.deploy import bundles
+from airstack import dag_bundles as bundles
 from airstack.settings.deploy_file import DagBundle
 from airstack.errors import ConfigError
 
@@ -38,14 +38,12 @@ def ensure_version(root: Path, bundle: DagBundle) -> str | None:
     """The commit the local bundle names; the checked-out one, shipped, when it names none yet."""
     if bundle.kind != "git":
         return None
-    from airstack.deploy import guards
-
     url = bundles.remote_url(root, bundle)
     bundles.ensure_local_remote(root, url)
     version = bundles.remote_version(root, url, ref())
     if version:
         return version
-    head = guards.head_commit(root)
+    head = bundles.head_commit(root)
     if not head:
         raise ConfigError(f"{LOCAL_DEPLOY}: airflow.dag_bundle.kind: git serves committed DAGs: commit first "
                           "(or use kind: local, the working tree)")

@@ -31,7 +31,8 @@ import yaml
 
 from airstack.deploy import helm_values as deploy_helm
 from airstack.deploy.helm_values import merge_values
-from airstack.deploy import bundles, config
+from airstack import dag_bundles as bundles
+from airstack.deploy import config
 from airstack.settings.deploy_file import AirflowOptions, DagBundle
 from airstack.settings import render as settings_render
 from tests.deploy import official_chart
@@ -543,7 +544,7 @@ def _render_official(chart: helm_python.Chart, env: str, options: AirflowOptions
 
 
 def dag_bundles(release: str = "airflow") -> list[dict]:
-    """What a deploy passes: the GitDagBundle on the environment's deploy ref (airstack/deploy/bundles.py)."""
+    """What a deploy passes: the GitDagBundle on the environment's deploy ref (airstack/dag_bundles.py)."""
     bundle = DagBundle(kind="git", repository="https://git.example/team/airflow.git", refresh_interval=30)
     ref = bundles.deploy_ref("integration", None if release == "airflow" else release)
     return bundles.config_list(bundle, ref, bundle.repository)

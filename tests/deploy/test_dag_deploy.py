@@ -16,7 +16,8 @@ from pathlib import Path
 
 from airstack import proc
 from airstack.cli import run_main
-from airstack.deploy import bundles, release
+from airstack import dag_bundles as bundles
+from airstack.deploy import release
 from airstack.deploy.main import main
 from airstack.deploy.replay import dags_remote
 from tests.deploy.test_promotion import RECORDS, head, promotable  # noqa: F401 - the fixture

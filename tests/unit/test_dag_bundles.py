@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 from pydantic import ValidationError
 
-from airstack.deploy import bundles
+from airstack import dag_bundles as bundles
 from airstack.settings.deploy_file import AirflowOptions, DagBundle
 from airstack.localenv import bundle as local_bundle
 

@@ -12,8 +12,10 @@ newer DAG code.
 S3DagBundle (the amazon provider) was not chosen. It has ``supports_versioning = False``, so a
 running DagRun would switch to whatever the bucket holds now.
 
-The functions here are pure, except :func:`push`, :func:`remote_version`, :func:`ensure_commit`
-and :func:`changed_outside`, which run git through :mod:`airstack.proc`.
+Deploys (:mod:`airstack.deploy.dagdeploy`) and the local env (:mod:`airstack.localenv.bundle`) both use it.
+The functions here are pure, except :func:`head_commit`, :func:`push`, :func:`ensure_local_remote`,
+:func:`remote_version`, :func:`ensure_commit` and :func:`changed_outside`, which run git through
+:mod:`airstack.proc`.
 """
 
 from __future__ import annotations
@@ -68,6 +70,12 @@ def record_entry(bundle: DagBundle, ref: str, commit: str) -> dict[str, str]:
 
 def _git(root: Path, *args: str, check: bool = True, timeout: float = 120.0) -> proc.Result:
     return proc.run(["git", *args], cwd=root, check=check, timeout=timeout, what=f"git {args[0]}")
+
+
+def head_commit(root: Path) -> str:
+    """The checked-out commit's full hash; empty outside a git checkout (or before the first commit)."""
+    out = _git(root, "rev-parse", "HEAD", check=False)
+    return out.stdout.strip() if out.returncode == 0 else ""
 
 
 def push(root: Path, url: str, commit: str, ref: str) -> None:
