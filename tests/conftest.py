@@ -67,6 +67,7 @@ def pytest_report_header(config: pytest.Config) -> list[str]:
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
     docker_ok, docker_reason = config.stash[_DOCKER]
     skip = pytest.mark.skip(reason=f"needs Docker: {docker_reason}")
+    xdist = config.pluginmanager.hasplugin("xdist")
     for item in items:
         if item.get_closest_marker("docker") and not docker_ok:
             item.add_marker(skip)
@@ -78,7 +79,7 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
         # (airflow_settings) into that worker's database.
         names = getattr(item, "fixturenames", ())
         group = next((g for fixture, g in XDIST_GROUPS if fixture in names), None)
-        if group:
+        if group and xdist:  # without the plugin (`-p no:xdist`) the mark is unknown to --strict-markers
             item.add_marker(pytest.mark.xdist_group(group))
 
 

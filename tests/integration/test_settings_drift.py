@@ -20,7 +20,7 @@ def test_drift_against_a_running_airflow(repo, restore_db, cli, api_server):
     from sqlalchemy import select
 
     with create_session() as session:  # someone changes the running Airflow by hand
-        session.scalars(select(Variable).where(Variable.key == "threshold")).one().val = "999"
+        session.scalars(select(Variable).where(Variable.key == "threshold")).one().val = "hand-set-value-4b1d"
         session.add(Connection(conn_id="hand_made", conn_type="http", host="example.com", password="hand-pw"))
     code, out, _ = cli("diff", "local", "--against", api_server)
     assert code == 1, out
@@ -28,7 +28,7 @@ def test_drift_against_a_running_airflow(repo, restore_db, cli, api_server):
     assert ("variable", "threshold", "change", "value") in rows, out
     assert ("connection", "hand_made", "remove", "") in rows, out
     assert ("connection", "warehouse_db", "unchanged", "") in rows, out
-    assert "999" not in out and "hand-pw" not in out and "s3cret-pw" not in out
+    assert "hand-set-value-4b1d" not in out and "hand-pw" not in out and "s3cret-pw" not in out
 
 
 def test_drift_target_unreachable_is_one_line(repo, cli):
