@@ -120,6 +120,8 @@ def helm_releases(root: Path, env: config.Environment, args, imgs: Images | None
     workers = {k: v for k, v in imgs.refs.items() if k != "airflow"}
     airflow_values = helm_plan.airflow_values(tgt, runtime, workers, helm_plan.settings_digest(platform_values),
                                               options, (root / helm_plan.USERS_SCRIPT).read_text(), bundle_values)
+    airflow_values = helm_plan.with_oidc(airflow_values, tgt.airflow_release, settings.airflow.auth.oidc,
+                                         (root / helm_plan.OIDC_CONFIG).read_text())
     cli = HelmBinary()
     if tgt.preview:
         preview_access.grant(env, tgt, args.dry_run)
