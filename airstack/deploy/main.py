@@ -65,8 +65,12 @@ def check_settings(root: Path, env: config.Environment) -> None:
     problems = config.settings_problems(env, rel, secret or {})
     if problems:
         raise ConfigError("\n".join(problems))
-    if not ((secret or {}).get("airflow") or {}).get("users"):
-        console.print(f"[yellow]warning[/]: {rel}: airflow.users: none, so nobody can log in to {env.name} "
+    airflow = (secret or {}).get("airflow") or {}
+    if not airflow.get("users"):
+        oidc = (airflow.get("auth") or {}).get("oidc")
+        what = f"so {env.name} has no break-glass login when the IdP is down" if oidc else \
+            f"so nobody can log in to {env.name}"
+        console.print(f"[yellow]warning[/]: {rel}: airflow.users: none, {what} "
                       "(FabAuthManager): add users with `nox -s settings-edit`")
 
 
