@@ -16,7 +16,8 @@ deploy.yaml's ``airflow`` section (:class:`AirflowOptions`) becomes chart values
 
 Authentication: deploys run FAB's auth manager (charts/airflow/values.yaml); :func:`auth_problems`
 refuses SimpleAuthManager. Settings' ``airflow.users`` become Secret ``<release>-users`` (platform
-chart) and :func:`users_sync_container` keeps them in FAB's tables from each api-server pod.
+chart) and :func:`users_sync_container` keeps them in FAB's tables from each api-server pod; with settings'
+``airflow.auth.oidc``, :func:`with_oidc` adds FAB's OIDC login (the client secret from Secret ``<release>-oidc``).
 """
 
 from __future__ import annotations
@@ -32,6 +33,7 @@ import yaml
 from airstack.airflow_env import SIMPLE_AUTH_MANAGER
 from airstack.settings.deploy_file import AirflowOptions, Helm, Release_
 from airstack.settings import render
+from airstack.settings.oidc import Oidc
 from airstack.settings.schema import SettingsFile
 
 
@@ -154,7 +156,8 @@ def platform_values(settings: SettingsFile, tgt: Target, runtime_image: str,
                      "metadataConnection": settings.airflow.metadata_connection or "",
                      # Only a Celery deploy gets the broker Secret (config.settings_problems requires the URL).
                      "celeryBrokerUrl": (settings.airflow.celery_broker_url or "") if celery else "",
-                     "users": render.users_data(settings.airflow)},
+                     "users": render.users_data(settings.airflow),
+                     "oidcClientSecret": oidc.client_secret if (oidc := settings.airflow.auth.oidc) else ""},
         "projects": {name: {"config": dict(p.config), "secret": dict(p.secret)}
                      for name, p in settings.projects.items()},
         "metrics": {"prometheusRules": {"enabled": options.metrics.prometheus_rules}},
@@ -222,6 +225,23 @@ def auth_problems(files: list[tuple[str, dict]]) -> list[str]:
         return [f"{where}: config.core.auth_manager: SimpleAuthManager is for the local env only (passwords "
                 f"generated per api-server pod, no shared users): deploys use {FAB_AUTH_MANAGER}"]
     return []
+
+
+OIDC_CONFIG = "charts/platform/files/webserver_config.py"
+
+
+def with_oidc(values: dict, release: str, oidc: Oidc | None, config: str) -> dict:
+    """The official chart's values, with (given settings' ``airflow.auth.oidc``) FAB's OIDC login: ``config``
+    (files/webserver_config.py) as the api-server's webserver_config.py, the readable settings in
+    AIRSTACK_OIDC and the client secret from Secret ``<release>-oidc`` (platform chart), never inline."""
+    if oidc is None:
+        return values
+    secret = {"secretKeyRef": {"name": f"{release}-oidc", "key": "client-secret"}}
+    env = [{"name": "AIRSTACK_OIDC", "value": json.dumps(oidc.public(), sort_keys=True)},
+           {"name": "AIRSTACK_OIDC_CLIENT_SECRET", "valueFrom": secret}]
+    api_server = values.get("apiServer") or {}
+    return {**values, "apiServer": {**api_server, "apiServerConfig": config,
+                                    "env": [*(api_server.get("env") or []), *env]}}
 
 
 def users_sync_container(release: str, runtime_image: str, script: str) -> dict:

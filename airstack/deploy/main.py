@@ -65,8 +65,12 @@ def check_settings(root: Path, env: config.Environment) -> None:
     problems = config.settings_problems(env, rel, secret or {})
     if problems:
         raise ConfigError("\n".join(problems))
-    if not ((secret or {}).get("airflow") or {}).get("users"):
-        console.print(f"[yellow]warning[/]: {rel}: airflow.users: none, so nobody can log in to {env.name} "
+    airflow = (secret or {}).get("airflow") or {}
+    if not airflow.get("users"):
+        oidc = (airflow.get("auth") or {}).get("oidc")
+        what = f"so {env.name} has no break-glass login when the IdP is down" if oidc else \
+            f"so nobody can log in to {env.name}"
+        console.print(f"[yellow]warning[/]: {rel}: airflow.users: none, {what} "
                       "(FabAuthManager): add users with `nox -s settings-edit`")
 
 
@@ -120,6 +124,8 @@ def helm_releases(root: Path, env: config.Environment, args, imgs: Images | None
     workers = {k: v for k, v in imgs.refs.items() if k != "airflow"}
     airflow_values = helm_plan.airflow_values(tgt, runtime, workers, helm_plan.settings_digest(platform_values),
                                               options, (root / helm_plan.USERS_SCRIPT).read_text(), bundle_values)
+    airflow_values = helm_plan.with_oidc(airflow_values, tgt.airflow_release, settings.airflow.auth.oidc,
+                                         (root / helm_plan.OIDC_CONFIG).read_text())
     cli = HelmBinary()
     if tgt.preview:
         preview_access.grant(env, tgt, args.dry_run)

@@ -28,6 +28,8 @@ Plaintext (before sops encrypts it)::
         - name: warehouse
           slots: 4
           description: at most four queries on the warehouse
+      auth:                      # optional: FAB's OIDC login (airstack/settings/oidc.py)
+        oidc: {provider: sso, client_id: ..., client_secret: ..., server_metadata_url: https://...}
       users:                     # deployed envs (FabAuthManager): kept by the api-server's sync-users init container
         - username: ada          # stays readable in git, like role, email and names
           role: Admin            # a FAB role: Admin, Op, User, Viewer
@@ -73,6 +75,7 @@ from pydantic import (BaseModel, BeforeValidator, ConfigDict, Field, StringConst
 
 from airstack.config_files import problem_lines
 from airstack.errors import ConfigError
+from airstack.settings.oidc import FAB_ROLES, Auth
 from airstack.settings.values import fernet_key_check, inexact, json_object, port_number, variable_value
 from airstack.settings.uri import parse_uri
 
@@ -208,9 +211,6 @@ class Keys(_Model):
 VariableValue = Annotated[str, BeforeValidator(variable_value)]
 
 
-FAB_ROLES = ("Admin", "Op", "User", "Viewer")
-
-
 class User(_Model):
     """A user of the FAB auth manager (integration, production); the local env has no login."""
 
@@ -234,6 +234,8 @@ class Airflow(_Model):
     variables: dict[Identifier, VariableValue] = Field(default_factory=dict)
     pools: list[Pool] = Field(default_factory=list)
     users: list[User] = Field(default_factory=list)
+    # FAB's login through an OpenID Connect provider (airstack/settings/oidc.py); none: passwords only.
+    auth: Auth = Field(default_factory=Auth)
 
     @field_validator("users")
     @classmethod

@@ -15,7 +15,7 @@ from pathlib import Path
 import yaml
 
 ENCRYPTED_REGEX = ("^(keys|variables|host|port|login|password|schema|extra|uri|secret|metadata_connection"
-                   "|celery_broker_url)$")
+                   "|celery_broker_url|client_secret)$")
 
 
 def path_regex(env: str) -> str:

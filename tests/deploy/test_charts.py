@@ -110,6 +110,7 @@ def random_payload(release: str = "airflow") -> dict:
             "celeryBrokerUrl": f"rediss://:{secrets.token_urlsafe(16)}@broker.internal:6379/0?ssl_cert_reqs=required",
             "users": json.dumps([{"username": "ada", "role": "Admin", "email": "ada@example.invalid",
                                   "first_name": "Ada", "last_name": "L", "password": secrets.token_urlsafe(16)}]),
+            "oidcClientSecret": secrets.token_urlsafe(24),
         },
         "projects": {
             "example1": {"config": {"REPORT_CURRENCY": "EUR", "MIN_ORDER_AMOUNT": "10"},
@@ -185,10 +186,13 @@ def test_platform_secrets_decode_to_the_payload(platform_chart, env):
     assert decoded(secrets_[f"{payload['airflowRelease']}-broker"]) == {
         "connection": payload["settings"]["celeryBrokerUrl"]}
     assert decoded(secrets_[f"{payload['airflowRelease']}-users"]) == {"users.json": payload["settings"]["users"]}
+    assert decoded(secrets_[f"{payload['airflowRelease']}-oidc"]) == {
+        "client-secret": payload["settings"]["oidcClientSecret"]}
     assert decoded(secrets_["example1"]) == payload["projects"]["example1"]["secret"]
     assert config_maps["example1"]["data"] == payload["projects"]["example1"]["config"]
     assert set(secrets_) == {keys_name, env_name, f"{payload['airflowRelease']}-metadata",
-                             f"{payload['airflowRelease']}-broker", f"{payload['airflowRelease']}-users", "example1"}
+                             f"{payload['airflowRelease']}-broker", f"{payload['airflowRelease']}-users",
+                             f"{payload['airflowRelease']}-oidc", "example1"}
     assert all(secret["type"] == "Opaque" for secret in secrets_.values())
 
 
@@ -246,7 +250,8 @@ def test_settings_env_only_takes_connections_and_variables(platform_chart, key):
 
 def test_nothing_empty_is_rendered(platform_chart):
     payload = random_payload()
-    payload["settings"] = {"keys": {}, "env": {}, "metadataConnection": "", "celeryBrokerUrl": "", "users": ""}
+    payload["settings"] = {"keys": {}, "env": {}, "metadataConnection": "", "celeryBrokerUrl": "", "users": "",
+                           "oidcClientSecret": ""}
     payload["projects"] = {"example1": {"config": {"REPORT_CURRENCY": "EUR"}, "secret": {}},
                            "quiet": {"config": {}, "secret": {}}, "bare": {}}
     objects = render(platform_chart, platform_values("integration", payload))
@@ -255,7 +260,7 @@ def test_nothing_empty_is_rendered(platform_chart):
     assert len(by_kind(objects, "PersistentVolumeClaim")) == 2
 
 
-@pytest.mark.parametrize("name", ["airflow-metadata", "airflow-broker", "airflow-users"])
+@pytest.mark.parametrize("name", ["airflow-metadata", "airflow-broker", "airflow-users", "airflow-oidc"])
 def test_a_project_cannot_replace_a_platform_secret(platform_chart, name):
     values = platform_values("integration", random_payload())
     values["projects"] = {name: {"secret": {"TOKEN": "x"}}}

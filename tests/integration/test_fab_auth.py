@@ -38,19 +38,22 @@ def user(username: str, role: str = "Viewer") -> dict:
             "last_name": "Test", "password": secrets.token_urlsafe(18)}
 
 
-@pytest.fixture(scope="module")
-def fab_env(postgres, tmp_path_factory) -> dict[str, str]:
+def make_fab_env(dsn: str, home: Path, database: str) -> dict[str, str]:
     """A database of its own on the session's Postgres, migrated with the FAB auth manager configured
-    (which makes FAB's ab_* tables), and the environment every process here shares."""
-    home = tmp_path_factory.mktemp("fab-home")
+    (which makes FAB's ab_* tables), and the environment every process of a module shares."""
     env = {**base_env(home, home / "dags", home / "plugins"),
            "AIRFLOW__CORE__AUTH_MANAGER": FAB_AUTH_MANAGER,
-           "AIRFLOW__DATABASE__SQL_ALCHEMY_CONN": sql.create_database(postgres.dsn, "fab_auth"),
+           "AIRFLOW__DATABASE__SQL_ALCHEMY_CONN": sql.create_database(dsn, database),
            "AIRFLOW__API_AUTH__JWT_SECRET": secrets.token_urlsafe(32),
            "AIRFLOW__API__SECRET_KEY": secrets.token_urlsafe(32),
            "AIRFLOW__API__WORKERS": "1"}
     proc.run([AIRFLOW, "db", "migrate"], env=env, timeout=300, what="airflow db migrate")
     return env
+
+
+@pytest.fixture(scope="module")
+def fab_env(postgres, tmp_path_factory) -> dict[str, str]:
+    return make_fab_env(postgres.dsn, tmp_path_factory.mktemp("fab-home"), "fab_auth")
 
 
 def sync_users(env: dict[str, str], settings) -> proc.Result:

@@ -11,7 +11,8 @@ Input, all from the environment (never argv, never a file):
   AIRSTACK_USERS_WAIT  seconds to wait for FAB's tables (the migration Job makes them), default 600
 
 Each user is created or brought in line (role, names, email, password); a user the file no longer
-lists is deactivated, not deleted. Prints counts and usernames, never a password. Exit 1 with one
+lists is deactivated, not deleted (users of the OIDC provider, named `<provider>:...`, are left
+alone). Prints counts and usernames, never a password. Exit 1 with one
 line on a problem. No Jinja braces in this file: the chart renders init containers with `tpl`.
 """
 
@@ -86,7 +87,8 @@ def sync(users):
             updated.append(user["username"])
         listed = {u["username"] for u in users}
         for other in sm.get_all_users():
-            if other.username not in listed and other.active:
+            # `<provider>:name`: a user of the OIDC provider (files/webserver_config.py), kept by the IdP.
+            if other.username not in listed and ":" not in other.username and other.active:
                 other.active = False
                 sm.update_user(other)
                 deactivated.append(other.username)

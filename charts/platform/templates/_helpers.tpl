@@ -30,6 +30,10 @@ charts/airflow/values.yaml (logs existingClaim) use them.
 {{- printf "%s-users" .Values.airflowRelease -}}
 {{- end }}
 
+{{- define "platform.oidcSecretName" -}}
+{{- printf "%s-oidc" .Values.airflowRelease -}}
+{{- end }}
+
 {{- define "platform.metadataSecretName" -}}
 {{- printf "%s-metadata" .Values.airflowRelease -}}
 {{- end }}
