@@ -60,7 +60,7 @@ def _now() -> str:
 def own_version(root: Path, env: config.Environment, current: release.Record | None, recorded: bool) -> str:
     """This commit, if it changed only DAGs since the environment's last full deploy (its record; ``recorded``:
     the environment keeps records, a preview and the local env do not)."""
-    head = guards.head_commit(root)
+    head = bundles.head_commit(root)
     if not head:
         raise ConfigError("--dags ships a commit: run it in a git checkout with at least one commit")
     if current is None:
@@ -144,7 +144,7 @@ def full_deploy(root: Path, env: config.Environment, tgt, source: release.Record
     before Helm; returns the chart's bundle list and the record's entry."""
     bundle = git_bundle(env)
     ref = bundles.deploy_ref(env.name, tgt.namespace if tgt.preview else None)
-    version = source.dags.get("version", "") if source is not None else guards.head_commit(root)
+    version = source.dags.get("version", "") if source is not None else bundles.head_commit(root)
     if not version:
         raise ConfigError("the DAG bundle ships a commit: run the deploy in a git checkout with at least one commit")
     ship(root, env, ref, version, dry_run)

@@ -41,12 +41,6 @@ def current_branch(root: Path) -> str:
     return out.stdout.strip() if out.returncode == 0 else ""
 
 
-def head_commit(root: Path) -> str:
-    """The checked-out commit's full hash; empty outside a git checkout (or before the first commit)."""
-    out = _git(root, "rev-parse", "HEAD")
-    return out.stdout.strip() if out.returncode == 0 else ""
-
-
 def release_ref(root: Path) -> str | None:
     branch = current_branch(root)
     if branch in RELEASE_BRANCHES:

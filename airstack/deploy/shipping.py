@@ -10,7 +10,8 @@ from pathlib import Path
 import yaml
 from rich.console import Console
 
-from airstack.deploy import config, guards
+from airstack import dag_bundles as bundles
+from airstack.deploy import config
 from airstack.deploy.guards import GuardError
 from airstack.errors import ConfigError
 
@@ -78,7 +79,7 @@ def plan_promotion(root: Path, env: config.Environment, args) -> Promotion:
                if p.tag != "-"]
     tags = {p.spec.name: p.tag for p in planned}
     where = "s3://{}/{}".format(*release.record_key(records, source_env))
-    problems = release.promotion_problems(source, source_env, guards.head_commit(root), tags, where)
+    problems = release.promotion_problems(source, source_env, bundles.head_commit(root), tags, where)
     if problems:
         raise GuardError("\n".join(f"{env.name} ships only what {source_env} ran: {p}" for p in problems))
     registry = env.spec.images.registry.rstrip("/")
@@ -111,7 +112,7 @@ def write_record(root: Path, env: config.Environment, imgs: Images, digest: str,
             raise release.PromotionError(f"{env.name}'s registry holds other images than {promotion.source.environment}"
                                          f" ran: {digests} != {expected}")
     record = release.Record(
-        environment=env.name, commit=guards.head_commit(root), registry=imgs.registry,
+        environment=env.name, commit=bundles.head_commit(root), registry=imgs.registry,
         images={name: {"tag": ref.rsplit(":", 1)[1], "digest": digests[name]} for name, ref in imgs.refs.items()},
         charts=_chart_versions(root, env), settings_digest=digest,
         deployed_at=datetime.now(timezone.utc).isoformat(timespec="seconds"),
