@@ -24,6 +24,8 @@ LAYERS = {
     "airstack.postgres": ("airstack.deploy", "airstack.localenv", "airstack.images", "airstack.settings"),
     "airstack.docker_client": ("airstack.deploy", "airstack.localenv", "airstack.images", "airstack.settings"),
     "airstack.proc": ("airstack.deploy", "airstack.localenv", "airstack.images", "airstack.settings"),
+    "airstack.verdict": ("airstack.deploy", "airstack.localenv", "airstack.images", "airstack.settings",
+                         "airstack.upgrade", "airstack.testrun", "airstack.postgres"),
 }
 
 
