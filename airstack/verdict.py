@@ -93,6 +93,27 @@ class Tally:
     def add_not_run(self, reason: str, count: int = 1) -> None:
         self.not_run[reason] = self.not_run.get(reason, 0) + count
 
+    def as_dict(self) -> dict:
+        """The counts as JSON-able data (what a lane writes for the gate to read: :meth:`from_dict`)."""
+        return {"passed": self.passed, "failed": self.failed, "skipped": self.skipped, "lacking": dict(self.lacking),
+                "not_run": dict(self.not_run), "skip_reasons": dict(self.skip_reasons)}
+
+    @classmethod
+    def from_dict(cls, data: Mapping) -> Tally:
+        return cls(int(data.get("passed", 0)), int(data.get("failed", 0)), int(data.get("skipped", 0)),
+                   {str(k): int(n) for k, n in data.get("lacking", {}).items()},
+                   {str(k): int(n) for k, n in data.get("not_run", {}).items()},
+                   {str(k): int(n) for k, n in data.get("skip_reasons", {}).items()})
+
+    @property
+    def could_not_run(self) -> int:
+        return sum(self.lacking.values()) + sum(self.not_run.values())
+
+    @property
+    def empty(self) -> bool:
+        """Nothing counted at all: not a pass, a skip, nor a reason."""
+        return not (self.ran or self.skipped or self.could_not_run)
+
     def merge(self, other: Tally) -> Tally:
         out = Tally(self.passed + other.passed, self.failed + other.failed, self.skipped + other.skipped)
         for mine, theirs, into in ((self.lacking, other.lacking, out.lacking),
@@ -110,8 +131,7 @@ class Tally:
     def counts(self) -> str:
         """``12 passed, 1 failed, 2 skipped, 3 could not run`` (zero counts left out but for passed)."""
         parts = [f"{self.passed} passed"]
-        not_run = sum(self.lacking.values()) + sum(self.not_run.values())
-        others = ((self.failed, "failed"), (self.skipped, "skipped"), (not_run, "could not run"))
+        others = ((self.failed, "failed"), (self.skipped, "skipped"), (self.could_not_run, "could not run"))
         parts += [f"{n} {word}" for n, word in others if n]
         return ", ".join(parts)
 
@@ -130,11 +150,17 @@ def verdict(tally: Tally, require: Iterable[str] = ()) -> str:
         return FAILED
     if tally.not_run or any(capability_of(r) in needed for r in tally.lacking):
         return INCOMPLETE
-    if not tally.ran and not tally.skipped and not tally.lacking:  # nothing counted at all: nothing was checked
+    if tally.empty:  # nothing counted at all: nothing was checked
         return INCOMPLETE
     if tally.lacking:
         return PARTIAL
     return OK
+
+
+def worst(words: Iterable[str]) -> str:
+    """The verdict of several reports together: the worst of their words (``ok`` for none)."""
+    order = (OK, PARTIAL, INCOMPLETE, FAILED)
+    return max(words, key=order.index, default=OK)
 
 
 def exit_code(word: str) -> int:

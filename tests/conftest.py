@@ -23,6 +23,7 @@ from airstack import paths
 from airstack.airflow_env import base_env
 from airstack.errors import PostgresUnavailableError
 from airstack.postgres import PostgresServer, choose_provider, postgres_server, probe
+from airstack.verdict import lacking
 
 ROOT = paths.repo_root()
 AIRFLOW_HOME = Path(tempfile.mkdtemp(prefix="airstack-test-airflow-home-"))
@@ -66,7 +67,7 @@ def pytest_report_header(config: pytest.Config) -> list[str]:
 @pytest.hookimpl(tryfirst=True)  # before pytest-xdist reads the xdist_group marks
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
     docker_ok, docker_reason = config.stash[_DOCKER]
-    skip = pytest.mark.skip(reason=f"needs Docker: {docker_reason}")
+    skip = pytest.mark.skip(reason=lacking("docker", f"no Docker daemon answers ({docker_reason})"))
     xdist = config.pluginmanager.hasplugin("xdist")
     for item in items:
         if item.get_closest_marker("docker") and not docker_ok:

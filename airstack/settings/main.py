@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import json
 import os
 import shutil
 import sys
@@ -109,39 +110,60 @@ def _check_database() -> None:
 
 
 # -------------------------------------------------------------------------------- verbs --
-def cmd_check(args, root: Path) -> int:
-    from airstack.settings import parity
-
-    store.load_project_options(root)
-    failed = False
+def _validate(args, root: Path, counts) -> list[str]:
+    """Load and validate every environment whose key is here (or those named); the names of the valid ones."""
+    valid = []
     for env in args.envs or store.environments(root):
         try:
             settings = store.load(root, env)
         except sops.SopsError as exc:
             if not args.envs and "none of its keys is available" in str(exc):
                 console.print(f"{env}: [yellow]skipped[/] (no key here: {exc})", highlight=False)
+                counts.add_skip(f"{env}: no key here (by design: who holds which environment's key)")
                 continue
             raise
         except ConfigError as exc:
-            failed = True
+            counts.failed += 1
             print(str(exc), file=sys.stderr)
             continue
         a = settings.airflow
+        counts.passed += 1
+        valid.append(env)
         console.print(f"{env}: [green]valid[/] ({len(a.connections)} connections, {len(a.variables)} variables, "
                       f"{len(a.pools)} pools)", highlight=False)
+    return valid
+
+
+def cmd_check(args, root: Path) -> int:
+    from airstack.settings import parity
+    from airstack.verdict import Tally
+
+    store.load_project_options(root)
+    counts = Tally()
+    checked = _validate(args, root, counts)
     config = sops_config.load(root / ".sops.yaml")
     for env in args.envs or store.environments(root):
         for missing in sops_config.missing_recipients(config, env, store.secret_path(root, env)):
             console.print(f"{env}: [yellow]warning[/] .sops.yaml lists {missing} but settings/{env}/secret.yaml is "
                           f"not encrypted for it: run `sops updatekeys settings/{env}/secret.yaml` where that key "
                           "is usable", highlight=False)
+    parity_envs = []
     for env, problems in parity.check(root, paths.dags_folder(), args.envs or None).items():
         for problem in problems:
-            failed = True
             print(f"parity ({env}): {problem}", file=sys.stderr)
+        counts.failed += bool(problems)
+        counts.passed += not problems
+        parity_envs.append(env)
         if not problems:
             console.print(f"{env}: [green]parity ok[/] (every connection, variable and image the DAGs use)")
-    return 1 if failed else 0
+    if not checked and not counts.failed:
+        counts.add_not_run("no environment's settings could be read here: nothing was validated")
+        print("settings: no environment was validated (no key of any is here)", file=sys.stderr)
+    if args.report:
+        args.report.write_text(json.dumps({"tally": counts.as_dict(), "empty_by_design": "",
+                                           "checked": f"validated: {', '.join(checked) or 'none'}; parity: "
+                                                      f"{', '.join(parity_envs) or 'none'}"}))
+    return 1 if counts.failed or not checked else 0
 
 
 def cmd_diff(args, root: Path) -> int:
@@ -288,6 +310,7 @@ def parser() -> argparse.ArgumentParser:
     sub = p.add_subparsers(dest="verb", required=True)
     c = sub.add_parser("check", help="validate every environment whose key is here, and check DAG parity")
     c.add_argument("envs", nargs="*")
+    c.add_argument("--report", metavar="FILE", type=Path, help="write what was checked to FILE (the gate's lane)")
     d = sub.add_parser("diff", help="what apply would change (values redacted)")
     d.add_argument("env")
     d.add_argument("--against", metavar="URL",
