@@ -94,15 +94,17 @@ def last_line(lanes: list[LaneResult]) -> str:
     return f"gate: {word}: {total.counts()}" + (f" ({shown})" if why else "")
 
 
-def row(lane: LaneResult) -> tuple[str, str, str, str, str]:
-    """One line of the lane table (rich markup): lane, result, counts, seconds, what it checks and why not."""
+def row(lane: LaneResult) -> tuple[str, str, str, str]:
+    """One line of the lane table (rich markup): lane, result, seconds, and what it checked: the counts, what the
+    lane checks, what it looked at, and each distinct reason a check was skipped or could not run."""
     from rich.markup import escape
 
-    details = [lane.what] + ([f"[dim]{escape(lane.checked)}[/]"] if lane.checked else [])
+    counts = "nothing to check" if lane.note else lane.tally.counts()
+    details = [f"[bold]{counts}[/]", f"[dim]{escape(lane.what)}[/]" if lane.what else ""]
+    details.append(f"[dim]{escape(lane.checked)}[/]" if lane.checked else "")
     for reason in lane.reasons:
         details.append(f"[{'yellow' if capability_of(reason) or reason == lane.note else 'dim'}]{escape(reason)}[/]")
-    counts = "nothing to check" if lane.note else lane.tally.counts()
-    return lane.name, f"[{COLOURS[lane.word]}]{lane.word}[/]", counts, f"{lane.seconds:.1f}", "\n".join(details)
+    return lane.name, f"[{COLOURS[lane.word]}]{lane.word}[/]", f"{lane.seconds:.1f}", "\n".join(d for d in details if d)
 
 
 def bench_record(lanes: list[LaneResult]) -> dict:

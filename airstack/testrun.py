@@ -76,11 +76,16 @@ def gate_lanes(args: argparse.Namespace, pytest_args: list[str], folder: Path) -
     changed = ["--changed-since", args.changed_since] if args.changed_since else []
     named = given_paths(pytest_args)
     options = [a for a in pytest_args if a not in named]
-    dag_paths = [p for p in named if not p.startswith(DEPLOY_TESTS)] or [*GATE_TESTS, f"--ignore={CHECKER_TESTS}"]
-    chart_paths = [p for p in named if p.startswith(DEPLOY_TESTS)] or [CHART_TESTS]
+    dag_named = [p for p in named if not p.startswith(DEPLOY_TESTS)]
+    chart_named = [p for p in named if p.startswith(DEPLOY_TESTS)]
+    # pytest's options (`-k etl`) go to the DAG lane, and to the charts lane where a chart test is named: a
+    # lane they leave empty would be `incomplete` (exit 5).
+    dag_options, chart_options = (options if dag_named or not chart_named else []), (options if chart_named else [])
+    dag_paths = dag_named or [*GATE_TESTS, f"--ignore={CHECKER_TESTS}"]
+    chart_paths = chart_named or [CHART_TESTS]
     pytest = [sys.executable, "-m", "pytest", "--numprocesses=0", *TALLY]
     reports = {name: folder / f"{name}.json" for name in ("dags", "lint", "settings", "charts")}
-    dags = Lane("dags", [*pytest, f"--tally={reports['dags']}", "--prestart", *dag_paths, *options, *changed],
+    dags = Lane("dags", [*pytest, f"--tally={reports['dags']}", "--prestart", *dag_paths, *dag_options, *changed],
                 "DAG integrity, policy, templates; every DAG run on Postgres; pod specs; parity",
                 reports["dags"], pytest=True)
     side = [
@@ -89,7 +94,7 @@ def gate_lanes(args: argparse.Namespace, pytest_args: list[str], folder: Path) -
         Lane("settings", [sys.executable, "-m", "airstack.settings", "check", f"--report={reports['settings']}"],
              "every environment whose key is here: decrypted, validated, parity", reports["settings"]),
         Lane("charts", [*pytest, f"--tally={reports['charts']}", f"--confcutdir={DEPLOY_TESTS}", "-q",
-                        "--no-header", *chart_paths, *options, *changed],
+                        "--no-header", *chart_paths, *chart_options, *changed],
              "charts rendered with the Helm engine, manifests validated", reports["charts"], pytest=True),
     ]
     return dags, side
@@ -130,8 +135,10 @@ def _report(lanes: list[Lane], results: list[gate_report.LaneResult]) -> None:
             console.rule(f"{lane.name}: {result.word} (exit {lane.code})")
             console.print(lane.log.read_text(errors="replace").rstrip(), markup=False, highlight=False)
     table = Table(title="nox -s test", title_justify="left")
-    for column in ("lane", "result", "checked", "seconds", "what it checks; why some did not run"):
-        table.add_column(column, justify="right" if column == "seconds" else "left")
+    table.add_column("lane")
+    table.add_column("result")
+    table.add_column("seconds", justify="right")
+    table.add_column("checked: counts, what, why some did not run", overflow="fold")
     for result in results:
         table.add_row(*gate_report.row(result))
     console.print(table)

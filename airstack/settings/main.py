@@ -110,16 +110,17 @@ def _check_database() -> None:
 
 
 # -------------------------------------------------------------------------------- verbs --
-def _validate(args, root: Path, counts) -> list[str]:
-    """Load and validate every environment whose key is here (or those named); the names of the valid ones."""
-    valid = []
+def _validate(args, root: Path, counts) -> tuple[list[str], list[str]]:
+    """Load and validate every environment whose key is here (or those named): (valid ones, ones without a key)."""
+    valid, keyless = [], []
     for env in args.envs or store.environments(root):
         try:
             settings = store.load(root, env)
         except sops.SopsError as exc:
             if not args.envs and "none of its keys is available" in str(exc):
                 console.print(f"{env}: [yellow]skipped[/] (no key here: {exc})", highlight=False)
-                counts.add_skip(f"{env}: no key here (by design: who holds which environment's key)")
+                counts.add_skip("its key is not here (by design: an environment's key is with those who deploy it)")
+                keyless.append(env)
                 continue
             raise
         except ConfigError as exc:
@@ -131,7 +132,7 @@ def _validate(args, root: Path, counts) -> list[str]:
         valid.append(env)
         console.print(f"{env}: [green]valid[/] ({len(a.connections)} connections, {len(a.variables)} variables, "
                       f"{len(a.pools)} pools)", highlight=False)
-    return valid
+    return valid, keyless
 
 
 def cmd_check(args, root: Path) -> int:
@@ -140,7 +141,7 @@ def cmd_check(args, root: Path) -> int:
 
     store.load_project_options(root)
     counts = Tally()
-    checked = _validate(args, root, counts)
+    checked, keyless = _validate(args, root, counts)
     config = sops_config.load(root / ".sops.yaml")
     for env in args.envs or store.environments(root):
         for missing in sops_config.missing_recipients(config, env, store.secret_path(root, env)):
@@ -161,7 +162,8 @@ def cmd_check(args, root: Path) -> int:
         print("settings: no environment was validated (no key of any is here)", file=sys.stderr)
     if args.report:
         args.report.write_text(json.dumps({"tally": counts.as_dict(), "empty_by_design": "",
-                                           "checked": f"validated: {', '.join(checked) or 'none'}; parity: "
+                                           "checked": f"validated: {', '.join(checked) or 'none'}; no key here: "
+                                                      f"{', '.join(keyless) or 'none'}; parity: "
                                                       f"{', '.join(parity_envs) or 'none'}"}))
     return 1 if counts.failed or not checked else 0
 
