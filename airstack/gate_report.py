@@ -91,7 +91,9 @@ def last_line(lanes: list[LaneResult]) -> str:
     why = [f"lacks {capability_of(r)}: {r.split(':', 1)[1].strip()}" for r in total.lacking]
     why += list(total.not_run)
     shown = "; ".join(why[:3]) + (f"; and {len(why) - 3} more" if len(why) > 3 else "")
-    return f"gate: {word}: {total.counts()}" + (f" ({shown})" if why else "")
+    empty = [lane for lane in lanes if lane.note]
+    return (f"gate: {word}: {total.counts()}" + (f" ({shown})" if why else "")
+            + "".join(f"; {lane.name}: {lane.note}" for lane in empty))
 
 
 def row(lane: LaneResult) -> tuple[str, str, str, str]:

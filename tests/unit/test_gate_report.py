@@ -88,7 +88,7 @@ def test_the_last_line_of_a_change_that_affects_nothing():
     results = [g.settle(name, 0, report(Tally(), nothing), pytest=True) for name in ("dags", "charts")]
     assert g.last_line(results) == f"gate: ok: {nothing}"
     results.append(g.settle("lint", 0, report(Tally(passed=1, skipped=4))))
-    assert g.last_line(results) == "gate: ok: 1 passed, 4 skipped"
+    assert g.last_line(results) == f"gate: ok: 1 passed, 4 skipped; dags: {nothing}; charts: {nothing}"
 
 
 def test_table_rows_show_the_word_counts_and_each_reason():
