@@ -39,7 +39,7 @@ def message(longrepr) -> str:
         text = str(longrepr[2]).removeprefix("Skipped: ")
     else:
         crash = getattr(longrepr, "reprcrash", None)
-        text = crash.message if crash is not None else str(longrepr or "")
+        text = (crash.message if crash is not None else str(longrepr or "")).removeprefix("Failed: ")  # pytest.fail
     lines = [line.strip() for line in text.strip().splitlines() if line.strip()]
     return lines[0][:300] if lines else "no message"
 

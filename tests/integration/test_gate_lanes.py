@@ -41,7 +41,12 @@ def test_the_tally_plugin_counts_a_real_run(tmp_path):
         def database():
             raise ConnectionError("no database here")
 
+        @pytest.fixture
+        def postgres():  # as tests/conftest.py's, where no Postgres provider is found
+            pytest.fail("no Postgres provider: install PostgreSQL or start Docker", pytrace=False)
+
         def test_passes(): pass
+        def test_needs_postgres(postgres): pass
         def test_fails(): assert False
         def test_skips_by_design(): pytest.skip("runs elsewhere")
         def test_lacks_the_chart(): pytest.skip(lacking("official-chart", "no network"))
@@ -60,7 +65,8 @@ def test_the_tally_plugin_counts_a_real_run(tmp_path):
     assert result.returncode == 1, result.stdout
     tally = json.loads(out.read_text())["tally"]
     assert (tally["passed"], tally["failed"], tally["skipped"]) == (1, 2, 1)
-    assert tally["not_run"] == {"setup failed: ConnectionError: no database here": 1}
+    assert tally["not_run"] == {"setup failed: ConnectionError: no database here": 1,
+                                "setup failed: no Postgres provider: install PostgreSQL or start Docker": 1}
     assert [capability_of(r) for r in tally["lacking"]] == ["official-chart"]
 
 
