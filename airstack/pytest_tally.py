@@ -41,7 +41,7 @@ def message(longrepr) -> str:
         crash = getattr(longrepr, "reprcrash", None)
         text = (crash.message if crash is not None else str(longrepr or "")).removeprefix("Failed: ")  # pytest.fail
     lines = [line.strip() for line in text.strip().splitlines() if line.strip()]
-    return lines[0][:300] if lines else "no message"
+    return lines[0][:600] if lines else "no message"
 
 
 def outcome(report: pytest.TestReport) -> tuple[str, str] | None:
