@@ -67,7 +67,7 @@ def pytest_report_header(config: pytest.Config) -> list[str]:
 @pytest.hookimpl(tryfirst=True)  # before pytest-xdist reads the xdist_group marks
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
     docker_ok, docker_reason = config.stash[_DOCKER]
-    skip = pytest.mark.skip(reason=lacking("docker", f"no Docker daemon answers ({docker_reason})"))
+    skip = pytest.mark.skip(reason=lacking("docker", docker_reason))
     xdist = config.pluginmanager.hasplugin("xdist")
     for item in items:
         if item.get_closest_marker("docker") and not docker_ok:

@@ -136,6 +136,18 @@ def test_where_the_official_chart_is_required_its_lack_fails_the_gate(no_officia
     assert gate_report.last_line([result]).startswith("gate: incomplete: 0 passed, 4 could not run (lacks official")
 
 
+def test_without_docker_the_pod_dag_tests_could_not_run(tmp_path):
+    """The DAG lane's pytest on the pod DAGs' container tests, with no Docker daemon: `partial`, lacks docker."""
+    dags, _ = testrun.gate_lanes(argparse.Namespace(changed_since=None), ["tests/dags/test_kpo_local.py"], tmp_path)
+    argv = [a for a in dags.argv if a != "--prestart"]
+    result = proc.run([*argv, "-p", "no:cacheprovider"], cwd=paths.repo_root(), check=False,
+                      env={"DOCKER_HOST": f"unix://{tmp_path / 'no-docker.sock'}"})
+    lane = gate_report.settle("dags", result.returncode, gate_report.read_report(dags.report), pytest=True)
+    assert (lane.code, lane.word) == (0, PARTIAL), result.stdout
+    assert [capability_of(r) for r in lane.tally.lacking] == ["docker"]
+    assert lane.tally.could_not_run == lane.tally.ran + lane.tally.could_not_run > 0
+
+
 WARNING_DAG = '''
 """A DAG file that warns at parse time, and imports what makes a third-party warning."""
 import warnings
