@@ -133,3 +133,14 @@ def test_pytest_options_reach_only_the_lanes_they_are_for(tmp_path, given, dags_
     for lane, has in ((dags, dags_has), (charts, charts_has)):
         assert [a for a in lane.argv if a in ("-k", "etl", "oidc", "-x")] == has, lane.argv
         assert f"--tally={tmp_path / lane.name}.json" in lane.argv
+
+
+def test_an_unknown_required_capability_is_refused_before_any_lane_starts(monkeypatch, capsys):
+    from airstack.cli import run_main
+
+    started = []
+    monkeypatch.setattr(testrun, "run_lanes", lambda *lanes: started.append(lanes))
+    monkeypatch.setenv("AIRSTACK_REQUIRE", "official-chart,moon")
+    assert run_main(testrun.main, ["gate"]) == 1
+    assert capsys.readouterr().err.startswith("error: AIRSTACK_REQUIRE: unknown capability moon")
+    assert started == []
