@@ -85,6 +85,7 @@ def gate_lanes(args: argparse.Namespace, pytest_args: list[str], folder: Path) -
     chart_paths = chart_named or [CHART_TESTS]
     pytest = [sys.executable, "-m", "pytest", "--numprocesses=0", *TALLY]
     reports = {name: folder / f"{name}.json" for name in ("dags", "lint", "settings", "charts")}
+    # The charts lane's log (shown when it fails) lists failures only (-rfE): the table gives each skip reason once.
     dags = Lane("dags", [*pytest, f"--tally={reports['dags']}", "--prestart", *dag_paths, *dag_options, *changed],
                 "DAG integrity, policy, templates; every DAG run on Postgres; pod specs; parity",
                 reports["dags"], pytest=True)
@@ -94,7 +95,7 @@ def gate_lanes(args: argparse.Namespace, pytest_args: list[str], folder: Path) -
         Lane("settings", [sys.executable, "-m", "airstack.settings", "check", f"--report={reports['settings']}"],
              "every environment whose key is here: decrypted, validated, parity", reports["settings"]),
         Lane("charts", [*pytest, f"--tally={reports['charts']}", f"--confcutdir={DEPLOY_TESTS}", "-q",
-                        "--no-header", *chart_paths, *chart_options, *changed],
+                        "--no-header", "-rfE", *chart_paths, *chart_options, *changed],
              "charts rendered with the Helm engine, manifests validated", reports["charts"], pytest=True),
     ]
     return dags, side
