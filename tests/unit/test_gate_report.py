@@ -144,3 +144,15 @@ def test_an_unknown_required_capability_is_refused_before_any_lane_starts(monkey
     assert run_main(testrun.main, ["gate"]) == 1
     assert capsys.readouterr().err.startswith("error: AIRSTACK_REQUIRE: unknown capability moon")
     assert started == []
+
+
+def test_a_tally_survives_json_and_the_worst_word_wins():
+    from airstack.verdict import worst
+
+    tally = Tally(passed=2, failed=1, skipped=1, lacking={DOCKER: 2}, not_run={"setup failed: X": 1},
+                  skip_reasons={"by design": 1})
+    assert Tally.from_dict(json.loads(json.dumps(tally.as_dict()))) == tally
+    assert (tally.could_not_run, tally.empty, Tally().empty) == (3, False, True)
+    assert worst([OK, PARTIAL, OK]) == PARTIAL
+    assert worst([PARTIAL, FAILED, INCOMPLETE]) == FAILED
+    assert worst([]) == OK
