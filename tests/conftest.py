@@ -36,17 +36,26 @@ XDIST_GROUPS = (("dag_runs", "dag_runs"), ("airflow_settings", "dag_runs"),
                 ("airflow_db", "airflow_db"), ("postgres", "postgres"),
                 ("upgrade_rehearsal", "upgrade"))  # tests/integration/test_upgrade.py: one rehearsal, minutes
 _POSTGRES = pytest.StashKey[tuple]()
+_IMAGE_PROBLEM = "airstack_postgres_image_problem"
 
 
 def pytest_configure(config: pytest.Config) -> None:
-    probes = probe()
+    # Once per session: pytest-xdist's workers take their controller's answer on the Postgres image.
+    probes = probe(image_problem=getattr(config, "workerinput", {}).get(_IMAGE_PROBLEM))
     config.stash[_DOCKER] = (probes.docker, probes.docker_reason)
     try:
         config.stash[_POSTGRES] = (probes, choose_provider(probes), None)
     except PostgresUnavailableError as exc:
-        config.stash[_POSTGRES] = (probes, None, str(exc))
+        # Told once, before any test: not once per test that needs Postgres (exit 4, as a usage error).
+        pytest.exit(f"postgres: {exc}", returncode=pytest.ExitCode.USAGE_ERROR)
     if config.getoption("--prestart") and not config.getoption("numprocesses", None) and _runs_dags(config):
         _start_postgres(config, migrate=True)
+
+
+@pytest.hookimpl(optionalhook=True)
+def pytest_configure_node(node) -> None:
+    """pytest-xdist: hand each worker the controller's probe of the Postgres image (one pull attempt per session)."""
+    node.workerinput[_IMAGE_PROBLEM] = node.config.stash[_POSTGRES][0].image_problem
 
 
 def pytest_unconfigure(config: pytest.Config) -> None:
@@ -57,7 +66,7 @@ def pytest_report_header(config: pytest.Config) -> list[str]:
     _, choice, error = config.stash[_POSTGRES]
     docker_ok, docker_reason = config.stash[_DOCKER]
     return [
-        f"postgres provider: {choice.provider.value} ({choice.reason})" if choice else f"postgres: none ({error})",
+        f"postgres provider: {choice.describe()}" if choice else f"postgres: none ({error})",
         "docker: a daemon answers" if docker_ok else f"docker: unavailable ({docker_reason}); docker tests skip",
         f"airflow home: {AIRFLOW_HOME}",
     ]
