@@ -139,7 +139,7 @@ def probe(environ: dict[str, str] | None = None, check_docker: bool = True, imag
         if docker_ok and not external and (requested or "container").strip().lower() == Provider.CONTAINER.value:
             from airstack.external_images import unobtainable
 
-            image_problem = unobtainable("postgres", environ)
+            image_problem = str(unobtainable("postgres", environ) or "")
     return Probes(
         requested=requested,
         external_dsn=external,
