@@ -21,7 +21,7 @@ from cryptography.fernet import Fernet
 
 from airstack import paths
 from airstack.airflow_env import base_env
-from airstack.errors import PostgresUnavailableError
+from airstack.errors import AirstackError, PostgresUnavailableError
 from airstack.postgres import PostgresServer, choose_provider, postgres_server, probe
 
 ROOT = paths.repo_root()
@@ -37,6 +37,7 @@ XDIST_GROUPS = (("dag_runs", "dag_runs"), ("airflow_settings", "dag_runs"),
                 ("upgrade_rehearsal", "upgrade"))  # tests/integration/test_upgrade.py: one rehearsal, minutes
 _POSTGRES = pytest.StashKey[tuple]()
 _IMAGE_PROBLEM = "airstack_postgres_image_problem"
+_POSTGRES_FAILED = pytest.StashKey[str]()  # set when the session's Postgres did not start
 
 
 def pytest_configure(config: pytest.Config) -> None:
@@ -221,13 +222,25 @@ def postgres(pytestconfig: pytest.Config):
     probes, choice, error = pytestconfig.stash[_POSTGRES]
     if choice is None:
         pytest.fail(error, pytrace=False)
-    with phase("waiting for postgres"):
-        started = prestarted(pytestconfig, "postgres")
-    if started is not None:
-        yield started[0]
-        return
-    with postgres_server(choice, probes) as server:
+    with contextlib.ExitStack() as stack:
+        try:
+            with phase("waiting for postgres"):
+                started = prestarted(pytestconfig, "postgres")
+            server = started[0] if started else stack.enter_context(postgres_server(choice, probes))
+        except AirstackError as exc:  # told once: the other tests that need it could not run (pytest_runtest_setup)
+            pytestconfig.stash[_POSTGRES_FAILED] = f"Postgres ({choice.provider.value}) did not start"
+            server, why = None, str(exc)
+        if server is None:
+            pytest.fail(f"{pytestconfig.stash[_POSTGRES_FAILED]}: {why}", pytrace=False)
         yield server
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_runtest_setup(item: pytest.Item) -> None:
+    """After the session's Postgres failed to start (one error says why), a test that needs it could not run."""
+    failed = item.config.stash.get(_POSTGRES_FAILED, None)
+    if failed and "postgres" in getattr(item, "fixturenames", ()):
+        pytest.skip(f"could not run: {failed} (the first test that needed it says why)")
 
 
 @pytest.fixture(scope="session")

@@ -160,7 +160,7 @@ def choose_runtime(requested: str | None, config: LocalConfig, extras=None) -> t
     wanted = ", ".join(f"--{s}" for s in OPTIONS if extras and getattr(extras, s))
     recorded = current_runtime(config)
     docker, images_problem = (False, "not asked"), ""
-    if requested == "docker" or not (requested or recorded or wanted):
+    if not wanted and (requested == "docker" or not (requested or recorded)):  # (the options refuse docker below)
         docker = docker_status()
         if docker[0]:
             images_problem = docker_images_problem()
