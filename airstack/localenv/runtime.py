@@ -147,9 +147,12 @@ def decide_runtime(requested: str | None, recorded: str | None, wanted: str, doc
 def docker_images_problem() -> str:
     """Why the Docker daemon cannot have the images the docker runtime needs (the runtime image's base, the
     Postgres image), each on the daemon or pulled in one attempt; "" when it has them."""
+    from concurrent.futures import ThreadPoolExecutor
+
     from airstack.external_images import describe, unobtainable
 
-    missing = [m for m in (unobtainable("python"), unobtainable("postgres")) if m]
+    with ThreadPoolExecutor(2) as pool:  # both at once: a proxy that hangs costs one wait, not two
+        missing = [m for m in pool.map(unobtainable, ("python", "postgres")) if m]
     return describe(missing) if missing else ""
 
 
