@@ -30,12 +30,14 @@ from dataclasses import dataclass, field
 # The only reasons that may leave a verdict `partial` rather than `incomplete`. Keep this short: each
 # entry is a part of the machine the project cannot install itself. The README lists them.
 CAPABILITIES: dict[str, str] = {
-    "docker": "no Docker daemon answers (the KubernetesPodOperator DAGs run as local containers)",
+    "docker": "no Docker daemon answers, or it cannot have the images the KubernetesPodOperator DAGs run as "
+              "local containers",
     "official-chart": "the official apache-airflow chart's source cannot be had (no network to its repository, "
                       "no AIRSTACK_OFFICIAL_CHART, no cache)",
 }
 REQUIRE_ENV = "AIRSTACK_REQUIRE"  # comma-separated capabilities that must be there (CI: `official-chart`), or `all`
 _MARK = "could not run, lacks "
+_NOT_RUN = "could not run: "
 
 OK, PARTIAL, INCOMPLETE, FAILED = "ok", "partial", "incomplete", "failed"
 
@@ -45,6 +47,12 @@ def lacking(capability: str, detail: str) -> str:
     if capability not in CAPABILITIES:
         raise ValueError(f"unknown capability {capability!r}: one of {', '.join(CAPABILITIES)}")
     return f"{_MARK}{capability}: {detail}"
+
+
+def cannot_run(detail: str) -> str:
+    """The reason a check gives when it could not run for something that is not a missing capability (a
+    service that did not start): a skip with this reason counts as "could not run", not as skipped."""
+    return f"{_NOT_RUN}{detail}"
 
 
 def capability_of(reason: str) -> str | None:
@@ -83,9 +91,12 @@ class Tally:
     skip_reasons: dict[str, int] = field(default_factory=dict)  # reason -> count, for `skipped`
 
     def add_skip(self, reason: str, count: int = 1) -> None:
-        """A skip: counted as lacking a capability when its reason says so (:func:`lacking`), else skipped."""
+        """A skip: counted as lacking a capability when its reason says so (:func:`lacking`), as could not
+        run when it says that (:func:`cannot_run`), else as skipped."""
         if capability_of(reason):
             self.lacking[reason] = self.lacking.get(reason, 0) + count
+        elif _NOT_RUN in reason:
+            self.add_not_run(reason[reason.find(_NOT_RUN) + len(_NOT_RUN):], count)
         else:
             self.skipped += count
             self.skip_reasons[reason] = self.skip_reasons.get(reason, 0) + count
