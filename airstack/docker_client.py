@@ -189,14 +189,20 @@ class Docker:
         with translated(f"image {ref} is not on this Docker daemon, and pulling it failed", hint):
             return self.client.images.pull(ref).attrs
 
-    def registry_digest(self, ref: str) -> str | None:
-        """The registry's digest (``sha256:...``) of ``registry/name:tag``; None if the registry does not have it."""
-        from docker.errors import APIError
+    def registry_digest(self, ref: str, strict: bool = False) -> str | None:
+        """The registry's digest (``sha256:...``) of ``registry/name:tag``; None if the registry does not have it.
 
-        with translated(f"asking the registry for {ref}"):
+        ``strict``: None only when the registry says it has no such manifest; a registry that cannot be asked
+        (unreachable, refusing the credentials) raises :class:`DockerRefusedError` instead of passing for "absent"."""
+        from docker.errors import APIError, NotFound
+
+        with translated(f"asking the registry for {ref}", "check that the registry answers from here and that "
+                        "this daemon may read it (docker login)"):
             try:
                 return self.client.images.get_registry_data(ref).id
-            except APIError:  # NotFound, or a registry that answers "unknown manifest" otherwise
+            except APIError as exc:  # NotFound, or a registry that answers "unknown manifest" otherwise
+                if strict and not isinstance(exc, NotFound):
+                    raise
                 log.debug("%s is not in its registry", ref, exc_info=True)
                 return None
 
