@@ -21,7 +21,7 @@ from airstack.deploy.guards import GuardError
 from airstack.deploy.release import RecordUnreadableError
 from airstack.errors import DockerError
 
-console = Console(highlight=False)
+console = Console(highlight=False, soft_wrap=True)
 # What keeps a check from running: nothing this deploy could judge, only something it could not ask.
 COULD_NOT_RUN = (DockerError, RecordUnreadableError)
 

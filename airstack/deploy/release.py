@@ -97,7 +97,7 @@ def registry_problems(env: str, source_env: str, refs: dict[str, str], ran: dict
         if now is not None and now != ran[name]:
             problems.append(f"image {name}: {refs[name]} is {now} in {env}'s registry, but {source_env} ran "
                             f"{ran[name]}: the tag was pushed again since; delete that tag from {env}'s registry "
-                            f"(the deploy then copies {source_env}'s image by digest), or deploy {source_env} again")
+                            f"(the deploy then copies {source_env}'s image by digest)")
     return problems
 
 
