@@ -190,14 +190,11 @@ class Docker:
             return self.client.images.pull(ref).attrs
 
     def registry_digest(self, ref: str, strict: bool = False) -> str | None:
-        """The registry's digest (``sha256:...``) of ``registry/name:tag``; None if the registry does not have it.
-
-        ``strict``: None only when the registry says it has no such manifest; a registry that cannot be asked
-        (unreachable, refusing the credentials) raises :class:`DockerRefusedError` instead of passing for "absent"."""
+        """The registry's digest (``sha256:...``) of ``registry/name:tag``; None if the registry does not have it
+        (``strict``: only if it says so; one that cannot be asked raises :class:`DockerRefusedError`)."""
         from docker.errors import APIError, NotFound
 
-        with translated(f"asking the registry for {ref}", "check that the registry answers from here and that "
-                        "this daemon may read it (docker login)"):
+        with translated(f"asking the registry for {ref}", "check that the registry answers and `docker login`"):
             try:
                 return self.client.images.get_registry_data(ref).id
             except APIError as exc:  # NotFound, or a registry that answers "unknown manifest" otherwise
