@@ -190,8 +190,7 @@ class Docker:
             return self.client.images.pull(ref).attrs
 
     def registry_digest(self, ref: str, strict: bool = False) -> str | None:
-        """The registry's digest (``sha256:...``) of ``registry/name:tag``; None if the registry does not have it
-        (``strict``: only if it says so; one that cannot be asked raises :class:`DockerRefusedError`)."""
+        """``sha256:...`` of ``registry/name:tag``; None if absent (``strict``: only if the registry says so)."""
         from docker.errors import APIError, NotFound
 
         with translated(f"asking the registry for {ref}", "check that the registry answers and `docker login`"):
