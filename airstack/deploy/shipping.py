@@ -65,11 +65,12 @@ def images(root: Path, env: config.Environment, dry_run: bool, skip_unavailable_
     if "airflow" not in refs:
         raise ConfigError("images/airflow (the runtime image) has no content tag: its base image is unavailable")
     shipped = Images(registry, refs, unpushed)
-    with checks.step("image digests") as step:
-        found = images_api.lookup_digests({n: r for n, r in refs.items() if n not in unpushed})
+    with checks.step("image digests") as step:  # every image asked: a registry that does not answer is no "absent"
+        found = images_api.lookup_digests(refs)
         shipped.digests = {n: d for n, d in found.items() if d}
-        step.problems = [f"image {n}: {refs[n]} is not in its registry after the push: push it again "
-                         f"(nox -s push-images -- --env {env.name})" for n, d in sorted(found.items()) if not d]
+        if push:
+            step.problems = [f"image {n}: {refs[n]} is not in its registry after the push: push it again "
+                             f"(nox -s push-images -- --env {env.name})" for n, d in sorted(found.items()) if not d]
     if unpushed:
         console.print(f"not pushed yet, so no digest to pin: {', '.join(sorted(unpushed))}")
     return shipped
