@@ -131,6 +131,10 @@ def plan_promotion(root: Path, env: config.Environment, checks: Checks) -> Promo
     with checks.step(f"{env.name}'s registry holds what {source_env} ran") as step:
         found = images_api.lookup_digests(refs)
         step.problems = release.registry_problems(env.name, source_env, refs, ran, found)
+        sources = {name: source.ref(name) for name in refs if found[name] is None}  # to copy: still there?
+        step.problems += [f"image {name}: {ref} is not in {source_env}'s registry any more: nothing to copy; deploy "
+                          f"{source_env} again from this commit" for name, ref in sorted(sources.items())
+                          if images_api.lookup_digests({name: ref})[name] is None]
     copies = {name: (source.ref(name), refs[name]) for name in refs if found.get(name) is None}
     rows = []
     with checks.step(f"{env.name}'s release record") as step:

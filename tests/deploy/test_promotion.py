@@ -7,7 +7,9 @@ git (the commit a record names). Helm and the cluster are the recording stand-in
 
 from __future__ import annotations
 
+import dataclasses
 import json
+import secrets
 import shutil
 import urllib.error
 import urllib.request
@@ -43,7 +45,8 @@ def promotable(tmp_path, docker_or_skip, aws_env, helm_standin, monkeypatch):
         pytest.skip(f"needs a registry at {REGISTRY} (CI: docker-offline start --registry): {exc}")
     for name in ("SOPS_AGE_KEY_FILE", "SOPS_AGE_KEY"):
         monkeypatch.delenv(name, raising=False)
-    run = tmp_path.name[-12:].replace("_", "-").lower()
+    # Repositories of this run only: the registry outlives the session, and tmp_path's name repeats across sessions.
+    run = f"{tmp_path.name[-8:].replace('_', '-').lower()}-{secrets.token_hex(3)}"
     root, _ = scratch_environment(tmp_path / "repo", registry=f"{REGISTRY}/promo-{run}-int", env="integration")
     scratch_settings(root, "production", registry=f"{REGISTRY}/promo-{run}-prod")
     shutil.rmtree(root / "images" / "pandas-basic")  # conda channels are unreachable here
@@ -155,6 +158,18 @@ def test_a_retagged_image_in_productions_registry_is_refused_before_any_change(p
     assert not registry_has(f"promo-{run}-prod/etl-basic", integration.images["etl-basic"]["tag"]), "copied"
     assert registry_digest(f"promo-{run}-prod/airflow", tag) == retagged
     assert ref_on_remote(root, "production") is None, "the DAG ref moved"
+
+    # An image to copy that integration's registry no longer has (its record names a digest the registry lacks):
+    # refused before the copy too, rather than after the stacks.
+    gone = "sha256:" + "0" * 64
+    images = {**integration.images, "etl-basic": {**integration.images["etl-basic"], "digest": gone}}
+    release.write(s3, RECORDS, dataclasses.replace(integration, images=images))
+    assert run_main(main, ["deploy", "production", "--only", "helm", "--yes"]) == 1
+    lines = [x for x in capsys.readouterr().err.splitlines() if x.strip()]
+    assert len(lines) == 2 and lines[0].startswith("error: image airflow: ") and lines[1] == (
+        f"error: image etl-basic: {REGISTRY}/promo-{run}-int/etl-basic@{gone} is not in integration's registry "
+        "any more: nothing to copy; deploy integration again from this commit"), lines
+    assert len(helm_standin()) == calls and release.read(s3, RECORDS, "production") is None
 
 
 def test_a_record_that_cannot_be_read_is_could_not_run(promotable, helm_standin, capsys, monkeypatch):
