@@ -8,6 +8,7 @@ git (the commit a record names). Helm and the cluster are the recording stand-in
 from __future__ import annotations
 
 import dataclasses
+import hashlib
 import json
 import secrets
 import shutil
@@ -94,6 +95,15 @@ def test_production_ships_integrations_images_by_digest(promotable, helm_standin
     upgrades = [c for c in helm_standin() if c["argv"][:1] == ["upgrade"]][upgrades_before:]
     assert [u["argv"][2] for u in upgrades] == ["airflow-platform", "airflow"]
     assert all("production" in u["argv"][u["argv"].index("--kube-context") + 1] for u in upgrades)
+    # Helm was given integration's digests (the stand-in records stdin leaves as their SHA-256).
+    images = upgrades[1]["stdin"]["images"]
+    ran, tag = integration.images["airflow"]["digest"], integration.images["airflow"]["tag"]
+    assert images["airflow"]["digest"] == sha256_hex(ran) and images["airflow"]["tag"] == sha256_hex(tag)
+    assert images["pod_template"]["tag"] == sha256_hex(f"{tag}@{ran}")
+    (env,) = [e for e in upgrades[1]["stdin"]["env"] if e["name"] == sha256_hex("AIRSTACK_IMAGES")]
+    etl = integration.images["etl-basic"]
+    worker = f"{REGISTRY}/promo-{run}-prod/etl-basic:{etl['tag']}@{etl['digest']}"
+    assert env["value"] == sha256_hex(json.dumps({"etl-basic": worker}, sort_keys=True))
 
     capsys.readouterr()
     assert run_main(main, ["plan", "production", "--only", "helm"]) == 0
@@ -115,6 +125,10 @@ def test_production_refuses_a_commit_integration_has_not_run(promotable, helm_st
     assert "image airflow: this commit builds" in err  # its context changed: another content tag
     assert len([c for c in helm_standin() if c["argv"][:1] == ["upgrade"]]) == upgrades, "nothing deployed"
     assert release.read(s3, RECORDS, "production") is None
+
+
+def sha256_hex(text: str) -> str:
+    return hashlib.sha256(text.encode()).hexdigest()
 
 
 def registry_has(repository: str, tag: str) -> bool:
