@@ -143,18 +143,16 @@ def helm_releases(root: Path, env: config.Environment, args, imgs: Images | None
     return helm_plan.settings_digest(platform_values), dags
 
 
-def _ship(root: Path, env: config.Environment, args, charts: bool,
-          checks: preflight.Checks) -> tuple[Images | None, Promotion | None]:
+def _ship(root: Path, env: config.Environment, checks: preflight.Checks, preview: bool,
+          skip_unavailable_base: bool) -> tuple[Images | None, Promotion | None]:
     """The images the charts run, each resolved to its digest, and (promoting) the source's record: checked before
     any change."""
     promotes = env.spec.release is not None and env.spec.release.promote_from is not None
-    if not charts:
-        return None, None
-    if promotes and not args.preview:  # ship the source's record: its images, copied by digest
+    if promotes and not preview:  # ship the source's record: its images, copied by digest
         promotion = plan_promotion(root, env, checks)
         return (promotion.images if promotion else None), promotion
-    imgs = images(root, env, args.dry_run, args.skip_unavailable_base, checks)
-    if env.spec.protected and imgs.unpushed and not args.dry_run:
+    imgs = images(root, env, checks.dry_run, skip_unavailable_base, checks)
+    if env.spec.protected and imgs.unpushed and not checks.dry_run:
         raise GuardError(f"{env.name} is protected: {guards.images_pushed(imgs.unpushed, imgs.registry)}")
     return imgs, None
 
@@ -173,7 +171,8 @@ def cmd_deploy(args, root: Path) -> int:
 
         return dagdeploy.cmd_dags(args, root, env, _confirm(args, env.spec.protected))
     checks = preflight.Checks(env.name, args.dry_run)
-    imgs, promotion = _ship(root, env, args, charts, checks)  # every check before any change
+    imgs, promotion = _ship(root, env, checks, bool(args.preview), args.skip_unavailable_base) if charts \
+        else (None, None)  # every check before any change
     if imgs is not None and imgs.unpinned() and not args.dry_run:  # never Helm with a tag alone
         raise GuardError(f"{env.name}: no registry digest for {', '.join(imgs.unpinned())}: nothing was changed")
     confirm = _confirm(args, env.spec.protected)
