@@ -189,14 +189,16 @@ class Docker:
         with translated(f"image {ref} is not on this Docker daemon, and pulling it failed", hint):
             return self.client.images.pull(ref).attrs
 
-    def registry_digest(self, ref: str) -> str | None:
-        """The registry's digest (``sha256:...``) of ``registry/name:tag``; None if the registry does not have it."""
-        from docker.errors import APIError
+    def registry_digest(self, ref: str, strict: bool = False) -> str | None:
+        """``sha256:...`` of ``registry/name:tag``; None if absent (``strict``: only if the registry says so)."""
+        from docker.errors import APIError, NotFound
 
-        with translated(f"asking the registry for {ref}"):
+        with translated(f"asking the registry for {ref}", "check that the registry answers and `docker login`"):
             try:
                 return self.client.images.get_registry_data(ref).id
-            except APIError:  # NotFound, or a registry that answers "unknown manifest" otherwise
+            except APIError as exc:  # NotFound, or a registry that answers "unknown manifest" otherwise
+                if strict and not isinstance(exc, NotFound):
+                    raise
                 log.debug("%s is not in its registry", ref, exc_info=True)
                 return None
 

@@ -4,7 +4,9 @@
 - :mod:`.config`: what deploys check of ``settings/<env>/deploy.yaml`` beyond the file
   (:mod:`airstack.settings.deploy_file` reads it), and preview names;
 - :mod:`.guards`: what must hold before a protected environment changes;
-- :mod:`.shipping`: the images a deploy ships (built and pushed, or promoted by digest) and its release record;
+- :mod:`.shipping`: the images a deploy ships (built and pushed, or promoted by digest), each resolved to its
+  digest before any change, and its release record; :mod:`.preflight`: the plan's checks (passed, failed,
+  could not run);
 - :mod:`.release`: release records (what a deploy shipped), promotion checks, the difference of two records;
 - :mod:`.cloudformation`: stacks through change sets (a package: templates, changesets, report, errors, stacks);
 - :mod:`.helm_values`: both Helm releases as argv and stdin values (pure); :mod:`.helm_binary`: the

@@ -53,6 +53,16 @@ def run_checks(root: Path) -> None:
         raise AirstackError("the DAG checks failed: nothing was deployed")
 
 
+def checked_is_shipped(root: Path, version: str) -> None:
+    """The checks read the working tree and the deploy ships the commit ``version`` (HEAD): refuse where they
+    differ, so that what ships is what was checked."""
+    dirty = guards.dirty_paths(root) or []
+    if dirty:
+        raise ConfigError(f"--dags checks the working tree and ships commit {version[:12]}, and the tree has "
+                          f"{len(dirty)} uncommitted change(s) ({guards.shown_paths(dirty)}): commit them "
+                          "(or `git stash -u`), then deploy again")
+
+
 def _now() -> str:
     return datetime.now(timezone.utc).isoformat(timespec="seconds")
 
@@ -119,6 +129,7 @@ def cmd_dags(args, root: Path, env: config.Environment, confirm) -> int:
         version = promoted_version(env, current, source)
     else:
         version = own_version(root, env, current, recorded=s3 is not None)
+        checked_is_shipped(root, version)
         run_checks(root)
     preview = None
     if args.preview:

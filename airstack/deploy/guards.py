@@ -24,14 +24,24 @@ def _git(root: Path, *args: str):
     return proc.run(["git", *args], cwd=root, check=False, what="git")
 
 
-def clean_tree(root: Path) -> str | None:
+def dirty_paths(root: Path) -> list[str] | None:
+    """The paths ``git status`` shows as changed or untracked (not ignored); None outside a git checkout."""
     result = _git(root, "status", "--porcelain", "--untracked-files=normal")
     if result.returncode != 0:
+        return None
+    return [line[3:] for line in result.stdout.splitlines() if line.strip()]
+
+
+def shown_paths(paths: list[str]) -> str:
+    return ", ".join(paths[:5]) + (f" and {len(paths) - 5} more" if len(paths) > 5 else "")
+
+
+def clean_tree(root: Path) -> str | None:
+    dirty = dirty_paths(root)
+    if dirty is None:
         return f"{root} is not a git checkout: production deploys from a commit"
-    dirty = [line[3:] for line in result.stdout.splitlines() if line.strip()]
     if dirty:
-        shown = ", ".join(dirty[:5]) + (f" and {len(dirty) - 5} more" if len(dirty) > 5 else "")
-        return f"the git tree has uncommitted changes ({shown}): production deploys only committed code"
+        return f"the git tree has uncommitted changes ({shown_paths(dirty)}): production deploys only committed code"
     return None
 
 

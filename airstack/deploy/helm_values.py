@@ -128,8 +128,31 @@ def get_manifest_argv(helm: str, name: str, namespace: str, kube_context: str) -
 
 
 def image_values(ref: str) -> dict[str, str]:
-    repository, tag = ref.rsplit(":", 1)
-    return {"repository": repository, "tag": tag}
+    """``registry/name:tag[@sha256:...]`` as the chart's ``images.airflow``: repository, tag and (given) digest."""
+    named, _, digest = ref.partition("@")
+    repository, tag = named.rsplit(":", 1)
+    return {"repository": repository, "tag": tag, **({"digest": digest} if digest else {})}
+
+
+def _pinned_tag(image: dict[str, str]) -> str:
+    """``tag@sha256:...``: for the chart's fields that print ``repository:tag`` and have no digest of their own (chart
+    1.19.0: ``images.pod_template``, ``images.flower``, ``[kubernetes_executor] worker_container_tag``), which makes
+    ``repository:tag@sha256:...``, a reference Kubernetes pulls by its digest."""
+    return f"{image['tag']}@{image['digest']}" if image.get("digest") else image["tag"]
+
+
+def _runtime_images(runtime_image: str, celery: bool) -> tuple[dict, dict]:
+    """(``images``, ``config``) values that run ``runtime_image`` everywhere the chart names an Airflow image: its
+    components and Jobs (``images.airflow``, whose digest wins over the tag), the KubernetesExecutor's task pods (the
+    pod template's image, and the executor's own ``worker_container_*``, which override it), and flower."""
+    image = image_values(runtime_image)
+    pinned = {"repository": image["repository"], "tag": _pinned_tag(image), "pullPolicy": "IfNotPresent"}
+    images = {"airflow": {**image, "pullPolicy": "IfNotPresent"}, "pod_template": pinned}
+    if celery:
+        images["flower"] = pinned
+    worker = {"worker_container_repository": pinned["repository"], "worker_container_tag": pinned["tag"]}
+    # [kubernetes] is the name chart 1.19.0 still fills (deprecated); Airflow 3 reads [kubernetes_executor].
+    return images, {"kubernetes": dict(worker), "kubernetes_executor": dict(worker)}
 
 
 CELERY = "CeleryExecutor"
@@ -192,7 +215,8 @@ def _celery() -> dict:
     """CeleryExecutor on the environment's broker: its Secret, flower, and workers the runtime image can run."""
     return {
         "redis": {"enabled": False},  # the broker is ElastiCache (infra/cloudformation/broker.yaml)
-        "flower": {"enabled": True},  # the chart's default image (apache/airflow at defaultAirflowTag)
+        # The runtime image (images.flower: flower is in its lock), by digest, started like the workers.
+        "flower": {"enabled": True, "command": ["/usr/bin/env"]},
         "workers": {
             "celery": {"command": ["/usr/bin/env"]},  # ENTRYPOINT is `airflow`: run the chart's args as given
             "livenessProbe": {"command": ["sh", "-c", CELERY_PING]},
@@ -277,6 +301,7 @@ def airflow_values(tgt: Target, runtime_image: str, worker_images: dict[str, str
     options = options or AirflowOptions()
     celery = options.executor == CELERY
     values = render.chart_values(tgt.airflow_release)
+    images, image_config = _runtime_images(runtime_image, celery)
     # The broker Secret's name, whatever the executor: without it chart 1.19.0 renders its own
     # `<release>-broker-url` hook Secret from `data.brokerUrl`, which is empty here (`%!s(<nil>)`).
     # Only Celery pods read it (AIRFLOW__CELERY__BROKER_URL), and only then does the platform chart make it.
@@ -284,7 +309,7 @@ def airflow_values(tgt: Target, runtime_image: str, worker_images: dict[str, str
             "brokerUrlSecretName": broker_secret_name(tgt.airflow_release)}
     values.update({
         "executor": options.executor,
-        "images": {"airflow": {**image_values(runtime_image), "pullPolicy": "IfNotPresent"}},
+        "images": images,
         "data": data,
         # dags/common/images.py: worker_image(name) reads the deployed references from here.
         "env": [{"name": "AIRSTACK_IMAGES", "value": json.dumps(worker_images, sort_keys=True)},
@@ -295,7 +320,7 @@ def airflow_values(tgt: Target, runtime_image: str, worker_images: dict[str, str
         # The chart's statsd-exporter; the chart sets [metrics] statsd_on/statsd_host to it.
         "statsd": {"enabled": options.metrics.statsd},
     })
-    values.update(_remote_logging(options, tgt))
+    values = merge_values(values, {"config": image_config}, _remote_logging(options, tgt))
     if users_script is not None:
         values["apiServer"] = {"extraInitContainers": [users_sync_container(tgt.airflow_release, runtime_image,
                                                                             users_script)]}

@@ -20,11 +20,11 @@ from pathlib import Path
 import yaml
 from rich.console import Console
 
-from airstack import cli, paths
-from airstack.deploy import config, guards, preview_access
+from airstack import cli, paths, verdict
+from airstack.deploy import config, guards, preflight, preview_access
 from airstack.deploy import helm_values as helm_plan
 from airstack.deploy.guards import GuardError
-from airstack.deploy.shipping import Images, Promotion, images, plan_promotion, write_record
+from airstack.deploy.shipping import Images, Promotion, copy_promoted, images, plan_promotion, write_record
 from airstack.errors import AirstackError, ConfigError
 
 console = Console(highlight=False)
@@ -118,10 +118,10 @@ def helm_releases(root: Path, env: config.Environment, args, imgs: Images | None
                                                 args.dry_run)
     console.rule(f"Helm (context {spec.kube_context}, namespace {tgt.namespace})")
     settings = store.load(root, env.name)  # decrypted in memory only
-    runtime = imgs.refs["airflow"]
+    runtime = imgs.pinned("airflow")  # registry/airflow:tag@sha256:...: every image by digest
     options = env.spec.airflow
     platform_values = helm_plan.platform_values(settings, tgt, runtime, options)
-    workers = {k: v for k, v in imgs.refs.items() if k != "airflow"}
+    workers = {k: imgs.pinned(k) for k in imgs.refs if k != "airflow"}
     airflow_values = helm_plan.airflow_values(tgt, runtime, workers, helm_plan.settings_digest(platform_values),
                                               options, (root / helm_plan.USERS_SCRIPT).read_text(), bundle_values)
     airflow_values = helm_plan.with_oidc(airflow_values, tgt.airflow_release, settings.airflow.auth.oidc,
@@ -143,6 +143,20 @@ def helm_releases(root: Path, env: config.Environment, args, imgs: Images | None
     return helm_plan.settings_digest(platform_values), dags
 
 
+def _ship(root: Path, env: config.Environment, checks: preflight.Checks, preview: bool,
+          skip_unavailable_base: bool) -> tuple[Images | None, Promotion | None]:
+    """The images the charts run, each resolved to its digest, and (promoting) the source's record: checked before
+    any change."""
+    promotes = env.spec.release is not None and env.spec.release.promote_from is not None
+    if promotes and not preview:  # ship the source's record: its images, copied by digest
+        promotion = plan_promotion(root, env, checks)
+        return (promotion.images if promotion else None), promotion
+    imgs = images(root, env, checks.dry_run, skip_unavailable_base, checks)
+    if env.spec.protected and imgs.unpushed and not checks.dry_run:
+        raise GuardError(f"{env.name} is protected: {guards.images_pushed(imgs.unpushed, imgs.registry)}")
+    return imgs, None
+
+
 def cmd_deploy(args, root: Path) -> int:
     env = config.load(root, args.env)
     if args.preview and not env.spec.preview:
@@ -156,29 +170,26 @@ def cmd_deploy(args, root: Path) -> int:
         from airstack.deploy import dagdeploy
 
         return dagdeploy.cmd_dags(args, root, env, _confirm(args, env.spec.protected))
-    imgs, promotion = None, None
-    promotes = env.spec.release is not None and env.spec.release.promote_from is not None
-    if charts and promotes and not args.preview:  # ship the source's record: its images, copied by digest
-        promotion = plan_promotion(root, env, args)
-        imgs = promotion.images
-    elif charts:  # the charts run the images
-        imgs = images(root, env, args)
-        if env.spec.protected and imgs.unpushed and not args.dry_run:
-            raise GuardError(f"{env.name} is protected: {guards.images_pushed(imgs.unpushed, imgs.registry)}")
+    checks = preflight.Checks(env.name, args.dry_run)
+    imgs, promotion = _ship(root, env, checks, bool(args.preview), args.skip_unavailable_base) if charts \
+        else (None, None)  # every check before any change
+    if imgs is not None and imgs.unpinned() and not args.dry_run:  # never Helm with a tag alone
+        raise GuardError(f"{env.name}: no registry digest for {', '.join(imgs.unpinned())}: nothing was changed")
     confirm = _confirm(args, env.spec.protected)
     outputs = cloudformation(root, env, args, confirm)
     problems = config.stack_problems(env, outputs) if charts else []
     if problems:  # the pods' role could not reach the buckets deploy.yaml names: stop before Helm
         raise ConfigError("\n".join(problems))
     if promotion is not None and promotion.copies and not args.dry_run:
-        from airstack.images import api as images_api
-
-        images_api.promote(promotion.copies)  # after the stacks (the registries), before the charts
+        copy_promoted(promotion)  # after the stacks (the registries), before the charts
     digest, dags = helm_releases(root, env, args, imgs, confirm, promotion)
     if charts and env.spec.release is not None and not (args.dry_run or args.preview):
         write_record(root, env, imgs, digest, promotion, dags)
+    counted = checks.tally.ran or checks.tally.not_run
+    if counted:
+        console.print(checks.summary())
     console.print(f"[green]{env.name}[/]: {'planned (nothing changed)' if args.dry_run else 'deployed'}")
-    return 0
+    return verdict.exit_code(checks.word()) if counted else 0
 
 
 def _uninstall_preview(cli, env: config.Environment, namespace: str, identity) -> None:

@@ -22,6 +22,10 @@ class PromotionError(AirstackError):
     pass
 
 
+class RecordUnreadableError(PromotionError):
+    """A release record that cannot be read (S3 unreachable or refusing, or not a record): nothing judged."""
+
+
 @dataclass(frozen=True)
 class Record:
     environment: str
@@ -80,6 +84,23 @@ def promotion_problems(source: Record | None, source_env: str, commit: str, tags
     return problems
 
 
+def registry_problems(env: str, source_env: str, refs: dict[str, str], ran: dict[str, str],
+                      found: dict[str, str | None]) -> list[str]:
+    """One line per image whose tag in ``env``'s registry holds other bytes than ``source_env`` ran (pure).
+
+    ``refs``: name -> ``registry/name:tag`` in ``env``'s registry; ``ran``: name -> the digest of
+    ``source_env``'s record; ``found``: name -> the digest that tag has now (None: absent, to be copied).
+    """
+    problems = []
+    for name in sorted(refs):
+        now = found.get(name)
+        if now is not None and now != ran[name]:
+            problems.append(f"image {name}: {refs[name]} is {now} in {env}'s registry, but {source_env} ran "
+                            f"{ran[name]}: the tag was pushed again since; delete that tag from {env}'s registry "
+                            f"(the deploy then copies {source_env}'s image by digest)")
+    return problems
+
+
 def differences(before: Record | None, after: Record) -> list[tuple[str, str, str]]:
     """(what, deployed now, would be deployed) for each field that differs (pure); ``before`` None: all new."""
     def flat(record: Record | None) -> dict[str, str]:
@@ -110,7 +131,9 @@ def record_key(url: str, env: str, commit: str | None = None) -> tuple[str, str]
 
 
 def read(s3, url: str, env: str) -> Record | None:
-    from botocore.exceptions import ClientError
+    """The environment's latest record; None where it has none; :class:`RecordUnreadableError` where it cannot
+    be read."""
+    from botocore.exceptions import BotoCoreError, ClientError
 
     bucket, key = record_key(url, env)
     try:
@@ -118,8 +141,14 @@ def read(s3, url: str, env: str) -> Record | None:
     except ClientError as exc:
         if exc.response.get("Error", {}).get("Code") in ("NoSuchKey", "404"):
             return None
-        raise PromotionError(f"s3://{bucket}/{key}: {exc.response.get('Error', {}).get('Message', exc)}") from None
-    return Record.from_json(body, f"s3://{bucket}/{key}")
+        raise RecordUnreadableError(f"s3://{bucket}/{key}: "
+                                    f"{exc.response.get('Error', {}).get('Message', exc)}") from None
+    except BotoCoreError as exc:  # no endpoint, no credentials...
+        raise RecordUnreadableError(f"s3://{bucket}/{key}: {exc}") from None
+    try:
+        return Record.from_json(body, f"s3://{bucket}/{key}")
+    except ConfigError as exc:
+        raise RecordUnreadableError(str(exc)) from None
 
 
 def write(s3, url: str, record: Record) -> str:

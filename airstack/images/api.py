@@ -92,13 +92,13 @@ def plan(root: Path, specs: Sequence[ImageSpec], *, registry: str = "") -> list:
     return _builder(root, registry, 1).plan(specs, tolerate_missing_base=True)
 
 
-def digests(refs: dict[str, str]) -> dict[str, str]:
-    """``name -> sha256:...``: the registry digest of each pushed ``registry/name:tag``."""
+def lookup_digests(refs: dict[str, str]) -> dict[str, str | None]:
+    """``name -> sha256:...``, or None where the registry has no such tag; a registry (or daemon) that cannot be
+    asked raises :class:`~airstack.errors.DockerError` rather than passing for "absent"."""
     from airstack.docker_client import connect
-    from airstack.images.builder import registry_digest
 
     docker = connect(timeout=600)
-    return {name: registry_digest(docker, ref) for name, ref in refs.items()}
+    return {name: docker.registry_digest(ref, strict=True) for name, ref in refs.items()}
 
 
 def promote(copies: dict[str, tuple[str, str]]) -> None:

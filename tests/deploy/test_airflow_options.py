@@ -51,7 +51,7 @@ def env_of(values: dict) -> dict[str, str]:
 def test_defaults_run_the_kubernetes_executor_with_logs_on_the_volume():
     values = official()
     assert values["executor"] == "KubernetesExecutor"
-    assert "config" not in values  # [logging] stays the chart's (no remote logging)
+    assert "logging" not in values["config"]  # [logging] stays the chart's (no remote logging)
     assert values["statsd"] == {"enabled": False}
     assert set(env_of(values)) == {"AIRSTACK_IMAGES", "AIRSTACK_K8S_NAMESPACE"}
     # The broker Secret is named even here: otherwise the official chart renders its own, from an
@@ -67,8 +67,8 @@ def test_defaults_run_the_kubernetes_executor_with_logs_on_the_volume():
 def test_remote_logging_configures_the_s3_task_handler(conn_id, expected):
     """[logging] as the amazon provider reads it; an empty conn id: the pods' own AWS identity."""
     values = official(remote_logging={"base": "s3://logs-bucket/logs", "conn_id": conn_id})
-    assert values["config"] == {"logging": {"remote_logging": "True", "remote_base_log_folder": "s3://logs-bucket/logs",
-                                            "remote_log_conn_id": expected}}
+    assert values["config"]["logging"] == {"remote_logging": "True", "remote_base_log_folder": "s3://logs-bucket/logs",
+                                           "remote_log_conn_id": expected}
 
 
 def test_storage_is_in_every_airflow_pods_environment():
@@ -91,7 +91,7 @@ def test_celery_uses_the_environments_broker_and_flower():
     assert values["executor"] == "CeleryExecutor"
     assert values["redis"] == {"enabled": False}  # ElastiCache, not the chart's Redis
     assert values["data"]["brokerUrlSecretName"] == plan.broker_secret_name("airflow") == "airflow-broker"
-    assert values["flower"] == {"enabled": True}
+    assert values["flower"] == {"enabled": True, "command": ["/usr/bin/env"]}  # the runtime image, as the workers
     workers = values["workers"]
     # The runtime image has ENTRYPOINT ["airflow"] and no /entrypoint (charts/airflow/values.yaml).
     assert workers["celery"]["command"] == ["/usr/bin/env"]
@@ -226,9 +226,10 @@ def test_a_celery_deploy_passes_the_broker_url_on_stdin_only(scratch_repo, helm_
     _edit_deploy_yaml(root, {"executor": "CeleryExecutor"})
     path = root / "settings" / "integration" / "deploy.yaml"
     path.write_text(yaml.safe_dump({k: v for k, v in yaml.safe_load(path.read_text()).items() if k != "release"}))
-    # These references are made up (no image is pushed): no release record, which would name their digests.
+    # These references are made up (no image is pushed), digests included: no release record.
     refs = {"airflow": "127.0.0.1:5000/t/airflow:0123456789ab", "etl-basic": "127.0.0.1:5000/t/etl-basic:ab"}
-    monkeypatch.setattr(deploy_main, "images", lambda *a: deploy_main.Images("127.0.0.1:5000/t", refs, []))
+    digests = dict.fromkeys(refs, "sha256:" + "0" * 64)
+    monkeypatch.setattr(deploy_main, "images", lambda *a: deploy_main.Images("127.0.0.1:5000/t", refs, [], digests))
 
     assert run_main(deploy_main.main, ["deploy", "integration", "--only", "helm", "--yes"]) == 0, \
         capsys.readouterr().err

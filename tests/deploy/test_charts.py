@@ -308,7 +308,10 @@ def test_the_platform_chart_renders_no_job(platform_chart):
 # 1.19.0's) is one the chart silently ignores.
 # What only the deploy sets, on stdin: the runtime image, airstack.settings.render.chart_values(), the
 # Airflow pods' environment and annotation, the broker Secret's name (chart keys all the same).
-DEPLOY_KEYS = {"images.airflow.repository", "images.airflow.tag", "fernetKeySecretName", "apiSecretKeySecretName",
+DEPLOY_KEYS = {"images.airflow.repository", "images.airflow.tag", "images.airflow.digest", "images.pod_template.*",
+               "images.flower.*", "config.kubernetes.worker_container_repository",
+               "config.kubernetes.worker_container_tag", "config.kubernetes_executor.worker_container_repository",
+               "config.kubernetes_executor.worker_container_tag", "fernetKeySecretName", "apiSecretKeySecretName",
                "jwtSecretName", "extraEnvFrom", "env", "airflowPodAnnotations.*", "data.brokerUrlSecretName"}
 SECRET_KEYS = {"fernetKey", "apiSecretKey", "jwtSecret", "webserverSecretKey", "password", "pass",
                "postgresPassword", "brokerUrl", "connection", "sshKey", "keytabBase64Content"}

@@ -115,6 +115,21 @@ def test_a_dag_deploy_refuses_what_is_not_dags_alone(promotable, helm_standin, c
     assert run_main(main, ["deploy", "integration", "--only", "helm", "--yes"]) == 0, capsys.readouterr().err
     full = head(root)
 
+    # The checks read the working tree, the deploy ships HEAD: a tree that differs from HEAD is refused before
+    # the checks (here HEAD breaks a DAG that only the uncommitted tree fixes: the checks would pass, HEAD ship).
+    dag = root / "dags" / "example_bash_operator.py"
+    good = dag.read_text()
+    dag.write_text(good + "\nimport nowhere_to_be_found\n")
+    broken = commit(root, "a broken DAG, fixed only in the working tree")
+    dag.write_text(good)
+    capsys.readouterr()
+    assert run_main(main, ["deploy", "integration", "--dags", "--yes"]) == 1
+    out, err = capsys.readouterr()
+    assert (f"--dags checks the working tree and ships commit {broken[:12]}, and the tree has 1 uncommitted "
+            "change(s) (dags/example_bash_operator.py): commit them") in err
+    assert "DAG checks" not in out and ref_on_remote(root, "integration") == full
+    proc.run(["git", "reset", "-q", "--hard", full], cwd=root)
+
     # A change outside dags/ needs a full deploy.
     (root / "charts" / "airflow" / "values-integration.yaml").write_text(
         (root / "charts" / "airflow" / "values-integration.yaml").read_text() + "# changed\n")

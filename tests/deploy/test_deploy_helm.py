@@ -324,3 +324,19 @@ def _installed(calls, namespace, name):
 
     path = Path(os.environ["HELM_STANDIN_STATE"]) / "releases" / "airflow-integration" / namespace / f"{name}.yaml"
     return [d for d in yaml.safe_load_all(path.read_text()) if d]
+
+
+def test_a_plan_whose_registry_does_not_answer_is_incomplete(scratch_repo, helm_standin, docker_or_skip, capsys):
+    """The image digests could not be asked for: "could not run", not "not pushed yet", and the plan is incomplete
+    (exit 1); before, the plan said nothing of it and exited 0."""
+    root, _ = scratch_repo
+    shutil.rmtree(root / "images" / "pandas-basic")  # conda channels are unreachable here
+    path = root / "settings" / "integration" / "deploy.yaml"
+    data = yaml.safe_load(path.read_text())
+    data["images"]["registry"] = "127.0.0.1:9/airstack-nowhere"  # nothing listens on the discard port
+    path.write_text(yaml.safe_dump(data))
+    assert run_main(main, ["plan", "integration", "--only", "helm"]) == 1
+    out, err = capsys.readouterr()
+    assert "check image digests: could not run: asking the registry for 127.0.0.1:9/airstack-nowhere/airflow:" in out
+    assert "plan: incomplete (0 passed, 1 could not run)" in out and "Traceback" not in out + err
+    assert _upgrades(helm_standin) == []

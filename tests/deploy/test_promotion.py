@@ -7,8 +7,12 @@ git (the commit a record names). Helm and the cluster are the recording stand-in
 
 from __future__ import annotations
 
+import dataclasses
+import hashlib
 import json
+import secrets
 import shutil
+import urllib.error
 import urllib.request
 
 import boto3
@@ -42,7 +46,8 @@ def promotable(tmp_path, docker_or_skip, aws_env, helm_standin, monkeypatch):
         pytest.skip(f"needs a registry at {REGISTRY} (CI: docker-offline start --registry): {exc}")
     for name in ("SOPS_AGE_KEY_FILE", "SOPS_AGE_KEY"):
         monkeypatch.delenv(name, raising=False)
-    run = tmp_path.name[-12:].replace("_", "-").lower()
+    # Repositories of this run only: the registry outlives the session, and tmp_path's name repeats across sessions.
+    run = f"{tmp_path.name[-8:].replace('_', '-').lower()}-{secrets.token_hex(3)}"
     root, _ = scratch_environment(tmp_path / "repo", registry=f"{REGISTRY}/promo-{run}-int", env="integration")
     scratch_settings(root, "production", registry=f"{REGISTRY}/promo-{run}-prod")
     shutil.rmtree(root / "images" / "pandas-basic")  # conda channels are unreachable here
@@ -90,6 +95,15 @@ def test_production_ships_integrations_images_by_digest(promotable, helm_standin
     upgrades = [c for c in helm_standin() if c["argv"][:1] == ["upgrade"]][upgrades_before:]
     assert [u["argv"][2] for u in upgrades] == ["airflow-platform", "airflow"]
     assert all("production" in u["argv"][u["argv"].index("--kube-context") + 1] for u in upgrades)
+    # Helm was given integration's digests (the stand-in records stdin leaves as their SHA-256).
+    images = upgrades[1]["stdin"]["images"]
+    ran, tag = integration.images["airflow"]["digest"], integration.images["airflow"]["tag"]
+    assert images["airflow"]["digest"] == sha256_hex(ran) and images["airflow"]["tag"] == sha256_hex(tag)
+    assert images["pod_template"]["tag"] == sha256_hex(f"{tag}@{ran}")
+    (env,) = [e for e in upgrades[1]["stdin"]["env"] if e["name"] == sha256_hex("AIRSTACK_IMAGES")]
+    etl = integration.images["etl-basic"]
+    worker = f"{REGISTRY}/promo-{run}-prod/etl-basic:{etl['tag']}@{etl['digest']}"
+    assert env["value"] == sha256_hex(json.dumps({"etl-basic": worker}, sort_keys=True))
 
     capsys.readouterr()
     assert run_main(main, ["plan", "production", "--only", "helm"]) == 0
@@ -111,6 +125,93 @@ def test_production_refuses_a_commit_integration_has_not_run(promotable, helm_st
     assert "image airflow: this commit builds" in err  # its context changed: another content tag
     assert len([c for c in helm_standin() if c["argv"][:1] == ["upgrade"]]) == upgrades, "nothing deployed"
     assert release.read(s3, RECORDS, "production") is None
+
+
+def sha256_hex(text: str) -> str:
+    return hashlib.sha256(text.encode()).hexdigest()
+
+
+def registry_has(repository: str, tag: str) -> bool:
+    try:
+        registry_digest(repository, tag)
+    except urllib.error.HTTPError as exc:
+        if exc.code == 404:
+            return False
+        raise
+    return True
+
+
+def test_a_retagged_image_in_productions_registry_is_refused_before_any_change(promotable, helm_standin, capsys):
+    """Same tag, other bytes: production's registry has airflow:<tag>, but not the image integration ran. The copy
+    would skip it (the tag exists); the deploy refuses before the copy, the DAG ref and Helm."""
+    from airstack.docker_client import get_client
+    from tests.deploy.test_dag_deploy import ref_on_remote
+
+    root, s3, run = promotable
+    assert run_main(main, ["deploy", "integration", "--only", "helm", "--yes"]) == 0, capsys.readouterr().err
+    integration = release.read(s3, RECORDS, "integration")
+    tag, ran = integration.images["airflow"]["tag"], integration.images["airflow"]["digest"]
+    # Another image pushed under production's tag (docker-offline's Debian image: surely not the runtime image).
+    client = get_client()
+    client.api.tag("local/debian:bookworm", f"{REGISTRY}/promo-{run}-prod/airflow", tag)
+    for line in client.api.push(f"{REGISTRY}/promo-{run}-prod/airflow", tag=tag, stream=True, decode=True):
+        assert "error" not in line, line
+    retagged = registry_digest(f"promo-{run}-prod/airflow", tag)
+    assert retagged != ran
+    calls = len(helm_standin())
+    capsys.readouterr()
+
+    assert run_main(main, ["deploy", "production", "--only", "helm", "--yes"]) == 1
+    out, err = capsys.readouterr()
+    (line,) = [x for x in err.splitlines() if x.strip()]
+    assert f"image airflow: {REGISTRY}/promo-{run}-prod/airflow:{tag} is {retagged} in production's registry" in line
+    assert f"but integration ran {ran}" in line and "delete that tag from production's registry" in line
+    assert "Traceback" not in out + err
+    assert len(helm_standin()) == calls, "Helm was called"
+    assert release.read(s3, RECORDS, "production") is None
+    assert not registry_has(f"promo-{run}-prod/etl-basic", integration.images["etl-basic"]["tag"]), "copied"
+    assert registry_digest(f"promo-{run}-prod/airflow", tag) == retagged
+    assert ref_on_remote(root, "production") is None, "the DAG ref moved"
+
+    # An image to copy that integration's registry no longer has (its record names a digest the registry lacks):
+    # refused before the copy too, rather than after the stacks.
+    gone = "sha256:" + "0" * 64
+    images = {**integration.images, "etl-basic": {**integration.images["etl-basic"], "digest": gone}}
+    release.write(s3, RECORDS, dataclasses.replace(integration, images=images))
+    assert run_main(main, ["deploy", "production", "--only", "helm", "--yes"]) == 1
+    lines = [x for x in capsys.readouterr().err.splitlines() if x.strip()]
+    assert len(lines) == 2 and lines[0].startswith("error: image airflow: ") and lines[1] == (
+        f"error: image etl-basic: {REGISTRY}/promo-{run}-int/etl-basic@{gone} is not in integration's registry "
+        "any more: nothing to copy; deploy integration again from this commit"), lines
+    assert len(helm_standin()) == calls and release.read(s3, RECORDS, "production") is None
+
+
+def test_a_record_that_cannot_be_read_is_could_not_run(promotable, helm_standin, capsys, monkeypatch):
+    """The records' S3 does not answer: the plan says the check could not run (not passed, not failed) and ends
+    incomplete; the deploy stops there with nothing changed."""
+    monkeypatch.setenv("AWS_ENDPOINT_URL", "http://127.0.0.1:9")  # nothing listens on the discard port
+    monkeypatch.setenv("AWS_MAX_ATTEMPTS", "1")
+    assert run_main(main, ["plan", "production", "--only", "helm"]) == 1
+    out, err = capsys.readouterr()
+    assert "check integration's release record ran this commit: could not run: s3://" in out, out
+    assert "plan: incomplete (0 passed, 1 could not run)" in out and "Traceback" not in out + err
+    assert run_main(main, ["deploy", "production", "--only", "helm", "--yes"]) == 1
+    err = capsys.readouterr().err
+    assert "the check integration's release record ran this commit could not run" in err
+    assert "nothing was changed" in err and "Traceback" not in err
+    assert helm_standin() == []
+
+
+def test_a_registry_that_cannot_be_asked_is_not_an_absent_image(docker_or_skip):
+    """strict: only the registry's own "no such manifest" is absent; a registry nobody answers for raises."""
+    from airstack.docker_client import connect
+    from airstack.errors import DockerRefusedError
+
+    docker = connect()
+    assert docker.registry_digest(f"{REGISTRY}/airstack-nowhere/x:missing", strict=True) is None
+    with pytest.raises(DockerRefusedError, match="127.0.0.1:9"):
+        docker.registry_digest("127.0.0.1:9/x:y", strict=True)
+    assert docker.registry_digest("127.0.0.1:9/x:y") is None  # the image table's "not pushed": unchanged
 
 
 def test_a_record_is_json_with_every_field():
