@@ -164,13 +164,23 @@ def run_here(file_name: str, dag_id: str, logs: str):
     return dagruns.run_dag(dag, f"{folder.name}/{file_name}", folder, RUN_LOGS / logs)
 
 
+def _dag_file_of(item: pytest.Item) -> Path | None:
+    """The DAG file a test is about: its ``dag_file`` parameter, or its mark's ``dags/x.py`` (x.py in the DAG
+    folder under test, which ``AIRSTACK_DAGS_FOLDER`` may move)."""
+    callspec = getattr(item, "callspec", None)
+    if callspec is not None and callspec.params.get("dag_file") is not None:
+        return Path(callspec.params["dag_file"]).resolve()
+    marker = item.get_closest_marker("dag_file")
+    if marker is None:
+        return None
+    name = Path(marker.args[0])
+    return (paths.dags_folder() / name.relative_to("dags") if name.parts[0] == "dags" else paths.repo_root() / name)
+
+
 def _files_to_run(items: list[pytest.Item]) -> list[Path]:
     """The DAG files that the selected tests need runs of (parametrised by dag_file, or marked with one)."""
-    from airstack.pytest_affected import dag_file_of
-
-    root = paths.repo_root()
-    named = {dag_file_of(item, root) for item in items if "dag_runs" in getattr(item, "fixturenames", ())}
-    files = {(root / name).resolve() for name in named if name}
+    named = {_dag_file_of(item) for item in items if "dag_runs" in getattr(item, "fixturenames", ())}
+    files = {name.resolve() for name in named if name}
     return sorted(files, key=lambda f: -f.stat().st_size)  # big files first: they tend to run longest
 
 
