@@ -59,13 +59,20 @@ class DagHealth:
         report = self._report(path)
         return f"fails to import: see test_dag_file[{report.file}]" if report and not report.imported else None
 
+    def not_run(self, path: Path | str) -> str | None:
+        """Why the DAGs of ``path`` are not run at all: it does not import, or it defines no DAG."""
+        report = self._report(path)
+        if report is not None and report.imported and not report.dag_ids:
+            return f"defines no DAG: see test_dag_file[{report.file}]"
+        return self.import_failure(path)
+
     def run_skips(self) -> dict[str, str]:
         """The DAGs not to run, by id: those whose integrity test fails for a reason the run would fail on too."""
         return {dag_id: f"fails integrity: see test_dag_file[{r.file}]"
                 for r in self.reports.values() for dag_id in r.unrunnable}
 
     def not_runnable(self, path: Path | str, dag_id: str) -> str | None:
-        return self.import_failure(path) or (self.run_skips().get(dag_id) if self._report(path) else None)
+        return self.not_run(path) or (self.run_skips().get(dag_id) if self._report(path) else None)
 
     def leave_out(self, who: str) -> set[str]:
         """The files that do not import (as shown: dags/x.py), noted as left out by ``who`` (told at the end)."""
@@ -174,7 +181,7 @@ def _dag_file_of(item: pytest.Item) -> Path | None:
     if marker is None:
         return None
     name = Path(marker.args[0])
-    return (paths.dags_folder() / name.relative_to("dags") if name.parts[0] == "dags" else paths.repo_root() / name)
+    return paths.dags_folder() / name.relative_to("dags") if name.parts[0] == "dags" else paths.repo_root() / name
 
 
 def _files_to_run(items: list[pytest.Item]) -> list[Path]:
@@ -198,7 +205,7 @@ def dag_runs(request, airflow_settings, airflow_db: PostgresServer):
     from tests.conftest import PHASES, phase, prestarted
 
     health = dag_health()
-    files = [f for f in _files_to_run(request.session.items) if not health.import_failure(f)]
+    files = [f for f in _files_to_run(request.session.items) if not health.not_run(f)]
     skips = {**load_run_policy(paths.pyproject()).skip, **health.run_skips()}
     with phase("waiting for the execution API warm-up"):
         prestarted(request.config, "execution_api")  # started in the background, if it was
@@ -218,13 +225,14 @@ def dag_runs(request, airflow_settings, airflow_db: PostgresServer):
 
 
 class _Runs:
-    """The runs, as tests ask for them: a file that fails to import was not run, and its tests skip, saying why."""
+    """The runs, as tests ask for them: a file that fails to import (or defines no DAG) was not run, and its tests
+    skip, saying why."""
 
     def __init__(self, runs, health: DagHealth) -> None:
         self._runs, self._health = runs, health
 
     def outcomes(self, path: Path) -> list:
-        reason = self._health.import_failure(path)
+        reason = self._health.not_run(path)
         if reason:
             pytest.skip(reason)
         return self._runs.outcomes(path)

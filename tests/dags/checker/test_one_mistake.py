@@ -124,3 +124,37 @@ def test_a_connection_missing_from_two_environments_is_one_failure(tmp_path):
     assert "missing from: integration, production" in lines[0], lines
     gate = testrun.gate_lanes(argparse.Namespace(changed_since=None), [])[1]
     assert next(lane for lane in gate if lane.name == "settings").argv[-1] == "--no-parity"
+
+
+def test_what_the_other_dag_tests_are_told(tmp_path, dag_policy):
+    """tests/dags/conftest.py's DagHealth, from one integrity check of a folder: which files the other tests leave
+    out, which DAGs are not run, and why (each reason points at the integrity test that fails)."""
+    from airstack.dagcheck.parse import check_files, dag_files
+    from tests.dags.checker.test_broken_dags import GOOD_ARGS, HEADER
+    from tests.dags.conftest import DagHealth
+
+    def dag(dag_id: str, command: str = "echo") -> str:
+        return f'with DAG("{dag_id}", {GOOD_ARGS}):\n    BashOperator(task_id="t", bash_command="{command}")\n'
+
+    folder = tmp_path / "dags"
+    folder.mkdir()
+    sources = {"good.py": dag("good"), "broken.py": "import not_a_module_anywhere\n" + dag("broken"),
+               "typo.py": dag("typo_bad", "{{ dss }}") + dag("typo_good", "{{ ds }}")}
+    for name, body in sources.items():
+        (folder / name).write_text(HEADER + "from airflow.providers.standard.operators.bash import BashOperator\n"
+                                   + body)
+    (folder / "no_dag.py").write_text("# Helpers for our Airflow DAGs.\ndef helper():\n    return 1\n")
+    health = DagHealth(folder, check_files(dag_files(folder), folder, dag_policy))
+
+    assert health.import_failure(folder / "broken.py") == "fails to import: see test_dag_file[dags/broken.py]"
+    assert health.not_run(folder / "broken.py") == "fails to import: see test_dag_file[dags/broken.py]"
+    assert health.not_run(folder / "no_dag.py") == "defines no DAG: see test_dag_file[dags/no_dag.py]"
+    assert health.import_failure(folder / "no_dag.py") is None  # imports: the walkers still read it
+    assert [health.not_run(folder / n) for n in ("good.py", "typo.py")] == [None, None]
+    assert health.run_skips() == {"typo_bad": "fails integrity: see test_dag_file[dags/typo.py]"}
+    assert health.not_runnable(folder / "typo.py", "typo_good") is None
+    assert health.not_runnable(folder / "typo.py", "typo_bad") == "fails integrity: see test_dag_file[dags/typo.py]"
+    assert [p.name for p in health.importable("walker one")] == ["good.py", "no_dag.py", "typo.py"]
+    assert [d.dag_id for d in health.dags("walker two")] == ["good", "typo_bad", "typo_good"]
+    assert health.left_out() == [
+        "dags/broken.py fails to import: see test_dag_file[dags/broken.py]; left out of: walker one, walker two"]
