@@ -5,7 +5,9 @@ removed, moved-to-provider and suggested-update imports and arguments, dynamic D
 ``dags/`` and ``plugins/``, yamllint over the YAML files, the images' pin lint, and cfn-lint over
 ``infra/cloudformation/`` (the ``cfn-lint`` next to this interpreter). With
 ``--changed-since REF`` flake8, ruff and yamllint get only the changed files, and cfn-lint runs
-only when a template or parameter file changed.
+only when a template or parameter file changed. ``--report FILE`` writes what was checked, as the gate's
+lane report (airstack.gate_report): each linter that ran passed or failed, over how many files; a linter with
+nothing to look at is skipped (``--changed-since``: nothing of its changed) or could not run (no files at all).
 """
 
 from __future__ import annotations
@@ -16,12 +18,15 @@ import sys
 from pathlib import Path
 
 from airstack import paths, proc
+from airstack.verdict import Tally
 
 PYTHON_PATHS = ("dags", "plugins", "airstack", "tests", "noxfile.py")
 AIRFLOW_PATHS = ("dags", "plugins")  # ruff's Airflow rules: DAG and plugin code only
 # Every AIR3 rule of the locked ruff; AIR304 (a value that changes on every parse) is a preview rule.
 RUFF_AIRFLOW = ["check", "--no-cache", "--isolated", "--preview", "--select", "AIR3", "--output-format", "json"]
 TEMPLATES = "infra/cloudformation"
+UNITS = {"image pins": "images", "cfn-lint": "templates"}
+SKIP_DIRS = {".git", ".nox", ".venv", "__pycache__", "build", "dist", ".pytest_cache"}  # .flake8's exclude
 
 
 def targets(root: Path, changed: list[str] | None) -> tuple[list[str], list[str], bool]:
@@ -63,9 +68,47 @@ def ruff_airflow(paths: list[str], cwd: Path) -> int:
     return 1 if findings else 0
 
 
+def count_python(root: Path, given: list[str]) -> int:
+    """How many Python files flake8 reads under ``given`` (files and folders)."""
+    files = 0
+    for name in given:
+        path = root / name
+        files += 1 if path.is_file() else sum(1 for f in path.rglob("*.py")
+                                              if not SKIP_DIRS.intersection(f.relative_to(root).parts))
+    return files
+
+
+def count_yaml(root: Path, given: list[str]) -> int:
+    """How many files yamllint reads (its own ``--list-files``, its ignores applied)."""
+    result = proc.run([sys.executable, "-m", "yamllint", "--list-files", "-c", ".yamllint.yaml", *given],
+                      cwd=root, check=False)
+    return len(result.stdout.split())
+
+
+def tally(results: dict[str, tuple[int, int | None]], ref: str | None) -> tuple[Tally, str]:
+    """(the tally, what was checked) of ``{linter: (files, exit code or None: not run)}`` (pure)."""
+    counts, checked = Tally(), []
+    for name, (files, code) in results.items():
+        if code is None:
+            if ref:
+                counts.add_skip(f"nothing it reads changed since {ref}")
+            else:
+                counts.add_not_run(f"{name}: nothing to lint")
+            continue
+        counts.passed += code == 0
+        counts.failed += code != 0
+        checked.append(f"{name} {files} {UNITS.get(name, 'files')}")
+    return counts, ", ".join(checked)
+
+
+def write_report(path: Path, counts: Tally, checked: str) -> None:
+    path.write_text(json.dumps({"tally": counts.as_dict(), "checked": checked, "empty_by_design": ""}))
+
+
 def main(argv: list[str]) -> int:
     parser = argparse.ArgumentParser(prog="nox -s lint --", description=__doc__)
     parser.add_argument("--changed-since", metavar="REF", help="lint only what changed since git REF")
+    parser.add_argument("--report", metavar="FILE", type=Path, help="write what was checked to FILE (the gate's)")
     # `nox -s test -- ARGS` hands ARGS to lint too (it requires lint): keep ours, leave pytest's.
     args, _ = parser.parse_known_args(argv)
     root = paths.repo_root()
@@ -76,21 +119,27 @@ def main(argv: list[str]) -> int:
         changed = changed_files(root, args.changed_since)
         print(f"--changed-since {args.changed_since}: {len(changed)} changed files")
     python, yaml, cfn = targets(root, changed)
-    steps = []
-    if python:
-        steps.append([sys.executable, "-m", "flake8", *python])
-    if yaml:
-        steps.append([sys.executable, "-m", "yamllint", "--strict", "-c", ".yamllint.yaml", *yaml])
-    steps.append([sys.executable, "-m", "airstack.images", "lint"])
-    if cfn:
-        steps.append([str(Path(sys.executable).with_name("cfn-lint")), f"{TEMPLATES}/*.yaml"])
-    failed = [step[2] if step[1] == "-m" else Path(step[0]).name for step in steps
-              if proc.run_streaming(step, cwd=root) != 0]
     airflow = [p for p in python if p.startswith(AIRFLOW_PATHS)]
-    if airflow and ruff_airflow(airflow, root) != 0:
-        failed.append("ruff (AIR3)")
+    steps = {
+        "flake8": (python, [sys.executable, "-m", "flake8", *python]),
+        "yamllint": (yaml, [sys.executable, "-m", "yamllint", "--strict", "-c", ".yamllint.yaml", *yaml]),
+        "image pins": (["images"], [sys.executable, "-m", "airstack.images", "lint"]),
+        "cfn-lint": ([f"{TEMPLATES}/*.yaml"] if cfn else [],
+                     [str(Path(sys.executable).with_name("cfn-lint")), f"{TEMPLATES}/*.yaml"]),
+    }
+    results = {name: (len(given), proc.run_streaming(argv, cwd=root) if given else None)
+               for name, (given, argv) in steps.items()}
+    results["ruff (AIR3)"] = (len(airflow), ruff_airflow(airflow, root) if airflow else None)
+    failed = [name for name, (_, code) in results.items() if code]
     if failed:
         print(f"lint failed: {', '.join(failed)}", file=sys.stderr)
+    if args.report:
+        files = {"flake8": count_python(root, python), "ruff (AIR3)": count_python(root, airflow),
+                 "yamllint": count_yaml(root, yaml) if yaml else 0,
+                 "image pins": sum(1 for d in (root / "images").iterdir() if d.is_dir()),
+                 "cfn-lint": len(list((root / TEMPLATES).glob("*.yaml")))}
+        write_report(args.report, *tally({n: (files[n], code) for n, (_, code) in results.items()},
+                                         args.changed_since))
     return 1 if failed else 0
 
 

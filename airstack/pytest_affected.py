@@ -15,6 +15,7 @@ from airstack import paths
 
 _SUMMARY = pytest.StashKey[str]()
 _AFFECTED = pytest.StashKey[tuple]()
+_EMPTIED = pytest.StashKey[str]()
 
 
 def affected_for(config: pytest.Config, ref: str) -> tuple:
@@ -68,6 +69,8 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
     if dropped:
         config.hook.pytest_deselected(items=dropped)
     items[:] = keep
+    if dropped and not keep:
+        config.stash[_EMPTIED] = f"nothing affected by the change since {ref}"
     dags = ", ".join(sorted(affected.dag_files)) or "none"
     config.stash[_SUMMARY] = (f"--changed-since {ref}: {len(changed)} changed files -> {len(keep)} of "
                               f"{len(keep) + len(dropped)} tests (DAGs: {dags})")
@@ -90,7 +93,14 @@ def pytest_terminal_summary(terminalreporter, exitstatus: int, config: pytest.Co
         terminalreporter.write_line(config.stash[_SUMMARY])
 
 
+def emptied_by_change(config: pytest.Config) -> str:
+    """'nothing affected by the change since REF' where ``--changed-since`` left no test of a selection that
+    had some (an empty selection by design), else ''."""
+    return config.stash.get(_EMPTIED, "")
+
+
 def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
-    """Nothing affected is a success, not pytest's "no tests collected" (exit 5)."""
-    if session.config.getoption("--changed-since") and exitstatus == pytest.ExitCode.NO_TESTS_COLLECTED:
+    """Nothing affected is a success, not pytest's "no tests collected" (exit 5); a selection that was empty
+    before the change was looked at (``-k`` matching nothing) stays exit 5."""
+    if emptied_by_change(session.config) and exitstatus == pytest.ExitCode.NO_TESTS_COLLECTED:
         session.exitstatus = pytest.ExitCode.OK

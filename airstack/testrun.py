@@ -10,7 +10,10 @@
 - ``charts``: ``tests/deploy/test_charts.py`` (charts rendered with the real Helm engine,
   manifests validated).
 
-The other lanes' output is shown when they fail; a table of lanes ends the run.
+Each lane counts what it checked (airstack.gate_report): passed, failed, skipped, could not run, and
+why. The other lanes' output is shown when they fail or could not run; a table of lanes, each with its
+verdict (airstack.verdict: ok, partial, incomplete, failed), counts and reasons, ends the run, and its
+last line is the gate's verdict, which sets the exit code.
 
 ``platform`` runs the tooling's own tests in one pytest: ``tests/unit``, ``tests/integration``,
 ``tests/docker``, ``tests/dags/checker`` and ``tests/deploy`` (but the charts), spread over
@@ -31,7 +34,8 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from airstack import paths, proc
+from airstack import gate_report, paths, proc
+from airstack.verdict import OK, PARTIAL, required
 
 DEPLOY_TESTS = "tests/deploy"
 CHART_TESTS = "tests/deploy/test_charts.py"
@@ -43,8 +47,8 @@ TOOLING = ("airstack/", "requirements/", "noxfile.py", "pyproject.toml", "tests/
            *(f"{t}/" for t in PLATFORM_TESTS))
 # Affected test modules from which spreading over workers pays for the workers' start-up.
 PARALLEL_FROM = 8
-REPORT_ENV = "AIRSTACK_GATE_REPORT"  # a file to write each lane's seconds and exit code to
-NO_TESTS_COLLECTED = 5  # pytest's exit code when a selection leaves nothing: not a failure here
+REPORT_ENV = "AIRSTACK_GATE_REPORT"  # a file to write each lane's seconds, exit code and counts to
+TALLY = ["-p", "airstack.pytest_tally"]  # the pytest lanes count what they checked (--tally FILE)
 
 
 @dataclass
@@ -52,6 +56,8 @@ class Lane:
     name: str
     argv: list[str]
     what: str
+    report: Path | None = None  # where the lane writes what it checked (airstack.gate_report)
+    pytest: bool = False
     code: int | None = None
     seconds: float = 0.0
     log: Path | None = None
@@ -65,24 +71,33 @@ def given_paths(pytest_args: list[str]) -> list[str]:
 
 
 # --------------------------------------------------------------------------------- gate --
-def gate_lanes(args: argparse.Namespace, pytest_args: list[str]) -> tuple[Lane, list[Lane]]:
-    """The streaming DAG lane and the lanes that run beside it."""
+def gate_lanes(args: argparse.Namespace, pytest_args: list[str], folder: Path) -> tuple[Lane, list[Lane]]:
+    """The streaming DAG lane and the lanes that run beside it; each writes its report into ``folder``."""
     changed = ["--changed-since", args.changed_since] if args.changed_since else []
     named = given_paths(pytest_args)
     options = [a for a in pytest_args if a not in named]
-    dag_paths = [p for p in named if not p.startswith(DEPLOY_TESTS)] or [*GATE_TESTS, f"--ignore={CHECKER_TESTS}"]
-    chart_paths = [p for p in named if p.startswith(DEPLOY_TESTS)] or [CHART_TESTS]
-    pytest = [sys.executable, "-m", "pytest", "--numprocesses=0", "--prestart"]
-    dags = Lane("dags", [*pytest, *dag_paths, *options, *changed],
-                "DAG integrity, policy, templates; every DAG run on Postgres; pod specs; parity")
+    dag_named = [p for p in named if not p.startswith(DEPLOY_TESTS)]
+    chart_named = [p for p in named if p.startswith(DEPLOY_TESTS)]
+    # pytest's options (`-k etl`) go to the DAG lane, and to the charts lane where a chart test is named: a
+    # lane they leave empty would be `incomplete` (exit 5).
+    dag_options, chart_options = (options if dag_named or not chart_named else []), (options if chart_named else [])
+    dag_paths = dag_named or [*GATE_TESTS, f"--ignore={CHECKER_TESTS}"]
+    chart_paths = chart_named or [CHART_TESTS]
+    pytest = [sys.executable, "-m", "pytest", "--numprocesses=0", *TALLY]
+    reports = {name: folder / f"{name}.json" for name in ("dags", "lint", "settings", "charts")}
+    # The charts lane's log (shown when it fails) lists failures only (-rfE): the table gives each skip reason once.
+    dags = Lane("dags", [*pytest, f"--tally={reports['dags']}", "--prestart", *dag_paths, *dag_options, *changed],
+                "DAG integrity, policy, templates; every DAG run on Postgres; pod specs; parity",
+                reports["dags"], pytest=True)
     side = [
-        Lane("lint", [sys.executable, "-m", "airstack.lint", *changed],
-             "flake8, ruff AIR rules, yamllint, image pins, cfn-lint"),
-        Lane("settings", [sys.executable, "-m", "airstack.settings", "check", "--no-parity"],
-             "every environment whose key is here: decrypted, validated (parity: the dags lane)"),
-        Lane("charts", [sys.executable, "-m", "pytest", f"--confcutdir={DEPLOY_TESTS}", "--numprocesses=0",
-                        "-q", "--no-header", *chart_paths, *options, *changed],
-             "charts rendered with the Helm engine, manifests validated"),
+        Lane("lint", [sys.executable, "-m", "airstack.lint", f"--report={reports['lint']}", *changed],
+             "flake8, ruff AIR rules, yamllint, image pins, cfn-lint", reports["lint"]),
+        Lane("settings", [sys.executable, "-m", "airstack.settings", "check", "--no-parity",
+                          f"--report={reports['settings']}"],
+             "every environment whose key is here: decrypted, validated (parity: the dags lane)", reports["settings"]),
+        Lane("charts", [*pytest, f"--tally={reports['charts']}", f"--confcutdir={DEPLOY_TESTS}", "-q",
+                        "--no-header", "-rfE", *chart_paths, *chart_options, *changed],
+             "charts rendered with the Helm engine, manifests validated", reports["charts"], pytest=True),
     ]
     return dags, side
 
@@ -102,44 +117,61 @@ def _start(lane: Lane, folder: Path) -> threading.Thread:
     return waiter
 
 
-def _report(lanes: list[Lane]) -> None:
+def settle_lanes(lanes: list[Lane], require: set[str]) -> list[gate_report.LaneResult]:
+    """Each lane's verdict, from its exit code and its report."""
+    results = []
+    for lane in lanes:
+        result = gate_report.settle(lane.name, lane.code, gate_report.read_report(lane.report), require, lane.pytest)
+        result.seconds, result.what = lane.seconds, lane.what
+        results.append(result)
+    return results
+
+
+def _report(lanes: list[Lane], results: list[gate_report.LaneResult]) -> None:
     from rich.console import Console
     from rich.table import Table
 
     console = Console(soft_wrap=True, width=max(100, Console().width))
-    for lane in lanes:
-        if lane.log and lane.code not in (0, NO_TESTS_COLLECTED):
-            console.rule(f"{lane.name}: failed (exit {lane.code})")
+    for lane, result in zip(lanes, results):
+        if lane.log and result.word not in (OK, PARTIAL):
+            console.rule(f"{lane.name}: {result.word} (exit {lane.code})")
             console.print(lane.log.read_text(errors="replace").rstrip(), markup=False, highlight=False)
     table = Table(title="nox -s test", title_justify="left")
-    for column in ("lane", "result", "seconds", "what it checks"):
-        table.add_column(column, justify="right" if column == "seconds" else "left")
-    for lane in lanes:
-        ok = lane.code in (0, NO_TESTS_COLLECTED)
-        table.add_row(lane.name, "[green]ok[/]" if ok else f"[red]failed (exit {lane.code})[/]",
-                      f"{lane.seconds:.1f}", lane.what)
+    table.add_column("lane")
+    table.add_column("result")
+    table.add_column("seconds", justify="right")
+    table.add_column("checked: counts, what, why some did not run", overflow="fold")
+    for result in results:
+        table.add_row(*gate_report.row(result))
     console.print(table)
+    console.print(gate_report.last_line(results), markup=False, highlight=False)
+
+
+def run_lanes(dags: Lane, side: list[Lane], folder: Path) -> None:
+    """Start the side lanes, stream the DAG lane, wait for the side lanes (stopped if this is interrupted)."""
+    try:
+        waiters = [_start(lane, folder) for lane in side]
+        started = time.perf_counter()
+        dags.code = proc.run_streaming(dags.argv, cwd=paths.repo_root())
+        dags.seconds = time.perf_counter() - started
+        for waiter in waiters:
+            waiter.join()
+    finally:
+        for lane in side:
+            if lane.process is not None and lane.code is None:
+                proc.stop(lane.process, group=True)
 
 
 def run_gate(args: argparse.Namespace, pytest_args: list[str]) -> int:
-    dags, side = gate_lanes(args, pytest_args)
+    require = required()  # an unknown name in AIRSTACK_REQUIRE is refused before anything runs
     with tempfile.TemporaryDirectory(prefix="airstack-gate-") as tmp:
-        try:
-            waiters = [_start(lane, Path(tmp)) for lane in side]
-            started = time.perf_counter()
-            dags.code = proc.run_streaming(dags.argv, cwd=paths.repo_root())
-            dags.seconds = time.perf_counter() - started
-            for waiter in waiters:
-                waiter.join()
-        finally:
-            for lane in side:
-                if lane.process is not None and lane.code is None:
-                    proc.stop(lane.process, group=True)
-        _report([dags, *side])
+        dags, side = gate_lanes(args, pytest_args, Path(tmp))
+        run_lanes(dags, side, Path(tmp))
+        results = settle_lanes([dags, *side], require)
+        _report([dags, *side], results)
     if os.environ.get(REPORT_ENV):  # nox -s bench: where the gate's time went
-        Path(os.environ[REPORT_ENV]).write_text(json.dumps(
-            {lane.name: {"seconds": round(lane.seconds, 2), "exit_code": lane.code} for lane in (dags, *side)}))
-    return 0 if all(lane.code in (0, NO_TESTS_COLLECTED) for lane in (dags, *side)) else 1
+        Path(os.environ[REPORT_ENV]).write_text(json.dumps(gate_report.bench_record(results)))
+    return gate_report.gate_exit_code(results)
 
 
 # ----------------------------------------------------------------------------- platform --

@@ -30,12 +30,14 @@ from dataclasses import dataclass, field
 # The only reasons that may leave a verdict `partial` rather than `incomplete`. Keep this short: each
 # entry is a part of the machine the project cannot install itself. The README lists them.
 CAPABILITIES: dict[str, str] = {
-    "docker": "no Docker daemon answers (the KubernetesPodOperator DAGs run as local containers)",
+    "docker": "no Docker daemon answers, or it cannot have the images the KubernetesPodOperator DAGs run as "
+              "local containers",
     "official-chart": "the official apache-airflow chart's source cannot be had (no network to its repository, "
                       "no AIRSTACK_OFFICIAL_CHART, no cache)",
 }
 REQUIRE_ENV = "AIRSTACK_REQUIRE"  # comma-separated capabilities that must be there (CI: `official-chart`), or `all`
 _MARK = "could not run, lacks "
+_NOT_RUN = "could not run: "
 
 OK, PARTIAL, INCOMPLETE, FAILED = "ok", "partial", "incomplete", "failed"
 
@@ -45,6 +47,12 @@ def lacking(capability: str, detail: str) -> str:
     if capability not in CAPABILITIES:
         raise ValueError(f"unknown capability {capability!r}: one of {', '.join(CAPABILITIES)}")
     return f"{_MARK}{capability}: {detail}"
+
+
+def cannot_run(detail: str) -> str:
+    """The reason a check gives when it could not run for something that is not a missing capability (a
+    service that did not start): a skip with this reason counts as "could not run", not as skipped."""
+    return f"{_NOT_RUN}{detail}"
 
 
 def capability_of(reason: str) -> str | None:
@@ -83,15 +91,39 @@ class Tally:
     skip_reasons: dict[str, int] = field(default_factory=dict)  # reason -> count, for `skipped`
 
     def add_skip(self, reason: str, count: int = 1) -> None:
-        """A skip: counted as lacking a capability when its reason says so (:func:`lacking`), else skipped."""
+        """A skip: counted as lacking a capability when its reason says so (:func:`lacking`), as could not
+        run when it says that (:func:`cannot_run`), else as skipped."""
         if capability_of(reason):
             self.lacking[reason] = self.lacking.get(reason, 0) + count
+        elif _NOT_RUN in reason:
+            self.add_not_run(reason[reason.find(_NOT_RUN) + len(_NOT_RUN):], count)
         else:
             self.skipped += count
             self.skip_reasons[reason] = self.skip_reasons.get(reason, 0) + count
 
     def add_not_run(self, reason: str, count: int = 1) -> None:
         self.not_run[reason] = self.not_run.get(reason, 0) + count
+
+    def as_dict(self) -> dict:
+        """The counts as JSON-able data (what a lane writes for the gate to read: :meth:`from_dict`)."""
+        return {"passed": self.passed, "failed": self.failed, "skipped": self.skipped, "lacking": dict(self.lacking),
+                "not_run": dict(self.not_run), "skip_reasons": dict(self.skip_reasons)}
+
+    @classmethod
+    def from_dict(cls, data: Mapping) -> Tally:
+        return cls(int(data.get("passed", 0)), int(data.get("failed", 0)), int(data.get("skipped", 0)),
+                   {str(k): int(n) for k, n in data.get("lacking", {}).items()},
+                   {str(k): int(n) for k, n in data.get("not_run", {}).items()},
+                   {str(k): int(n) for k, n in data.get("skip_reasons", {}).items()})
+
+    @property
+    def could_not_run(self) -> int:
+        return sum(self.lacking.values()) + sum(self.not_run.values())
+
+    @property
+    def empty(self) -> bool:
+        """Nothing counted at all: not a pass, a skip, nor a reason."""
+        return not (self.ran or self.skipped or self.could_not_run)
 
     def merge(self, other: Tally) -> Tally:
         out = Tally(self.passed + other.passed, self.failed + other.failed, self.skipped + other.skipped)
@@ -110,8 +142,7 @@ class Tally:
     def counts(self) -> str:
         """``12 passed, 1 failed, 2 skipped, 3 could not run`` (zero counts left out but for passed)."""
         parts = [f"{self.passed} passed"]
-        not_run = sum(self.lacking.values()) + sum(self.not_run.values())
-        others = ((self.failed, "failed"), (self.skipped, "skipped"), (not_run, "could not run"))
+        others = ((self.failed, "failed"), (self.skipped, "skipped"), (self.could_not_run, "could not run"))
         parts += [f"{n} {word}" for n, word in others if n]
         return ", ".join(parts)
 
@@ -130,11 +161,17 @@ def verdict(tally: Tally, require: Iterable[str] = ()) -> str:
         return FAILED
     if tally.not_run or any(capability_of(r) in needed for r in tally.lacking):
         return INCOMPLETE
-    if not tally.ran and not tally.skipped and not tally.lacking:  # nothing counted at all: nothing was checked
+    if tally.empty:  # nothing counted at all: nothing was checked
         return INCOMPLETE
     if tally.lacking:
         return PARTIAL
     return OK
+
+
+def worst(words: Iterable[str]) -> str:
+    """The verdict of several reports together: the worst of their words (``ok`` for none)."""
+    order = (OK, PARTIAL, INCOMPLETE, FAILED)
+    return max(words, key=order.index, default=OK)
 
 
 def exit_code(word: str) -> int:

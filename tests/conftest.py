@@ -21,8 +21,9 @@ from cryptography.fernet import Fernet
 
 from airstack import paths
 from airstack.airflow_env import base_env
-from airstack.errors import PostgresUnavailableError
+from airstack.errors import AirstackError, PostgresUnavailableError
 from airstack.postgres import PostgresServer, choose_provider, postgres_server, probe
+from airstack.verdict import cannot_run, lacking
 
 ROOT = paths.repo_root()
 AIRFLOW_HOME = Path(tempfile.mkdtemp(prefix="airstack-test-airflow-home-"))
@@ -36,17 +37,27 @@ XDIST_GROUPS = (("dag_runs", "dag_runs"), ("airflow_settings", "dag_runs"),
                 ("airflow_db", "airflow_db"), ("postgres", "postgres"),
                 ("upgrade_rehearsal", "upgrade"))  # tests/integration/test_upgrade.py: one rehearsal, minutes
 _POSTGRES = pytest.StashKey[tuple]()
+_IMAGE_PROBLEM = "airstack_postgres_image_problem"
+_POSTGRES_FAILED = pytest.StashKey[str]()  # set when the session's Postgres did not start
 
 
 def pytest_configure(config: pytest.Config) -> None:
-    probes = probe()
+    # Once per session: pytest-xdist's workers take their controller's answer on the Postgres image.
+    probes = probe(image_problem=getattr(config, "workerinput", {}).get(_IMAGE_PROBLEM))
     config.stash[_DOCKER] = (probes.docker, probes.docker_reason)
     try:
         config.stash[_POSTGRES] = (probes, choose_provider(probes), None)
     except PostgresUnavailableError as exc:
-        config.stash[_POSTGRES] = (probes, None, str(exc))
+        # Told once, before any test: not once per test that needs Postgres (exit 4, as a usage error).
+        pytest.exit(f"postgres: {exc}", returncode=pytest.ExitCode.USAGE_ERROR)
     if config.getoption("--prestart") and not config.getoption("numprocesses", None) and _runs_dags(config):
         _start_postgres(config, migrate=True)
+
+
+@pytest.hookimpl(optionalhook=True)
+def pytest_configure_node(node) -> None:
+    """pytest-xdist: hand each worker the controller's probe of the Postgres image (one pull attempt per session)."""
+    node.workerinput[_IMAGE_PROBLEM] = node.config.stash[_POSTGRES][0].image_problem
 
 
 def pytest_unconfigure(config: pytest.Config) -> None:
@@ -57,7 +68,7 @@ def pytest_report_header(config: pytest.Config) -> list[str]:
     _, choice, error = config.stash[_POSTGRES]
     docker_ok, docker_reason = config.stash[_DOCKER]
     return [
-        f"postgres provider: {choice.provider.value} ({choice.reason})" if choice else f"postgres: none ({error})",
+        f"postgres provider: {choice.describe()}" if choice else f"postgres: none ({error})",
         "docker: a daemon answers" if docker_ok else f"docker: unavailable ({docker_reason}); docker tests skip",
         f"airflow home: {AIRFLOW_HOME}",
     ]
@@ -66,7 +77,7 @@ def pytest_report_header(config: pytest.Config) -> list[str]:
 @pytest.hookimpl(tryfirst=True)  # before pytest-xdist reads the xdist_group marks
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
     docker_ok, docker_reason = config.stash[_DOCKER]
-    skip = pytest.mark.skip(reason=f"needs Docker: {docker_reason}")
+    skip = pytest.mark.skip(reason=lacking("docker", docker_reason))
     xdist = config.pluginmanager.hasplugin("xdist")
     for item in items:
         if item.get_closest_marker("docker") and not docker_ok:
@@ -212,13 +223,25 @@ def postgres(pytestconfig: pytest.Config):
     probes, choice, error = pytestconfig.stash[_POSTGRES]
     if choice is None:
         pytest.fail(error, pytrace=False)
-    with phase("waiting for postgres"):
-        started = prestarted(pytestconfig, "postgres")
-    if started is not None:
-        yield started[0]
-        return
-    with postgres_server(choice, probes) as server:
+    with contextlib.ExitStack() as stack:
+        try:
+            with phase("waiting for postgres"):
+                started = prestarted(pytestconfig, "postgres")
+            server = started[0] if started else stack.enter_context(postgres_server(choice, probes))
+        except AirstackError as exc:  # told once: the other tests that need it could not run (pytest_runtest_setup)
+            pytestconfig.stash[_POSTGRES_FAILED] = f"Postgres ({choice.provider.value}) did not start"
+            server, why = None, str(exc)
+        if server is None:
+            pytest.fail(f"{pytestconfig.stash[_POSTGRES_FAILED]}: {why}", pytrace=False)
         yield server
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_runtest_setup(item: pytest.Item) -> None:
+    """After the session's Postgres failed to start (one error says why), a test that needs it could not run."""
+    failed = item.config.stash.get(_POSTGRES_FAILED, None)
+    if failed and "postgres" in getattr(item, "fixturenames", ()):
+        pytest.skip(cannot_run(f"{failed} (the first test that needed it says why)"))
 
 
 @pytest.fixture(scope="session")

@@ -122,23 +122,52 @@ def anything_running(runtime: Runtime) -> bool:
     return runtime.postgres_running() or any(runtime.pid(s) for s in SERVICES)
 
 
+def decide_runtime(requested: str | None, recorded: str | None, wanted: str, docker: tuple[bool, str],
+                   images_problem: str = "") -> tuple[str, str]:
+    """Which runtime, and why (pure): --runtime; else the env's recorded one; else native for the options
+    (``wanted``); else docker where a daemon answers (``docker``: ok, reason) and can have the images it needs,
+    else native. ``images_problem`` says why that daemon cannot have them ("": it can); with --runtime docker
+    it is an error, otherwise the way to native, said in the reason."""
+    if requested == "docker" and images_problem:
+        raise LocalEnvError(f"--runtime docker: {images_problem}; or `nox -s up -- --runtime native`")
+    if requested:
+        return requested, "asked for"
+    if recorded:
+        return recorded, "this environment's runtime; `nox -s clean` to change"
+    if wanted:
+        return "native", f"{wanted} run in the native runtime"
+    ok, reason = docker
+    if not ok:
+        return "native", f"no Docker: {reason}"
+    if images_problem:
+        return "native", f"a Docker daemon answers, but {images_problem}"
+    return "docker", "a Docker daemon answers"
+
+
+def docker_images_problem() -> str:
+    """Why the Docker daemon cannot have the images the docker runtime needs (the runtime image's base, the
+    Postgres image), each on the daemon or pulled in one attempt; "" when it has them."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    from airstack.external_images import describe, unobtainable
+
+    with ThreadPoolExecutor(2) as pool:  # both at once: a proxy that hangs costs one wait, not two
+        missing = [m for m in pool.map(unobtainable, ("python", "postgres")) if m]
+    return describe(missing) if missing else ""
+
+
 def choose_runtime(requested: str | None, config: LocalConfig, extras=None) -> tuple[Runtime, str]:
-    """--runtime; else the runtime this env already uses (its data lives there, until `clean`); else
-    native when an option (--s3, --celery, --metrics) is on, docker where a daemon answers, else
-    native. Says which and why."""
+    """The runtime :func:`decide_runtime` picks from what this machine offers, and why."""
     from airstack.docker_client import docker_status
 
     wanted = ", ".join(f"--{s}" for s in OPTIONS if extras and getattr(extras, s))
     recorded = current_runtime(config)
-    if requested:
-        name, why = requested, "asked for"
-    elif recorded:
-        name, why = recorded, "this environment's runtime; `nox -s clean` to change"
-    elif wanted:
-        name, why = "native", f"{wanted} run in the native runtime"
-    else:
-        ok, reason = docker_status()
-        name, why = ("docker", "a Docker daemon answers") if ok else ("native", f"no Docker: {reason}")
+    docker, images_problem = (False, "not asked"), ""
+    if not wanted and (requested == "docker" or not (requested or recorded)):  # (the options refuse docker below)
+        docker = docker_status()
+        if docker[0]:
+            images_problem = docker_images_problem()
+    name, why = decide_runtime(requested, recorded, wanted, docker, images_problem)
     if wanted and name != "native":
         raise LocalEnvError(f"{wanted} run in the native runtime, and this environment's is {name} ({why}): "
                             f"`nox -s down`, then `nox -s up -- --runtime native {wanted}`")

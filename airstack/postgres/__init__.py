@@ -118,8 +118,14 @@ def find_binaries(path: str | None = None, extra_globs: tuple[str, ...] = DEBIAN
     return Binaries(wheel, from_wheel=True) if wheel is not None else None
 
 
-def probe(environ: dict[str, str] | None = None, check_docker: bool = True) -> Probes:
-    """Look at this machine and the environment (the I/O half of the provider choice)."""
+def probe(environ: dict[str, str] | None = None, check_docker: bool = True, image_problem: str | None = None) -> Probes:
+    """Look at this machine and the environment (the I/O half of the provider choice).
+
+    Where a daemon answers, whether it can have the Postgres image: on the daemon, else one pull
+    attempt (:func:`airstack.external_images.unobtainable`; milliseconds where the pull is refused,
+    at most its wait where it hangs). ``image_problem`` gives an earlier probe's answer instead
+    (pytest-xdist's workers take their controller's). No daemon, or an external DSN: not asked.
+    """
     environ = dict(os.environ if environ is None else environ)
     requested = environ.get(PROVIDER_ENV) or None
     docker_ok, docker_reason = False, "not probed"
@@ -127,11 +133,19 @@ def probe(environ: dict[str, str] | None = None, check_docker: bool = True) -> P
         from airstack.docker_client import docker_status
 
         docker_ok, docker_reason = docker_status()
+    external = environ.get(DSN_ENV) or None
+    if image_problem is None:
+        image_problem = ""
+        if docker_ok and not external and (requested or "container").strip().lower() == Provider.CONTAINER.value:
+            from airstack.external_images import unobtainable
+
+            image_problem = str(unobtainable("postgres", environ) or "")
     return Probes(
         requested=requested,
-        external_dsn=environ.get(DSN_ENV) or None,
+        external_dsn=external,
         docker=docker_ok,
         docker_reason=docker_reason,
+        image_problem=image_problem,
         bin_dir=find_bin_dir(environ.get("PATH")),
         pgserver_bin_dir=pgserver_bin_dir(),
     )

@@ -4,8 +4,10 @@ Order, unless ``AIRSTACK_TEST_POSTGRES`` names one:
 
 1. ``external``: ``AIRSTACK_TEST_POSTGRES_DSN`` is set (a CircleCI postgres service
    container, a shared dev database);
-2. ``container``: a Docker daemon answers (testcontainers, image from
-   ``AIRSTACK_POSTGRES_IMAGE``, see airstack.external_images);
+2. ``container``: a Docker daemon answers and has the image or can pull it (testcontainers,
+   image from ``AIRSTACK_POSTGRES_IMAGE``, see airstack.external_images). A daemon that answers
+   but cannot have the image (no registry access, a proxy) is passed over with one line,
+   :attr:`Choice.note`, that says why and how to use Docker after all;
 3. ``embedded``: ``initdb`` and ``pg_ctl`` are installed;
 4. ``pgserver``: the ``pgserver`` wheel is installed: its bundled binaries, run the same way
    as ``embedded`` (127.0.0.1, a random password; as an unprivileged user when root).
@@ -41,6 +43,7 @@ class Probes:
     external_dsn: str | None = None
     docker: bool = False
     docker_reason: str = ""
+    image_problem: str = ""  # why the daemon cannot have the Postgres image ("": it has it, or pulled it)
     bin_dir: Path | None = None
     pgserver_bin_dir: Path | None = None
 
@@ -49,13 +52,22 @@ class Probes:
 class Choice:
     provider: Provider
     reason: str
+    note: str = ""  # why Docker was passed over although a daemon answers (shown once, with the choice)
+
+    def describe(self) -> str:
+        """The provider, why, and why not a container when a daemon answered: one line."""
+        return f"{self.provider.value} ({self.reason})" + (f", {self.note}" if self.note else "")
 
 
 def _available(provider: Provider, probes: Probes) -> tuple[bool, str]:
     if provider is Provider.EXTERNAL:
         return bool(probes.external_dsn), f"{DSN_ENV} is set" if probes.external_dsn else f"{DSN_ENV} is not set"
     if provider is Provider.CONTAINER:
-        return probes.docker, "a Docker daemon answers" if probes.docker else (probes.docker_reason or "no Docker")
+        if not probes.docker:
+            return False, probes.docker_reason or "no Docker"
+        if probes.image_problem:
+            return False, probes.image_problem
+        return True, "a Docker daemon answers"
     if provider is Provider.EMBEDDED:
         if probes.bin_dir:
             return True, f"initdb and pg_ctl found in {probes.bin_dir}"
@@ -82,7 +94,8 @@ def choose_provider(probes: Probes) -> Choice:
     for provider in Provider:
         ok, why = _available(provider, probes)
         if ok:
-            return Choice(provider, why)
+            passed_over = probes.docker and probes.image_problem and provider is not Provider.EXTERNAL
+            return Choice(provider, why, f"not a container: {probes.image_problem}" if passed_over else "")
         reasons.append(why)
     raise PostgresUnavailableError(
         "no Postgres for the tests (" + "; ".join(reasons) + "): start Docker, install the PostgreSQL server "

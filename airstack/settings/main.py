@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import json
 import os
 import shutil
 import sys
@@ -109,41 +110,70 @@ def _check_database() -> None:
 
 
 # -------------------------------------------------------------------------------- verbs --
-def cmd_check(args, root: Path) -> int:
-    from airstack.settings import parity
-
-    store.load_project_options(root)
-    failed = False
+def _validate(args, root: Path, counts) -> tuple[list[str], list[str]]:
+    """Load and validate every environment whose key is here (or those named): (valid ones, ones without a key)."""
+    valid, keyless = [], []
     for env in args.envs or store.environments(root):
         try:
             settings = store.load(root, env)
         except sops.SopsError as exc:
             if not args.envs and "none of its keys is available" in str(exc):
                 console.print(f"{env}: [yellow]skipped[/] (no key here: {exc})", highlight=False)
+                counts.add_skip("its key is not here (by design: an environment's key is with those who deploy it)")
+                keyless.append(env)
                 continue
             raise
         except ConfigError as exc:
-            failed = True
+            counts.failed += 1
             print(str(exc), file=sys.stderr)
             continue
         a = settings.airflow
+        counts.passed += 1
+        valid.append(env)
         console.print(f"{env}: [green]valid[/] ({len(a.connections)} connections, {len(a.variables)} variables, "
                       f"{len(a.pools)} pools)", highlight=False)
+    return valid, keyless
+
+
+def cmd_check(args, root: Path) -> int:
+    from airstack.verdict import Tally
+
+    store.load_project_options(root)
+    counts = Tally()
+    checked, keyless = _validate(args, root, counts)
     config = sops_config.load(root / ".sops.yaml")
     for env in args.envs or store.environments(root):
         for missing in sops_config.missing_recipients(config, env, store.secret_path(root, env)):
             console.print(f"{env}: [yellow]warning[/] .sops.yaml lists {missing} but settings/{env}/secret.yaml is "
                           f"not encrypted for it: run `sops updatekeys settings/{env}/secret.yaml` where that key "
                           "is usable", highlight=False)
+    parity_note = _parity(args, root, counts)
+    if not checked and not counts.failed:
+        counts.add_not_run("no environment's settings could be read here: nothing was validated")
+        print("settings: no environment was validated (no key of any is here)", file=sys.stderr)
+    if args.report:
+        args.report.write_text(json.dumps({"tally": counts.as_dict(), "empty_by_design": "",
+                                           "checked": f"validated: {', '.join(checked) or 'none'}; no key here: "
+                                                      f"{', '.join(keyless) or 'none'}; parity: {parity_note}"}))
+    return 1 if counts.failed or not checked else 0
+
+
+def _parity(args, root: Path, counts) -> str:
+    """DAG parity, each missing item told (and counted) once with the environments that lack it; what was checked."""
+    from airstack.settings import parity
+
     if args.no_parity:
-        return 1 if failed else 0
-    problems = parity.problems(root, paths.dags_folder(), args.envs or None)
+        return "left to `nox -s test`'s dags lane (--no-parity)"
+    envs = args.envs or store.environments(root)
+    problems = parity.problems(root, paths.dags_folder(), envs)
     for problem in problems:
         print(f"parity: {problem}", file=sys.stderr)
+    counts.failed += len(problems)
+    counts.passed += not problems
     if not problems:
-        console.print(f"[green]parity ok[/] in {', '.join(args.envs or store.environments(root))} (every "
-                      "connection, variable and image the DAGs use)", highlight=False)
-    return 1 if failed or problems else 0
+        console.print(f"[green]parity ok[/] in {', '.join(envs)} (every connection, variable and image the DAGs "
+                      "use)", highlight=False)
+    return ", ".join(envs) or "none"
 
 
 def cmd_diff(args, root: Path) -> int:
@@ -293,6 +323,7 @@ def parser() -> argparse.ArgumentParser:
     c.add_argument("--no-parity", action="store_true",
                    help="leave DAG parity out (`nox -s test` checks it in its dags lane, which knows the DAG files "
                         "that do not import)")
+    c.add_argument("--report", metavar="FILE", type=Path, help="write what was checked to FILE (the gate's lane)")
     d = sub.add_parser("diff", help="what apply would change (values redacted)")
     d.add_argument("env")
     d.add_argument("--against", metavar="URL",

@@ -103,3 +103,40 @@ def test_run_as_user():
     assert run_as_user(euid=0, environ={"AIRSTACK_POSTGRES_RUN_AS": "root"}).pw_uid == 0
     with pytest.raises(PostgresUnavailableError, match="AIRSTACK_POSTGRES_RUN_AS"):
         run_as_user(euid=0, environ={"AIRSTACK_POSTGRES_RUN_AS": "no-such-user-here"})
+
+
+# A Docker daemon that answers but cannot have the image (no registry access, a proxy): issue 23.
+NO_PULL = ("image postgres:15 is not on this Docker daemon, and pulling it failed: the Docker daemon refused "
+           "(APIError: no such host); set AIRSTACK_POSTGRES_IMAGE to a mirror or a local image to use Docker")
+
+
+@pytest.mark.parametrize(("probes", "expected"), [
+    (Probes(docker=True, image_problem=NO_PULL, bin_dir=BIN, pgserver_bin_dir=WHEEL), Provider.EMBEDDED),
+    (Probes(docker=True, image_problem=NO_PULL, bin_dir=None, pgserver_bin_dir=WHEEL), Provider.PGSERVER),
+], ids=["next-is-embedded", "then-pgserver"])
+def test_an_image_the_daemon_cannot_have_falls_back_saying_why(probes, expected):
+    choice = choose_provider(probes)
+    assert choice.provider is expected
+    assert choice.note == f"not a container: {NO_PULL}"
+    line = choice.describe()  # what the pytest header shows: the provider used, why not a container, what to do
+    assert line.startswith(f"{expected.value} (") and "image postgres:15" in line and "AIRSTACK_POSTGRES_IMAGE" in line
+    assert "\n" not in line
+
+
+def test_no_note_when_docker_was_not_the_way():
+    assert choose_provider(Probes(docker=True, bin_dir=BIN)).note == ""  # the container it is
+    assert choose_provider(Probes(docker=False, docker_reason="no daemon", bin_dir=BIN)).note == ""
+    with_dsn = Probes(external_dsn="postgresql://u:p@h/db", docker=True, image_problem=NO_PULL, bin_dir=BIN)
+    assert choose_provider(with_dsn).note == ""  # the external DSN comes before any container
+
+
+def test_a_requested_container_whose_image_cannot_be_had_is_an_error():
+    probes = Probes(requested="container", docker=True, image_problem=NO_PULL, bin_dir=BIN, pgserver_bin_dir=WHEEL)
+    with pytest.raises(PostgresUnavailableError) as raised:
+        choose_provider(probes)
+    assert str(raised.value) == f"AIRSTACK_TEST_POSTGRES=container was requested but {NO_PULL}"
+
+
+def test_nothing_at_all_names_the_image_too():
+    with pytest.raises(PostgresUnavailableError, match=r"no Postgres for the tests \(.*image postgres:15"):
+        choose_provider(Probes(docker=True, image_problem=NO_PULL))

@@ -55,3 +55,10 @@ def test_required_reads_the_environment():
     assert v.required({v.REQUIRE_ENV: "all"}) == set(v.CAPABILITIES)
     with pytest.raises(ConfigError, match="AIRSTACK_REQUIRE: unknown capability moon"):
         v.required({v.REQUIRE_ENV: "moon"})
+
+
+def test_a_skip_that_says_it_could_not_run_is_counted_so():
+    tally = v.Tally()
+    tally.add_skip(f"Skipped: {v.cannot_run('Postgres (embedded) did not start')}")
+    assert (tally.skipped, tally.not_run) == (0, {"Postgres (embedded) did not start": 1})
+    assert v.verdict(tally) == v.INCOMPLETE
