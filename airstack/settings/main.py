@@ -163,7 +163,7 @@ def _parity(args, root: Path, counts) -> str:
     from airstack.settings import parity
 
     if args.no_parity:
-        return "left to `nox -s test`'s dags lane (--no-parity)"
+        return "left to the gate's dags lane (--no-parity)"
     envs = args.envs or store.environments(root)
     problems = parity.problems(root, paths.dags_folder(), envs)
     for problem in problems:
