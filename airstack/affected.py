@@ -32,7 +32,7 @@ EVERYTHING = ("requirements/", "pyproject.toml", "noxfile.py", "tests/conftest.p
 # Test modules that check a whole area, run when anything in it changes.
 AREA_TESTS = {
     "images/": ("tests/docker/test_images.py", "tests/unit/test_images_spec.py", "tests/integration/test_images_cli.py",
-                "tests/unit/test_pants.py"),
+                "tests/unit/test_pants.py", "tests/dags/test_settings_parity.py"),  # parity: images/ folders
     "charts/": ("tests/deploy/test_charts.py", "tests/deploy/test_deploy_helm.py", "tests/unit/test_pants.py",
                 "tests/deploy/test_prometheus_rule.py", "tests/deploy/test_airflow_options.py",
                 "tests/unit/test_alert_rules.py", "tests/integration/test_promtool.py"),

@@ -36,6 +36,10 @@ from airstack.dagcheck.policy import DagPolicy
 from airstack.dagcheck.rules import Violation
 
 
+# Findings after which a DAG cannot run as written: its run is not attempted (the integrity test tells it).
+BREAKS_THE_RUN = (rules.TEMPLATE, rules.SERIALIZATION)
+
+
 class ParseTimeAccessError(RuntimeError):
     """Raised into a DAG file that looks up a connection or a variable while it is parsed."""
 
@@ -48,6 +52,8 @@ class FileReport:
     parse_seconds: float = 0.0
     sql_statements: int = 0
     tasks: int = 0
+    imported: bool = True  # False: importing the file raised (an import, syntax or parse-time error)
+    unrunnable: list[str] = field(default_factory=list)  # DAG ids with a finding in BREAKS_THE_RUN
 
     def over_budget(self, policy: DagPolicy) -> bool:
         return self.parse_seconds > policy.parse_time_budget
@@ -57,7 +63,7 @@ class FileReport:
         return {"file": self.file, "dag_ids": self.dag_ids, "tasks": self.tasks,
                 "parse_seconds": self.parse_seconds, "parse_time_budget": policy.parse_time_budget,
                 "over_budget": self.over_budget(policy), "sql_statements": self.sql_statements,
-                "ok": not self.violations,
+                "ok": not self.violations, "imported": self.imported, "unrunnable": self.unrunnable,
                 "violations": [{"rule": v.rule, "message": v.message, "text": str(v)} for v in self.violations]}
 
 
@@ -236,6 +242,7 @@ class Checker:
         report.sql_statements = len(rec.sql)
         report.dag_ids = sorted(d.dag_id for d in dags)
         report.tasks = sum(len(d.tasks) for d in dags)
+        report.imported = not errors
         source = path.read_text(errors="replace")
         report.violations.extend(self._file_findings(report.file, path, source, rec, errors))
         if not dags and not errors and is_dag_file(path):
@@ -243,7 +250,10 @@ class Checker:
                                                + rules.no_dags_advice(report.file, source)))
         report.violations.extend(rules.same_file_duplicates(report.file, [d.dag_id for d in dags]))
         for dag in dags:
-            report.violations.extend(self._dag_findings(report.file, dag, rec))
+            findings = self._dag_findings(report.file, dag, rec)
+            report.violations.extend(findings)
+            if any(v.rule in BREAKS_THE_RUN for v in findings):
+                report.unrunnable.append(dag.dag_id)
         return report
 
     def _file_findings(self, name: str, path: Path, source: str, rec: _Recording, errors: list[str]) -> list:

@@ -5,13 +5,15 @@ arguments, ``Variable.get``, ``BaseHook.get_connection`` / ``Connection.get``, t
 (``{{ var.value.x }}``, ``{{ var.json.x }}``, ``{{ conn.x }}``) and worker images
 (``worker_image("x")``, ``project_pod(image="x")``). Module-level string constants are
 followed (``CONN_ID = "warehouse_db"`` ... ``conn_id=CONN_ID``). Environments are read
-through their plaintext ids only.
+through their plaintext ids only. Each missing item is told once, with every environment that
+lacks it.
 """
 
 from __future__ import annotations
 
 import ast
 import re
+from collections.abc import Collection
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -116,33 +118,58 @@ def scan_source(source: str, file: str) -> list[Use]:
     return sorted(set(uses))
 
 
-def scan_dags(dags_folder: Path) -> list[Use]:
+def scan_dags(dags_folder: Path, leave_out: Collection[str] = ()) -> list[Use]:
+    """Every use in the DAG folder's Python files (``leave_out``: files to skip, as uses name them: dags/x.py)."""
     root = dags_folder.parent
     uses = []
     for path in sorted(dags_folder.rglob("*.py")):
-        uses += scan_source(path.read_text(errors="replace"), path.relative_to(root).as_posix())
+        name = path.relative_to(root).as_posix()
+        if name not in leave_out:
+            uses += scan_source(path.read_text(errors="replace"), name)
     return uses
 
 
-def check(root: Path, dags_folder: Path, envs: list[str] | None = None) -> dict[str, list[str]]:
-    """Problems per environment (an empty list: in parity)."""
-    uses = scan_dags(dags_folder)
+@dataclass(frozen=True)
+class Missing:
+    """One connection or variable that DAGs use and some environments lack: told once, naming them all."""
+
+    kind: str  # connection | variable
+    name: str
+    used_by: tuple[str, ...]  # dags/x.py:12
+    environments: tuple[str, ...]
+
+    def __str__(self) -> str:
+        return (f"{self.kind} `{self.name}` (used by {', '.join(self.used_by)}) is missing from: "
+                f"{', '.join(self.environments)}")
+
+
+def _where(uses: list[Use]) -> tuple[str, ...]:
+    return tuple(dict.fromkeys(f"{u.file}:{u.line}" for u in sorted(uses)))
+
+
+def problems(root: Path, dags_folder: Path, envs: list[str] | None = None,
+             leave_out: Collection[str] = ()) -> list[str]:
+    """What is not in parity, each item once: a missing image, an environment whose variables are unreadable,
+    a connection or variable with the environments it is missing from. An empty list: in parity."""
+    uses = scan_dags(dags_folder, leave_out)
+    envs = list(envs or environments(root))
     images = {p.name for p in (root / "images").iterdir() if p.is_dir()} if (root / "images").is_dir() else set()
-    missing_images = [f"{u.file}:{u.line}: image {u.name!r} has no folder images/{u.name}/"
-                      for u in uses if u.kind == "image" and u.name not in images]
-    result: dict[str, list[str]] = {}
-    for env in envs or environments(root):
+    by_item: dict[tuple[str, str], list[Use]] = {}
+    for use in uses:
+        by_item.setdefault((use.kind, use.name), []).append(use)
+    out = [f"image `{name}` (used by {', '.join(_where(used))}) has no folder images/{name}/"
+           for (kind, name), used in sorted(by_item.items()) if kind == "image" and name not in images]
+    lacking: dict[tuple[str, str], list[str]] = {}
+    for env in envs:
         path = secret_path(root, env)
-        shown = path.relative_to(root).as_posix()
         ids = plaintext_ids(path)
-        problems = list(missing_images)
         if ids.variables is None:
-            problems.append(f"{shown}: airflow.variables is an encrypted JSON string; write it as a mapping so "
-                            "that variable names stay readable")
-        for use in uses:
-            if use.kind == "connection" and use.name not in ids.connections:
-                problems.append(f"{use.file}:{use.line}: connection {use.name!r} is not in {shown}")
-            elif use.kind == "variable" and ids.variables is not None and use.name not in ids.variables:
-                problems.append(f"{use.file}:{use.line}: variable {use.name!r} is not in {shown}")
-        result[env] = problems
-    return result
+            out.append(f"{path.relative_to(root).as_posix()}: airflow.variables is an encrypted JSON string; write "
+                       "it as a mapping so that variable names stay readable")
+        known = {"connection": ids.connections, "variable": ids.variables}
+        for kind, name in by_item:
+            if kind in known and known[kind] is not None and name not in known[kind]:
+                lacking.setdefault((kind, name), []).append(env)
+    out += [str(Missing(kind, name, _where(by_item[kind, name]), tuple(missing)))
+            for (kind, name), missing in sorted(lacking.items())]
+    return out

@@ -36,12 +36,90 @@ def dag_policy() -> DagPolicy:
     return load_policy(paths.pyproject())
 
 
-@pytest.fixture(scope="session")
-def integrity_reports(dag_policy: DagPolicy) -> dict[str, FileReport]:
-    """Every DAG file checked once (in this process: the repo has few files)."""
+# ------------------------------------------------------- one mistake, one failure --
+class DagHealth:
+    """Every DAG file checked once (in this process: the repo has few files), and what that tells the other tests.
+
+    A file that fails to import fails its integrity test and nothing else: the other tests leave it
+    out, saying "fails to import: see test_dag_file[dags/x.py]". A DAG whose templates do not render
+    (or that cannot be serialized) is not run: its run skips, "fails integrity: see ...".
+    """
+
+    def __init__(self, folder: Path, reports: list[FileReport]) -> None:
+        self.folder = folder
+        self.reports = {str((folder.parent / r.file).resolve()): r for r in reports}
+        self.left_out_of: dict[str, list[str]] = {}  # file -> the tests that walk every DAG and left it out
+        self._dags: list | None = None
+
+    def _report(self, path: Path | str) -> FileReport | None:
+        return self.reports.get(str(Path(path).resolve()))
+
+    def import_failure(self, path: Path | str) -> str | None:
+        """Why tests other than its integrity test leave ``path`` out; None when it imports (or is not a DAG file)."""
+        report = self._report(path)
+        return f"fails to import: see test_dag_file[{report.file}]" if report and not report.imported else None
+
+    def not_run(self, path: Path | str) -> str | None:
+        """Why the DAGs of ``path`` are not run at all: it does not import, or it defines no DAG."""
+        report = self._report(path)
+        if report is not None and report.imported and not report.dag_ids:
+            return f"defines no DAG: see test_dag_file[{report.file}]"
+        return self.import_failure(path)
+
+    def run_skips(self) -> dict[str, str]:
+        """The DAGs not to run, by id: those whose integrity test fails for a reason the run would fail on too."""
+        return {dag_id: f"fails integrity: see test_dag_file[{r.file}]"
+                for r in self.reports.values() for dag_id in r.unrunnable}
+
+    def not_runnable(self, path: Path | str, dag_id: str) -> str | None:
+        return self.not_run(path) or (self.run_skips().get(dag_id) if self._report(path) else None)
+
+    def leave_out(self, who: str) -> set[str]:
+        """The files that do not import (as shown: dags/x.py), noted as left out by ``who`` (told at the end)."""
+        broken = {r.file for r in self.reports.values() if not r.imported}
+        for file in broken:
+            self.left_out_of.setdefault(file, [])
+            if who not in self.left_out_of[file]:
+                self.left_out_of[file].append(who)
+        return broken
+
+    def importable(self, who: str) -> list[Path]:
+        """The DAG files that import; the others are noted as left out by ``who``."""
+        broken = self.leave_out(who)
+        return [Path(path) for path, r in sorted(self.reports.items()) if r.file not in broken]
+
+    def dags(self, who: str) -> list:
+        """The DAGs of every file that imports, parsed once (the integrity check renders templates into its own)."""
+        from airstack.dagcheck.parse import parse_file
+
+        files = self.importable(who)
+        if self._dags is None:
+            self._dags = [d for f in files for d in parse_file(f, self.folder)]
+        return self._dags
+
+    def left_out(self) -> list[str]:
+        return [f"{file} {self.import_failure(self.folder.parent / file)}; left out of: {', '.join(who)}"
+                for file, who in sorted(self.left_out_of.items())]
+
+
+_HEALTH: dict[Path, DagHealth] = {}
+
+
+def dag_health() -> DagHealth:
+    """The session's :class:`DagHealth` for the DAG folder under test (checked on first use)."""
+    from tests.conftest import phase
+
     folder = paths.dags_folder()
-    reports = check_files(dag_files(folder), folder, dag_policy, workers=1)
-    return {str((folder.parent / r.file).resolve()): r for r in reports}
+    if folder not in _HEALTH:
+        with phase("DAG files checked (integrity)"):
+            reports = check_files(dag_files(folder), folder, load_policy(paths.pyproject()), workers=1)
+        _HEALTH[folder] = DagHealth(folder, reports)
+    return _HEALTH[folder]
+
+
+@pytest.fixture(scope="session")
+def integrity_reports() -> dict[str, FileReport]:
+    return dag_health().reports
 
 
 # ------------------------------------------------------------------ settings for DAG runs --
@@ -80,22 +158,36 @@ RUN_LOGS = paths.repo_root() / ".airstack" / "logs" / "dag-runs"  # one <dag_id>
 
 def run_here(file_name: str, dag_id: str, logs: str):
     """One DAG run in this process (for tests that set up its pods or storage first), as the workers run
-    them: retries off, the output in ``RUN_LOGS/<logs>/<dag_id>.log``, ``explain()`` saying why it failed."""
+    them: retries off, the output in ``RUN_LOGS/<logs>/<dag_id>.log``, ``explain()`` saying why it failed.
+    Skipped, saying why, when the DAG fails its integrity test in a way its run would too."""
     from airstack import dagruns
     from airstack.dagcheck.parse import parse_file
 
     folder = paths.dags_folder()
+    reason = dag_health().not_runnable(folder / file_name, dag_id)
+    if reason:
+        pytest.skip(reason)
     dag = next(d for d in parse_file(folder / file_name, folder) if d.dag_id == dag_id)
     return dagruns.run_dag(dag, f"{folder.name}/{file_name}", folder, RUN_LOGS / logs)
 
 
+def _dag_file_of(item: pytest.Item) -> Path | None:
+    """The DAG file a test is about: its ``dag_file`` parameter, or its mark's ``dags/x.py`` (x.py in the DAG
+    folder under test, which ``AIRSTACK_DAGS_FOLDER`` may move)."""
+    callspec = getattr(item, "callspec", None)
+    if callspec is not None and callspec.params.get("dag_file") is not None:
+        return Path(callspec.params["dag_file"]).resolve()
+    marker = item.get_closest_marker("dag_file")
+    if marker is None:
+        return None
+    name = Path(marker.args[0])
+    return paths.dags_folder() / name.relative_to("dags") if name.parts[0] == "dags" else paths.repo_root() / name
+
+
 def _files_to_run(items: list[pytest.Item]) -> list[Path]:
     """The DAG files that the selected tests need runs of (parametrised by dag_file, or marked with one)."""
-    from airstack.pytest_affected import dag_file_of
-
-    root = paths.repo_root()
-    named = {dag_file_of(item, root) for item in items if "dag_runs" in getattr(item, "fixturenames", ())}
-    files = {(root / name).resolve() for name in named if name}
+    named = {_dag_file_of(item) for item in items if "dag_runs" in getattr(item, "fixturenames", ())}
+    files = {name.resolve() for name in named if name}
     return sorted(files, key=lambda f: -f.stat().st_size)  # big files first: they tend to run longest
 
 
@@ -112,8 +204,9 @@ def dag_runs(request, airflow_settings, airflow_db: PostgresServer):
 
     from tests.conftest import PHASES, phase, prestarted
 
-    files = _files_to_run(request.session.items)
-    skips = load_run_policy(paths.pyproject()).skip
+    health = dag_health()
+    files = [f for f in _files_to_run(request.session.items) if not health.not_run(f)]
+    skips = {**load_run_policy(paths.pyproject()).skip, **health.run_skips()}
     with phase("waiting for the execution API warm-up"):
         prestarted(request.config, "execution_api")  # started in the background, if it was
         dagruns.warm_execution_api()  # (nothing left to do then)
@@ -122,7 +215,7 @@ def dag_runs(request, airflow_settings, airflow_db: PostgresServer):
     with phase(f"database copied for {workers} run workers"):
         databases = [clone_database(airflow_db.dsn, f"dag_runs_{i}") for i in range(workers)]
     runs = dagruns.start(files, paths.dags_folder(), skips, databases, RUN_LOGS)
-    yield runs
+    yield _Runs(runs, health)
     for file in files:
         for outcome in (o for o in runs.finished(file) if not o.skip):
             PHASES[f"dag.test() {outcome.dag_id} (in a worker)"] = round(outcome.seconds, 3)
@@ -131,11 +224,31 @@ def dag_runs(request, airflow_settings, airflow_db: PostgresServer):
     runs.close()
 
 
+class _Runs:
+    """The runs, as tests ask for them: a file that fails to import (or defines no DAG) was not run, and its tests
+    skip, saying why."""
+
+    def __init__(self, runs, health: DagHealth) -> None:
+        self._runs, self._health = runs, health
+
+    def outcomes(self, path: Path) -> list:
+        reason = self._health.not_run(path)
+        if reason:
+            pytest.skip(reason)
+        return self._runs.outcomes(path)
+
+
 _FAILED_RUNS: list[str] = []
 
 
 def pytest_terminal_summary(terminalreporter, exitstatus: int, config: pytest.Config) -> None:
-    """The failed DAG runs, one line each with the root cause, at the very end (whatever the width)."""
+    """The DAG files that the tests walking every DAG left out, and the failed DAG runs, one line each, at the
+    very end (whatever the width)."""
+    left_out = [line for health in _HEALTH.values() for line in health.left_out()]
+    if left_out:
+        terminalreporter.section("DAG files left out of the tests that walk every DAG", yellow=True)
+        for line in left_out:
+            terminalreporter.write_line(line)
     if _FAILED_RUNS:
         terminalreporter.section("DAG runs that failed", red=True)
         for line in _FAILED_RUNS:

@@ -38,6 +38,8 @@ def test_etl_wrote_the_warehouse(dag_runs, airflow_settings):
 
     assert "AIRSTACK_STORAGE_BASE" not in os.environ  # so storage is the default folder in AIRFLOW_HOME
     (outcome,) = dag_runs.outcomes(paths.dags_folder() / "etl_postgres.py")
+    if outcome.skip:  # not run: its integrity test fails (or the team skips it), and says why
+        pytest.skip(outcome.skip)
     assert outcome.ok, outcome.explain()
     landed = list((Path(os.environ["AIRFLOW_HOME"]) / "storage" / "etl" / "orders").glob("*.csv"))
     assert len(landed) == 1 and len(landed[0].read_text().splitlines()) == 1 + 6, landed

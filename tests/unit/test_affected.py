@@ -56,6 +56,7 @@ def test_pod_scripts_and_images_affect_the_dags_that_use_them():
     affected = compute(["images/etl-basic/requirements.txt"], SOURCES)
     assert affected.images == {"etl-basic"} and affected.dag_files == {"dags/a.py"}
     assert "tests/docker/test_images.py" in affected.test_files
+    assert "tests/dags/test_settings_parity.py" in affected.test_files  # the gate's only parity check
 
 
 def test_settings_affect_parity_render_and_for_local_every_dag_run():

@@ -35,19 +35,32 @@ def test_scanner_reports_lines():
     assert use.line == 10
 
 
-def test_check_names_dag_file_line_and_environment(tmp_path: Path):
-    (tmp_path / "dags").mkdir()
-    (tmp_path / "dags" / "d.py").write_text('x = Op(conn_id="warehouse_db")\ny = "{{ var.value.limit }}"\n')
+def _repo(tmp_path: Path, envs: dict[str, tuple[list[str], dict]]) -> Path:
     (tmp_path / "images" / "pandas-basic").mkdir(parents=True)
-    for env, conns, variables in (("local", ["warehouse_db"], {"limit": "ENC[...]"}), ("production", [], {})):
+    for env, (conns, variables) in envs.items():
         (tmp_path / "settings" / env).mkdir(parents=True)
         doc = {"airflow": {"connections": [{"id": c, "type": "postgres"} for c in conns], "variables": variables}}
         (tmp_path / "settings" / env / "secret.yaml").write_text(yaml.safe_dump(doc))
-    result = parity.check(tmp_path, tmp_path / "dags")
-    assert result["local"] == []
-    assert result["production"] == [
-        "dags/d.py:1: connection 'warehouse_db' is not in settings/production/secret.yaml",
-        "dags/d.py:2: variable 'limit' is not in settings/production/secret.yaml",
+    return tmp_path
+
+
+def test_each_missing_item_is_told_once_with_its_files_and_environments(tmp_path: Path):
+    (tmp_path / "dags").mkdir()
+    (tmp_path / "dags" / "d.py").write_text('x = Op(conn_id="warehouse_db")\ny = "{{ var.value.limit }}"\n')
+    (tmp_path / "dags" / "e.py").write_text('z = Op(conn_id="warehouse_db")\nimg = worker_image("spark")\n')
+    root = _repo(tmp_path, {"local": (["warehouse_db"], {"limit": "ENC[...]"}), "integration": ([], {}),
+                            "production": ([], {"limit": "ENC[...]"})})
+    assert parity.problems(root, root / "dags") == [
+        "image `spark` (used by dags/e.py:2) has no folder images/spark/",
+        "connection `warehouse_db` (used by dags/d.py:1, dags/e.py:1) is missing from: integration, production",
+        "variable `limit` (used by dags/d.py:2) is missing from: integration",
+    ]
+    assert parity.problems(root, root / "dags", ["local"]) == [
+        "image `spark` (used by dags/e.py:2) has no folder images/spark/"]
+    # A file left out (it does not import: its integrity test says so) adds nothing.
+    assert parity.problems(root, root / "dags", leave_out={"dags/e.py"}) == [
+        "connection `warehouse_db` (used by dags/d.py:1) is missing from: integration, production",
+        "variable `limit` (used by dags/d.py:2) is missing from: integration",
     ]
 
 
