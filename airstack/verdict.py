@@ -56,6 +56,23 @@ def capability_of(reason: str) -> str | None:
     return name if name in CAPABILITIES else None
 
 
+NOT_RUN = "could not run: "
+
+
+def could_not_run(reason: str) -> str:
+    """How a check that could not run says so, where it can only fail (a pytest failure's message):
+    ``could not run: <reason>``. :func:`not_run_reason` recognises it again."""
+    return f"{NOT_RUN}{reason}"
+
+
+def not_run_reason(message: str) -> str | None:
+    """The reason of a message made by :func:`could_not_run` (pytest may prefix it: 'Failed: '), or None."""
+    text = message.strip().removeprefix("Failed: ")
+    if not text.startswith(NOT_RUN):
+        return None
+    return text[len(NOT_RUN):].splitlines()[0].strip()
+
+
 def required(environ: Mapping[str, str] | None = None) -> set[str]:
     """The capabilities this run must have (``AIRSTACK_REQUIRE``): a lack of one of them fails the verdict."""
     raw = (os.environ if environ is None else environ).get(REQUIRE_ENV, "")

@@ -55,3 +55,10 @@ def test_required_reads_the_environment():
     assert v.required({v.REQUIRE_ENV: "all"}) == set(v.CAPABILITIES)
     with pytest.raises(ConfigError, match="AIRSTACK_REQUIRE: unknown capability moon"):
         v.required({v.REQUIRE_ENV: "moon"})
+
+
+def test_could_not_run_is_recognised_again_in_a_pytest_failure():
+    message = v.could_not_run("harness: the worker running it failed: BrokenProcessPool")
+    assert v.not_run_reason(message) == "harness: the worker running it failed: BrokenProcessPool"
+    assert v.not_run_reason(f"Failed: {message}\n\nmore") == "harness: the worker running it failed: BrokenProcessPool"
+    assert v.not_run_reason("etl (dags/etl.py): task 'a' failed: could not run: x") is None
