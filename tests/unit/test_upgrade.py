@@ -136,7 +136,8 @@ def test_junit_becomes_checks_per_dag_file():
                                                    "from 'airflow.sdk'"),
                       "run": Check("not_run", "setup: no Postgres")},
         "dags/c.py": {"run": Check("skipped", "c: needs Docker")},
-        "dags/d.py": {"run": Check("not_run", "harness: the worker running it failed: BrokenProcessPool (d, dags/d.py)")},
+        "dags/d.py": {"run": Check("not_run",
+                                   "harness: the worker running it failed: BrokenProcessPool (d, dags/d.py)")},
     }
 
 
