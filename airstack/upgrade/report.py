@@ -141,7 +141,8 @@ def why(report: Report) -> str:
     if not_run:
         parts.append(f"{not_run} check(s) could not run")
     if not parts and report.verdict == words.OK:
-        return f"all {tally.passed} checks ran; nothing that passes now fails on the target; no finding left"
+        skipped = f", {tally.skipped} skipped by design" if tally.skipped else ""
+        return f"{tally.passed} checks passed{skipped}; nothing that passes now fails on the target; no finding left"
     return ", ".join(parts) or "nothing was checked"
 
 
