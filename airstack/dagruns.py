@@ -11,6 +11,10 @@ of that task's log, so an assertion message can say why without digging. Tasks r
 ``retries=0`` here: a failing task fails the run at once instead of waiting for its
 ``retry_delay``. The whole output of each DAG's run is kept in ``LOG_DIR/<dag_id>.log``.
 
+What this needs of Airflow beyond ``dag.test()`` (the warm-up, the task-runner hook) comes from
+:mod:`airstack.airflow_seam`, per release; where it cannot apply, a run is plain ``dag.test()``.
+A run the harness itself could not make says ``could not run: harness: ...``, and blames no DAG.
+
 Airflow is imported lazily; the caller configures ``AIRFLOW_HOME`` and the database first.
 """
 
