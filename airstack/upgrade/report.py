@@ -19,6 +19,7 @@ CHECK_NAMES = {"integrity": "integrity, policy, templates", "run": "dag.test() o
 SET_EXPLICITLY = re.compile(r"^Changed default value of .* You currently have .+ set\.?$")
 
 
+UNCHANGED = "fails now and on the target (no change)"
 # How steps.config_lint and steps.ruff say that they could not run (a finding that is not one).
 NOT_RUN_FINDINGS = ("Airflow does not start with this configuration", "ruff failed")
 
@@ -102,7 +103,9 @@ def _count_dag_check(tally: words.Tally, old: Check | None, new: Check | None) -
         tally.failed += 1
     elif new.status == SKIPPED:
         tally.add_skip(headline(new.message) or "no reason given")
-    else:  # ok on the target, or failing on both: no change
+    elif new.status == FAILED:  # and now: not a regression, and not a pass either
+        tally.add_skip(UNCHANGED)
+    else:
         tally.passed += 1
 
 
@@ -141,8 +144,11 @@ def why(report: Report) -> str:
     if not_run:
         parts.append(f"{not_run} check(s) could not run")
     if not parts and report.verdict == words.OK:
-        skipped = f", {tally.skipped} skipped by design" if tally.skipped else ""
-        return f"{tally.passed} checks passed{skipped}; nothing that passes now fails on the target; no finding left"
+        unchanged = tally.skip_reasons.get(UNCHANGED, 0)
+        extra = [f"{n} {what}" for n, what in ((tally.skipped - unchanged, "skipped by design"),
+                                               (unchanged, "fail now and on the target")) if n]
+        return (f"{', '.join([f'{tally.passed} checks passed', *extra])}; nothing that passes now fails on the "
+                "target; no finding left")
     return ", ".join(parts) or "nothing was checked"
 
 

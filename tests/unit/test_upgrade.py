@@ -322,3 +322,12 @@ def test_a_chart_release_that_is_not_here_says_so_in_one_line(tmp_path, monkeypa
     fixture.write_text('{"type": "object"}')
     expected = f"schema: {chart.FIXTURE.format(version='1.20.0')}"
     assert chart.find_schema(tmp_path, "1.20.0") == ({"type": "object"}, expected)
+
+
+def test_a_check_failing_now_and_on_the_target_is_no_regression_and_no_pass():
+    failing = {"dags/a.py": {"integrity": Check("ok"), "run": Check("failed", "task 'x' failed")}}
+    result = _report(before=LaneResult(failing), after=LaneResult(dict(failing)), config_lint={}, ruff=[])
+    assert result.regressions == [] and result.verdict == "ok"
+    assert result.tally.passed == 2 and result.tally.skip_reasons == {report.UNCHANGED: 1}
+    assert report.why(result) == ("2 checks passed, 1 fail now and on the target; nothing that passes now fails "
+                                  "on the target; no finding left")
