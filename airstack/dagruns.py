@@ -11,6 +11,10 @@ of that task's log, so an assertion message can say why without digging. Tasks r
 ``retries=0`` here: a failing task fails the run at once instead of waiting for its
 ``retry_delay``. The whole output of each DAG's run is kept in ``LOG_DIR/<dag_id>.log``.
 
+What this needs of Airflow beyond ``dag.test()`` (the warm-up, the task-runner hook) comes from
+:mod:`airstack.airflow_seam`, per release; where it cannot apply, a run is plain ``dag.test()``.
+A run the harness itself could not make says ``could not run: harness: ...``, and blames no DAG.
+
 Airflow is imported lazily; the caller configures ``AIRFLOW_HOME`` and the database first.
 """
 
@@ -21,14 +25,16 @@ import re
 import sys
 import time
 import traceback
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from concurrent.futures import Future, ProcessPoolExecutor
 from dataclasses import dataclass, field
 from datetime import datetime
 from multiprocessing import get_context
 from pathlib import Path
 
+from airstack import airflow_seam
 from airstack.output import flush_streams, output_to
+from airstack.verdict import could_not_run
 
 LOG_TAIL = 15  # log lines of a failed task shown in the message
 
@@ -53,14 +59,16 @@ class DagOutcome:
     failures: list[TaskFailure] = field(default_factory=list)
     seconds: float = 0.0
     log_file: str = ""
-    error: str = ""  # the run itself could not start or finish (parse error, timeout, crash)
+    error: str = ""  # the run itself could not start or finish (parse error, timeout)
+    harness: str = ""  # the harness could not run it (not the DAG's failure): why
+    reduced: str = ""  # why a failure's per-task detail is reduced on this Airflow (airstack.airflow_seam), or ""
     logical_date: datetime | None = None
     run_after: datetime | None = None
 
     @property
     def ok(self) -> bool:
-        return self.skip is not None or (self.state == "success" and not self.error and not self.failures
-                                         and set(self.tasks) == set(self.expected_tasks))
+        return self.skip is not None or (self.state == "success" and not self.error and not self.harness
+                                         and not self.failures and set(self.tasks) == set(self.expected_tasks))
 
     def explain(self) -> str:
         """Why the run is not a success, in the words a test failure shows."""
@@ -70,6 +78,8 @@ class DagOutcome:
 def explain(outcome: DagOutcome) -> str:
     """First line: the DAG and the root cause (the first task that failed with an exception, so that
     pytest's one-line summary names it); then every task that did not succeed, its log's last lines."""
+    if outcome.harness:  # airstack.verdict's words: the check could not run, and the DAG is not blamed
+        return could_not_run(f"harness: {outcome.harness} ({outcome.dag_id}, {outcome.file})")
     cause = next((f for f in outcome.failures if f.error), None)
     head = f"{outcome.dag_id} ({outcome.file}): "
     if outcome.error:
@@ -84,6 +94,8 @@ def explain(outcome: DagOutcome) -> str:
     never = sorted(set(outcome.expected_tasks) - set(outcome.tasks))
     if never and not outcome.error:
         lines.append(f"  tasks that never ran: {', '.join(never)}")
+    if outcome.reduced:
+        lines.append(f"  ({outcome.reduced})")
     if outcome.log_file:
         lines.append(f"  whole log: {outcome.log_file}")
     return "\n".join(lines)
@@ -163,27 +175,20 @@ def _offset() -> int:
     return os.lseek(1, 0, os.SEEK_CUR)
 
 
-def _record_tasks(record: _TaskLog) -> Callable[[], None]:
-    """Wrap Airflow's in-process task runner to note each task's log slice and exception; returns undo."""
-    from airflow.sdk.execution_time import supervisor
+def _record_tasks(record: _TaskLog):
+    """Note each task's log slice and exception (through airstack.airflow_seam's hook); the undo, or None
+    where the hook does not apply on this Airflow."""
+    starts: dict[str, int] = {}
 
-    original = supervisor.run_task_in_process
+    def before(task_id: str) -> None:
+        starts[task_id] = _offset()
 
-    def run_task_in_process(ti, task):
-        start = _offset()
-        try:
-            result = original(ti=ti, task=task)
-        except BaseException as exc:
-            record.errors[ti.task_id] = exc
-            raise
-        finally:
-            record.slices[ti.task_id] = (start, _offset())
-        if getattr(result, "error", None) is not None:
-            record.errors[ti.task_id] = result.error
-        return result
+    def after(task_id: str, error: BaseException | None) -> None:
+        record.slices[task_id] = (starts.get(task_id, 0), _offset())
+        if error is not None:
+            record.errors[task_id] = error
 
-    supervisor.run_task_in_process = run_task_in_process
-    return lambda: setattr(supervisor, "run_task_in_process", original)
+    return airflow_seam.hook_tasks(before, after)
 
 
 def _failures(tasks: dict[str, str], record: _TaskLog, log_path: Path, dags_folder: Path) -> list[TaskFailure]:
@@ -215,7 +220,13 @@ def run_dag(dag, file: str, dags_folder: Path, log_dir: Path) -> DagOutcome:
     for task in dag.tasks:
         task.retries = 0
     record = _TaskLog()
-    undo = _record_tasks(record)
+    try:
+        airflow_seam.prepare()
+        undo = _record_tasks(record)
+    except airflow_seam.HarnessError as exc:
+        outcome.harness = str(exc)
+        return outcome
+    outcome.reduced = "" if undo else airflow_seam.current().reduced
     started = time.perf_counter()
     try:
         with output_to(log_path):
@@ -227,7 +238,8 @@ def run_dag(dag, file: str, dags_folder: Path, log_dir: Path) -> DagOutcome:
         outcome.error = f"dag.test() raised {describe(exc)} at {error_origin(exc, dags_folder)}"
     finally:
         outcome.seconds = time.perf_counter() - started
-        undo()
+        if undo:
+            undo()
     outcome.failures = _failures(outcome.tasks, record, log_path, dags_folder)
     return outcome
 
@@ -260,45 +272,15 @@ def _display(path: Path, dags_folder: Path) -> str:
 
 # ------------------------------------------------------------------ in the parent process --
 def warm_execution_api() -> None:
-    """Build the in-process Execution API and answer one request, then stop its loop thread.
-
-    The first request builds the versioned routes (about 3 s of CPU); they stay in the app,
-    which forked workers inherit. The transport (and with it the loop thread) is dropped, and
-    Airflow's own finalizer stops the thread: nothing runs beside this thread when it forks.
-    """
+    """Warm the in-process Execution API before forking the workers, where this Airflow allows it
+    (:func:`airstack.airflow_seam.warm_up`); elsewhere each worker warms its own on its first task."""
     global _warmed
-    if _warmed:
-        return
-    import gc
-    import secrets
-
-    from airflow.sdk.execution_time.supervisor import in_process_api_server
-
-    # Once the first transport's lifespan has closed, the next one (made after the fork) builds a real
-    # token validator, which needs a signing secret: a throwaway one, in this process's environment only.
-    os.environ.setdefault("AIRFLOW__API_AUTH__JWT_SECRET", secrets.token_urlsafe(32))
-    api = in_process_api_server()
-    _first_request(api)
-    _drop_transport(api)
-    gc.collect()
-    _warmed = True
+    if not _warmed:
+        airflow_seam.warm_up()
+        _warmed = True
 
 
 _warmed = False
-
-
-def _first_request(api) -> None:
-    import httpx
-
-    with httpx.Client(transport=api.transport, base_url="http://in-process") as client:
-        client.get("/health")
-
-
-def _drop_transport(api) -> None:
-    try:
-        del api.transport
-    except AttributeError:
-        pass
 
 
 def migrate(dsn: str) -> None:
@@ -319,9 +301,7 @@ def use_database(dsn: str) -> None:
 
 
 def _init_worker(dsns, dags_folder: str, log_dir: str) -> None:
-    from airflow.sdk.execution_time.supervisor import in_process_api_server
-
-    _drop_transport(in_process_api_server())  # a loop thread never survives a fork: make a new one here
+    airflow_seam.after_fork()  # a loop thread never survives a fork: a new one here
     # dag.test() serializes the DAGs of the configured bundle: the folder under test is it.
     os.environ["AIRFLOW__CORE__DAGS_FOLDER"] = dags_folder
     use_database(dsns.get())
@@ -340,8 +320,8 @@ class DagRuns:
             return future.result(timeout=self._timeout)
         except TimeoutError:
             return [DagOutcome("<run>", str(path), error=f"the runs did not finish within {self._timeout:g} s")]
-        except Exception as exc:  # noqa: BLE001 - a worker crashed: say so, with the reason
-            return [DagOutcome("<run>", str(path), error=f"the worker running it failed: {describe(exc)}")]
+        except Exception as exc:  # noqa: BLE001 - a worker crashed or could not start: the harness's failure
+            return [DagOutcome("<run>", str(path), harness=f"the worker running it failed: {describe(exc)}")]
 
     def finished(self, path: Path) -> list[DagOutcome]:
         """The outcomes of a file whose runs are done (nothing for one still running or failed)."""

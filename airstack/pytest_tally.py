@@ -7,7 +7,8 @@ to run by design, ``empty_by_design``. Per test, the worst of its phases counts:
 - a skip (``pytest.skip``, a skip mark) is a skip with its reason, or "could not run" where the reason
   says this machine lacks a capability (:func:`airstack.verdict.lacking`);
 - an error while setting a test up (pytest's ERROR) is "could not run: setup failed: <message>", never a
-  pass; a failure in the test or in its teardown is a failure;
+  pass; a failure whose message says it could not run (:func:`airstack.verdict.could_not_run`, the DAG-run
+  harness's own failures) is "could not run" too; any other failure in the test or its teardown is a failure;
 - an expected failure (xfail) is a skip; a module that fails to collect is "could not run".
 """
 
@@ -18,7 +19,7 @@ from pathlib import Path
 
 import pytest
 
-from airstack.verdict import Tally
+from airstack.verdict import Tally, not_run_reason
 
 _FINAL = ("failed", "not_run")  # a later phase of the same test does not change these
 
@@ -53,7 +54,10 @@ def outcome(report: pytest.TestReport) -> tuple[str, str] | None:
     if report.skipped:
         return "skipped", message(report.longrepr)
     if report.failed:
-        return ("not_run", f"setup failed: {message(report.longrepr)}") if report.when == "setup" else ("failed", "")
+        if report.when == "setup":
+            return "not_run", f"setup failed: {message(report.longrepr)}"
+        harness = not_run_reason(message(report.longrepr))  # a check that can only fail says it could not run
+        return ("not_run", harness) if harness else ("failed", "")
     return ("passed", "") if report.when == "call" else None
 
 

@@ -37,7 +37,6 @@ CAPABILITIES: dict[str, str] = {
 }
 REQUIRE_ENV = "AIRSTACK_REQUIRE"  # comma-separated capabilities that must be there (CI: `official-chart`), or `all`
 _MARK = "could not run, lacks "
-_NOT_RUN = "could not run: "
 
 OK, PARTIAL, INCOMPLETE, FAILED = "ok", "partial", "incomplete", "failed"
 
@@ -49,12 +48,6 @@ def lacking(capability: str, detail: str) -> str:
     return f"{_MARK}{capability}: {detail}"
 
 
-def cannot_run(detail: str) -> str:
-    """The reason a check gives when it could not run for something that is not a missing capability (a
-    service that did not start): a skip with this reason counts as "could not run", not as skipped."""
-    return f"{_NOT_RUN}{detail}"
-
-
 def capability_of(reason: str) -> str | None:
     """The capability a reason made by :func:`lacking` names, or None (pytest may prefix it: 'Skipped: ')."""
     at = reason.find(_MARK)
@@ -62,6 +55,23 @@ def capability_of(reason: str) -> str | None:
         return None
     name = reason[at + len(_MARK):].split(":", 1)[0].strip()
     return name if name in CAPABILITIES else None
+
+
+NOT_RUN = "could not run: "
+
+
+def could_not_run(reason: str) -> str:
+    """How a check that could not run says so, where it can only fail (a pytest failure's message):
+    ``could not run: <reason>``. :func:`not_run_reason` recognises it again."""
+    return f"{NOT_RUN}{reason}"
+
+
+def not_run_reason(message: str) -> str | None:
+    """The reason of a message made by :func:`could_not_run` (pytest may prefix it: 'Failed: '), or None."""
+    text = message.strip().removeprefix("Failed: ")
+    if not text.startswith(NOT_RUN):
+        return None
+    return text[len(NOT_RUN):].splitlines()[0].strip()
 
 
 def required(environ: Mapping[str, str] | None = None) -> set[str]:
@@ -92,11 +102,11 @@ class Tally:
 
     def add_skip(self, reason: str, count: int = 1) -> None:
         """A skip: counted as lacking a capability when its reason says so (:func:`lacking`), as could not
-        run when it says that (:func:`cannot_run`), else as skipped."""
+        run when it says that (:func:`could_not_run`), else as skipped."""
         if capability_of(reason):
             self.lacking[reason] = self.lacking.get(reason, 0) + count
-        elif _NOT_RUN in reason:
-            self.add_not_run(reason[reason.find(_NOT_RUN) + len(_NOT_RUN):], count)
+        elif not_run_reason(reason.removeprefix("Skipped: ")):
+            self.add_not_run(not_run_reason(reason.removeprefix("Skipped: ")), count)
         else:
             self.skipped += count
             self.skip_reasons[reason] = self.skip_reasons.get(reason, 0) + count

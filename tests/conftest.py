@@ -23,7 +23,7 @@ from airstack import paths
 from airstack.airflow_env import base_env
 from airstack.errors import AirstackError, PostgresUnavailableError
 from airstack.postgres import PostgresServer, choose_provider, postgres_server, probe
-from airstack.verdict import cannot_run, lacking
+from airstack.verdict import could_not_run, lacking
 
 ROOT = paths.repo_root()
 AIRFLOW_HOME = Path(tempfile.mkdtemp(prefix="airstack-test-airflow-home-"))
@@ -241,7 +241,7 @@ def pytest_runtest_setup(item: pytest.Item) -> None:
     """After the session's Postgres failed to start (one error says why), a test that needs it could not run."""
     failed = item.config.stash.get(_POSTGRES_FAILED, None)
     if failed and "postgres" in getattr(item, "fixturenames", ()):
-        pytest.skip(cannot_run(f"{failed} (the first test that needed it says why)"))
+        pytest.skip(could_not_run(f"{failed} (the first test that needed it says why)"))
 
 
 @pytest.fixture(scope="session")

@@ -2,7 +2,11 @@
 
 The lane is pytest over ``tests/dags/test_dag_integrity.py`` (integrity, policy, templates:
 ``test_dag_file[<file>]``) and ``tests/dags/test_dag_runs.py`` (every DAG run with ``dag.test()``
-on Postgres: ``test_dag_runs_to_success[<file>]``). Each becomes a :class:`Check` of its file.
+on Postgres: ``test_dag_runs_to_success[<file>]``). Each becomes a :class:`Check` of its file: ``ok``,
+``failed`` (the DAG's failure), ``skipped`` (by design, with the reason) or ``not_run``: the check could not
+run (its setup failed, such as the Postgres it needs, or the DAG-run harness could not run it: a failure
+whose message is airstack.verdict's ``could not run: <reason>``). A check that could not run is neither a
+pass nor a failure, and never a "no change".
 """
 
 from __future__ import annotations
@@ -11,14 +15,20 @@ import re
 import xml.etree.ElementTree as ElementTree  # noqa: S405 - our own pytest's report, not foreign input
 from dataclasses import dataclass, field
 
+from airstack.verdict import Tally, not_run_reason
+
 CHECKS = {"test_dag_file": "integrity", "test_dag_runs_to_success": "run"}
 _CASE = re.compile(r"^(\w+)\[(.+)\]$")
+_SETUP = re.compile(r'^failed on (setup|teardown) with "(.*)"$', re.S)
+_EXCEPTION = re.compile(r"^(?:[A-Za-z_][\w]*\.)+(?=[A-Za-z_]\w*:)")  # airstack.errors.PostgresUnavailableError:
+OK, FAILED, SKIPPED, NOT_RUN = "ok", "failed", "skipped", "not_run"
+SHOWN = {NOT_RUN: "could not run"}
 MESSAGE_LIMIT = 2000
 
 
 @dataclass(frozen=True)
 class Check:
-    status: str  # ok | failed | skipped
+    status: str  # ok | failed | skipped | not_run
     message: str = ""
 
     def to_dict(self) -> dict:
@@ -36,6 +46,23 @@ class LaneResult:
 
     def check(self, file: str, name: str) -> Check | None:
         return self.files.get(file, {}).get(name)
+
+    def tally(self) -> Tally:
+        """Its checks counted: passed, failed, skipped (with reasons), could not run (with reasons)."""
+        tally = Tally()
+        if self.error:
+            tally.add_not_run(f"the DAG lane did not run: {self.error}")
+        for checks in self.files.values():
+            for check in checks.values():
+                if check.status == OK:
+                    tally.passed += 1
+                elif check.status == FAILED:
+                    tally.failed += 1
+                elif check.status == SKIPPED:
+                    tally.add_skip(headline(check.message) or "no reason given")
+                else:
+                    tally.add_not_run(headline(check.message) or "no reason given")
+        return tally
 
     def to_dict(self) -> dict:
         return {"ran": self.ran, "error": self.error, "seconds": round(self.seconds, 1),
@@ -60,15 +87,29 @@ def headline(message: str) -> str:
     return lines[0]
 
 
+def setup_reason(message: str) -> str:
+    """pytest's ``failed on setup with "airstack.errors.X: why"`` as ``setup: X: why``."""
+    match = _SETUP.match(message.strip())
+    if not match:
+        return message
+    inner = match.group(2).strip().removeprefix("Failed: ")
+    return f"{match.group(1)}: {_EXCEPTION.sub('', inner)}"
+
+
 def _outcome(case: ElementTree.Element) -> Check:
-    for tag, status in (("failure", "failed"), ("error", "failed"), ("skipped", "skipped")):
+    for tag, status in (("failure", FAILED), ("error", NOT_RUN), ("skipped", SKIPPED)):
         node = case.find(tag)
-        if node is not None:
-            message = (node.get("message") or node.text or "").strip()
-            if status == "skipped":
-                message = re.sub(r"^Skipped: ", "", message)
-            return Check(status, clip(message))
-    return Check("ok")
+        if node is None:
+            continue
+        message = (node.get("message") or node.text or "").strip()
+        if status == SKIPPED:
+            message = re.sub(r"^Skipped: ", "", message)
+        elif status == NOT_RUN:  # an error: the test's setup (or teardown) failed, not the check
+            message = setup_reason(message)
+        elif (reason := not_run_reason(message)) is not None:  # the harness could not run it
+            status, message = NOT_RUN, reason
+        return Check(status, clip(message))
+    return Check(OK)
 
 
 def parse_junit(xml_text: str) -> dict[str, dict[str, Check]]:
@@ -94,6 +135,6 @@ def regressions(before: LaneResult, after: LaneResult) -> list[tuple[str, str, C
     for file, checks in after.files.items():
         for name, outcome in checks.items():
             old = before.check(file, name)
-            if outcome.status == "failed" and (old is None or old.status != "failed"):
+            if outcome.status == FAILED and (old is None or old.status != FAILED):
                 found.append((file, name, outcome))
     return found

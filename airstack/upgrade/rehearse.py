@@ -8,11 +8,14 @@
 3. ``airflow config lint`` (the candidate's Airflow) on the configuration each environment deploys,
    and ruff's AIR3 rules (the candidate's ruff);
 4. with ``--chart VERSION``: the chart values against that release's values.schema.json;
-5. the report: Markdown and JSON under ``.airstack/upgrade/``, a table here. Exit code 1 when the
-   target breaks something that works now.
+5. the report: Markdown and JSON under ``.airstack/upgrade/``, a table here, and airstack.verdict's word:
+   ``ok``; ``failed`` (exit 1: a regression, an actionable finding, a chart problem); ``incomplete`` (exit
+   1: a check could not run, such as a DAG check whose Postgres could not start, or one the DAG-run
+   harness could not run; it is never counted as "no change").
 
-Nothing in the repository changes, but with ``--apply`` (and no regression): then the new
-runtime.in and the recompiled runtime and dev locks are written, and nothing else.
+Nothing in the repository changes, but with ``--apply`` and the verdict ``ok``: then the new
+runtime.in and the recompiled runtime and dev locks are written, and nothing else. Otherwise
+``--apply`` says why in one line, and exits 1.
 """
 
 from __future__ import annotations
@@ -26,6 +29,7 @@ import time
 from pathlib import Path
 
 from airstack import paths
+from airstack.verdict import exit_code
 from airstack.upgrade import args as upgrade_args
 from airstack.upgrade import chart, deployed, locks, report, steps
 from airstack.upgrade.dagresults import LaneResult
@@ -112,13 +116,17 @@ def write(root: Path, result: report.Report) -> tuple[Path, Path]:
 def _show(result: report.Report, written: tuple[Path, Path], root: Path, progress: Progress, request) -> None:
     console = progress.console
     console.print(report.summary_table(result))
-    todo = report.what_to_change(result)
+    todo, not_run = report.what_to_change(result), report.could_not_run(result)
     console.print("[bold]What to change[/]" if todo else "[green]Nothing to change.[/]")
     for line in todo:
         console.print(f"- {line}", markup=False, highlight=False)
+    if not_run:
+        console.print("[bold red]Could not run[/] (neither passed nor failed)")
+    for line in not_run:
+        console.print(f"- {line}", markup=False, highlight=False)
     if request.apply:
-        console.print(f"applied: {', '.join(result.applied) or 'nothing'}" if result.ok
-                      else "not applied: the target breaks something that works now", highlight=False)
+        console.print(f"applied: {', '.join(result.applied) or 'nothing'}" if result.ok else report.refusal(result),
+                      markup=False, highlight=False)
     console.print(f"report: {written[0].relative_to(root)} and {written[1].name}", highlight=False)
 
 
@@ -132,7 +140,9 @@ def main(argv: list[str]) -> int:
     _show(result, written, root, progress, request)
     if request.json:
         sys.stdout.write(json.dumps(report.to_dict(result), indent=2) + "\n")
-    return 0 if result.ok else 1
+    if request.apply and not result.ok:
+        return 1
+    return exit_code(result.verdict)
 
 
 def _split_uv(argv: list[str]) -> tuple[str | None, list[str]]:

@@ -1,11 +1,17 @@
-"""The rehearsal's report (pure): the model, its JSON, its Markdown, the terminal table, what to change."""
+"""The rehearsal's report (pure): the model, its JSON, its Markdown, the terminal table, what to change.
+
+Its verdict is airstack.verdict's word: ``failed`` (a regression, an actionable config-lint or ruff finding,
+a chart problem), ``incomplete`` (something could not run: a DAG check's setup, the harness, a lane, config
+lint, ruff, the chart's schema), else ``ok``. Only ``ok`` lets ``--apply`` write.
+"""
 
 from __future__ import annotations
 
 import re
 from dataclasses import dataclass, field
 
-from airstack.upgrade.dagresults import Check, LaneResult, headline, regressions
+from airstack import verdict as words
+from airstack.upgrade.dagresults import FAILED, NOT_RUN, SHOWN, SKIPPED, Check, LaneResult, headline, regressions
 from airstack.upgrade.locks import PackageDiff
 
 CHECK_NAMES = {"integrity": "integrity, policy, templates", "run": "dag.test() on Postgres"}
@@ -13,9 +19,14 @@ CHECK_NAMES = {"integrity": "integrity, policy, templates", "run": "dag.test() o
 SET_EXPLICITLY = re.compile(r"^Changed default value of .* You currently have .+ set\.?$")
 
 
+UNCHANGED = "fails now and on the target (no change)"
+# How steps.config_lint and steps.ruff say that they could not run (a finding that is not one).
+NOT_RUN_FINDINGS = ("Airflow does not start with this configuration", "ruff failed")
+
+
 def actionable(finding: str) -> bool:
     """Whether a config lint finding asks for a change (a changed default that we set explicitly does not)."""
-    return not SET_EXPLICITLY.match(finding.strip())
+    return not SET_EXPLICITLY.match(finding.strip()) and not finding.startswith(NOT_RUN_FINDINGS)
 
 
 @dataclass
@@ -47,13 +58,67 @@ class Report:
         return regressions(self.before, self.after)
 
     @property
+    def findings(self) -> list[str]:
+        """What the target's config lint and ruff ask to change (informational notes and failures to run left out)."""
+        lint = [f"{env} configuration: {f}" for env, found in self.config_lint.items() for f in found if actionable(f)]
+        return lint + [f"ruff: {f}" for f in self.ruff if actionable(f)]
+
+    @property
+    def tally(self) -> words.Tally:
+        """The rehearsal's checks: each DAG check (a regression fails, a side that could not run makes it not
+        run), each environment's config lint, ruff, the chart; findings fail."""
+        tally = words.Tally()
+        if self.after.ran:
+            for which, lane in (("current", self.before), ("target", self.after)):
+                if lane.error:
+                    tally.add_not_run(f"{which}: the DAG lane did not run: {lane.error}")
+            for file, name, old, new, _ in dag_checks(self):
+                _count_dag_check(tally, old, new)
+        for env, found in self.config_lint.items():
+            _count_step(tally, f"config lint ({env})", found)
+        _count_step(tally, "ruff", self.ruff)
+        if self.chart and not self.chart.available:
+            tally.add_not_run(self.chart.note)
+        elif self.chart:
+            problems = sum(len(p) for p in self.chart.problems.values())
+            tally.failed, tally.passed = tally.failed + problems, tally.passed + (not problems)
+        return tally
+
+    @property
+    def verdict(self) -> str:
+        return words.verdict(self.tally)
+
+    @property
     def ok(self) -> bool:
-        """Nothing that passes today fails on the target, and the target's chart schema takes our values."""
-        chart_ok = self.chart is None or (self.chart.available and not any(self.chart.problems.values()))
-        return not self.regressions and not self.after.error and chart_ok
+        """Every check ran; nothing that passes today fails on the target; no finding is left; the chart fits."""
+        return self.verdict == words.OK
 
 
-def dag_rows(report: Report) -> list[tuple[str, str, str, str, str]]:
+def _count_dag_check(tally: words.Tally, old: Check | None, new: Check | None) -> None:
+    sides = [(which, c) for which, c in (("current", old), ("target", new)) if c is not None]
+    not_run = [f"{which}: {headline(c.message)}" for which, c in sides if c.status == NOT_RUN]
+    if not_run or new is None:
+        tally.add_not_run(not_run[0] if not_run else "target: the check did not run")
+    elif new.status == FAILED and (old is None or old.status != FAILED):
+        tally.failed += 1
+    elif new.status == SKIPPED:
+        tally.add_skip(headline(new.message) or "no reason given")
+    elif new.status == FAILED:  # and now: not a regression, and not a pass either
+        tally.add_skip(UNCHANGED)
+    else:
+        tally.passed += 1
+
+
+def _count_step(tally: words.Tally, step: str, found: list[str]) -> None:
+    broken = [f for f in found if f.startswith(NOT_RUN_FINDINGS)]
+    if broken:
+        tally.add_not_run(f"{step}: {headline(broken[0])}")
+        return
+    count = sum(actionable(f) for f in found)
+    tally.failed, tally.passed = tally.failed + count, tally.passed + (not count)
+
+
+def dag_checks(report: Report) -> list[tuple[str, str, Check | None, Check | None, str]]:
     """(file, check, before, after, the candidate's message, or today's when only that fails) per DAG check."""
     rows = []
     for file in sorted(set(report.before.files) | set(report.after.files)):
@@ -62,21 +127,72 @@ def dag_rows(report: Report) -> list[tuple[str, str, str, str, str]]:
             if old is None and new is None:
                 continue
             message = new.message if new and new.status != "ok" else (old.message if old else "")
-            rows.append((file, name, old.status if old else "-", new.status if new else "-", message))
+            rows.append((file, name, old, new, message))
     return rows
+
+
+def why(report: Report) -> str:
+    """What makes the verdict what it is, in a few words."""
+    tally, parts = report.tally, []
+    if report.regressions:
+        parts.append(f"{len(report.regressions)} regression(s)")
+    if report.findings:
+        parts.append(f"{len(report.findings)} actionable config lint/ruff finding(s) left")
+    if tally.failed > len(report.regressions) + len(report.findings):
+        parts.append("the chart's schema does not take our values")
+    not_run = _not_run(tally)
+    if not_run:
+        parts.append(f"{not_run} check(s) could not run")
+    if not parts and report.verdict == words.OK:
+        unchanged = tally.skip_reasons.get(UNCHANGED, 0)
+        extra = [f"{n} {what}" for n, what in ((tally.skipped - unchanged, "skipped by design"),
+                                               (unchanged, "fail now and on the target")) if n]
+        return (f"{', '.join([f'{tally.passed} checks passed', *extra])}; nothing that passes now fails on the "
+                "target; no finding left")
+    return ", ".join(parts) or "nothing was checked"
+
+
+def refusal(report: Report) -> str:
+    """Why ``--apply`` writes nothing, in one line ("" when it may)."""
+    return "" if report.ok else f"not applied: the verdict is {report.verdict}: {why(report)}"
+
+
+def could_not_run(report: Report) -> list[str]:
+    """What could not run, per side and step: ``target: 8 × could not run: setup: PostgresUnavailableError: …``."""
+    lines = []
+    if report.after.ran:
+        for which, lane in (("current lock", report.before), ("target", report.after)):
+            lines += [f"{which}: {reason}" for reason in lane.tally().reasons() if " × skipped: " not in reason]
+    lines += [f"{n} × could not run: {reason}" for reason, n in report.tally.not_run.items()
+              if not reason.startswith(("current: ", "target: "))]
+    return lines
+
+
+def _not_run(tally: words.Tally) -> int:
+    return sum(tally.not_run.values()) + sum(tally.lacking.values())
+
+
+def side_counts(lane: LaneResult) -> str:
+    """``4 passed, 0 failed, 4 could not run`` (and skipped, when some were)."""
+    tally = lane.tally()
+    skipped = f", {tally.skipped} skipped" if tally.skipped else ""
+    return f"{tally.passed} passed, {tally.failed} failed{skipped}, {_not_run(tally)} could not run"
+
+
+def _shown(check: Check | None) -> str:
+    return "-" if check is None else SHOWN.get(check.status, check.status)
+
+
+def dag_rows(report: Report) -> list[tuple[str, str, str, str, str]]:
+    """(file, check, before, after, the candidate's message, or today's when only that fails) per DAG check."""
+    return [(f, n, _shown(old), _shown(new), m) for f, n, old, new, m in dag_checks(report)]
 
 
 def what_to_change(report: Report) -> list[str]:
     """A short list of what stands between the repository and the target."""
     todo = [f"{file}: {CHECK_NAMES[name]} fails on the target: {headline(check.message)}"
             for file, name, check in report.regressions]
-    if report.after.error:
-        todo.append(f"the DAG checks did not run on the target: {report.after.error}")
-    todo += [f"{env} configuration: {finding}" for env, findings in report.config_lint.items() for finding in findings
-             if actionable(finding)]
-    todo += [f"ruff: {finding}" for finding in report.ruff]
-    if report.chart and not report.chart.available:
-        todo.append(report.chart.note)
+    todo += report.findings
     if report.chart:
         todo += [f"chart {report.chart.version} values ({env}): {p}" for env, ps in report.chart.problems.items()
                  for p in ps]
@@ -84,7 +200,9 @@ def what_to_change(report: Report) -> list[str]:
 
 
 def to_dict(report: Report) -> dict:
-    return {"title": report.title, "ok": report.ok,
+    return {"title": report.title, "verdict": report.verdict, "ok": report.ok,
+            "counts": {"checks": _counts(report.tally), "before": _counts(report.before.tally()),
+                       "after": _counts(report.after.tally())},
             "moves": [{"package": p, "current": c, "target": t} for p, c, t in report.moves],
             "packages": report.packages.to_dict(),
             "dags": {"before": report.before.to_dict(), "after": report.after.to_dict(),
@@ -92,6 +210,11 @@ def to_dict(report: Report) -> dict:
             "config_lint": report.config_lint, "ruff": report.ruff,
             "chart": report.chart.to_dict() if report.chart else None,
             "what_to_change": what_to_change(report), "seconds": report.seconds, "applied": report.applied}
+
+
+def _counts(tally: words.Tally) -> dict:
+    return {"passed": tally.passed, "failed": tally.failed, "skipped": tally.skipped,
+            "could_not_run": _not_run(tally), "reasons": tally.reasons()}
 
 
 def _package_lines(diff: PackageDiff) -> list[str]:
@@ -111,11 +234,13 @@ def _dag_lines(report: Report) -> list[str]:
         return ["Not run: no package moves (the DAGs run on the current lock in `nox -s test`)."]
     lines = ["| DAG file | check | current | target | failure |", "|---|---|---|---|---|"]
     lines += [f"| {f} | {CHECK_NAMES[n]} | {b} | {a} | {_cell(headline(m))} |" for f, n, b, a, m in dag_rows(report)]
-    errors = [f"- {which} lock: the lane did not run: {lane.error}"
-              for which, lane in (("current", report.before), ("target", report.after)) if lane.error]
+    counts = ["", "| | passed | failed | skipped | could not run |", "|---|---|---|---|---|"]
+    for which, lane in (("current lock", report.before), ("target", report.after)):
+        tally = lane.tally()
+        counts.append(f"| {which} | {tally.passed} | {tally.failed} | {tally.skipped} | {_not_run(tally)} |")
     failures = [f"<details><summary>{file}: {CHECK_NAMES[name]} on the target</summary>\n\n```\n{check.message}\n```\n"
                 "</details>" for file, name, check in report.regressions]
-    return lines + ([""] + errors if errors else []) + ([""] + failures if failures else [])
+    return lines + counts + ([""] + failures if failures else [])
 
 
 def _findings(title: str, findings: dict[str, list[str]] | list[str]) -> list[str]:
@@ -131,8 +256,10 @@ def _findings(title: str, findings: dict[str, list[str]] | list[str]) -> list[st
 def to_markdown(report: Report) -> str:
     todo = what_to_change(report)
     lines = [f"# Upgrade rehearsal: {report.title}", "",
-             f"**Verdict: {'no regressions' if report.ok else 'breaks something'}**", "",
+             f"**Verdict: {report.verdict}**: {why(report)}", "",
              "## What to change", "", *([f"- {t}" for t in todo] or ["Nothing found."]), "",
+             *(["## Could not run", "", *[f"- {line}" for line in could_not_run(report)], ""]
+               if could_not_run(report) else []),
              "## Packages", "", *_package_lines(report.packages), "",
              "## DAG checks (current lock → target)", "", *_dag_lines(report), "",
              "## Configuration", "", *_findings("airflow config lint (the target's Airflow)", report.config_lint),
@@ -157,13 +284,11 @@ def summary_table(report: Report):
     table.add_row("packages", f"{len(diff.up)} up, {len(diff.down)} down, {len(diff.added)} added, "
                               f"{len(diff.removed)} removed")
     for which, lane in (("DAG checks, current", report.before), ("DAG checks, target", report.after)):
-        failed = sum(c.status == "failed" for checks in lane.files.values() for c in checks.values())
-        ok = sum(c.status == "ok" for checks in lane.files.values() for c in checks.values())
         if not lane.ran:
             table.add_row(which, "not run (no package moves)")
             continue
-        counts = f"{ok} ok, " + (f"[red]{failed} failed[/]" if failed else "0 failed") + f" ({lane.seconds:.0f} s)"
-        table.add_row(which, f"[red]{lane.error}[/]" if lane.error else counts)
+        counts = f"{side_counts(lane)} ({lane.seconds:.0f} s)"
+        table.add_row(which, f"[red]{counts}[/]" if lane.tally().failed or _not_run(lane.tally()) else counts)
     table.add_row("regressions", f"[red]{len(report.regressions)}[/]" if report.regressions else "[green]none[/]")
     lint = [f for findings in report.config_lint.values() for f in findings]
     informational = sum(not actionable(f) for f in lint)
@@ -173,5 +298,7 @@ def summary_table(report: Report):
     if report.chart:
         count = sum(len(v) for v in report.chart.problems.values())
         table.add_row(f"chart {report.chart.version}", f"{count} problem(s)" if report.chart.available
-                      else "[red]its schema cannot be obtained here[/] (see below)")
+                      else "[red]could not run: its schema cannot be obtained here[/] (see below)")
+    colour = {words.OK: "green", words.PARTIAL: "yellow"}.get(report.verdict, "red")
+    table.add_row("verdict", f"[{colour}]{report.verdict}[/]: {why(report)}")
     return table

@@ -77,7 +77,10 @@ def dag_lane(python: str, root: Path, junit: Path) -> dagresults.LaneResult:
     result = proc.run(argv, cwd=root, env={"PYTHONPATH": str(root)}, check=False, timeout=LANE_TIMEOUT,
                       what="the DAG lane")
     files = dagresults.parse_junit(junit.read_text()) if junit.is_file() else {}
-    error = "" if files else f"pytest exit {result.returncode}: {_last_line(result.stderr, result.stdout)}"
+    # 0 and 1 (some tests failed) are pytest's verdicts; anything else (interrupted, an internal error, a usage
+    # error, no tests collected) means the lane did not run as a whole, whatever part of a report it left.
+    finished = files and result.returncode in (0, 1)
+    error = "" if finished else f"pytest exit {result.returncode}: {_last_line(result.stderr, result.stdout)}"
     return dagresults.LaneResult(files=files, error=error)
 
 

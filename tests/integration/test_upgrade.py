@@ -8,9 +8,8 @@ A scratch DAG gives TimeDeltaSensor a ``delta`` in minutes (an int), which the s
 accepts since 1.19: it must run on the lock and fail on 1.18.0. Each rehearsal takes minutes, so
 there are two: one that finds the regression (and so applies nothing), and one ``--apply`` on one DAG.
 
-(An Airflow move, 3.3.2 -> 3.2.2, resolves and installs too, but there every DAG run fails in the
-gate's own run machinery (airstack.dagruns' warmed execution API needs 3.3), so it cannot tell a DAG
-that breaks from one that does not; README "Upgrade rehearsal" gives that report.)
+A third rehearsal cannot start its Postgres (issue 23): it is `incomplete`, never "no regressions". The
+DAG-run harness on Airflow 3.2 is checked by tests/integration/test_airflow_seam.py.
 """
 
 from __future__ import annotations
@@ -56,8 +55,8 @@ def scratch_repo(dest: Path, dag_files: tuple[str, ...] | None = None) -> Path:
     return root
 
 
-def upgrade(root: Path, *args: str) -> proc.Result:
-    env = {"AIRSTACK_ROOT": str(root)}
+def upgrade(root: Path, *args: str, env: dict[str, str] | None = None) -> proc.Result:
+    env = {"AIRSTACK_ROOT": str(root), **(env or {})}
     return proc.run([sys.executable, "-m", "airstack.upgrade", "--uv", _uv(), *args], cwd=root, env=env,
                     check=False, timeout=2400)
 
@@ -122,7 +121,7 @@ def test_config_lint_ran_on_each_deployed_environment(upgrade_rehearsal):
 def test_a_regression_applies_nothing_and_the_report_is_written(upgrade_rehearsal):
     root, result, report, before = upgrade_rehearsal
     assert report["applied"] == [] and tree_digest(root) == before
-    assert "not applied: the target breaks something that works now" in result.stderr
+    assert "not applied: the verdict is failed: 1 regression(s)" in result.stderr
     markdown = (root / ".airstack" / "upgrade" / f"{REPORT}.md").read_text()
     assert "| apache-airflow-providers-standard | down | 1.21.0 | 1.18.0 |" in markdown
     assert "| dags/waits_minutes.py | dag.test() on Postgres | ok | failed | Failed: waits_minutes" in markdown
@@ -167,3 +166,31 @@ def test_unresolvable_targets_and_bad_arguments_are_one_line(tmp_path, args, lin
     assert len(lines) == 1 and lines[0].startswith(line), result.stderr
     assert "Traceback" not in result.stderr and result.stdout == ""
     assert tree_digest(root) == before and not (root / ".airstack").exists()
+
+
+# A registry under .invalid never resolves: the daemon answers, and cannot get the image (issue 23's laptop
+# behind a proxy, made deterministic); the container provider is asked for explicitly, so nothing falls back.
+NO_POSTGRES = {"AIRSTACK_TEST_POSTGRES": "container", "AIRSTACK_POSTGRES_IMAGE": "airstack.invalid/postgres:15"}
+
+
+def test_a_rehearsal_whose_postgres_cannot_start_is_incomplete_not_no_regressions(tmp_path):
+    root = scratch_repo(tmp_path / "repo", dag_files=("example_bash_operator.py",))
+    before = tree_digest(root)
+    result = upgrade(root, *MOVE, "--json", "--apply", env=NO_POSTGRES)
+    report = json.loads(result.stdout)
+    assert result.returncode == 1, result.stderr[-3000:]
+    assert (report["verdict"], report["ok"], report["dags"]["regressions"]) == ("incomplete", False, [])
+    for side in ("before", "after"):
+        run = report["dags"][side]["files"]["dags/example_bash_operator.py"]["run"]
+        assert run["status"] == "not_run" and run["message"].startswith("setup: PostgresUnavailableError"), run
+        counts = report["counts"][side]
+        assert counts["could_not_run"] >= 1 and counts["failed"] == 0, counts
+        assert any("PostgresUnavailableError" in reason for reason in counts["reasons"]), counts
+    assert "no regressions" not in result.stderr and "Could not run" in result.stderr
+    assert "incomplete" in result.stderr.split("verdict", 1)[1].splitlines()[0]
+    refused = [line for line in result.stderr.splitlines() if line.startswith("not applied")]
+    assert refused == [f"not applied: the verdict is incomplete: {report['counts']['checks']['could_not_run']} "
+                       "check(s) could not run"], result.stderr
+    assert report["applied"] == [] and tree_digest(root) == before
+    markdown = (root / ".airstack" / "upgrade" / f"{REPORT}.md").read_text()
+    assert "**Verdict: incomplete**" in markdown and "## Could not run" in markdown

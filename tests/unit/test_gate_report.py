@@ -30,6 +30,20 @@ def test_pytest_outcomes_count_per_test_and_per_reason():
     assert tally.counts() == "1 passed, 1 failed, 1 skipped, 4 could not run"
 
 
+def test_a_failure_that_says_it_could_not_run_is_not_a_dag_failure():
+    """The DAG-run harness's own failures (airstack.dagruns) can only fail a test: they count as could not run."""
+    from _pytest.reports import TestReport
+
+    from airstack.pytest_tally import outcome
+    from airstack.verdict import could_not_run
+
+    def failed(text: str) -> TestReport:
+        return TestReport("t", ("t.py", 1, "t"), {}, "failed", f"Failed: {text}", "call")
+
+    assert outcome(failed(could_not_run("harness: BrokenProcessPool"))) == ("not_run", "harness: BrokenProcessPool")
+    assert outcome(failed("etl (dags/etl.py): task 'a' failed: ValueError")) == ("failed", "")
+
+
 @pytest.mark.parametrize(("code", "tally", "by_design", "require", "word"), [
     (0, Tally(passed=3), "", (), OK),
     (1, Tally(passed=3, failed=1), "", (), FAILED),

@@ -122,6 +122,9 @@ JUNIT = """<?xml version="1.0" encoding="utf-8"?><testsuites><testsuite name="py
   <error message="failed on setup with &quot;no Postgres&quot;">trace</error></testcase>
 <testcase classname="tests.dags.test_dag_runs" name="test_dag_runs_to_success[dags/c.py]" time="0">
   <skipped type="pytest.skip" message="c: needs Docker">skip</skipped></testcase>
+<testcase classname="tests.dags.test_dag_runs" name="test_dag_runs_to_success[dags/d.py]" time="0">
+  <failure message="Failed: could not run: harness: the worker running it failed: BrokenProcessPool (d, dags/d.py)">
+  x</failure></testcase>
 <testcase classname="tests.dags.test_dag_runs" name="test_etl_wrote_the_warehouse" time="0"/>
 </testsuite></testsuites>"""
 
@@ -131,9 +134,20 @@ def test_junit_becomes_checks_per_dag_file():
         "dags/a.py": {"integrity": Check("ok"), "run": Check("ok")},
         "dags/b.py": {"integrity": Check("failed", "dags/b.py: import error: cannot import name 'RetryPolicy' "
                                                    "from 'airflow.sdk'"),
-                      "run": Check("failed", 'failed on setup with "no Postgres"')},
+                      "run": Check("not_run", "setup: no Postgres")},
         "dags/c.py": {"run": Check("skipped", "c: needs Docker")},
+        "dags/d.py": {"run": Check("not_run",
+                                   "harness: the worker running it failed: BrokenProcessPool (d, dags/d.py)")},
     }
+
+
+def test_a_setup_failure_is_a_reason_not_a_failure():
+    error = ('failed on setup with "airstack.errors.PostgresUnavailableError: cannot start a container from '
+             'postgres:15 (DockerRefusedError): set AIRSTACK_POSTGRES_IMAGE"')
+    assert dagresults.setup_reason(error) == ("setup: PostgresUnavailableError: cannot start a container from "
+                                              "postgres:15 (DockerRefusedError): set AIRSTACK_POSTGRES_IMAGE")
+    assert dagresults.setup_reason('failed on setup with "Failed: no Postgres for the tests"') == \
+        "setup: no Postgres for the tests"
 
 
 EXECUTOR_NOTE = ("Changed default value of `executor` in `core` from `SequentialExecutor` to `LocalExecutor`. "
@@ -168,8 +182,53 @@ def test_regressions_are_what_passes_now_and_fails_on_the_target():
     result = _report()
     assert [(f, n, c.message) for f, n, c in result.regressions] == [
         ("dags/b.py", "integrity", "import error: no RetryPolicy\nmore"), ("dags/b.py", "run", "no DAG")]
-    assert not result.ok
-    assert _report(after=result.before).ok
+    assert not result.ok and result.verdict == "failed"
+    assert _report(after=result.before, config_lint={}, ruff=[]).ok
+
+
+def test_actionable_findings_fail_the_verdict_and_apply_says_why_in_one_line():
+    before = _report().before
+    clean = _report(after=before, config_lint={"production": [EXECUTOR_NOTE]}, ruff=[])
+    assert clean.verdict == "ok" and report.refusal(clean) == ""  # an informational note is not a finding
+    for changes, why in [({}, "2 actionable config lint/ruff finding(s) left"),
+                         ({"ruff": []}, "1 actionable config lint/ruff finding(s) left"),
+                         ({"config_lint": {}}, "1 actionable config lint/ruff finding(s) left")]:
+        result = _report(after=before, **changes)
+        assert result.verdict == "failed" and not result.ok
+        assert report.refusal(result) == f"not applied: the verdict is failed: {why}"
+    broken = _report(after=before, config_lint={"production": ["Airflow does not start with this configuration: x"]},
+                     ruff=[])
+    assert broken.verdict == "incomplete" and broken.findings == []
+    assert report.refusal(broken) == "not applied: the verdict is incomplete: 1 check(s) could not run"
+
+
+SETUP = Check("not_run", "setup: PostgresUnavailableError: cannot start a container from postgres:15")
+
+
+def test_checks_that_could_not_run_on_both_sides_are_incomplete_never_no_change():
+    lane = LaneResult({f"dags/{n}.py": {"integrity": SETUP, "run": SETUP} for n in "ab"}, seconds=5)
+    result = _report(before=lane, after=LaneResult(dict(lane.files), seconds=6), config_lint={}, ruff=[])
+    assert result.regressions == [] and result.verdict == "incomplete" and not result.ok
+    assert report.could_not_run(result) == [
+        f"current lock: 4 × could not run: {SETUP.message}", f"target: 4 × could not run: {SETUP.message}"]
+    assert report.what_to_change(result) == []
+    text = report.to_markdown(result)
+    assert "**Verdict: incomplete**: 4 check(s) could not run\n" in text
+    assert f"## Could not run\n\n- current lock: 4 × could not run: {SETUP.message}\n" in text
+    assert "| dags/a.py | dag.test() on Postgres | could not run | could not run | setup: Postgres" in text
+    assert "| current lock | 0 | 0 | 0 | 4 |\n| target | 0 | 0 | 0 | 4 |\n" in text
+    data = report.to_dict(result)
+    assert (data["verdict"], data["ok"]) == ("incomplete", False)
+    assert data["counts"]["after"] == {"passed": 0, "failed": 0, "skipped": 0, "could_not_run": 4,
+                                       "reasons": [f"4 × could not run: {SETUP.message}"]}
+    one_side = _report(after=LaneResult({"dags/a.py": {"integrity": Check("ok"), "run": SETUP}}), config_lint={},
+                       ruff=[])
+    assert one_side.verdict == "incomplete" and one_side.tally.passed == 2  # a's integrity, ruff
+    assert one_side.tally.not_run["target: the check did not run"] == 2  # b's checks: no result on the target
+    lane_broken = _report(after=LaneResult(error="pytest exit 4: no tests ran"), config_lint={}, ruff=[])
+    assert lane_broken.verdict == "incomplete"
+    assert "target: 1 × could not run: the DAG lane did not run: pytest exit 4: no tests ran" in \
+        report.could_not_run(lane_broken)
 
 
 def test_what_to_change_lists_dags_config_ruff_and_chart():
@@ -180,16 +239,17 @@ def test_what_to_change_lists_dags_config_ruff_and_chart():
         "production configuration: `secret_key` moved from `webserver` to `api`.",
         "ruff: dags/x.py:1:1: AIR301 `schedule_interval` is removed",
         "chart 1.20.0 values (production): a.b: not a key"]
-    missing = _report(after=result.before, chart=report.ChartCheck("1.21.0", False, "chart 1.21.0: not here"))
-    assert report.what_to_change(missing) == ["production configuration: `secret_key` moved from `webserver` to `api`.",
-                                              "ruff: dags/x.py:1:1: AIR301 `schedule_interval` is removed",
-                                              "chart 1.21.0: not here"]
-    assert not missing.ok  # the check asked for could not be made
+    missing = _report(after=result.before, chart=report.ChartCheck("1.21.0", False, "chart 1.21.0: not here"),
+                      config_lint={}, ruff=[])
+    assert report.what_to_change(missing) == []
+    assert report.could_not_run(missing) == ["1 × could not run: chart 1.21.0: not here"]
+    assert missing.verdict == "incomplete"  # the check asked for could not be made
 
 
 def test_the_markdown_report():
     text = report.to_markdown(_report())
-    assert text.startswith("# Upgrade rehearsal: apache-airflow==3.2.2\n\n**Verdict: breaks something**\n")
+    assert text.startswith("# Upgrade rehearsal: apache-airflow==3.2.2\n\n**Verdict: failed**: 2 regression(s), "
+                           "2 actionable config lint/ruff finding(s) left\n")
     assert "| apache-airflow | down | 3.3.2 | 3.2.2 |\n" in text
     assert "| pendulum | added | | 3.1.0 |\n| arrow | removed | 1.4.0 | |\n" in text
     assert "| dags/b.py | integrity, policy, templates | ok | failed | import error: no RetryPolicy |\n" in text
@@ -203,7 +263,7 @@ def test_the_markdown_report():
 
 def test_the_json_report_and_the_table():
     data = json.loads(json.dumps(report.to_dict(_report())))
-    assert data["ok"] is False
+    assert data["ok"] is False and data["verdict"] == "failed"
     assert data["moves"] == [{"package": "apache-airflow", "current": "3.3.2", "target": "3.2.2"}]
     assert data["packages"]["down"][0] == {"name": "apache-airflow", "before": "3.3.2", "after": "3.2.2"}
     assert data["dags"]["regressions"][1] == {"file": "dags/b.py", "check": "run", "message": "no DAG"}
@@ -214,10 +274,12 @@ def test_the_json_report_and_the_table():
     console.print(report.summary_table(_report()))
     rows = [[cell.strip() for cell in line.split("│")[1:-1]] for line in console.export_text().splitlines()
             if line.startswith("│")]
-    assert rows == [["packages", "0 up, 2 down, 1 added, 1 removed"], ["DAG checks, current", "4 ok, 0 failed (30 s)"],
-                    ["DAG checks, target", "2 ok, 2 failed (31 s)"], ["regressions", "2"],
+    assert rows == [["packages", "0 up, 2 down, 1 added, 1 removed"],
+                    ["DAG checks, current", "4 passed, 0 failed, 0 could not run (30 s)"],
+                    ["DAG checks, target", "2 passed, 2 failed, 0 could not run (31 s)"], ["regressions", "2"],
                     ["config lint", "1 finding(s) in 2 environment(s), 1 informational"],
-                    ["ruff AIR3", "1 finding(s)"]]
+                    ["ruff AIR3", "1 finding(s)"],
+                    ["verdict", "failed: 2 regression(s), 2 actionable config lint/ruff finding(s) left"]]
 
 
 # -------------------------------------------------------------------- deployed config, chart --
@@ -260,3 +322,12 @@ def test_a_chart_release_that_is_not_here_says_so_in_one_line(tmp_path, monkeypa
     fixture.write_text('{"type": "object"}')
     expected = f"schema: {chart.FIXTURE.format(version='1.20.0')}"
     assert chart.find_schema(tmp_path, "1.20.0") == ({"type": "object"}, expected)
+
+
+def test_a_check_failing_now_and_on_the_target_is_no_regression_and_no_pass():
+    failing = {"dags/a.py": {"integrity": Check("ok"), "run": Check("failed", "task 'x' failed")}}
+    result = _report(before=LaneResult(failing), after=LaneResult(dict(failing)), config_lint={}, ruff=[])
+    assert result.regressions == [] and result.verdict == "ok"
+    assert result.tally.passed == 2 and result.tally.skip_reasons == {report.UNCHANGED: 1}
+    assert report.why(result) == ("2 checks passed, 1 fail now and on the target; nothing that passes now fails "
+                                  "on the target; no finding left")

@@ -59,6 +59,13 @@ def test_required_reads_the_environment():
 
 def test_a_skip_that_says_it_could_not_run_is_counted_so():
     tally = v.Tally()
-    tally.add_skip(f"Skipped: {v.cannot_run('Postgres (embedded) did not start')}")
+    tally.add_skip(f"Skipped: {v.could_not_run('Postgres (embedded) did not start')}")
     assert (tally.skipped, tally.not_run) == (0, {"Postgres (embedded) did not start": 1})
     assert v.verdict(tally) == v.INCOMPLETE
+
+
+def test_could_not_run_is_recognised_again_in_a_pytest_failure():
+    message = v.could_not_run("harness: the worker running it failed: BrokenProcessPool")
+    assert v.not_run_reason(message) == "harness: the worker running it failed: BrokenProcessPool"
+    assert v.not_run_reason(f"Failed: {message}\n\nmore") == "harness: the worker running it failed: BrokenProcessPool"
+    assert v.not_run_reason("etl (dags/etl.py): task 'a' failed: could not run: x") is None
