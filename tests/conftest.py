@@ -199,6 +199,11 @@ def pytest_collection_finish(session: pytest.Session) -> None:
         session.config.stash.setdefault(_PRESTARTED, {})["execution_api"] = _Background(warm)
 
 
+def postgres_failed(config: pytest.Config) -> str | None:
+    """Why the session's Postgres did not start (then every test that needs it could not run), or None."""
+    return config.stash.get(_POSTGRES_FAILED, None)
+
+
 def postgres_available(config: pytest.Config) -> bool:
     """Whether a Postgres provider was found (the header says which, or why none)."""
     return config.stash[_POSTGRES][1] is not None
@@ -229,10 +234,10 @@ def postgres(pytestconfig: pytest.Config):
                 started = prestarted(pytestconfig, "postgres")
             server = started[0] if started else stack.enter_context(postgres_server(choice, probes))
         except AirstackError as exc:  # told once: the other tests that need it could not run (pytest_runtest_setup)
-            pytestconfig.stash[_POSTGRES_FAILED] = f"Postgres ({choice.provider.value}) did not start"
-            server, why = None, str(exc)
+            pytestconfig.stash[_POSTGRES_FAILED] = f"Postgres ({choice.provider.value}) did not start: {exc}"
+            server = None
         if server is None:
-            pytest.fail(f"{pytestconfig.stash[_POSTGRES_FAILED]}: {why}", pytrace=False)
+            pytest.fail(pytestconfig.stash[_POSTGRES_FAILED], pytrace=False)
         yield server
 
 
@@ -241,7 +246,7 @@ def pytest_runtest_setup(item: pytest.Item) -> None:
     """After the session's Postgres failed to start (one error says why), a test that needs it could not run."""
     failed = item.config.stash.get(_POSTGRES_FAILED, None)
     if failed and "postgres" in getattr(item, "fixturenames", ()):
-        pytest.skip(could_not_run(f"{failed} (the first test that needed it says why)"))
+        pytest.skip(could_not_run(failed))
 
 
 @pytest.fixture(scope="session")

@@ -31,7 +31,7 @@ def _scratch_dags(tmp_path: Path, file: str, old: str, new: str) -> Path:
     return folder
 
 
-def _dag_lane(folder: Path, tmp_path: Path) -> tuple[dict[str, tuple[str, str]], str]:
+def _dag_lane(folder: Path, tmp_path: Path, **environ: str) -> tuple[dict[str, tuple[str, str]], str]:
     """Run the gate's DAG lane on ``folder``: ({class::test: (outcome, message)}, its output)."""
     junit = tmp_path / "lane.xml"
     options = ["-p", "no:cacheprovider", "-o", "junit_family=xunit1", f"--junitxml={junit}"]
@@ -39,7 +39,7 @@ def _dag_lane(folder: Path, tmp_path: Path) -> tuple[dict[str, tuple[str, str]],
     assert dags.argv[:3] == [sys.executable, "-m", "pytest"]
     # Its own Postgres (binaries or the wheel): the lane names fixed databases, so no shared server.
     env = {"AIRSTACK_DAGS_FOLDER": str(folder), "AIRSTACK_TEST_POSTGRES": "", "AIRSTACK_TEST_POSTGRES_DSN": "",
-           "DOCKER_HOST": "unix:///nonexistent/docker.sock"}
+           "DOCKER_HOST": "unix:///nonexistent/docker.sock", **environ}
     result = proc.run(dags.argv, env=env, cwd=paths.repo_root(), check=False, timeout=1200)
     assert junit.is_file(), result.stdout[-3000:] + result.stderr[-3000:]
     outcomes = {}
@@ -158,3 +158,27 @@ def test_what_the_other_dag_tests_are_told(tmp_path, dag_policy):
     assert [d.dag_id for d in health.dags("walker two")] == ["good", "typo_bad", "typo_good"]
     assert health.left_out() == [
         "dags/broken.py fails to import: see test_dag_file[dags/broken.py]; left out of: walker one, walker two"]
+
+
+def test_a_postgres_that_does_not_start_leaves_the_integrity_tests_running(tmp_path):
+    """The session's Postgres is chosen but does not answer (an external DSN on a closed port): every test that
+    needs it could not run, with the one reason; the tests that do not (integrity, policy, templates) still run
+    and pass. The lane's tally counts no pass for what could not run, and no failure either."""
+    import json
+    import socket
+
+    from airstack.verdict import INCOMPLETE, Tally, verdict
+
+    with socket.socket() as probe:  # a port nothing listens on
+        probe.bind(("127.0.0.1", 0))
+        closed = probe.getsockname()[1]
+    dsn = f"postgresql+psycopg2://airflow:unused@127.0.0.1:{closed}/airflow"
+    outcomes, output = _dag_lane(paths.dags_folder(), tmp_path, AIRSTACK_TEST_POSTGRES="external",
+                                 AIRSTACK_TEST_POSTGRES_DSN=dsn)
+    integrity = {t: o for t, (o, _) in outcomes.items() if t.startswith(INTEGRITY)}
+    assert integrity and set(integrity.values()) == {"passed"}, output[-6000:]
+    runs = {t: m for t, (o, m) in outcomes.items() if "test_dag_runs_to_success" in t}
+    assert runs and all(m.startswith("could not run: Postgres (external) did not start") for m in runs.values()), runs
+    tally = Tally.from_dict(json.loads((tmp_path / "dags.json").read_text())["tally"])
+    assert tally.failed == 0 and len(tally.not_run) == 1, tally
+    assert verdict(tally) == INCOMPLETE
