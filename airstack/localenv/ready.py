@@ -121,12 +121,11 @@ class _Asked:
 
 
 def _fetch(api_url: str) -> tuple[list[dict], list[dict]]:
-    from airstack.localenv.health import api_client
+    from airstack.localenv.health import api_client, get_all
 
-    with api_client(api_url) as client:
-        dags = client.get("/dags", params={"limit": 1000}).raise_for_status().json()["dags"]
-        errors = client.get("/importErrors", params={"limit": 1000}).raise_for_status().json()["import_errors"]
-    return dags, errors
+    with api_client(api_url) as client:  # every page: a folder may hold more DAGs than one page shows
+        return get_all(client, "/dags", "dags", limit=1000), get_all(client, "/importErrors", "import_errors",
+                                                                     limit=1000)
 
 
 # Until the DAG processor has recorded a file, the files it has not recorded are only asked about once it

@@ -191,11 +191,13 @@ def follow_run(api_url: str, dag_id: str, timeout: float, console, dags_folder: 
 def _follow(client, dag_id: str, run_id: str, timeout: float, console) -> tuple[str, list[dict]]:
     """Poll the run until it ends or ``timeout``; each task's state change printed on ``console`` (None: quiet).
     The run's last state and its task instances."""
+    from airstack.localenv.health import get_all
+
     narrator, task_fields = Narrator(), {}
     deadline, state = time.monotonic() + timeout, "queued"
     while True:
         state = client.get(f"/dags/{dag_id}/dagRuns/{run_id}").json()["state"]
-        tasks = client.get(f"/dags/{dag_id}/dagRuns/{run_id}/taskInstances").json()["task_instances"]
+        tasks = get_all(client, f"/dags/{dag_id}/dagRuns/{run_id}/taskInstances", "task_instances", limit=1000)
         changed = narrator.changes(tasks)
         for ti in changed:
             if ti["state"] == "up_for_retry" and ti["task_id"] not in task_fields:

@@ -195,7 +195,7 @@ def test_native_environment_end_to_end(env):
 
     up = cli(environ, "up", "--runtime", "native", check=False)
     out = up.stdout
-    assert "Airflow is up" in out and "runtime: native" in out
+    assert "Airflow is up" in out and "runtime: native" in out, out + up.stderr
     # Ready means ready: every DAG file parsed (the slow one's DAG is there when `up` returns), the import error
     # shown where it is, only the file without a DAG called so, and a distinct exit code.
     assert _api(env, "/dags/slow_to_parse")["dag_id"] == "slow_to_parse"

@@ -202,3 +202,19 @@ def test_an_env_already_up_is_summarised_from_what_the_api_shows(monkeypatch):
     monkeypatch.setattr(ready, "_fetch", lambda url: (dags, errors))
     state = ready.current("http://x")
     assert state.dags == {"a.py": ["a"]} and state.errors == {"broken.py": SYNTAX_TRACE}
+
+
+def test_every_page_of_a_collection_is_read():
+    """The REST API caps a page at 100 items whatever `limit` asks: 157 DAGs are two pages."""
+    import httpx
+
+    from airstack.localenv.health import get_all
+
+    items = [{"dag_id": f"generated_{number:03}"} for number in range(157)]
+
+    def serve(request: httpx.Request) -> httpx.Response:
+        offset = int(request.url.params["offset"])
+        return httpx.Response(200, json={"dags": items[offset:offset + 100], "total_entries": len(items)})
+
+    with httpx.Client(transport=httpx.MockTransport(serve), base_url="http://x") as client:
+        assert get_all(client, "/dags", "dags", limit=1000) == items
