@@ -24,6 +24,7 @@ from airstack.dagruns import TaskFailure, failure_lines, frame_origin
 from airstack.errors import AirstackError
 
 FINISHED = {"success", "failed"}
+ENDED = {"success", "failed", "up_for_retry"}  # an attempt's end: it ran from its start_date to its end_date
 LOG_LINES = 20
 # Structured log events that frame a task's log but say nothing about it.
 _FRAMING = ("::group::", "::endgroup::")
@@ -59,7 +60,8 @@ def narrate(ti: dict, task: dict | None = None) -> tuple[datetime | None, str]:
     index = ti.get("map_index")
     label = ti["task_id"] + (f"[{index}]" if index is not None and index >= 0 else "")
     attempt = f" (attempt {ti.get('try_number')} of {ti['max_tries'] + 1})" if ti.get("max_tries") else ""
-    when = _stamp(ti.get("start_date")) if state == "running" else _stamp(ti.get("end_date"))
+    when = _stamp(ti.get("start_date")) if state == "running" else \
+        _stamp(ti.get("end_date")) if state in ENDED else None  # queued: the last try's end_date is still set
     if state != "up_for_retry":
         return when, f"{label} {state}{attempt}"
     window = retry_window(when, ti.get("try_number") or 1, task or {}) if when else None
@@ -71,9 +73,11 @@ def narrate(ti: dict, task: dict | None = None) -> tuple[datetime | None, str]:
 @dataclass
 class Narrator:
     """Each task instance's state change, once, as a line: ``21:13:44 t failed (attempt 1 of 2); retrying at
-    21:13:49``. A change is a new state or a new attempt; a state that comes and goes between two looks is not seen."""
+    21:13:49``. A change is a new state or a new attempt. An attempt that started and ended between two looks is
+    told from its start and end dates (running, then how it ended); a queued state that came and went is not."""
 
     seen: dict[tuple[str, int], tuple[str, int]] = field(default_factory=dict)
+    ran: set[tuple[str, int, int]] = field(default_factory=set)  # (task, map index, attempt) told as running
 
     def changes(self, tis: list[dict]) -> list[dict]:
         """The task instances whose state or attempt changed since the last call (and remembered)."""
@@ -85,9 +89,20 @@ class Narrator:
             self.seen[key] = now
         return out
 
+    def _unseen_runs(self, changed: list[dict]) -> list[dict]:
+        """For each attempt that ended unseen as running: the running it had (from its start_date)."""
+        runs = []
+        for ti in changed:
+            attempt = (ti["task_id"], ti.get("map_index", -1), ti.get("try_number") or 0)
+            if ti["state"] == "running" or (ti["state"] in ENDED and ti.get("start_date") and attempt not in self.ran):
+                if ti["state"] != "running":
+                    runs.append({**ti, "state": "running"})
+                self.ran.add(attempt)
+        return runs
+
     def lines(self, changed: list[dict], tasks: dict[str, dict], seen_at: datetime) -> list[str]:
         """``changed`` as lines, in the order they happened (``tasks``: the REST API's task fields, by task id)."""
-        told = [narrate(ti, tasks.get(ti["task_id"])) for ti in changed]
+        told = [narrate(ti, tasks.get(ti["task_id"])) for ti in self._unseen_runs(changed) + changed]
         told = [(when or seen_at, line) for when, line in told]
         return [f"{_clock(when)} {line}" for when, line in sorted(told, key=lambda item: item[0])]
 

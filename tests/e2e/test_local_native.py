@@ -18,6 +18,7 @@ import pytest
 from airstack import paths, proc
 from airstack.localenv.config import LocalConfig
 from airstack.postgres.embedded import free_port
+from tests.e2e.progress import run_while_progressing
 
 pytestmark = pytest.mark.e2e
 ROOT = paths.repo_root()
@@ -183,15 +184,14 @@ def _wait_for_lock(lock_file: Path, holder: subprocess.Popen) -> None:
 
 def test_native_environment_end_to_end(env):
     environ, root = env["environ"], env["root"]
-    # A taken port: a clear error within 10 s, and nothing left running.
+    # A taken port: a clear error before anything starts (no database made), and nothing left running.
     with socket.socket() as taken:
         taken.bind(("127.0.0.1", int(environ["AIRSTACK_LOCAL_API_PORT"])))
         taken.listen()
-        started = time.monotonic()
         refused = cli(environ, "up", "--runtime", "native", check=False)
-    assert refused.returncode == 1 and time.monotonic() - started < 10
+    assert refused.returncode == 1
     assert f"port {environ['AIRSTACK_LOCAL_API_PORT']} on 127.0.0.1 is taken" in refused.stderr
-    assert not (_config(env).pgdata / "data" / "postmaster.pid").exists()
+    assert not (_config(env).pgdata / "data").exists()
 
     up = cli(environ, "up", "--runtime", "native", check=False)
     out = up.stdout
@@ -276,12 +276,12 @@ def test_native_environment_end_to_end(env):
     runs = _api(env, "/dags/example_bash_operator/dagRuns")["dag_runs"]
     assert any(r["state"] == "success" for r in runs), "the data of the first `up` survived down/up"
 
-    # Postgres killed: a clear error within 10 s, never a hang.
+    # Postgres killed: a clear error, never a hang (the run stops at the health check; a command that stops
+    # moving fails the test, however loaded the machine).
     os.kill(_postmaster(env), signal.SIGKILL)
-    started = time.monotonic()
-    failed = cli(environ, "run", "example_bash_operator", check=False, timeout=30)
-    assert failed.returncode == 1 and time.monotonic() - started < 10
-    assert "is not healthy (metadatabase: unhealthy" in failed.stderr, failed.stderr
+    failed = run_while_progressing([sys.executable, "-m", "airstack.localenv", "run", "example_bash_operator"],
+                                   env=environ, cwd=ROOT)
+    assert failed.returncode == 1 and "is not healthy (metadatabase: unhealthy" in failed.stderr, failed.stderr
 
     cli(environ, "clean", "--yes")
     assert not (root / ".airstack" / "local" / "native").exists() and not _config(env).pgdata.exists()

@@ -29,8 +29,10 @@ def ti(state, try_number=1, max_tries=1, start="2026-12-07T21:13:40Z", end=None,
 
 def test_a_task_that_fails_then_is_retried_is_told_step_by_step():
     narrator, told = runs.Narrator(), []
-    polls = [[ti(None, 0)], [ti("queued")], [ti("running")], [ti("running")],
+    polls = [[ti(None, 0)], [ti("queued", start=None)], [ti("running")], [ti("running")],
              [ti("up_for_retry", end="2026-12-07T21:13:44.2Z")], [ti("up_for_retry", end="2026-12-07T21:13:44.2Z")],
+             # queued again: the last attempt's end_date is still set, the line takes the time it was seen
+             [ti("queued", 2, end="2026-12-07T21:13:44.2Z")],
              [ti("running", 2, start="2026-12-07T21:13:50Z")],
              [ti("failed", 2, start="2026-12-07T21:13:50Z", end="2026-12-07T21:13:52Z")]]
     for tis in polls:
@@ -38,19 +40,25 @@ def test_a_task_that_fails_then_is_retried_is_told_step_by_step():
     assert told == ["21:14:00 t queued (attempt 1 of 2)",  # no time of its own: when it was seen
                     "21:13:40 t running (attempt 1 of 2)",
                     "21:13:44 t failed (attempt 1 of 2); retrying at 21:13:49",
+                    "21:14:00 t queued (attempt 2 of 2)",
                     "21:13:50 t running (attempt 2 of 2)",
                     "21:13:52 t failed (attempt 2 of 2)"]
 
 
-def test_a_missed_state_still_shows_the_new_attempt_and_lines_come_in_time_order():
+def test_an_attempt_over_between_two_looks_is_told_from_its_dates():
     narrator = runs.Narrator()
-    narrator.changes([ti("running")])
-    # Between two looks the task failed, waited and started again: same state, a new attempt.
-    assert [line for line in narrator.lines(narrator.changes([ti("running", 2, start="2026-12-07T21:13:50Z")]),
-                                            {}, SEEN)] == ["21:13:50 t running (attempt 2 of 2)"]
-    both = [ti("success", 1, 0, end="2026-12-07T21:13:59Z", task_id="late"),
-            ti("success", 1, 0, end="2026-12-07T21:13:41Z", task_id="early", map_index=0)]
-    assert narrator.lines(narrator.changes(both), {}, SEEN) == ["21:13:41 early[0] success", "21:13:59 late success"]
+    narrator.changes([ti("queued", start=None)])
+    # Between two looks the attempt ran and failed: its running (from start_date), then its end, in time order.
+    ended = narrator.changes([ti("up_for_retry", start="2026-12-07T21:13:40Z", end="2026-12-07T21:13:41Z")])
+    assert narrator.lines(ended, {"t": TASK}, SEEN) == ["21:13:40 t running (attempt 1 of 2)",
+                                                        "21:13:41 t failed (attempt 1 of 2); retrying at 21:13:46"]
+    # Failed, waited and started again between two looks: same state, a new attempt.
+    assert narrator.lines(narrator.changes([ti("running", 2, start="2026-12-07T21:13:50Z")]), {}, SEEN) == \
+        ["21:13:50 t running (attempt 2 of 2)"]
+    both = [ti("success", 1, 0, start="2026-12-07T21:13:58Z", end="2026-12-07T21:13:59Z", task_id="late"),
+            ti("running", 1, 0, start="2026-12-07T21:13:41Z", task_id="early", map_index=0)]
+    assert narrator.lines(narrator.changes(both), {}, SEEN) == [
+        "21:13:41 early[0] running", "21:13:58 late running", "21:13:59 late success"]
 
 
 def test_the_next_attempt_follows_airflows_retry_delay():
