@@ -17,7 +17,7 @@ from airstack import paths
 from airstack.docker_client import connect, get_client
 from airstack.postgres.embedded import free_port
 from tests.e2e.progress import run_while_progressing, tree_fingerprint
-from tests.e2e.test_local_native import ROOT, cli
+from tests.e2e.test_local_native import NO_DAG, ROOT, cli
 
 pytestmark = [pytest.mark.e2e, pytest.mark.docker]
 
@@ -34,6 +34,7 @@ def env(tmp_path_factory):
     doc = store.decrypt_raw(root, "local")
     doc["airflow"]["connections"][0]["port"] = pg_port  # warehouse_db follows the scratch port
     store.save(root, "local", doc)
+    (root / "dags" / "no_dag_here.py").write_text(NO_DAG)  # up parses it once more, in the processor's container
     secrets = [v for v in doc["airflow"]["keys"].values() if isinstance(v, str) and v]
     secrets += [v for p in doc["projects"].values() for v in (p.get("secret") or {}).values()]
     yield {"root": root, "environ": environ, "url": f"http://127.0.0.1:{api_port}", "secrets": secrets,
@@ -87,6 +88,8 @@ def test_docker_environment_end_to_end(env):
     up = _cli(env, "up", "--runtime", "docker")
     assert up.returncode == 0, up.stdout + up.stderr
     assert "runtime: docker (asked for)" in up.stdout and "Airflow is up" in up.stdout
+    assert [line.strip() for line in up.stdout.splitlines() if "defines no DAG" in line] == [
+        "dags/no_dag_here.py: defines no DAG (list it in dags/.airflowignore if it is a helper)"], up.stdout
 
     health = httpx.get(f"{env['url']}/api/v2/monitor/health", timeout=10).json()
     assert all(health[c]["status"] == "healthy" for c in ("metadatabase", "scheduler", "triggerer", "dag_processor"))
