@@ -128,9 +128,10 @@ def _fetch(api_url: str) -> tuple[list[dict], list[dict]]:
                                                                      limit=1000)
 
 
-# Until the DAG processor has recorded a file, the files it has not recorded are only asked about once it
-# looks idle; after this long, whatever it looks like (a folder whose files all define no DAG records nothing).
-ASK_ANYWAY = 5.0
+# The files the DAG processor has not recorded are asked about once it has recorded another and looks idle, or
+# after this long whatever it looks like: a folder whose files all define no DAG records nothing, and a
+# container's health checks make its DAG processor look busy.
+ASK_ANYWAY = 20.0
 
 
 def wait_parsed(api_url: str, files: list[str], since: datetime, timeout: float, check_alive: Callable[[], None],
@@ -138,7 +139,8 @@ def wait_parsed(api_url: str, files: list[str], since: datetime, timeout: float,
                 interval: float = 0.25, on_poll: Callable[[], None] | None = None) -> ParseState:
     """Poll until every file is parsed since ``since``; raise naming the files left after ``timeout``.
     ``parse`` parses files with the runtime's Airflow (filecheck's answer); it is asked once, about the files the
-    API does not show, when ``idle`` says the DAG processor parses nothing right now (None: cannot tell)."""
+    API does not show, when ``idle`` says the DAG processor parses nothing right now (None: cannot tell), or
+    after ``ASK_ANYWAY`` seconds."""
     import httpx
 
     started = time.monotonic()
@@ -155,7 +157,7 @@ def wait_parsed(api_url: str, files: list[str], since: datetime, timeout: float,
         if not state.pending:
             return state
         recorded = len(state.pending) + len(state.empty) < len(files)
-        if asked is None and (recorded or time.monotonic() > started + ASK_ANYWAY) and idle() is not False:
+        if asked is None and (recorded and idle() is not False or time.monotonic() > started + ASK_ANYWAY):
             asked = _Asked(parse, list(state.pending))
         if time.monotonic() > deadline:
             raise AirstackError(f"the DAG processor has not parsed {_left(state)} after {timeout:g} s: "

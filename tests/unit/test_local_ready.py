@@ -108,10 +108,13 @@ def test_wait_parsed_asks_once_and_names_what_the_parse_found_in_the_files_left(
     with pytest.raises(ready.AirstackError, match=r"has not parsed slow.py \(it defines slow\) after 0.2 s"):
         ready.wait_parsed("http://x", ["a.py", "slow.py"], SINCE, 0.2, lambda: None, lambda: True,
                           lambda files: {"slow.py": HAS_DAG}, interval=0.01)
-    # A processor that never looks idle is not asked about (until ASK_ANYWAY): the file stays pending.
+    # A processor that never looks idle (a container's health checks) is asked about after ASK_ANYWAY only.
     with pytest.raises(ready.AirstackError, match=r"has not parsed helper.py after 0.05 s"):
         ready.wait_parsed("http://x", ["a.py", "helper.py"], SINCE, 0.05, lambda: None, lambda: False,
                           lambda files: {"helper.py": NO_DAG}, interval=0.01)
+    monkeypatch.setattr(ready, "ASK_ANYWAY", 0)
+    assert ready.wait_parsed("http://x", ["a.py", "helper.py"], SINCE, 30, lambda: None, lambda: False,
+                             lambda files: {"helper.py": NO_DAG}, interval=0.01).empty == ["helper.py"]
 
 
 def test_a_parse_that_fails_fails_up(monkeypatch):
