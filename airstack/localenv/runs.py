@@ -55,13 +55,15 @@ def retry_window(ended: datetime, try_number: int, task: dict) -> tuple[datetime
 
 
 def narrate(ti: dict, task: dict | None = None) -> tuple[datetime | None, str]:
-    """One task instance's state as a line (its time: when it started, or ended; None: not known)."""
+    """One task instance's state as a line, and its time (when it was scheduled, queued, started or ended; None:
+    the API gives none for this state)."""
     state = ti["state"]
     index = ti.get("map_index")
     label = ti["task_id"] + (f"[{index}]" if index is not None and index >= 0 else "")
     attempt = f" (attempt {ti.get('try_number')} of {ti['max_tries'] + 1})" if ti.get("max_tries") else ""
-    when = _stamp(ti.get("start_date")) if state == "running" else \
-        _stamp(ti.get("end_date")) if state in ENDED else None  # queued: the last try's end_date is still set
+    # Its own time: queued again, the last attempt's end_date is still set.
+    when = _stamp(ti.get({"running": "start_date", "queued": "queued_when", "scheduled": "scheduled_when"}.get(
+        state, "end_date" if state in ENDED else "")))
     if state != "up_for_retry":
         return when, f"{label} {state}{attempt}"
     window = retry_window(when, ti.get("try_number") or 1, task or {}) if when else None
@@ -211,6 +213,7 @@ def _follow(client, dag_id: str, run_id: str, timeout: float, console) -> tuple[
     narrator, task_fields = Narrator(), {}
     deadline, state = time.monotonic() + timeout, "queued"
     while True:
+        asked_at = datetime.now().astimezone()  # a state without a time of its own: when it was asked for
         state = client.get(f"/dags/{dag_id}/dagRuns/{run_id}").json()["state"]
         tasks = get_all(client, f"/dags/{dag_id}/dagRuns/{run_id}/taskInstances", "task_instances", limit=1000)
         changed = narrator.changes(tasks)
@@ -218,7 +221,7 @@ def _follow(client, dag_id: str, run_id: str, timeout: float, console) -> tuple[
             if ti["state"] == "up_for_retry" and ti["task_id"] not in task_fields:
                 task_fields[ti["task_id"]] = client.get(f"/dags/{dag_id}/tasks/{ti['task_id']}").json()
         if console is not None:
-            for line in narrator.lines(changed, task_fields, datetime.now().astimezone()):
+            for line in narrator.lines(changed, task_fields, asked_at):
                 console.print(line, markup=False, highlight=False)
         if state in FINISHED or time.monotonic() > deadline:
             return state, tasks

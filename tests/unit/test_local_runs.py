@@ -22,27 +22,30 @@ def utc(monkeypatch):
     time.tzset()
 
 
-def ti(state, try_number=1, max_tries=1, start="2026-12-07T21:13:40Z", end=None, task_id="t", map_index=-1):
+def ti(state, try_number=1, max_tries=1, start="2026-12-07T21:13:40Z", end=None, task_id="t", map_index=-1,
+       queued="2026-12-07T21:13:39Z"):
     return {"task_id": task_id, "map_index": map_index, "state": state, "try_number": try_number,
-            "max_tries": max_tries, "start_date": start, "end_date": end}
+            "max_tries": max_tries, "start_date": start, "end_date": end, "queued_when": queued}
 
 
 def test_a_task_that_fails_then_is_retried_is_told_step_by_step():
     narrator, told = runs.Narrator(), []
-    polls = [[ti(None, 0)], [ti("queued", start=None)], [ti("running")], [ti("running")],
+    polls = [[ti(None, 0, queued=None)], [ti("queued", start=None)], [ti("running")], [ti("running")],
              [ti("up_for_retry", end="2026-12-07T21:13:44.2Z")], [ti("up_for_retry", end="2026-12-07T21:13:44.2Z")],
-             # queued again: the last attempt's end_date is still set, the line takes the time it was seen
-             [ti("queued", 2, end="2026-12-07T21:13:44.2Z")],
+             # queued again: the last attempt's end_date is still set, its queued_when is new
+             [ti("queued", 2, end="2026-12-07T21:13:44.2Z", queued="2026-12-07T21:13:49.5Z")],
              [ti("running", 2, start="2026-12-07T21:13:50Z")],
              [ti("failed", 2, start="2026-12-07T21:13:50Z", end="2026-12-07T21:13:52Z")]]
     for tis in polls:
         told += narrator.lines(narrator.changes(tis), {"t": TASK}, SEEN)
-    assert told == ["21:14:00 t queued (attempt 1 of 2)",  # no time of its own: when it was seen
+    assert told == ["21:13:39 t queued (attempt 1 of 2)",
                     "21:13:40 t running (attempt 1 of 2)",
                     "21:13:44 t failed (attempt 1 of 2); retrying at 21:13:49",
-                    "21:14:00 t queued (attempt 2 of 2)",
+                    "21:13:49 t queued (attempt 2 of 2)",
                     "21:13:50 t running (attempt 2 of 2)",
                     "21:13:52 t failed (attempt 2 of 2)"]
+    # A state the API gives no time for: when it was asked for.
+    assert narrator.lines(narrator.changes([ti("deferred", 2)]), {}, SEEN) == ["21:14:00 t deferred (attempt 2 of 2)"]
 
 
 def test_an_attempt_over_between_two_looks_is_told_from_its_dates():
