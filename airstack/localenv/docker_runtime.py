@@ -274,6 +274,19 @@ class DockerRuntime:
                                 f"{err.decode(errors='replace').strip()[-500:]}")
         return json.loads(listed[-1].removeprefix("DAG_FILES="))
 
+    def parse_dag_files(self, files: list[str]) -> dict[str, dict]:
+        """Each file parsed once by Airflow inside the DAG processor's container (filecheck.py's source)."""
+        from airstack.localenv import filecheck
+
+        code, out, err = self.docker.exec_run(self.container_name("dag-processor"),
+                                              ["python", "-c", Path(filecheck.__file__).read_text(),
+                                               "/opt/airflow/dags", *files])
+        found = filecheck.answer(out.decode(errors="replace"))
+        if found is None:
+            raise LocalEnvError(f"could not parse {', '.join(files)} in the dag-processor container (exit {code}): "
+                                f"{err.decode(errors='replace').strip()[-500:]}")
+        return found
+
     def check_alive(self, services: Iterable[str] = SERVICES) -> None:
         for service in (*services, "postgres"):
             if not self._running(service):

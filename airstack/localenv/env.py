@@ -326,7 +326,7 @@ class _Up:
         files = runtime.dag_files()
         state = ready.current(config.api_url) if files is None else \
             ready.wait_parsed(config.api_url, files, runtime.started_at("dag-processor"), timeout, alive,
-                              runtime.parsing_idle, on_poll=follow)
+                              runtime.parsing_idle, runtime.parse_dag_files, on_poll=follow)
         phases.mark("dags_parsed")
         for line in ready.summary(state):
             self.console.print(line, markup=False, highlight=False)

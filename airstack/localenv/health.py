@@ -31,6 +31,17 @@ def api_client(api_url: str):
     return httpx.Client(base_url=f"{api_url}/api/v2", timeout=30)  # a loaded laptop answers slowly
 
 
+def get_all(client, path: str, key: str, **params) -> list[dict]:
+    """Every item of a paged REST collection (``key``: its list): the API caps each page (100 by default,
+    ``[api] maximum_page_limit``), whatever ``limit`` asks for."""
+    items: list[dict] = []
+    while True:
+        page = client.get(path, params={**params, "offset": len(items)}).raise_for_status().json()
+        items += page[key]
+        if not page[key] or len(items) >= (page.get("total_entries") or 0):
+            return items
+
+
 def health(api_url: str) -> dict[str, str]:
     """Component -> status ("unreachable" for everything when the api-server does not answer)."""
     import httpx

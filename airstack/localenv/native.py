@@ -93,6 +93,7 @@ class NativeRuntime:
         self.user = run_as_user()
         self.airflow = str(Path(sys.executable).parent / "airflow")
         self.launcher = self.api_launcher = None
+        self.env: dict[str, str] = {}  # the services' environment (from `begin`)
         self.stop_seconds: dict[str, float] = {}  # per service, how long it took to end (`down` keeps them)
 
     def begin(self, env: dict[str, str]) -> None:
@@ -100,6 +101,7 @@ class NativeRuntime:
         from airstack.localenv.launcher import Launcher
 
         self.config.logs.mkdir(parents=True, exist_ok=True)
+        self.env = env
         if all(self.pid(s) for s in SERVICES):
             return  # all up already: nothing to fork (and their DAGs were parsed when they came up)
         self.launcher = Launcher(env, self.config.log_file("launcher"), self.config.root)
@@ -136,6 +138,18 @@ class NativeRuntime:
     def dag_files(self) -> list[str] | None:
         """The DAG folder's files that the DAG processor parses (Airflow's own listing)."""
         return self.launcher.dag_files(self.config.root / "dags") if self.launcher else None
+
+    def parse_dag_files(self, files: list[str]) -> dict[str, dict]:
+        """Each file parsed once by this environment's Airflow, with the services' configuration (filecheck.py)."""
+        from airstack.localenv import filecheck
+
+        result = proc.run([sys.executable, "-m", "airstack.localenv.filecheck", self.config.root / "dags", *files],
+                          env=self.env, cwd=self.config.root, check=False, timeout=600, what="parsing DAG files")
+        found = filecheck.answer(result.stdout)
+        if found is None:
+            raise LocalEnvError(f"could not parse {', '.join(files)} with Airflow (exit {result.returncode}): "
+                                f"{result.stderr.strip()[-500:]}")
+        return found
 
     # --------------------------------------------------------------------- postgres --
     @property

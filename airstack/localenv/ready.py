@@ -3,13 +3,18 @@
 ``up`` asks Airflow (the launcher, see launcher.py) which files its DAG processor parses, then
 polls the REST API until each of them has been parsed since the processor started: a DAG of the
 file with a newer ``last_parsed_time``, or an import error of the file with a newer ``timestamp``.
-A file that defines no DAG and raises nothing leaves no trace in the API; it counts as parsed
-once the processor is idle (no parse process alive) after every other file is done.
+
+A file that defines no DAG and raises nothing leaves no trace in Airflow. So the files the API
+does not show yet are parsed once more, by the runtime's own Airflow (filecheck.py): a file is
+"defines no DAG" only when that parse finds no DAG and no error. A file in which it finds a DAG or
+an error stays pending until the DAG processor has recorded it. When to ask is a guess (the DAG
+processor looks idle), what a file is never is.
 """
 
 from __future__ import annotations
 
 import re
+import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -28,6 +33,8 @@ class ParseState:
     errors: dict[str, str] = field(default_factory=dict)  # file -> stack trace, parsed since
     pending: list[str] = field(default_factory=list)  # files not parsed since
     empty: list[str] = field(default_factory=list)  # parsed, no DAG and no error
+    # file -> what parsing it found, for a file the processor has not recorded ({"dags": [...], "error": ...})
+    found: dict[str, dict] = field(default_factory=dict)
 
 
 def error_line(file: str, stack_trace: str) -> str:
@@ -64,38 +71,96 @@ def classify(files: list[str], dags: list[dict], errors: list[dict], since: date
     return state
 
 
-def _fetch(api_url: str) -> tuple[list[dict], list[dict]]:
-    from airstack.localenv.health import api_client
+def decide(files: list[str], dags: list[dict], errors: list[dict], since: datetime,
+           parsed: dict[str, dict]) -> ParseState:
+    """:func:`classify`, then the files the API does not show: "defines no DAG" where ``parsed`` (filecheck's
+    answer) says so; pending, with what ``parsed`` found, where it found a DAG or an error (pure)."""
+    state = classify(files, dags, errors, since)
+    pending, state.pending = state.pending, []
+    for file in pending:
+        found = parsed.get(file)
+        if found is not None and not found["dags"] and not found["error"]:
+            state.empty.append(file)
+        else:
+            state.pending.append(file)
+            if found is not None:
+                state.found[file] = found
+    return state
 
-    with api_client(api_url) as client:
-        dags = client.get("/dags", params={"limit": 1000}).raise_for_status().json()["dags"]
-        errors = client.get("/importErrors", params={"limit": 1000}).raise_for_status().json()["import_errors"]
-    return dags, errors
+
+def _left(state: ParseState) -> str:
+    """The pending files, each with what its own parse found (``a.py (it defines a)``)."""
+    def what(file: str) -> str:
+        found = state.found.get(file)
+        if found is None:
+            return file
+        return f"{file} (it fails to import)" if found["error"] else f"{file} (it defines {', '.join(found['dags'])})"
+    return ", ".join(what(file) for file in state.pending)
+
+
+class _Asked:
+    """One parse of some files in the background (a daemon thread: `up` never waits for it to end)."""
+
+    def __init__(self, parse: Callable[[list[str]], dict[str, dict]], files: list[str]) -> None:
+        self.answer: dict[str, dict] | None = None
+        self.failure: BaseException | None = None
+        self.thread = threading.Thread(target=self._run, args=(parse, files), daemon=True)
+        self.thread.start()
+
+    def _run(self, parse, files) -> None:
+        try:
+            self.answer = parse(files)
+        except BaseException as exc:  # noqa: BLE001 - raised again in `up`'s thread
+            self.failure = exc
+
+    def result(self) -> dict[str, dict]:
+        """What the parse found ({} while it runs); its error, raised again, once it failed."""
+        if self.failure is not None:
+            raise self.failure
+        return self.answer or {}
+
+
+def _fetch(api_url: str) -> tuple[list[dict], list[dict]]:
+    from airstack.localenv.health import api_client, get_all
+
+    with api_client(api_url) as client:  # every page: a folder may hold more DAGs than one page shows
+        return get_all(client, "/dags", "dags", limit=1000), get_all(client, "/importErrors", "import_errors",
+                                                                     limit=1000)
+
+
+# The files the DAG processor has not recorded are asked about once it has recorded another and looks idle, or
+# after this long whatever it looks like: a folder whose files all define no DAG records nothing, and a
+# container's health checks make its DAG processor look busy.
+ASK_ANYWAY = 20.0
 
 
 def wait_parsed(api_url: str, files: list[str], since: datetime, timeout: float, check_alive: Callable[[], None],
-                idle: Callable[[], bool | None], interval: float = 0.25,
-                on_poll: Callable[[], None] | None = None) -> ParseState:
+                idle: Callable[[], bool | None], parse: Callable[[list[str]], dict[str, dict]],
+                interval: float = 0.25, on_poll: Callable[[], None] | None = None) -> ParseState:
     """Poll until every file is parsed since ``since``; raise naming the files left after ``timeout``.
-    ``idle`` says whether the DAG processor parses nothing right now (None: cannot tell)."""
+    ``parse`` parses files with the runtime's Airflow (filecheck's answer); it is asked once, about the files the
+    API does not show, when ``idle`` says the DAG processor parses nothing right now (None: cannot tell), or
+    after ``ASK_ANYWAY`` seconds."""
     import httpx
 
-    deadline, idle_polls = time.monotonic() + timeout, 0
+    started = time.monotonic()
+    deadline, asked = started + timeout, None
     while True:
         if on_poll:
             on_poll()
         check_alive()
         try:
-            state = classify(files, *_fetch(api_url), since)
+            dags, errors = _fetch(api_url)
         except httpx.HTTPError:
-            state = ParseState(pending=list(files))
-        idle_polls = idle_polls + 1 if state.pending and len(state.pending) < len(files) and idle() else 0
-        if idle_polls >= 3:  # the processor stayed idle with these files left: they define nothing
-            state.empty, state.pending = state.pending, []
+            dags, errors = [], []
+        state = decide(files, dags, errors, since, asked.result() if asked else {})
         if not state.pending:
             return state
+        recorded = len(state.pending) + len(state.empty) < len(files)
+        if asked is None and (recorded and idle() is not False or time.monotonic() > started + ASK_ANYWAY):
+            asked = _Asked(parse, list(state.pending))
         if time.monotonic() > deadline:
-            raise AirstackError(f"the DAG processor has not parsed {', '.join(state.pending)} after {timeout:g} s: "
+            raise AirstackError(f"the DAG processor has not parsed {_left(state)} after {timeout:g} s: "
                                 "`nox -s logs -- dag-processor`")
         time.sleep(interval)
 

@@ -64,6 +64,9 @@ class Runtime(Protocol):
     def dag_files(self) -> list[str] | None:
         """The DAG files the DAG processor parses, as Airflow lists them (None: not known)."""
 
+    def parse_dag_files(self, files: list[str]) -> dict[str, dict]:
+        """Each file parsed once by the services' Airflow, as the DAG processor parses it (filecheck.py)."""
+
     def postgres_running(self) -> bool:
         """Whether the env's Postgres runs."""
 

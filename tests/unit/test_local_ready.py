@@ -70,15 +70,63 @@ def test_summary_lists_dags_errors_and_files_without_dags():
     assert ready.summary(ready.ParseState(dags={"a.py": ["a"]})) == ["1 DAG from 1 file; no import errors"]
 
 
-def test_wait_parsed_names_the_files_left_and_treats_an_idle_processor_as_done(monkeypatch):
+NO_DAG, HAS_DAG = {"dags": [], "error": None}, {"dags": ["slow"], "error": None}
+
+
+def test_only_a_file_whose_own_parse_finds_nothing_defines_no_dag():
+    dags = [{"dag_id": "a", "relative_fileloc": "a.py", "last_parsed_time": AFTER}]
+    parsed = {"helper.py": NO_DAG, "slow.py": HAS_DAG, "broken.py": {"dags": [], "error": SYNTAX_TRACE}}
+    state = ready.decide(["a.py", "helper.py", "slow.py", "broken.py", "unasked.py"], dags, [], SINCE, parsed)
+    assert state.dags == {"a.py": ["a"]} and state.empty == ["helper.py"]
+    # A DAG or an error found by the parse: pending until the DAG processor has recorded it. Not parsed: pending.
+    assert state.pending == ["slow.py", "broken.py", "unasked.py"]
+    # Once the processor records them, what it recorded counts (its DAGs, its error), not the parse's answer.
+    recorded = dags + [{"dag_id": "slow", "relative_fileloc": "slow.py", "last_parsed_time": AFTER}]
+    errors = [{"filename": "broken.py", "timestamp": AFTER, "stack_trace": NAME_TRACE}]
+    state = ready.decide(["a.py", "slow.py", "broken.py"], recorded, errors, SINCE, parsed)
+    assert (state.dags, state.errors, state.pending) == ({"a.py": ["a"], "slow.py": ["slow"]},
+                                                         {"broken.py": NAME_TRACE}, [])
+    # An idle processor is no evidence: without a parse's answer, nothing is called empty.
+    assert ready.decide(["helper.py"], [], [], SINCE, {}).pending == ["helper.py"]
+
+
+def test_wait_parsed_asks_once_and_names_what_the_parse_found_in_the_files_left(monkeypatch):
     parsed = ([{"dag_id": "a", "relative_fileloc": "a.py", "last_parsed_time": AFTER}], [])
     answers = itertools.chain([([], [])], itertools.repeat(parsed))  # nothing yet, then a.py only
     monkeypatch.setattr(ready, "_fetch", lambda url: next(answers))
-    state = ready.wait_parsed("http://x", ["a.py", "helper.py"], SINCE, 30, lambda: None, lambda: True, interval=0)
-    assert state.dags == {"a.py": ["a"]} and state.empty == ["helper.py"]
-    monkeypatch.setattr(ready, "_fetch", lambda url: ([], []))
-    with pytest.raises(ready.AirstackError, match=r"has not parsed a.py, helper.py after 0.05 s"):
-        ready.wait_parsed("http://x", ["a.py", "helper.py"], SINCE, 0.05, lambda: None, lambda: True, interval=0.01)
+    asked = []
+
+    def parse(files):
+        asked.append(files)
+        return {"helper.py": NO_DAG}
+
+    state = ready.wait_parsed("http://x", ["a.py", "helper.py"], SINCE, 30, lambda: None, lambda: True, parse,
+                              interval=0)
+    assert state.dags == {"a.py": ["a"]} and state.empty == ["helper.py"] and asked == [["helper.py"]]
+    # The DAG processor never records the slow file: the timeout names it, and what its own parse found.
+    monkeypatch.setattr(ready, "_fetch", lambda url: parsed)
+    with pytest.raises(ready.AirstackError, match=r"has not parsed slow.py \(it defines slow\) after 0.2 s"):
+        ready.wait_parsed("http://x", ["a.py", "slow.py"], SINCE, 0.2, lambda: None, lambda: True,
+                          lambda files: {"slow.py": HAS_DAG}, interval=0.01)
+    # A processor that never looks idle (a container's health checks) is asked about after ASK_ANYWAY only.
+    with pytest.raises(ready.AirstackError, match=r"has not parsed helper.py after 0.05 s"):
+        ready.wait_parsed("http://x", ["a.py", "helper.py"], SINCE, 0.05, lambda: None, lambda: False,
+                          lambda files: {"helper.py": NO_DAG}, interval=0.01)
+    monkeypatch.setattr(ready, "ASK_ANYWAY", 0)
+    assert ready.wait_parsed("http://x", ["a.py", "helper.py"], SINCE, 30, lambda: None, lambda: False,
+                             lambda files: {"helper.py": NO_DAG}, interval=0.01).empty == ["helper.py"]
+
+
+def test_a_parse_that_fails_fails_up(monkeypatch):
+    monkeypatch.setattr(ready, "_fetch", lambda url: ([{"dag_id": "a", "relative_fileloc": "a.py",
+                                                        "last_parsed_time": AFTER}], []))
+
+    def parse(files):
+        raise ready.AirstackError("could not parse helper.py with Airflow (exit 1): boom")
+
+    with pytest.raises(ready.AirstackError, match="could not parse helper.py"):
+        ready.wait_parsed("http://x", ["a.py", "helper.py"], SINCE, 30, lambda: None, lambda: True, parse,
+                          interval=0.01)
 
 
 # --------------------------------------------------------------------- ports per checkout --
@@ -157,3 +205,19 @@ def test_an_env_already_up_is_summarised_from_what_the_api_shows(monkeypatch):
     monkeypatch.setattr(ready, "_fetch", lambda url: (dags, errors))
     state = ready.current("http://x")
     assert state.dags == {"a.py": ["a"]} and state.errors == {"broken.py": SYNTAX_TRACE}
+
+
+def test_every_page_of_a_collection_is_read():
+    """The REST API caps a page at 100 items whatever `limit` asks: 157 DAGs are two pages."""
+    import httpx
+
+    from airstack.localenv.health import get_all
+
+    items = [{"dag_id": f"generated_{number:03}"} for number in range(157)]
+
+    def serve(request: httpx.Request) -> httpx.Response:
+        offset = int(request.url.params["offset"])
+        return httpx.Response(200, json={"dags": items[offset:offset + 100], "total_entries": len(items)})
+
+    with httpx.Client(transport=httpx.MockTransport(serve), base_url="http://x") as client:
+        assert get_all(client, "/dags", "dags", limit=1000) == items
