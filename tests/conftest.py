@@ -185,18 +185,31 @@ def _start_postgres(config: pytest.Config, migrate: bool) -> None:
 
 def pytest_collection_finish(session: pytest.Session) -> None:
     """Start Postgres (waiting on Docker or initdb) and warm the in-process Execution API (for the
-    DAG runs) in the background, while the first tests, collection's leftovers and each other go on."""
-    needs = {name for item in session.items for name in getattr(item, "fixturenames", ())}
+    DAG runs) in the background, while the first tests, collection's leftovers and each other go on.
+
+    Not in a pytest-xdist worker: it collects every test but runs only the share it is sent later, so it
+    starts them at the first test of its share that needs them (:func:`pytest_runtest_setup`)."""
+    if not _xdist_worker(session.config):
+        _prestart(session.config, {name for item in session.items for name in getattr(item, "fixturenames", ())})
+
+
+def _xdist_worker(config: pytest.Config) -> bool:
+    return hasattr(config, "workerinput")
+
+
+def _prestart(config: pytest.Config, needs: set[str]) -> None:
+    """Start in the background what tests needing the fixtures ``needs`` will wait for (once per session)."""
     if "postgres" in needs:
-        _start_postgres(session.config, migrate="airflow_db" in needs)
-    if "dag_runs" in needs:
+        _start_postgres(config, migrate="airflow_db" in needs)
+    started = config.stash.setdefault(_PRESTARTED, {})
+    if "dag_runs" in needs and "execution_api" not in started:
         from airstack import dagruns
 
         def warm(stack):
             with phase("execution API warm-up (background)"):
                 dagruns.warm_execution_api()
 
-        session.config.stash.setdefault(_PRESTARTED, {})["execution_api"] = _Background(warm)
+        started["execution_api"] = _Background(warm)
 
 
 def postgres_failed(config: pytest.Config) -> str | None:
@@ -243,7 +256,11 @@ def postgres(pytestconfig: pytest.Config):
 
 @pytest.hookimpl(tryfirst=True)
 def pytest_runtest_setup(item: pytest.Item) -> None:
-    """After the session's Postgres failed to start (one error says why), a test that needs it could not run."""
+    """After the session's Postgres failed to start (one error says why), a test that needs it could not run.
+
+    In a pytest-xdist worker, the first test that needs Postgres (or the DAG runs) starts them."""
+    if _xdist_worker(item.config):
+        _prestart(item.config, set(getattr(item, "fixturenames", ())))
     failed = item.config.stash.get(_POSTGRES_FAILED, None)
     if failed and "postgres" in getattr(item, "fixturenames", ()):
         pytest.skip(could_not_run(failed))

@@ -1,0 +1,7 @@
+import os
+from pathlib import Path
+
+
+def test_needs_nothing():
+    with Path(os.environ["AIRSTACK_XDIST_SAMPLE_RECORD"]).open("a") as record:
+        record.write(f"nothing {os.environ.get('PYTEST_XDIST_WORKER')}\n")
