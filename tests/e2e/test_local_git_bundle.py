@@ -63,7 +63,8 @@ def env(tmp_path_factory):
     from airstack.deploy.replay import git_checkout
 
     tmp = tmp_path_factory.mktemp("git-bundle")
-    root = paths.scratch_copy(tmp / "checkout", ("dags", "plugins", "settings"), ("pyproject.toml", ".sops.yaml"))
+    root = paths.scratch_copy(tmp / "checkout", ("dags", "plugins", "settings"),
+                              ("pyproject.toml", ".sops.yaml", ".gitignore"))  # as a clone has it
     gate = tmp / "gate"
     deploy_yaml = root / "settings" / "local" / "deploy.yaml"
     data = yaml.safe_load(deploy_yaml.read_text())
