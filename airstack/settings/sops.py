@@ -204,7 +204,8 @@ def set_value(path: Path, index: list[str], value: Any, *, env: str, key_env: Ma
     """
     display = _display(path, root)
     inspect(path, display, env)
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    remove_stale_temporaries(path)
+    tmp = temporary(path)
     shutil.copyfile(path, tmp)  # ciphertext only
     try:
         _run(["set", "--input-type", "yaml", "--output-type", "yaml", "--value-stdin", str(tmp),
@@ -225,9 +226,41 @@ def edit(path: Path, *, env: str, key_env: Mapping[str, str], root: Path) -> int
 
 def write_atomically(path: Path, ciphertext: str) -> None:
     """Replace ``path`` in one rename, so that a crash leaves the old or the new file, never half of one."""
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    remove_stale_temporaries(path)
+    tmp = temporary(path)
     tmp.write_text(ciphertext)
     os.replace(tmp, path)
+
+
+def temporary(path: Path, pid: int | None = None) -> Path:
+    """Where a writer (process ``pid``, default this one) stages ``path``: ``.<name>.<pid>.tmp`` beside it
+    (ciphertext; .gitignore keeps
+    ``settings/*/.secret.yaml.*.tmp`` out of commits)."""
+    return path.with_name(f".{path.name}.{os.getpid() if pid is None else pid}.tmp")
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # someone else's process
+        return True
+    return True
+
+
+def remove_stale_temporaries(path: Path) -> list[Path]:
+    """Remove what writers of ``path`` killed mid-way left (their process is gone); a live writer's file stays.
+
+    Returns the files removed. A pid reused since by another process keeps its file until that one ends.
+    """
+    removed = []
+    for candidate in path.parent.glob(f".{path.name}.*.tmp"):
+        pid = candidate.name[len(path.name) + 2:-len(".tmp")]
+        if pid.isdigit() and int(pid) != os.getpid() and not _alive(int(pid)):
+            candidate.unlink(missing_ok=True)
+            removed.append(candidate)
+    return removed
 
 
 def _display(path: Path, root: Path) -> str:

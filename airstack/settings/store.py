@@ -84,7 +84,8 @@ def writing(root: Path, env: str) -> Iterator[None]:
     """One writer of ``settings/<env>/secret.yaml`` at a time (a read-modify-write such as ``settings-keys``).
 
     An advisory lock (``flock``) on the environment's folder: a second writer is refused in one
-    line rather than left to overwrite the first one's keys.
+    line rather than left to overwrite the first one's keys. The staging files of writers killed mid-way
+    (``.secret.yaml.<pid>.tmp``, their process gone) are removed first.
     """
     folder = secret_path(root, env).parent
     fd = os.open(folder, os.O_RDONLY)
@@ -94,6 +95,7 @@ def writing(root: Path, env: str) -> Iterator[None]:
         except BlockingIOError:
             raise ConfigError(f"settings/{env}/{SECRET_FILE}: another settings-keys is changing it: run this "
                               "again when it has finished") from None
+        sops.remove_stale_temporaries(folder / SECRET_FILE)  # what a writer killed mid-way left
         yield
     finally:
         os.close(fd)  # releases the lock
