@@ -127,8 +127,7 @@ class LocalConfig:
         """
         return {
             "AIRSTACK_LOCAL_PODS": "docker",
-            "AIRSTACK_LOCAL_VOLUMES": json.dumps({"airflow-dags": str(self.root / "dags"),
-                                                  "airflow-data": str(self.data_dir)}),
+            "AIRSTACK_LOCAL_VOLUMES": json.dumps({"airflow-data": str(self.data_dir)}),
             "AIRSTACK_LOCAL_POD_NETWORK": network,
             "AIRSTACK_LOCAL_POD_LABELS": json.dumps({"io.airstack.env": self.env_id, "io.airstack.pod": "true"}),
             "AIRSTACK_LOCAL_PROJECTS": json.dumps({name: p.model_dump() for name, p in projects.items()}),

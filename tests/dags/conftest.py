@@ -306,8 +306,7 @@ def local_pods_env(request, etl_basic, tmp_path, monkeypatch, airflow_settings):
     data.mkdir()
     monkeypatch.setenv("AIRSTACK_LOCAL_PODS", "docker")
     monkeypatch.setenv("AIRSTACK_IMAGES", json.dumps({"etl-basic": etl_basic}))
-    monkeypatch.setenv("AIRSTACK_LOCAL_VOLUMES", json.dumps(
-        {"airflow-dags": str(paths.dags_folder()), "airflow-data": str(data)}))
+    monkeypatch.setenv("AIRSTACK_LOCAL_VOLUMES", json.dumps({"airflow-data": str(data)}))
     monkeypatch.setenv("AIRSTACK_LOCAL_PROJECTS", json.dumps({k: v.model_dump() for k, v in projects.items()}))
     monkeypatch.setenv("AIRSTACK_LOCAL_POD_LABELS", json.dumps(dict([request.module.LABEL.split("=")])))
     return {"data": data, "project": projects["example1"], "image": etl_basic}

@@ -23,7 +23,7 @@ def _pod(**kwargs):
 
 
 def test_project_pod_becomes_one_container(tmp_path):
-    volumes = {"airflow-dags": "/repo/dags", "airflow-data": str(tmp_path)}
+    volumes = {"airflow-data": str(tmp_path)}
     c = local_pods.to_container(_pod(), projects=PROJECTS, volumes_map=volumes, network_mode="host",
                                 labels={"airstack.local": "x"})
     assert c.image.rsplit("/", 1)[-1].startswith("etl-basic:")
@@ -44,7 +44,7 @@ def test_project_pod_becomes_one_container(tmp_path):
 
 def test_a_project_without_settings_runs_without_them(tmp_path):
     """Both envFrom sources are optional (seed 004: zero or one ConfigMap and Secret)."""
-    c = local_pods.to_container(_pod(), projects={}, volumes_map={"airflow-dags": "/d", "airflow-data": str(tmp_path)})
+    c = local_pods.to_container(_pod(), projects={}, volumes_map={"airflow-data": str(tmp_path)})
     assert c.secret_environment == {} and "REPORT_CURRENCY" not in c.environment
 
 
@@ -67,7 +67,7 @@ def test_what_has_no_local_meaning_is_refused(change, message, tmp_path):
     pod = _pod()
     change(pod)
     with pytest.raises(local_pods.LocalPodError, match="^pod .*") as exc:
-        local_pods.to_container(pod, projects={}, volumes_map={"airflow-dags": "/d", "airflow-data": str(tmp_path)})
+        local_pods.to_container(pod, projects={}, volumes_map={"airflow-data": str(tmp_path)})
     assert message in str(exc.value)
 
 
@@ -123,3 +123,19 @@ def test_pod_task_without_the_runner_fails_at_once_saying_why(monkeypatch):
         kpo._local_pod_runner()
     monkeypatch.delenv("AIRSTACK_LOCAL_PODS")
     assert kpo._local_pod_runner() is None  # on a cluster: never imported
+
+
+def test_the_local_env_maps_the_data_claim_only(tmp_path):
+    """DAGs reach pods in their task files, not a volume: the old `airflow-dags` claim is mapped nowhere, so a
+    pod that still claims it is refused locally as it would fail in the cluster (charts/platform makes none)."""
+    import json
+
+    from airstack.localenv.config import LocalConfig
+
+    config = LocalConfig(tmp_path)
+    volumes = json.loads(config.pods_env({}, "bridge")["AIRSTACK_LOCAL_VOLUMES"])
+    assert volumes == {"airflow-data": str(config.data_dir)}
+    pod = _pod()
+    pod.spec.volumes[1].persistent_volume_claim.claim_name = "airflow-dags"
+    with pytest.raises(local_pods.LocalPodError, match="claims 'airflow-dags', which the local env does not provide"):
+        local_pods.to_container(pod, projects={}, volumes_map=volumes)
