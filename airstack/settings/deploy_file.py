@@ -46,6 +46,8 @@ and deploys all ask :func:`load`.
       promote_from: integration          # ship exactly what integration's record names (its images, by digest)
     preview: false                       # integration: deploy-integration -- --preview makes one per branch
     protected: true                      # production's guards (clean tree, main or a tag, pushed images...)
+    parity_waivers:                      # optional: why this environment's settings differ (settings/env_parity.py)
+      airflow.auth.oidc: integration logs in with passwords only; no IdP client is registered for it
 
 Every problem is one line naming the file and the field.
 """
@@ -60,6 +62,7 @@ from pydantic import BaseModel, ConfigDict, Field, StringConstraints, field_vali
 
 from airstack.config_files import load_model, read_yaml
 from airstack.errors import ConfigError
+from airstack.settings.env_parity import Waivers
 
 DNS_LABEL = r"^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$"
 Label = Annotated[str, StringConstraints(pattern=DNS_LABEL)]
@@ -181,6 +184,7 @@ class DeployFile(_Model):
     release: ReleaseSpec | None = None
     preview: bool = False
     protected: bool = False
+    parity_waivers: Waivers = Field(default_factory=dict)
 
 
 class Environment(_Model):

@@ -7,6 +7,8 @@ arguments, ``Variable.get``, ``BaseHook.get_connection`` / ``Connection.get``, t
 followed (``CONN_ID = "warehouse_db"`` ... ``conn_id=CONN_ID``). Environments are read
 through their plaintext ids only. Each missing item is told once, with every environment that
 lacks it.
+Sections of the settings that the deployed environments must share (``airflow.auth.oidc``) are compared by
+:mod:`airstack.settings.env_parity`.
 """
 
 from __future__ import annotations
@@ -17,6 +19,7 @@ from collections.abc import Collection
 from dataclasses import dataclass
 from pathlib import Path
 
+from airstack.settings import env_parity
 from airstack.settings.store import environments, plaintext_ids, secret_path
 
 _TEMPLATE_VAR = re.compile(r"var\.(?:value|json)\.(?:get\(\s*['\"]([^'\"]+)['\"]|([A-Za-z_][A-Za-z0-9_]*))")
@@ -172,4 +175,4 @@ def problems(root: Path, dags_folder: Path, envs: list[str] | None = None,
                 lacking.setdefault((kind, name), []).append(env)
     out += [str(Missing(kind, name, _where(by_item[kind, name]), tuple(missing)))
             for (kind, name), missing in sorted(lacking.items())]
-    return out
+    return out + env_parity.problems(root, envs)
