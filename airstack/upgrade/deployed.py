@@ -2,23 +2,31 @@
 
 The values are the environment's deploy.yaml ``helm.airflow.values`` files merged as Helm merges
 ``-f`` files, then what the deploy pipes on stdin (:func:`airstack.deploy.helm_values.airflow_values`,
-with deploy.yaml's ``airflow`` options; placeholder image and digest). Its Airflow config is the
-values' ``config`` sections, ``executor`` as ``[core] executor``, and the ``AIRFLOW__*`` entries
-of ``env``. The official chart's own defaults are not part of it (its templates are not kept here).
+with deploy.yaml's ``airflow`` options, the users' sync, the DAG bundle, and FAB's OIDC login when
+settings have ``airflow.auth.oidc``; placeholder image and digest). Settings are read without keys: the
+OIDC section's readable part, its client secret a placeholder. Its Airflow config is the values'
+``config`` sections, ``executor`` as ``[core] executor``, the DAG bundle list, and the ``AIRFLOW__*``
+entries of ``env``; the api-server adds its own ``env`` and ``webserver_config.py`` (:func:`api_server`).
+The official chart's own defaults are not part of it (its templates are not kept here).
 """
 
 from __future__ import annotations
 
 import configparser
 import io
+import json
 from pathlib import Path
 
 import yaml
 
+from airstack.config_files import load_model
 from airstack.deploy.helm_values import merge_values
 from airstack.errors import ConfigError
+from airstack.settings.oidc import Oidc
 
 PLACEHOLDER_IMAGE = "registry.invalid/airflow:upgrade-rehearsal"
+# What a value from a Secret (never decrypted here) holds when Airflow starts with the configuration.
+SECRET_PLACEHOLDER = "secret-not-read-by-the-rehearsal"
 
 
 def helm_environments(root: Path) -> list[str]:
@@ -41,13 +49,32 @@ def _values_file(root: Path, rel: str) -> dict:
     return data
 
 
+def readable_oidc(root: Path, env: str) -> Oidc | None:
+    """Settings' ``airflow.auth.oidc`` as sops leaves it readable (no key needed), the client secret a placeholder."""
+    rel = f"settings/{env}/secret.yaml"
+    secret = _values_file(root, rel) if (root / rel).is_file() else {}
+    section = ((secret.get("airflow") or {}).get("auth") or {}).get("oidc")
+    if section is None:
+        return None
+    if not isinstance(section, dict):
+        raise ConfigError(f"{rel}: airflow.auth.oidc: expected a mapping")
+    return load_model(root / rel, Oidc, data={**section, "client_secret": SECRET_PLACEHOLDER}, shown=rel,
+                      prefix="airflow.auth.oidc")
+
+
 def chart_values(root: Path, env: str) -> dict:
-    """The official chart's values for ``env``: its files, then the deploy's stdin payload."""
+    """The official chart's values for ``env``: its files, then the deploy's whole stdin payload."""
+    from airstack import dag_bundles as bundles
     from airstack.deploy import config, helm_values as helm
 
     spec = config.load(root, env).spec
     files = [_values_file(root, rel) for rel in spec.helm.airflow.values]
-    payload = helm.airflow_values(helm.target(spec.helm), PLACEHOLDER_IMAGE, {}, "upgrade-rehearsal", spec.airflow)
+    tgt, bundle = helm.target(spec.helm), spec.airflow.dag_bundle
+    listed = bundles.config_list(bundle, bundles.deploy_ref(env), bundle.repository) if bundle.kind == "git" else None
+    payload = helm.airflow_values(tgt, PLACEHOLDER_IMAGE, {}, "upgrade-rehearsal", spec.airflow,
+                                  (root / helm.USERS_SCRIPT).read_text(), listed)
+    payload = helm.with_oidc(payload, tgt.airflow_release, readable_oidc(root, env),
+                             (root / helm.OIDC_CONFIG).read_text())
     return merge_values({}, *files, payload)
 
 
@@ -56,9 +83,24 @@ def airflow_config(values: dict) -> tuple[dict[str, dict[str, str]], dict[str, s
     sections = {s: {k: _text(v) for k, v in (opts or {}).items()} for s, opts in (values.get("config") or {}).items()}
     if values.get("executor"):
         sections.setdefault("core", {})["executor"] = str(values["executor"])
-    env = {item["name"]: str(item.get("value", "")) for item in values.get("env") or []
-           if isinstance(item, dict) and str(item.get("name", "")).startswith("AIRFLOW__")}
+    listed = (values.get("dagProcessor") or {}).get("dagBundleConfigList")
+    if listed:  # the chart writes it to airflow.cfg as JSON
+        sections.setdefault("dag_processor", {})["dag_bundle_config_list"] = json.dumps(listed)
+    env = {name: value for name, value in _env(values.get("env")).items() if name.startswith("AIRFLOW__")}
     return sections, env
+
+
+def _env(items) -> dict[str, str]:
+    """A container's ``env`` list as a mapping; a value from a Secret is a placeholder (nothing is decrypted)."""
+    return {str(item["name"]): str(item["value"]) if "value" in item else SECRET_PLACEHOLDER
+            for item in items or [] if isinstance(item, dict) and item.get("name")}
+
+
+def api_server(values: dict) -> tuple[str | None, dict[str, str]]:
+    """(its ``webserver_config.py``, the environment it adds): what the chart gives the api-server beyond the
+    config every component reads (``apiServer.apiServerConfig`` and ``apiServer.env``: OIDC's among them)."""
+    api = values.get("apiServer") or {}
+    return api.get("apiServerConfig"), _env(api.get("env"))
 
 
 def _text(value) -> str:

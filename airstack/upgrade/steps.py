@@ -10,6 +10,7 @@ import sys
 from pathlib import Path
 
 from airstack import lint, proc
+from airstack.deploy.helm_values import OIDC_CONFIG
 from airstack.errors import AirstackError
 from airstack.upgrade import dagresults, deployed, locks
 
@@ -84,20 +85,35 @@ def dag_lane(python: str, root: Path, junit: Path) -> dagresults.LaneResult:
     return dagresults.LaneResult(files=files, error=error)
 
 
+# Loads webserver_config.py as FAB does (a module run from its file), with the api-server's environment.
+LOAD_WEBSERVER_CONFIG = "import runpy, sys; runpy.run_path(sys.argv[1])"
+
+
 def config_lint(python: str, root: Path, env: str, scratch: Path) -> list[str]:
-    """``airflow config lint`` (``python``'s Airflow) on the configuration ``env`` deploys."""
-    sections, airflow_env = deployed.airflow_config(deployed.chart_values(root, env))
+    """``airflow config lint`` (``python``'s Airflow) on the whole configuration ``env`` deploys, as the api-server
+    gets it (its env, OIDC's included), and its ``webserver_config.py`` loaded by the same Airflow and FAB."""
+    values = deployed.chart_values(root, env)
+    sections, airflow_env = deployed.airflow_config(values)
+    webserver_config, api_env = deployed.api_server(values)
     home = scratch / f"airflow-home-{env}"
     home.mkdir()
     (home / "airflow.cfg").write_text(deployed.cfg_text(sections))
     settings = {"AIRFLOW_HOME": str(home), "AIRFLOW_CONFIG": str(home / "airflow.cfg"),
                 # the metadata connection is a Secret there; a scratch SQLite file lets Airflow start here
-                "AIRFLOW__DATABASE__SQL_ALCHEMY_CONN": f"sqlite:///{home}/lint.db", **airflow_env}
+                "AIRFLOW__DATABASE__SQL_ALCHEMY_CONN": f"sqlite:///{home}/lint.db", **airflow_env, **api_env}
     result = proc.run([python, "-m", "airflow", "config", "lint"], env=settings, inherit=(), cwd=home, check=False,
                       what="airflow config lint")
     if result.returncode != 0:
         return [f"Airflow does not start with this configuration: {_last_line(result.stderr, result.stdout)}"]
-    return deployed.lint_findings(result.stdout)
+    findings = deployed.lint_findings(result.stdout)
+    if webserver_config is not None:  # where the chart mounts apiServer.apiServerConfig ([fab] config_file)
+        (home / "webserver_config.py").write_text(webserver_config)
+        loaded = proc.run([python, "-c", LOAD_WEBSERVER_CONFIG, str(home / "webserver_config.py")], env=settings,
+                          inherit=(), cwd=home, check=False, what="loading webserver_config.py")
+        if loaded.returncode != 0:
+            findings.append(f"the api-server's webserver_config.py ({OIDC_CONFIG}) does not "
+                            f"load with this Airflow: {_last_line(loaded.stderr, loaded.stdout)}")
+    return findings
 
 
 def ruff(python: str, root: Path) -> list[str]:

@@ -296,6 +296,23 @@ def test_chart_values_become_an_airflow_cfg_and_environment():
     assert deployed.lint_findings(lint) == ["`secret_key` configuration parameter moved.", "Removed `x`."]
 
 
+def test_the_api_server_and_the_dag_bundle_are_part_of_the_config():
+    listed = [{"name": "dags", "classpath": "x.GitDagBundle", "kwargs": {"tracking_ref": "r"}}]
+    secret = {"secretKeyRef": {"name": "airflow-oidc", "key": "client-secret"}}
+    values = {"dagProcessor": {"dagBundleConfigList": listed},
+              "env": [{"name": "AIRFLOW__CORE__PARALLELISM", "value": "8"}, {"name": "AIRFLOW__X__Y", "valueFrom": {}}],
+              "apiServer": {"apiServerConfig": "AUTH_TYPE = 4\n",
+                            "env": [{"name": "AIRSTACK_OIDC", "value": "{}"},
+                                    {"name": "AIRSTACK_OIDC_CLIENT_SECRET", "valueFrom": secret}]}}
+    sections, env = deployed.airflow_config(values)
+    assert json.loads(sections["dag_processor"]["dag_bundle_config_list"]) == listed
+    assert env == {"AIRFLOW__CORE__PARALLELISM": "8", "AIRFLOW__X__Y": deployed.SECRET_PLACEHOLDER}
+    placeholder = deployed.SECRET_PLACEHOLDER  # a value from a Secret: nothing is decrypted
+    api_env = {"AIRSTACK_OIDC": "{}", "AIRSTACK_OIDC_CLIENT_SECRET": placeholder}
+    assert deployed.api_server(values) == ("AUTH_TYPE = 4\n", api_env)
+    assert deployed.api_server({}) == (None, {})
+
+
 def test_the_chart_check_reports_schema_violations_and_unknown_keys():
     schema = {"type": "object", "additionalProperties": False, "definitions": {"res": {
         "type": "object", "properties": {"cpu": {"type": "string"}}}},
