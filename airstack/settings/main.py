@@ -276,13 +276,20 @@ def cmd_render(args, root: Path) -> int:
 
 
 def cmd_edit(args, root: Path) -> int:
+    from airstack.settings import edited
+
     path = store.secret_path(root, args.env)
+    before = path.read_text()
     code = sops.edit(path, env=args.env, key_env=keys_mod.key_env(root, args.env), root=root)
     if code == sops.NOT_MODIFIED:
         console.print(f"settings/{args.env}: no change made (the file is as it was)")
         return 0
     if code != 0:
         raise AirstackError(sops.explain(code, path.relative_to(root).as_posix(), args.env, ""))
+    lost = edited.problems(path, path.relative_to(root).as_posix(), store.decrypt_raw(root, args.env))
+    if lost:  # the file as it was: nothing of this edit is kept
+        sops.write_atomically(path, before)
+        raise ConfigError("\n".join([*lost, f"settings/{args.env}/secret.yaml: not saved (the file is as it was)"]))
     settings = store.load(root, args.env)
     console.print(f"settings/{args.env}: saved and valid ({len(settings.airflow.connections)} connections)")
     return 0

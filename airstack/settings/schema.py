@@ -57,6 +57,8 @@ on the way rather than converting it:
   into true by the time anyone can look at it;
 - integers must lie within ±2^53: JSON readers on the way (sops re-encrypting a file, the
   Airflow UI) hold numbers as doubles and would round them. Write bigger ones as strings;
+- a whole number written as a float (``1.0``) in a variable's mapping or an ``extra`` mapping is
+  refused: sops gives it back as ``1``, an int. Write ``1``, or keep ``1.0`` in a JSON string;
 - no NUL character anywhere (Postgres text cannot hold one), JSON strings (``extra``, a
   JSON ``variables`` block) without duplicate keys, and the column limits of Airflow's
   metadata database;
@@ -76,7 +78,8 @@ from pydantic import (BaseModel, BeforeValidator, ConfigDict, Field, StringConst
 from airstack.config_files import problem_lines
 from airstack.errors import ConfigError
 from airstack.settings.oidc import FAB_ROLES, Auth
-from airstack.settings.values import fernet_key_check, inexact, json_object, port_number, variable_value
+from airstack.settings.values import (fernet_key_check, inexact, json_object, number_types, port_number,
+                                      variable_value)
 from airstack.settings.uri import parse_uri
 
 IDENTIFIER = r"^[a-z][a-z0-9_]{0,249}$"
@@ -372,6 +375,7 @@ def _message(err: dict) -> str:
 def parse_settings(data: Any, file: str) -> SettingsFile:
     """Validate decrypted settings; raise :class:`SettingsError` listing every problem."""
     lines = [f"{file}: {where.lstrip('.') or '(top level)'}: {problem}" for where, problem in inexact(data)]
+    lines += [f"{file}: {where}: {problem}" for where, problem in number_types(data)]
     result = None
     try:
         result = SettingsFile.model_validate(data)

@@ -1,5 +1,6 @@
 """Settings values as they travel to Airflow (pure): strict JSON (no duplicate keys, no NaN), what would
-not survive the way unchanged (NUL characters, integers beyond what a double holds exactly), and the
+not survive the way unchanged (NUL characters, integers beyond what a double holds exactly, whole numbers
+written as floats), and the
 checks of single values that the schema's fields run first (ports, Fernet keys, variables)."""
 
 from __future__ import annotations
@@ -65,6 +66,38 @@ def inexact(value: Any, where: str = "") -> list[tuple[str, str]]:
     elif isinstance(value, int) and not isinstance(value, bool) and abs(value) > EXACT_INT:
         found.append((where, "an integer outside ±2^53, which JSON readers (sops, the Airflow UI) round: "
                              "write it as a string"))
+    return found
+
+
+def whole_floats(value: Any, where: str) -> list[tuple[str, str]]:
+    """(path, problem) for each whole number written as a float (``1.0``) in ``value``."""
+    if isinstance(value, dict):
+        return [found for key, item in value.items() for found in whole_floats(item, f"{where}.{key}")]
+    if isinstance(value, list):
+        return [found for index, item in enumerate(value) for found in whole_floats(item, f"{where}[{index}]")]
+    if isinstance(value, float) and value.is_integer():
+        whole = int(value)
+        return [(where, f"{value!r} is a whole number written as a float, which sops gives back as {whole}, an int: "
+                        f"write {whole}, or give the value as a JSON string (text keeps {value!r})")]
+    return []
+
+
+def number_types(document: Any) -> list[tuple[str, str]]:
+    """Where a number would change type on the way to Airflow: a whole float (``1.0``) in a variable's mapping or
+    list, or in a connection's ``extra`` mapping. sops holds numbers as doubles and writes a whole one without its
+    fraction, so the type is lost before anything can see it: refused while the document still shows it."""
+    airflow = document.get("airflow") if isinstance(document, dict) else None
+    if not isinstance(airflow, dict):
+        return []
+    found = []
+    variables = airflow.get("variables")
+    for key, value in variables.items() if isinstance(variables, dict) else ():
+        if isinstance(value, dict | list):  # a bare number is refused as such (variable_value)
+            found += whole_floats(value, f"airflow.variables.{key}")
+    connections = airflow.get("connections")
+    for index, conn in enumerate(connections if isinstance(connections, list) else ()):
+        if isinstance(conn, dict) and isinstance(conn.get("extra"), dict | list):
+            found += whole_floats(conn["extra"], f"airflow.connections[{index}].extra")
     return found
 
 

@@ -51,6 +51,11 @@ REFUSED = {
     "nested-big-int": (lambda a: a["variables"].update(ids={"max": [1, EXACT_INT + 1]}),
                        "airflow.variables.ids.max[1]:", "write it as a string"),
     "negative-big-int": (lambda a: a["variables"].update(low={"v": -(2**63)}), "airflow.variables.low.v:", "±2^53"),
+    "variable-whole-float": (lambda a: a["variables"].update(cfg={"ratio": 1.0}), "airflow.variables.cfg.ratio:",
+                             "sops gives back as 1, an int"),
+    "nested-whole-float": (lambda a: a["variables"].update(cfg={"l": [0.5, -3.0]}), "airflow.variables.cfg.l[1]:",
+                           "write -3"),
+    "extra-whole-float": (_conn(extra={"timeout": 30.0}), "airflow.connections[0].extra.timeout:", "write 30"),
     "extra-json-big-int": (_conn(extra='{"account": 12345678901234567890}'), "airflow.connections[0].extra:",
                            "±2^53"),
     "extra-json-duplicate": (_conn(extra='{"region": "eu", "role": "r", "region": "us"}'),
@@ -152,3 +157,17 @@ def test_a_large_connection_is_named_by_its_index():
     settings = parse_settings(data, FILE).airflow
     with pytest.raises(render.RenderError, match=r"^settings/unit/secret.yaml: airflow.connections\[0\]: "):
         render.env_data(settings, "settings/unit/secret.yaml")
+
+
+def test_json_strings_keep_their_floats_and_sops_tags_restore_them():
+    """A whole float inside a JSON string is text to sops (kept); a file's float tags put the lost ones back."""
+    from airstack.settings import edited
+
+    data = valid()
+    data["airflow"]["variables"]["cfg"] = '{"ratio": 1.0}'
+    assert json.loads(parse_settings(data, FILE).airflow.variables["cfg"]) == {"ratio": 1.0}
+    stored = {"a": "ENC[AES256_GCM,data:gw==,iv:x,tag:y,type:float]",
+              "b": "ENC[AES256_GCM,data:Ng==,iv:x,tag:y,type:int]", "c": [1.0, 2], "d": True}
+    restored = edited.as_written(stored, {"a": 1, "b": 1, "c": [1, 2], "d": True, "e": 3})
+    assert restored == {"a": 1.0, "b": 1, "c": [1.0, 2], "d": True, "e": 3}
+    assert [type(restored[k]) for k in "ab"] == [float, int] and type(restored["c"][1]) is int
