@@ -8,6 +8,7 @@ applied, and the workflow ordered by `requires`.
 from __future__ import annotations
 
 import ast
+import json
 import re
 import shlex
 from functools import cache
@@ -36,7 +37,7 @@ SECRET_VARIABLES = {"SOPS_AGE_KEY", "SOPS_AGE_KEY_FILE", "AWS_ACCESS_KEY_ID", "A
 SECRET_LITERALS = [r"\bA[KS]IA[0-9A-Z]{16}\b", r"AGE-SECRET-KEY-", r"-----BEGIN", r"client-key-data",
                    r"aws_secret_access_key\s*[:=]"]
 DOCKER_SESSIONS = {"build-images", "push-images", "deploy-integration", "deploy-production"}
-BRANCH_PARAM = re.compile(r"<<\s*pipeline\.git\.branch\s*>>")
+SCHEDULE_FILE = ROOT / ".circleci" / "schedules" / "previews-cleanup.json"
 
 
 @cache
@@ -70,22 +71,50 @@ def noxfile_python() -> str:
 
 
 # ------------------------------------------------------------------ reading the config --
-def condition(value, branch: str) -> bool:
-    """CircleCI's logic statements (equal, not, and, or, a value), for one branch."""
+PIPELINE_VALUE = re.compile(r"<<\s*(pipeline\.[\w.-]+)\s*>>")
+
+
+def pipeline_values(branch: str, trigger: str = "webhook", schedule: str = "", dags_only: bool = False) -> dict:
+    """The pipeline values a condition may read: a push (webhook) to ``branch``, an API trigger, or a schedule."""
+    return {"pipeline.git.branch": branch, "pipeline.trigger_source": trigger, "pipeline.schedule.name": schedule,
+            "pipeline.parameters.dags-only": dags_only}
+
+
+def _value(text: str, values: dict):
+    """A string with `<< pipeline.X >>` in it, as CircleCI gives it (a lone parameter keeps its type)."""
+    def known(match: re.Match) -> object:
+        assert match.group(1) in values, f"a pipeline value the tests cannot evaluate: {match.group(0)!r}"
+        return values[match.group(1)]
+
+    whole = PIPELINE_VALUE.fullmatch(text.strip())
+    if whole:
+        return known(whole)
+    return PIPELINE_VALUE.sub(lambda m: str(known(m)), text)
+
+
+def condition(value, branch) -> bool:
+    """CircleCI's logic statements (equal, not, and, or, a value), for one branch (a push to it) or for
+    :func:`pipeline_values`."""
+    values = branch if isinstance(branch, dict) else pipeline_values(branch)
     if isinstance(value, str):
-        if "<<" in BRANCH_PARAM.sub("", value):
-            raise AssertionError(f"a pipeline value the tests cannot evaluate: {value!r}")
-        return bool(BRANCH_PARAM.sub(branch, value))
+        return bool(_value(value, values))
     if not isinstance(value, dict):
         return bool(value)
     ((op, arg),) = value.items()
     if op == "equal":
-        return len({BRANCH_PARAM.sub(branch, str(a)) for a in arg}) == 1
+        return len({str(_value(a, values)) if isinstance(a, str) else str(a) for a in arg}) == 1
     if op == "not":
-        return not condition(arg, branch)
+        return not condition(arg, values)
     if op in ("and", "or"):
-        return (all if op == "and" else any)(condition(a, branch) for a in arg)
+        return (all if op == "and" else any)(condition(a, values) for a in arg)
     raise AssertionError(f"a condition the tests cannot evaluate: {value!r}")
+
+
+def workflows_run(values: dict) -> set[str]:
+    """The workflows a pipeline with these values runs (each one's `when`/`unless`)."""
+    flows = {name: flow for name, flow in config()["workflows"].items() if name != "version"}
+    return {name for name, flow in flows.items()
+            if condition(flow.get("when", True), values) and not condition(flow.get("unless", False), values)}
 
 
 def steps(items: list, branch: str) -> list[tuple[str, object]]:
@@ -244,10 +273,10 @@ def test_branches_deploy_a_preview_and_production_only_main_after_approval():
 def test_dag_only_deploys_run_the_gate_then_move_only_the_dag_bundle():
     """The `dags` workflow (pipeline parameter dags-only) is DAGS_PIPELINE: on main only, the gate, then the
     DAG-only deploys, production's after an approval and with its own context; no image job in between."""
-    flows = config()["workflows"]
-    assert flows["dags"]["when"] == "<< pipeline.parameters.dags-only >>"
-    assert flows["pipeline"]["when"] == {"not": "<< pipeline.parameters.dags-only >>"}
     assert config()["parameters"]["dags-only"] == {"type": "boolean", "default": False}
+    assert workflows_run(pipeline_values(MAIN, "api", dags_only=True)) == {"dags"}
+    assert workflows_run(pipeline_values(MAIN)) == {"pipeline"}
+    assert workflows_run(pipeline_values(BRANCH)) == {"pipeline"}
     order = chain("dags")
     jobs = [name for name in order if not is_approval(name, "dags")]
     calls = [call for job in jobs for call in nox_calls(job, MAIN)]
@@ -259,10 +288,48 @@ def test_dag_only_deploys_run_the_gate_then_move_only_the_dag_bundle():
     assert workflow("dags")["deploy-integration-dags"]["context"] == "airflow-integration"
 
 
-def test_previews_of_merged_branches_are_removed_nightly_from_main():
-    (trigger,) = config()["workflows"][SCHEDULED]["triggers"]
-    schedule = trigger["schedule"]
-    assert len(schedule["cron"].split()) == 5 and schedule["filters"]["branches"]["only"] == MAIN
+def schedule() -> dict:
+    return json.loads(SCHEDULE_FILE.read_text())
+
+
+def test_no_legacy_triggers_anywhere():
+    """CircleCI's `triggers:` schedules are being phased out: scheduled pipelines only."""
+    def keys(node):
+        if isinstance(node, dict):
+            for key, value in node.items():
+                yield key
+                yield from keys(value)
+        elif isinstance(node, list):
+            for value in node:
+                yield from keys(value)
+
+    assert "triggers" not in set(keys(config()))
+
+
+def test_the_schedule_definition_is_a_nightly_pipeline_of_main():
+    """.circleci/schedules/previews-cleanup.json is the body of POST /project/{slug}/schedule (API v2)."""
+    body = schedule()
+    assert set(body) <= {"name", "description", "attribution-actor", "parameters", "timetable"}
+    assert {"name", "attribution-actor", "parameters", "timetable"} <= set(body), "the API's required fields"
+    assert body["attribution-actor"] in ("current", "system")
+    assert body["parameters"] == {"branch": MAIN}, "main's config, no pipeline parameter (dags-only stays false)"
+    timetable = body["timetable"]
+    assert timetable["per-hour"] == 1 and len(timetable["hours-of-day"]) == 1, "once a night"
+    assert all(0 <= h <= 23 for h in timetable["hours-of-day"])
+    assert set(timetable["days-of-week"]) == {"MON", "TUE", "WED", "THU", "FRI", "SAT", "SUN"}
+
+
+def test_previews_of_merged_branches_are_removed_by_their_schedule_only():
+    name = schedule()["name"]
+    scheduled = pipeline_values(schedule()["parameters"]["branch"], "scheduled_pipeline", name)
+    assert workflows_run(scheduled) == {SCHEDULED}, "a scheduled pipeline runs the cleanup, and nothing else"
+    assert name in json.dumps(config()["workflows"][SCHEDULED]["when"]), "the schedule's name is the condition's"
+    for values in (pipeline_values(MAIN), pipeline_values(BRANCH), pipeline_values(MAIN, "api", dags_only=True),
+                   pipeline_values(MAIN, "api"), pipeline_values(MAIN, "scheduled_pipeline", "another-schedule"),
+                   pipeline_values(BRANCH, "scheduled_pipeline", name)):
+        assert SCHEDULED not in workflows_run(values), f"the cleanup runs on {values}"
+    assert not workflows_run(pipeline_values(MAIN, "scheduled_pipeline", "another-schedule")), \
+        "another schedule of main would deploy: no workflow but the cleanup runs on a schedule"
     jobs = workflow(SCHEDULED)
     assert list(jobs) == ["destroy-merged-previews"]
     assert nox_calls("destroy-merged-previews", MAIN) == [("destroy", ("integration", "--merged", "--yes"))]
