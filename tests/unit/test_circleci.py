@@ -29,11 +29,15 @@ SETUP_COMMANDS = {
     'pip install "nox[uv]"',  # nox itself; everything else comes from the locks through nox
     'umask 077 && mkdir -p ~/.kube && echo "$KUBECONFIG_DATA" | base64 -d > ~/.kube/config',
     "mkdir -p ~/.docker && echo '{\"credsStore\": \"ecr-login\"}' > ~/.docker/config.json",
+    # AWS through the context's role and the job's OIDC token (memory-backed /dev/shm), a branch's role on branches
+    "umask 077 && printf '%s' \"$CIRCLE_OIDC_TOKEN_V2\" > /dev/shm/aws-web-identity && "
+    "echo 'export AWS_WEB_IDENTITY_TOKEN_FILE=/dev/shm/aws-web-identity' >> \"$BASH_ENV\"",
+    "echo 'export AWS_ROLE_ARN=\"$AWS_PREVIEW_ROLE_ARN\"' >> \"$BASH_ENV\"",
 }
 # Sessions that need credentials (a registry, AWS, a cluster, an environment's age key).
 SECRET_SESSIONS = {"push-images", "deploy-plan", "deploy-integration", "deploy-production", "destroy"}
 SECRET_VARIABLES = {"SOPS_AGE_KEY", "SOPS_AGE_KEY_FILE", "AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY",
-                    "AWS_SESSION_TOKEN", "KUBECONFIG_DATA"}
+                    "AWS_SESSION_TOKEN", "KUBECONFIG_DATA", "AIRSTACK_GIT_TOKEN", "CIRCLE_OIDC_TOKEN_V2"}
 SECRET_LITERALS = [r"\bA[KS]IA[0-9A-Z]{16}\b", r"AGE-SECRET-KEY-", r"-----BEGIN", r"client-key-data",
                    r"aws_secret_access_key\s*[:=]"]
 DOCKER_SESSIONS = {"build-images", "push-images", "deploy-integration", "deploy-production"}
@@ -425,3 +429,75 @@ def test_a_branch_reports_its_dag_diff_as_an_artifact():
     artifacts = [v["path"] for kind, v in job_steps("test", BRANCH) if kind == "store_artifacts"]
     assert ".airstack/dag-diff" in artifacts
     assert "dag-diff" not in {session for session, _ in nox_calls("test", MAIN)}, "main has no merge base to diff"
+
+
+# ------------------------------------------------------------------------- the contexts' variables --
+# Read by other programs the deploy jobs run, not by this repository's code: sops, the AWS SDKs and CLI.
+TOOL_VARIABLES = {"SOPS_AGE_KEY": "sops (integration's age identity)", "AWS_ROLE_ARN": "the AWS SDKs (web identity)",
+                  "AWS_REGION": "the AWS SDKs, sops, the ECR credential helper"}
+# Set by the job itself, or by CircleCI for the shell; not a context's.
+JOB_VARIABLES = {"BASH_ENV", "AWS_WEB_IDENTITY_TOKEN_FILE", "HOME"}
+
+
+def deploy_jobs() -> list[str]:
+    return [job for job in config()["jobs"] if _needs_secrets(job)]
+
+
+def config_variables() -> set[str]:
+    """The variables the deploy jobs' steps read (``$NAME``, ``${NAME}``), for main and for a branch."""
+    found = set()
+    for job in deploy_jobs():
+        for branch in (MAIN, BRANCH):
+            for kind, value in job_steps(job, branch):
+                if kind == "run":
+                    found |= set(re.findall(r"\$\{?([A-Z][A-Z0-9_]*)", command(value)))
+    return found - JOB_VARIABLES
+
+
+def code_variables() -> set[str]:
+    """The variables the deploy's code reads: each module-level ``*_ENV = "NAME"`` of airstack/deploy/** and of
+    the git credential helper (airstack/git_auth.py)."""
+    files = [*sorted((ROOT / "airstack" / "deploy").rglob("*.py")), ROOT / "airstack" / "git_auth.py"]
+    found = set()
+    for path in files:
+        for node in ast.parse(path.read_text()).body:
+            if isinstance(node, ast.Assign) and isinstance(node.value, ast.Constant) and \
+                    isinstance(node.value.value, str) and any(isinstance(t, ast.Name) and t.id.endswith("_ENV")
+                                                              for t in node.targets):
+                found.add(node.value.value)
+    return found
+
+
+def readme_contexts() -> dict[str, list[str]]:
+    """README's "CI contexts" table: variable -> its cells."""
+    text = (ROOT / "README.md").read_text()
+    section = text[text.index("### CI contexts"):]
+    section = section[:section.index("\n#", 1)] if "\n#" in section[1:] else section
+    rows = [[c.strip() for c in line.strip().strip("|").split("|")] for line in section.splitlines()
+            if line.startswith("| `")]
+    return {row[0].strip("`"): row[1:] for row in rows}
+
+
+def test_every_variable_the_deploy_jobs_read_is_in_the_readmes_context_table():
+    listed = readme_contexts()
+    assert {"AIRSTACK_CFN_ROLE_ARN", "AIRSTACK_GIT_TOKEN"} <= code_variables(), code_variables()
+    assert {"KUBECONFIG_DATA", "CIRCLE_OIDC_TOKEN_V2", "AWS_PREVIEW_ROLE_ARN"} <= config_variables()
+    wanted = config_variables() | code_variables() | set(TOOL_VARIABLES)
+    assert not wanted - set(listed), f"README's CI contexts table lacks {sorted(wanted - set(listed))}"
+    assert not set(listed) - wanted, f"README lists variables nothing reads: {sorted(set(listed) - wanted)}"
+
+
+def test_deploy_jobs_assume_their_contexts_role_and_store_no_aws_key():
+    listed = readme_contexts()
+    for name in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY"):
+        assert name not in listed, f"{name}: the jobs assume a role with their OIDC token, no key is stored"
+    aws_jobs = deploy_jobs()
+    assert aws_jobs
+    for job in aws_jobs:
+        for branch in (MAIN, BRANCH):
+            commands = [command(v) for kind, v in job_steps(job, branch) if kind == "run"]
+            assert any("CIRCLE_OIDC_TOKEN_V2" in c and "/dev/shm/" in c for c in commands), \
+                f"job {job} ({branch}): no web identity from the OIDC token"
+            preview = any("AWS_PREVIEW_ROLE_ARN" in c for c in commands)
+            assert preview == (branch != MAIN), f"job {job} on {branch}: the preview role on branches only"
+    assert listed["SOPS_AGE_KEY"][1] == "-", "production decrypts with KMS through its role: no age key in CI"
