@@ -133,13 +133,20 @@ class Template:
             props = self.resolve(resource["Properties"])
             trust = props["AssumeRolePolicyDocument"]
             trust = json.loads(trust) if isinstance(trust, str) else trust
-            statements = [s for policy in props.get("Policies", [])
+            statements = [s for policy in [*props.get("Policies", []), *self.role_policies(name)]
                           for s in as_list(policy["PolicyDocument"]["Statement"])]
             assert not props.get("ManagedPolicyArns") or name in ("ClusterRole", "NodeRole"), \
                 f"{name}: a managed policy cannot be evaluated here"
             arn = f"arn:{PARTITION}:iam::{ACCOUNT}:role/{self.role_name(name, stack)}"
             out[name] = Role(name, arn, statements, as_list(trust["Statement"]))
         return out
+
+
+    def role_policies(self, role: str) -> list[dict]:
+        """The AWS::IAM::Policy resources (under their conditions) attached to ``role`` by a Ref."""
+        return [self.resolve(r["Properties"]) for r in self.body["Resources"].values()
+                if r["Type"] == "AWS::IAM::Policy" and self.conditions.get(r.get("Condition"), True)
+                and {"Ref": role} in r["Properties"].get("Roles", [])]
 
 
 @dataclass
