@@ -141,7 +141,6 @@ class Template:
             out[name] = Role(name, arn, statements, as_list(trust["Statement"]))
         return out
 
-
     def role_policies(self, role: str) -> list[dict]:
         """The AWS::IAM::Policy resources (under their conditions) attached to ``role`` by a Ref."""
         return [self.resolve(r["Properties"]) for r in self.body["Resources"].values()
