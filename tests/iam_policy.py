@@ -6,9 +6,9 @@ statements and trust policy. :func:`allowed` evaluates a request against stateme
 one identity policy set: allowed when an Allow statement matches and no Deny does. Actions are matched
 case-insensitively with ``*``/``?`` wildcards, resources case-sensitively; ``Action``/``NotAction``,
 ``Resource``/``NotResource`` and the condition operators the templates use (``StringEquals``,
-``StringLike``, ``StringNotEquals``, their ``ForAnyValue:`` forms, ``...IfExists``) are understood; a policy
-variable (``${aws:PrincipalTag/x}``) is replaced by the request's value. Anything else raises, so a statement
-this module cannot judge never passes for allowed.
+``StringLike``, ``StringNotEquals``, ``StringNotLike``, their ``ForAnyValue:`` forms, ``...IfExists``) are
+understood; a policy variable (``${aws:PrincipalTag/x}``) is replaced by the request's value. Anything else
+raises, so a statement this module cannot judge never passes for allowed.
 """
 
 from __future__ import annotations
@@ -198,11 +198,11 @@ def _condition(operator: str, key: str, wanted, context: dict) -> bool:
     patterns = [_variables(w, context) for w in as_list(wanted)]
     if base in ("StringEquals", "StringNotEquals"):
         hit = [any(v == p for p in patterns if p is not None) for v in values]
-    elif base == "StringLike":
+    elif base in ("StringLike", "StringNotLike"):
         hit = [any(_glob(p, v, True) for p in patterns if p is not None) for v in values]
     else:
         raise AssertionError(f"a condition operator the permission tests cannot evaluate: {operator}")
-    if base == "StringNotEquals":
+    if base in ("StringNotEquals", "StringNotLike"):
         return not any(hit)
     return any(hit) if any_value else bool(hit) and all(hit)
 

@@ -294,6 +294,11 @@ def test_deploy_roles_trust_main_of_this_project_only(env):
                                          token(env, "refs/heads/main").items()})
     assert not role(env).trusts(assume, {**token(env, "refs/heads/main"),
                                          next(k for k in token(env, "x") if k.endswith(":aud")): "another-audience"})
+    origin = json.loads((BOOTSTRAP / f"{env}.json").read_text())["Parameters"]["VcsOrigin"]
+    crafted = f"refs/heads/x/vcs-origin/{origin}/vcs-ref/refs/heads/main"  # a branch name that ends like main's sub
+    assert iam_policy._glob("*/vcs-ref/refs/heads/main", next(iter(token(env, crafted).values())), True), \
+        "the crafted sub does end like main's: the test would prove nothing otherwise"
+    assert not role(env).trusts(assume, token(env, crafted))
 
 
 def test_branches_get_the_preview_role_which_cannot_write_records_nor_touch_stacks():
