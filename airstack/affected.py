@@ -37,12 +37,17 @@ AREA_TESTS = {
                 "tests/deploy/test_prometheus_rule.py", "tests/deploy/test_airflow_options.py",
                 "tests/unit/test_alert_rules.py", "tests/integration/test_promtool.py"),
     "infra/": ("tests/deploy/test_cloudformation_templates.py", "tests/deploy/test_cloudformation_deploy.py",
-               "tests/deploy/test_deploy_cloudformation_cli.py"),
+               "tests/deploy/test_deploy_cloudformation_cli.py", "tests/unit/test_deploy_permissions.py"),
     "settings/": ("tests/dags/test_settings_parity.py", "tests/unit/test_settings_plan_render.py",
                   "tests/deploy/test_deploy_helm.py", "tests/deploy/test_deploy_guards.py",
                   "tests/deploy/test_airflow_options.py", "tests/deploy/test_cloudformation_templates.py",
-                  "tests/unit/test_local_options.py"),
+                  "tests/unit/test_local_options.py", "tests/unit/test_deploy_permissions.py"),
     ".circleci/": ("tests/unit/test_circleci.py",),
+    # Read as text (the AWS calls, the variables the deploy reads, the CI contexts table), not imported.
+    "airstack/deploy/": ("tests/unit/test_deploy_permissions.py", "tests/unit/test_circleci.py"),
+    "airstack/git_auth.py": ("tests/unit/test_circleci.py",),
+    "tests/iam_policy.py": ("tests/unit/test_deploy_permissions.py",),
+    "README.md": ("tests/unit/test_circleci.py",),
     "plugins/": ("tests/dags/test_dag_integrity.py", "tests/dags/test_dag_runs.py"),
 }
 # Tests under tests/dags that look at every DAG at once (not one per DAG file).

@@ -23,7 +23,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from airstack import proc
+from airstack import git_auth, proc
 from airstack.settings.deploy_file import DagBundle
 from airstack.errors import AirstackError, ConfigError
 
@@ -69,7 +69,9 @@ def record_entry(bundle: DagBundle, ref: str, commit: str) -> dict[str, str]:
 
 
 def _git(root: Path, *args: str, check: bool = True, timeout: float = 120.0) -> proc.Result:
-    return proc.run(["git", *args], cwd=root, check=check, timeout=timeout, what=f"git {args[0]}")
+    """git in ``root``; a remote over HTTPS gets CI's token through a credential helper (:mod:`airstack.git_auth`)."""
+    return proc.run(["git", *args], cwd=root, check=check, timeout=timeout, what=f"git {args[0]}",
+                    env=git_auth.env() or None)
 
 
 def head_commit(root: Path) -> str:

@@ -25,6 +25,8 @@ AIRFLOW_PATHS = ("dags", "plugins")  # ruff's Airflow rules: DAG and plugin code
 # Every AIR3 rule of the locked ruff; AIR304 (a value that changes on every parse) is a preview rule.
 RUFF_AIRFLOW = ["check", "--no-cache", "--isolated", "--preview", "--select", "AIR3", "--output-format", "json"]
 TEMPLATES = "infra/cloudformation"
+# The stacks the deploy deploys, and the bootstrap stack an administrator deploys once (the CI roles).
+TEMPLATE_GLOBS = (f"{TEMPLATES}/*.yaml", f"{TEMPLATES}/bootstrap/*.yaml")
 UNITS = {"image pins": "images", "cfn-lint": "templates"}
 SKIP_DIRS = {".git", ".nox", ".venv", "__pycache__", "build", "dist", ".pytest_cache"}  # .flake8's exclude
 
@@ -124,8 +126,8 @@ def main(argv: list[str]) -> int:
         "flake8": (python, [sys.executable, "-m", "flake8", *python]),
         "yamllint": (yaml, [sys.executable, "-m", "yamllint", "--strict", "-c", ".yamllint.yaml", *yaml]),
         "image pins": (["images"], [sys.executable, "-m", "airstack.images", "lint"]),
-        "cfn-lint": ([f"{TEMPLATES}/*.yaml"] if cfn else [],
-                     [str(Path(sys.executable).with_name("cfn-lint")), f"{TEMPLATES}/*.yaml"]),
+        "cfn-lint": (list(TEMPLATE_GLOBS) if cfn else [],
+                     [str(Path(sys.executable).with_name("cfn-lint")), *TEMPLATE_GLOBS]),
     }
     results = {name: (len(given), proc.run_streaming(argv, cwd=root) if given else None)
                for name, (given, argv) in steps.items()}
@@ -137,7 +139,7 @@ def main(argv: list[str]) -> int:
         files = {"flake8": count_python(root, python), "ruff (AIR3)": count_python(root, airflow),
                  "yamllint": count_yaml(root, yaml) if yaml else 0,
                  "image pins": sum(1 for d in (root / "images").iterdir() if d.is_dir()),
-                 "cfn-lint": len(list((root / TEMPLATES).glob("*.yaml")))}
+                 "cfn-lint": sum(len(list(root.glob(g))) for g in TEMPLATE_GLOBS)}
         write_report(args.report, *tally({n: (files[n], code) for n, (_, code) in results.items()},
                                          args.changed_since))
     return 1 if failed else 0

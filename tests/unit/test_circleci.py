@@ -8,6 +8,7 @@ applied, and the workflow ordered by `requires`.
 from __future__ import annotations
 
 import ast
+import json
 import re
 import shlex
 from functools import cache
@@ -28,15 +29,19 @@ SETUP_COMMANDS = {
     'pip install "nox[uv]"',  # nox itself; everything else comes from the locks through nox
     'umask 077 && mkdir -p ~/.kube && echo "$KUBECONFIG_DATA" | base64 -d > ~/.kube/config',
     "mkdir -p ~/.docker && echo '{\"credsStore\": \"ecr-login\"}' > ~/.docker/config.json",
+    # AWS through the context's role and the job's OIDC token (memory-backed /dev/shm), a branch's role on branches
+    "umask 077 && printf '%s' \"$CIRCLE_OIDC_TOKEN_V2\" > /dev/shm/aws-web-identity && "
+    "echo 'export AWS_WEB_IDENTITY_TOKEN_FILE=/dev/shm/aws-web-identity' >> \"$BASH_ENV\"",
+    "echo 'export AWS_ROLE_ARN=\"$AWS_PREVIEW_ROLE_ARN\"' >> \"$BASH_ENV\"",
 }
 # Sessions that need credentials (a registry, AWS, a cluster, an environment's age key).
 SECRET_SESSIONS = {"push-images", "deploy-plan", "deploy-integration", "deploy-production", "destroy"}
 SECRET_VARIABLES = {"SOPS_AGE_KEY", "SOPS_AGE_KEY_FILE", "AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY",
-                    "AWS_SESSION_TOKEN", "KUBECONFIG_DATA"}
+                    "AWS_SESSION_TOKEN", "KUBECONFIG_DATA", "AIRSTACK_GIT_TOKEN", "CIRCLE_OIDC_TOKEN_V2"}
 SECRET_LITERALS = [r"\bA[KS]IA[0-9A-Z]{16}\b", r"AGE-SECRET-KEY-", r"-----BEGIN", r"client-key-data",
                    r"aws_secret_access_key\s*[:=]"]
 DOCKER_SESSIONS = {"build-images", "push-images", "deploy-integration", "deploy-production"}
-BRANCH_PARAM = re.compile(r"<<\s*pipeline\.git\.branch\s*>>")
+SCHEDULE_FILE = ROOT / ".circleci" / "schedules" / "previews-cleanup.json"
 
 
 @cache
@@ -70,22 +75,50 @@ def noxfile_python() -> str:
 
 
 # ------------------------------------------------------------------ reading the config --
-def condition(value, branch: str) -> bool:
-    """CircleCI's logic statements (equal, not, and, or, a value), for one branch."""
+PIPELINE_VALUE = re.compile(r"<<\s*(pipeline\.[\w.-]+)\s*>>")
+
+
+def pipeline_values(branch: str, trigger: str = "webhook", schedule: str = "", dags_only: bool = False) -> dict:
+    """The pipeline values a condition may read: a push (webhook) to ``branch``, an API trigger, or a schedule."""
+    return {"pipeline.git.branch": branch, "pipeline.trigger_source": trigger, "pipeline.schedule.name": schedule,
+            "pipeline.parameters.dags-only": dags_only}
+
+
+def _value(text: str, values: dict):
+    """A string with `<< pipeline.X >>` in it, as CircleCI gives it (a lone parameter keeps its type)."""
+    def known(match: re.Match) -> object:
+        assert match.group(1) in values, f"a pipeline value the tests cannot evaluate: {match.group(0)!r}"
+        return values[match.group(1)]
+
+    whole = PIPELINE_VALUE.fullmatch(text.strip())
+    if whole:
+        return known(whole)
+    return PIPELINE_VALUE.sub(lambda m: str(known(m)), text)
+
+
+def condition(value, branch) -> bool:
+    """CircleCI's logic statements (equal, not, and, or, a value), for one branch (a push to it) or for
+    :func:`pipeline_values`."""
+    values = branch if isinstance(branch, dict) else pipeline_values(branch)
     if isinstance(value, str):
-        if "<<" in BRANCH_PARAM.sub("", value):
-            raise AssertionError(f"a pipeline value the tests cannot evaluate: {value!r}")
-        return bool(BRANCH_PARAM.sub(branch, value))
+        return bool(_value(value, values))
     if not isinstance(value, dict):
         return bool(value)
     ((op, arg),) = value.items()
     if op == "equal":
-        return len({BRANCH_PARAM.sub(branch, str(a)) for a in arg}) == 1
+        return len({str(_value(a, values)) if isinstance(a, str) else str(a) for a in arg}) == 1
     if op == "not":
-        return not condition(arg, branch)
+        return not condition(arg, values)
     if op in ("and", "or"):
-        return (all if op == "and" else any)(condition(a, branch) for a in arg)
+        return (all if op == "and" else any)(condition(a, values) for a in arg)
     raise AssertionError(f"a condition the tests cannot evaluate: {value!r}")
+
+
+def workflows_run(values: dict) -> set[str]:
+    """The workflows a pipeline with these values runs (each one's `when`/`unless`)."""
+    flows = {name: flow for name, flow in config()["workflows"].items() if name != "version"}
+    return {name for name, flow in flows.items()
+            if condition(flow.get("when", True), values) and not condition(flow.get("unless", False), values)}
 
 
 def steps(items: list, branch: str) -> list[tuple[str, object]]:
@@ -244,10 +277,10 @@ def test_branches_deploy_a_preview_and_production_only_main_after_approval():
 def test_dag_only_deploys_run_the_gate_then_move_only_the_dag_bundle():
     """The `dags` workflow (pipeline parameter dags-only) is DAGS_PIPELINE: on main only, the gate, then the
     DAG-only deploys, production's after an approval and with its own context; no image job in between."""
-    flows = config()["workflows"]
-    assert flows["dags"]["when"] == "<< pipeline.parameters.dags-only >>"
-    assert flows["pipeline"]["when"] == {"not": "<< pipeline.parameters.dags-only >>"}
     assert config()["parameters"]["dags-only"] == {"type": "boolean", "default": False}
+    assert workflows_run(pipeline_values(MAIN, "api", dags_only=True)) == {"dags"}
+    assert workflows_run(pipeline_values(MAIN)) == {"pipeline"}
+    assert workflows_run(pipeline_values(BRANCH)) == {"pipeline"}
     order = chain("dags")
     jobs = [name for name in order if not is_approval(name, "dags")]
     calls = [call for job in jobs for call in nox_calls(job, MAIN)]
@@ -259,10 +292,48 @@ def test_dag_only_deploys_run_the_gate_then_move_only_the_dag_bundle():
     assert workflow("dags")["deploy-integration-dags"]["context"] == "airflow-integration"
 
 
-def test_previews_of_merged_branches_are_removed_nightly_from_main():
-    (trigger,) = config()["workflows"][SCHEDULED]["triggers"]
-    schedule = trigger["schedule"]
-    assert len(schedule["cron"].split()) == 5 and schedule["filters"]["branches"]["only"] == MAIN
+def schedule() -> dict:
+    return json.loads(SCHEDULE_FILE.read_text())
+
+
+def test_no_legacy_triggers_anywhere():
+    """CircleCI's `triggers:` schedules are being phased out: scheduled pipelines only."""
+    def keys(node):
+        if isinstance(node, dict):
+            for key, value in node.items():
+                yield key
+                yield from keys(value)
+        elif isinstance(node, list):
+            for value in node:
+                yield from keys(value)
+
+    assert "triggers" not in set(keys(config()))
+
+
+def test_the_schedule_definition_is_a_nightly_pipeline_of_main():
+    """.circleci/schedules/previews-cleanup.json is the body of POST /project/{slug}/schedule (API v2)."""
+    body = schedule()
+    assert set(body) <= {"name", "description", "attribution-actor", "parameters", "timetable"}
+    assert {"name", "attribution-actor", "parameters", "timetable"} <= set(body), "the API's required fields"
+    assert body["attribution-actor"] in ("current", "system")
+    assert body["parameters"] == {"branch": MAIN}, "main's config, no pipeline parameter (dags-only stays false)"
+    timetable = body["timetable"]
+    assert timetable["per-hour"] == 1 and len(timetable["hours-of-day"]) == 1, "once a night"
+    assert all(0 <= h <= 23 for h in timetable["hours-of-day"])
+    assert set(timetable["days-of-week"]) == {"MON", "TUE", "WED", "THU", "FRI", "SAT", "SUN"}
+
+
+def test_previews_of_merged_branches_are_removed_by_their_schedule_only():
+    name = schedule()["name"]
+    scheduled = pipeline_values(schedule()["parameters"]["branch"], "scheduled_pipeline", name)
+    assert workflows_run(scheduled) == {SCHEDULED}, "a scheduled pipeline runs the cleanup, and nothing else"
+    assert name in json.dumps(config()["workflows"][SCHEDULED]["when"]), "the schedule's name is the condition's"
+    for values in (pipeline_values(MAIN), pipeline_values(BRANCH), pipeline_values(MAIN, "api", dags_only=True),
+                   pipeline_values(MAIN, "api"), pipeline_values(MAIN, "scheduled_pipeline", "another-schedule"),
+                   pipeline_values(BRANCH, "scheduled_pipeline", name)):
+        assert SCHEDULED not in workflows_run(values), f"the cleanup runs on {values}"
+    assert not workflows_run(pipeline_values(MAIN, "scheduled_pipeline", "another-schedule")), \
+        "another schedule of main would deploy: no workflow but the cleanup runs on a schedule"
     jobs = workflow(SCHEDULED)
     assert list(jobs) == ["destroy-merged-previews"]
     assert nox_calls("destroy-merged-previews", MAIN) == [("destroy", ("integration", "--merged", "--yes"))]
@@ -358,3 +429,75 @@ def test_a_branch_reports_its_dag_diff_as_an_artifact():
     artifacts = [v["path"] for kind, v in job_steps("test", BRANCH) if kind == "store_artifacts"]
     assert ".airstack/dag-diff" in artifacts
     assert "dag-diff" not in {session for session, _ in nox_calls("test", MAIN)}, "main has no merge base to diff"
+
+
+# ------------------------------------------------------------------------- the contexts' variables --
+# Read by other programs the deploy jobs run, not by this repository's code: sops, the AWS SDKs and CLI.
+TOOL_VARIABLES = {"SOPS_AGE_KEY": "sops (integration's age identity)", "AWS_ROLE_ARN": "the AWS SDKs (web identity)",
+                  "AWS_REGION": "the AWS SDKs, sops, the ECR credential helper"}
+# Set by the job itself, or by CircleCI for the shell; not a context's.
+JOB_VARIABLES = {"BASH_ENV", "AWS_WEB_IDENTITY_TOKEN_FILE", "HOME"}
+
+
+def deploy_jobs() -> list[str]:
+    return [job for job in config()["jobs"] if _needs_secrets(job)]
+
+
+def config_variables() -> set[str]:
+    """The variables the deploy jobs' steps read (``$NAME``, ``${NAME}``), for main and for a branch."""
+    found = set()
+    for job in deploy_jobs():
+        for branch in (MAIN, BRANCH):
+            for kind, value in job_steps(job, branch):
+                if kind == "run":
+                    found |= set(re.findall(r"\$\{?([A-Z][A-Z0-9_]*)", command(value)))
+    return found - JOB_VARIABLES
+
+
+def code_variables() -> set[str]:
+    """The variables the deploy's code reads: each module-level ``*_ENV = "NAME"`` of airstack/deploy/** and of
+    the git credential helper (airstack/git_auth.py)."""
+    files = [*sorted((ROOT / "airstack" / "deploy").rglob("*.py")), ROOT / "airstack" / "git_auth.py"]
+    found = set()
+    for path in files:
+        for node in ast.parse(path.read_text()).body:
+            if isinstance(node, ast.Assign) and isinstance(node.value, ast.Constant) and \
+                    isinstance(node.value.value, str) and any(isinstance(t, ast.Name) and t.id.endswith("_ENV")
+                                                              for t in node.targets):
+                found.add(node.value.value)
+    return found
+
+
+def readme_contexts() -> dict[str, list[str]]:
+    """README's "CI contexts" table: variable -> its cells."""
+    text = (ROOT / "README.md").read_text()
+    section = text[text.index("### CI contexts"):]
+    section = section[:section.index("\n#", 1)] if "\n#" in section[1:] else section
+    rows = [[c.strip() for c in line.strip().strip("|").split("|")] for line in section.splitlines()
+            if line.startswith("| `")]
+    return {row[0].strip("`"): row[1:] for row in rows}
+
+
+def test_every_variable_the_deploy_jobs_read_is_in_the_readmes_context_table():
+    listed = readme_contexts()
+    assert {"AIRSTACK_CFN_ROLE_ARN", "AIRSTACK_GIT_TOKEN"} <= code_variables(), code_variables()
+    assert {"KUBECONFIG_DATA", "CIRCLE_OIDC_TOKEN_V2", "AWS_PREVIEW_ROLE_ARN"} <= config_variables()
+    wanted = config_variables() | code_variables() | set(TOOL_VARIABLES)
+    assert not wanted - set(listed), f"README's CI contexts table lacks {sorted(wanted - set(listed))}"
+    assert not set(listed) - wanted, f"README lists variables nothing reads: {sorted(set(listed) - wanted)}"
+
+
+def test_deploy_jobs_assume_their_contexts_role_and_store_no_aws_key():
+    listed = readme_contexts()
+    for name in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY"):
+        assert name not in listed, f"{name}: the jobs assume a role with their OIDC token, no key is stored"
+    aws_jobs = deploy_jobs()
+    assert aws_jobs
+    for job in aws_jobs:
+        for branch in (MAIN, BRANCH):
+            commands = [command(v) for kind, v in job_steps(job, branch) if kind == "run"]
+            assert any("CIRCLE_OIDC_TOKEN_V2" in c and "/dev/shm/" in c for c in commands), \
+                f"job {job} ({branch}): no web identity from the OIDC token"
+            preview = any("AWS_PREVIEW_ROLE_ARN" in c for c in commands)
+            assert preview == (branch != MAIN), f"job {job} on {branch}: the preview role on branches only"
+    assert listed["SOPS_AGE_KEY"][1] == "-", "production decrypts with KMS through its role: no age key in CI"

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import contextlib
 import enum
+import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
@@ -24,6 +25,9 @@ from airstack.deploy.cloudformation.templates import StackSpec, template_body
 # The StatusReason of a FAILED change set that only means "nothing to do".
 NO_CHANGES = ("didn't contain changes", "No updates are to be performed")
 NOT_FOUND = ("ChangeSetNotFound", "ChangeSetNotFoundException")
+# The service role CloudFormation deploys the stacks with (infra/cloudformation/bootstrap/deploy-roles.yaml):
+# CI's deploy role may create change sets only with it. Unset (a laptop's admin, the stand-ins): the caller's.
+ROLE_ENV = "AIRSTACK_CFN_ROLE_ARN"
 
 
 @dataclass(frozen=True)
@@ -170,7 +174,8 @@ class ChangeSets:
             created = self.client.create_change_set(
                 StackName=spec.stack_name, ChangeSetName=name, ChangeSetType=change_set_type, TemplateBody=body,
                 Parameters=[{"ParameterKey": k, "ParameterValue": str(v)} for k, v in parameters.items()],
-                Capabilities=list(spec.capabilities), Description=f"airstack deploy of {spec.name}")
+                Capabilities=list(spec.capabilities), Description=f"airstack deploy of {spec.name}",
+                **({"RoleARN": os.environ[ROLE_ENV]} if os.environ.get(ROLE_ENV) else {}))
         except ClientError as exc:
             raise errors.CreateChangeSetError(stack=spec.stack_name, error=errors.client_error_message(exc)) from None
         return Plan(spec, created["StackId"], self.region, name, created["Id"], change_set_type)
