@@ -131,3 +131,29 @@ def test_a_deploy_passes_the_ingress_on_stdin(scratch_repo, helm_standin, monkey
     assert stdin["ingress"]["apiServer"]["hosts"] == [{"name": _hashed(spec.host)}]
     assert stdin["config"]["api"]["base_url"] == _hashed(spec.url)
     assert stdin["apiServer"]["env"][0]["value"] == _hashed(",".join(spec.trusted_proxies))
+
+
+def test_oidc_behind_an_ingress_that_trusts_nobody_is_warned_about(scratch_repo, helm_standin, monkeypatch, capsys):
+    """Settings with OIDC, deploy.yaml's ingress without trusted_proxies: the deploy says the callback will be
+    http:// (a warning: an environment may add its proxies later), before anything changes."""
+    from airstack.settings import store
+
+    root, document = scratch_repo
+    document["airflow"]["auth"] = {"oidc": {
+        "provider": "sso", "client_id": "airflow", "client_secret": "s3cret-value-1234", "default_role": "Viewer",
+        "server_metadata_url": "https://idp.example.com/.well-known/openid-configuration"}}
+    store.save(root, "integration", document)
+    path = root / "settings" / "integration" / "deploy.yaml"
+    deploy = yaml.safe_load(path.read_text())
+    deploy.pop("release")
+    del deploy["airflow"]["ingress"]["trusted_proxies"]
+    path.write_text(yaml.safe_dump(deploy))
+    refs = {"airflow": "127.0.0.1:5000/t/airflow:0123456789ab", "etl-basic": "127.0.0.1:5000/t/etl-basic:ab"}
+    monkeypatch.setattr(deploy_main, "images", lambda *a: deploy_main.Images(
+        "127.0.0.1:5000/t", refs, [], dict.fromkeys(refs, "sha256:" + "0" * 64)))
+    assert run_main(deploy_main.main, ["deploy", "integration", "--only", "helm", "--dry-run"]) == 0, \
+        capsys.readouterr().err
+    out = " ".join(capsys.readouterr().out.split())
+    assert ("warning: settings/integration/deploy.yaml: airflow.ingress.trusted_proxies: empty, so the api-server "
+            "believes no X-Forwarded-Proto") in out, out
+    assert [c for c in helm_standin() if c["argv"][:1] == ["upgrade"]] == []
