@@ -187,8 +187,10 @@ def test_through_the_proxy_the_callback_is_public_https_and_the_login_completes(
         assert callback.status_code == 302, callback.text
         cookie = next(c for c in callback.headers.get_list("set-cookie") if c.startswith("_token="))
         assert "Secure" in cookie and "HttpOnly" in cookie  # FAB saw https
+        assert callback.headers["location"] == "/auth/"  # FAB's index, which sends the user to [api] base_url
         landing = browser.get(callback.headers["location"], follow_redirects=True)
-        assert str(landing.url).startswith(site.public), landing.url  # [api] base_url, via the proxy
+        assert [r.headers["location"] for r in landing.history] == [site.public]
+        assert landing.status_code == 200 and str(landing.url) == site.public  # the UI, through the proxy
 
         token = {"Authorization": f"Bearer {browser.cookies['_token']}"}
         created = browser.post("/api/v2/pools", headers=token, json={"name": "ingress_pool", "slots": 1})
