@@ -56,7 +56,7 @@ def check_url(value: str) -> str:
         parts.port  # noqa: B018 - raises on a port that is not a number
     except ValueError:
         raise ValueError(f"{value!r}: the port is not a number") from None
-    if not parts.hostname or not HOSTNAME.match(parts.hostname) or parts.username or parts.password:
+    if not parts.hostname or not HOSTNAME.match(parts.netloc.rsplit(":", 1)[0] if parts.port else parts.netloc):
         raise ValueError(f"{value!r}: not https://HOST[:PORT] with HOST a lowercase DNS name")
     if parts.path not in ("", "/") or parts.query or parts.fragment:
         raise ValueError(f"{value!r}: no path, query or fragment (Airflow is served at the host's root)")
@@ -80,6 +80,10 @@ class Ingress(_Model):
     annotations: dict[str, str] = Field(default_factory=dict)
     tls: Tls
     trusted_proxies: list[Annotated[str, AfterValidator(check_proxy)]] = Field(default_factory=list)
+
+    def __hash__(self) -> int:  # frozen, and hashable like the rest of deploy.yaml's options (lists and dicts aside)
+        return hash((self.url, self.class_name, tuple(sorted(self.annotations.items())), self.tls,
+                     tuple(self.trusted_proxies)))
 
     @property
     def host(self) -> str:

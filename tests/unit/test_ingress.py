@@ -54,6 +54,14 @@ def test_trusted_proxies_turn_on_proxy_headers_for_those_addresses_only():
                                               "ingressClassName": "nginx"}
 
 
+def test_the_options_stay_hashable():
+    """deploy.yaml's options are frozen and hashable (tests cache renderings by them)."""
+    root = Path(__file__).resolve().parents[2]
+    options = deploy_file.load(root, "integration").spec.airflow
+    assert hash(options) == hash(deploy_file.load(root, "integration").spec.airflow)
+    assert hash(Ingress(**GOOD)) != hash(Ingress(**{**GOOD, "trusted_proxies": ["10.20.0.0/21"]}))
+
+
 def test_a_preview_gets_no_ingress():
     """It would claim integration's host."""
     assert ingress.chart_values(Ingress(**GOOD), preview=True) == {}
@@ -63,6 +71,8 @@ def test_a_preview_gets_no_ingress():
     ({"url": "http://airflow.example.com"}, "url", "the public URL is https://"),
     ({"url": "https://airflow.example.com/airflow"}, "url", "no path, query or fragment"),
     ({"url": "https://Airflow_Example"}, "url", "not https://HOST[:PORT]"),
+    ({"url": "https://Airflow.example.com"}, "url", "HOST a lowercase DNS name"),
+    ({"url": "https://user@airflow.example.com"}, "url", "HOST a lowercase DNS name"),
     ({"url": "https://airflow.example.com:http"}, "url", "the port is not a number"),
     ({"tls": {}}, "tls", "name the certificate's Secret (secret: NAME) or say the controller holds it"),
     ({"tls": {"secret": "x", "managed": True}}, "tls", "one of the two"),
