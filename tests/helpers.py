@@ -45,8 +45,9 @@ def leaves(tree):
 
 
 @contextmanager
-def server(argv, log_file, probe_url: str, timeout: float, env=None):
-    """Start a server process (``airstack.proc``), wait until ``probe_url`` answers 2xx, stop it on exit.
+def server(argv, log_file, probe_url: str, timeout: float, env=None, get=None):
+    """Start a server process (``airstack.proc``), wait until ``probe_url`` answers 2xx (asked with ``get``,
+    by default ``httpx.get``), stop it on exit.
 
     A process that exits while waited for fails at once with the end of its log.
     """
@@ -62,7 +63,7 @@ def server(argv, log_file, probe_url: str, timeout: float, env=None):
     def ready():
         if process.poll() is not None:
             raise RuntimeError(f"{argv[0]} exited: {log_file.read_text()[-2000:]}")
-        httpx.get(probe_url, timeout=2).raise_for_status()
+        (get or httpx.get)(probe_url, timeout=2).raise_for_status()
 
     try:
         ready()

@@ -31,6 +31,7 @@ from dataclasses import dataclass
 import yaml
 
 from airstack.airflow_env import SIMPLE_AUTH_MANAGER
+from airstack.deploy import ingress
 from airstack.settings.deploy_file import AirflowOptions, Helm, Release_
 from airstack.settings import render
 from airstack.settings.oidc import Oidc
@@ -328,7 +329,7 @@ def airflow_values(tgt: Target, runtime_image: str, worker_images: dict[str, str
         values["dagProcessor"] = {"dagBundleConfigList": dag_bundles}
     if celery:
         values.update(_celery())
-    return values
+    return merge_values(values, ingress.chart_values(options.ingress, tgt.preview))  # deploy/ingress.py
 
 
 def to_stdin(values: dict) -> str:

@@ -21,7 +21,7 @@ import yaml
 from rich.console import Console
 
 from airstack import cli, paths, verdict
-from airstack.deploy import config, guards, preflight, preview_access
+from airstack.deploy import config, guards, ingress, preflight, preview_access
 from airstack.deploy import helm_values as helm_plan
 from airstack.deploy.guards import GuardError
 from airstack.deploy.shipping import Images, Promotion, copy_promoted, images, plan_promotion, write_record
@@ -72,6 +72,8 @@ def check_settings(root: Path, env: config.Environment) -> None:
             f"so nobody can log in to {env.name}"
         console.print(f"[yellow]warning[/]: {rel}: airflow.users: none, {what} "
                       "(FabAuthManager): add users with `nox -s settings-edit`")
+    for line in ingress.problems(env.file, env.spec.airflow.ingress, bool((airflow.get("auth") or {}).get("oidc"))):
+        console.print(f"[yellow]warning[/]: {line}")
 
 
 def check_auth(root: Path, env: config.Environment) -> None:

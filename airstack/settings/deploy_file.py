@@ -41,6 +41,10 @@ and deploys all ask :func:`load`.
         repository: https://github.com/example/airflow-platform.git   # cloned by Airflow, pushed to by deploys
         conn_id: git_dags                # optional, a connection of secret.yaml with the credentials
         refresh_interval: 30             # seconds between the DAG processor's fetches
+      ingress:                           # the api-server behind a TLS-ending Ingress (airstack/settings/ingress.py)
+        url: https://airflow.example.com # its public URL: [api] base_url, the OIDC callback's host
+        tls: {managed: true}             # or {secret: NAME}: a kubernetes.io/tls Secret
+        trusted_proxies: [10.30.0.0/20]  # whose X-Forwarded-* the api-server believes; absent: nobody's
     release:                             # optional: release records (airstack/deploy/release.py)
       records: s3://integration-airflow-data-111122223333-eu-west-1/releases   # each deploy writes <env>.json here
       promote_from: integration          # ship exactly what integration's record names (its images, by digest)
@@ -63,6 +67,7 @@ from pydantic import BaseModel, ConfigDict, Field, StringConstraints, field_vali
 from airstack.config_files import load_model, read_yaml
 from airstack.errors import ConfigError
 from airstack.settings.env_parity import Waivers
+from airstack.settings.ingress import Ingress
 
 DNS_LABEL = r"^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$"
 Label = Annotated[str, StringConstraints(pattern=DNS_LABEL)]
@@ -162,6 +167,7 @@ class AirflowOptions(_Model):
     storage: Store | None = None
     metrics: Metrics = Field(default_factory=Metrics)
     dag_bundle: DagBundle = Field(default_factory=DagBundle)
+    ingress: Ingress | None = None
 
 
 class ReleaseSpec(_Model):
