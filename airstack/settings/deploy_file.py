@@ -41,6 +41,9 @@ and deploys all ask :func:`load`.
         repository: https://github.com/example/airflow-platform.git   # cloned by Airflow, pushed to by deploys
         conn_id: git_dags                # optional, a connection of secret.yaml with the credentials
         refresh_interval: 30             # seconds between the DAG processor's fetches
+      database_cleanup:                  # `airflow db clean` by the chart's CronJob (airstack/deploy/db_cleanup.py)
+        retention_days: 90               # rows older than this go (DAG runs, task instances, XComs, logs...)
+        schedule: "0 3 * * 0"            # cron, UTC; absent: Sundays at 03:00
     release:                             # optional: release records (airstack/deploy/release.py)
       records: s3://integration-airflow-data-111122223333-eu-west-1/releases   # each deploy writes <env>.json here
       promote_from: integration          # ship exactly what integration's record names (its images, by digest)
@@ -153,12 +156,21 @@ class DagBundle(_Model):
         return self
 
 
+class DatabaseCleanup(_Model):
+    """``airflow db clean`` on a schedule: what is older than ``retention_days`` is deleted."""
+
+    retention_days: int = Field(ge=1, le=3650)
+    schedule: Annotated[str, StringConstraints(pattern=r"^(@(yearly|annually|monthly|weekly|daily|hourly)|"
+                                                       r"[0-9*/,-]+( [0-9A-Za-z*/,-]+){4})$")] = "0 3 * * 0"
+
+
 class AirflowOptions(_Model):
     executor: Literal["LocalExecutor", "KubernetesExecutor", "CeleryExecutor"] = "KubernetesExecutor"
     remote_logging: Store | None = None
     storage: Store | None = None
     metrics: Metrics = Field(default_factory=Metrics)
     dag_bundle: DagBundle = Field(default_factory=DagBundle)
+    database_cleanup: DatabaseCleanup | None = None
 
 
 class ReleaseSpec(_Model):
