@@ -27,8 +27,8 @@ def test_db_rows_with_a_version():
 
 
 @pytest.mark.parametrize("argv", [["3.2.2", "--db-rows", "0"], ["3.2.2", "--db-rows", "-5"],
-                                  ["--provider", "postgres==7.0.0", "--db-rows", "10"], ["--chart", "1.19.0",
-                                                                                         "--db-rows", "10"]])
+                                  ["--provider", "postgres==7.0.0", "--db-rows", "10"],
+                                  ["--chart", "1.19.0", "--db-rows", "10"]])
 def test_db_rows_needs_a_positive_count_and_an_airflow_version(argv):
     with pytest.raises(ConfigError, match=r"^--db-rows -?\d+: needs a positive N and an Airflow version"):
         args.parse(argv)
@@ -114,8 +114,8 @@ def test_a_failed_move_fails_the_rehearsal_and_a_failed_move_back_is_reported_no
         "(current's Airflow) failed: exit 1: no"]
     no_way_back = dbrows.DbRehearsal(10, "3.2.2", "3.3.2")
     there, back = dbrows.moves("3.2.2", "3.3.2")
-    no_way_back.steps = [dbrows.Step(there.title, there.direction, 1, True), dbrows.Step(back.title, back.direction,
-                                                                                        1, False, "exit 1: x")]
+    no_way_back.steps = [dbrows.Step(there.title, there.direction, 1, True),
+                         dbrows.Step(back.title, back.direction, 1, False, "exit 1: x")]
     tally = verdict.Tally()
     dbrows.count(no_way_back, tally)
     assert (tally.passed, tally.failed) == (1, 0) and no_way_back.downgrade_path is False
