@@ -184,3 +184,12 @@ def test_the_runtime_lock_names_its_airflow(tmp_path):
     (tmp_path / "requirements" / "runtime.txt").write_text("apache-airflow-core==3.3.2\n")
     with pytest.raises(ConfigError, match="^requirements/runtime.txt: no apache-airflow==VERSION pin$"):
         db_cleanup.runtime_airflow(tmp_path)
+
+
+def test_db_rows_to_the_locks_own_version_is_refused_before_anything_runs(tmp_path):
+    from airstack import paths
+    from airstack.upgrade import rehearse
+
+    request = args.parse(["3.3.2", "--db-rows", "10"])
+    with pytest.raises(ConfigError, match=r"^--db-rows: the target 3.3.2 is the current version$"):
+        rehearse.rehearse(request, paths.repo_root(), ["uv-is-not-run"], progress=None)
