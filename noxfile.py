@@ -278,5 +278,5 @@ def lock(session: nox.Session) -> None:
 
 @nox.session(python=False, default=False)
 def upgrade(session: nox.Session) -> None:
-    """Rehearse an upgrade in a scratch venv (`-- 3.3.1`, `--provider NAME==V`, `--chart V`, `--json`, `--apply`)."""
+    """Rehearse an upgrade in a scratch venv (`-- 3.3.1`, `--provider NAME==V`, `--chart V`, `--db-rows N`, ...)."""
     airstack(session, "upgrade", "--uv", uv_bin())

@@ -30,8 +30,10 @@ from dataclasses import dataclass
 
 import yaml
 
+from airstack import paths
 from airstack.airflow_env import SIMPLE_AUTH_MANAGER
 from airstack.deploy import ingress
+from airstack.deploy import db_cleanup
 from airstack.settings.deploy_file import AirflowOptions, Helm, Release_
 from airstack.settings import render
 from airstack.settings.oidc import Oidc
@@ -322,6 +324,8 @@ def airflow_values(tgt: Target, runtime_image: str, worker_images: dict[str, str
         "statsd": {"enabled": options.metrics.statsd},
     })
     values = merge_values(values, {"config": image_config}, _remote_logging(options, tgt))
+    if options.database_cleanup:  # the chart's databaseCleanup CronJob, on the runtime image
+        values.update(db_cleanup.values(options.database_cleanup, db_cleanup.runtime_airflow(paths.repo_root())))
     if users_script is not None:
         values["apiServer"] = {"extraInitContainers": [users_sync_container(tgt.airflow_release, runtime_image,
                                                                             users_script)]}

@@ -45,6 +45,9 @@ and deploys all ask :func:`load`.
         url: https://airflow.example.com # its public URL: [api] base_url, the OIDC callback's host
         tls: {managed: true}             # or {secret: NAME}: a kubernetes.io/tls Secret
         trusted_proxies: [10.30.0.0/20]  # whose X-Forwarded-* the api-server believes; absent: nobody's
+      database_cleanup:                  # `airflow db clean` by the chart's CronJob (airstack/deploy/db_cleanup.py)
+        retention_days: 90               # rows older than this go (DAG runs, task instances, XComs, logs...)
+        schedule: "0 3 * * 0"            # cron, UTC; absent: Sundays at 03:00
     release:                             # optional: release records (airstack/deploy/release.py)
       records: s3://integration-airflow-data-111122223333-eu-west-1/releases   # each deploy writes <env>.json here
       promote_from: integration          # ship exactly what integration's record names (its images, by digest)
@@ -161,6 +164,14 @@ class DagBundle(_Model):
         return self
 
 
+class DatabaseCleanup(_Model):
+    """``airflow db clean`` on a schedule: what is older than ``retention_days`` is deleted."""
+
+    retention_days: int = Field(ge=1, le=3650)
+    schedule: Annotated[str, StringConstraints(pattern=r"^(@(yearly|annually|monthly|weekly|daily|hourly)|"
+                                                       r"[0-9*/,-]+( [0-9A-Za-z*/,-]+){4})$")] = "0 3 * * 0"
+
+
 class AirflowOptions(_Model):
     executor: Literal["LocalExecutor", "KubernetesExecutor", "CeleryExecutor"] = "KubernetesExecutor"
     remote_logging: Store | None = None
@@ -168,6 +179,7 @@ class AirflowOptions(_Model):
     metrics: Metrics = Field(default_factory=Metrics)
     dag_bundle: DagBundle = Field(default_factory=DagBundle)
     ingress: Ingress | None = None
+    database_cleanup: DatabaseCleanup | None = None
 
 
 class ReleaseSpec(_Model):

@@ -11,7 +11,8 @@ from packaging.version import InvalidVersion, Version
 from airstack.errors import ConfigError
 from airstack.upgrade.locks import AIRFLOW, PROVIDER_PREFIX
 
-USAGE = "nox -s upgrade -- [AIRFLOW_VERSION] [--provider NAME==VERSION ...] [--chart VERSION] [--json] [--apply]"
+USAGE = ("nox -s upgrade -- [AIRFLOW_VERSION] [--provider NAME==VERSION ...] [--chart VERSION] [--db-rows N] [--json] "
+         "[--apply]")
 
 
 @dataclass(frozen=True)
@@ -22,6 +23,7 @@ class Request:
     chart: str | None = None
     json: bool = False
     apply: bool = False
+    db_rows: int = 0  # seed a metadata database with this many task instances and migrate it (0: not)
 
     @property
     def title(self) -> str:
@@ -42,6 +44,8 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument("--provider", action="append", default=[], metavar="NAME==VERSION",
                         help="a provider to move (repeatable): `postgres==7.0.0` or the full package name")
     parser.add_argument("--chart", metavar="VERSION", help="check the chart values against this official chart")
+    parser.add_argument("--db-rows", type=int, metavar="N",
+                        help="seed a metadata database with N task instances and time its migration there and back")
     parser.add_argument("--json", action="store_true", help="print the report as JSON instead of the table")
     parser.add_argument("--apply", action="store_true", help="write the new runtime.in pins and recompiled locks")
     return parser
@@ -78,4 +82,7 @@ def parse(argv: list[str]) -> Request:
         _version(args.chart, "--chart")
     if args.apply and not pins:
         raise ConfigError("--apply: only package moves are applied (an Airflow version or --provider)")
-    return Request(tuple(pins), args.chart, args.json, args.apply)
+    if args.db_rows is not None and (args.db_rows < 1 or not args.airflow):
+        raise ConfigError(f"--db-rows {args.db_rows}: needs a positive N and an Airflow version to migrate to "
+                          "(e.g. nox -s upgrade -- 3.2.2 --db-rows 100000)")
+    return Request(tuple(pins), args.chart, args.json, args.apply, args.db_rows or 0)

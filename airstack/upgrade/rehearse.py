@@ -8,6 +8,8 @@
 3. ``airflow config lint`` (the candidate's Airflow) on the configuration each environment deploys,
    and ruff's AIR3 rules (the candidate's ruff);
 4. with ``--chart VERSION``: the chart values against that release's values.schema.json;
+   with ``--db-rows N``: a metadata database seeded with N task instances at the current version, moved
+   to the target's schema and back, each move timed and sized (airstack.upgrade.dbmigrate);
 5. the report: Markdown and JSON under ``.airstack/upgrade/``, a table here, and airstack.verdict's word:
    ``ok``; ``failed`` (exit 1: a regression, an actionable finding, a chart problem); ``incomplete`` (exit
    1: a check could not run, such as a DAG check whose Postgres could not start, or one the DAG-run
@@ -31,7 +33,8 @@ from pathlib import Path
 from airstack import paths
 from airstack.verdict import exit_code
 from airstack.upgrade import args as upgrade_args
-from airstack.upgrade import chart, deployed, locks, report, steps
+from airstack.errors import ConfigError
+from airstack.upgrade import chart, dbmigrate, dbrows, deployed, locks, report, steps
 from airstack.upgrade.dagresults import LaneResult
 
 REPORT_DIR = Path(".airstack") / "upgrade"
@@ -77,6 +80,8 @@ def _chart_check(root: Path, version: str) -> report.ChartCheck:
 def rehearse(request: upgrade_args.Request, root: Path, uv: list[str], progress: Progress) -> report.Report:
     current = locks.pins((root / "requirements" / "runtime.txt").read_text())
     moves = [(package, current.get(package, "-"), version) for package, version in request.pins]
+    if request.db_rows:
+        _check_db_moves(current, request)
     result = report.Report(request.title, moves, locks.PackageDiff(), LaneResult(ran=False), LaneResult(ran=False))
     with tempfile.TemporaryDirectory(prefix="airstack-upgrade-") as tmp:
         scratch, candidate = Path(tmp), steps.current_python()
@@ -87,6 +92,8 @@ def rehearse(request: upgrade_args.Request, root: Path, uv: list[str], progress:
             with progress.step("install", "installing the target into a throwaway venv"):
                 candidate = steps.install(scratch, uv)
             result.before, result.after = _lanes(root, scratch, candidate, progress)
+        if request.db_rows:
+            result.database = _db_rows(request, current, candidate, scratch, progress)
         with progress.step("config", "airflow config lint per environment, ruff AIR3"):
             result.config_lint = {env: steps.config_lint(candidate, root, env, scratch)
                                   for env in deployed.helm_environments(root)}
@@ -97,6 +104,22 @@ def rehearse(request: upgrade_args.Request, root: Path, uv: list[str], progress:
             result.applied = steps.apply(root, scratch)
     result.seconds = progress.seconds
     return result
+
+
+def _check_db_moves(current: dict[str, str], request: upgrade_args.Request) -> None:
+    try:
+        dbrows.moves(current.get(locks.AIRFLOW, ""), request.pins[0][1])
+    except ValueError as exc:
+        raise ConfigError(f"--db-rows: {exc}") from None
+
+
+def _db_rows(request: upgrade_args.Request, current: dict[str, str], candidate: str, scratch: Path,
+             progress: Progress) -> dbrows.DbRehearsal:
+    versions = current[locks.AIRFLOW], request.pins[0][1]
+    with progress.step("db-rows", f"the metadata database with {request.db_rows:,} task instances, "
+                                  f"{versions[0]} -> {versions[1]} and back"):
+        return dbmigrate.rehearse(request.db_rows, {"current": steps.current_python(), "target": candidate},
+                                  *versions, scratch)
 
 
 def report_paths(root: Path, title: str) -> tuple[Path, Path]:

@@ -11,6 +11,7 @@ import re
 from dataclasses import dataclass, field
 
 from airstack import verdict as words
+from airstack.upgrade import dbrows
 from airstack.upgrade.dagresults import FAILED, NOT_RUN, SHOWN, SKIPPED, Check, LaneResult, headline, regressions
 from airstack.upgrade.locks import PackageDiff
 
@@ -52,6 +53,7 @@ class Report:
     chart: ChartCheck | None = None
     seconds: dict[str, float] = field(default_factory=dict)
     applied: list[str] = field(default_factory=list)  # files --apply wrote
+    database: dbrows.DbRehearsal | None = None  # --db-rows
 
     @property
     def regressions(self) -> list[tuple[str, str, Check]]:
@@ -82,6 +84,8 @@ class Report:
         elif self.chart:
             problems = sum(len(p) for p in self.chart.problems.values())
             tally.failed, tally.passed = tally.failed + problems, tally.passed + (not problems)
+        if self.database:
+            dbrows.count(self.database, tally)
         return tally
 
     @property
@@ -138,7 +142,9 @@ def why(report: Report) -> str:
         parts.append(f"{len(report.regressions)} regression(s)")
     if report.findings:
         parts.append(f"{len(report.findings)} actionable config lint/ruff finding(s) left")
-    if tally.failed > len(report.regressions) + len(report.findings):
+    moved = dbrows.todo(report.database) if report.database else []
+    parts += ["the schema move to the target failed on the seeded database"] if moved else []
+    if tally.failed > len(report.regressions) + len(report.findings) + len(moved):
         parts.append("the chart's schema does not take our values")
     not_run = _not_run(tally)
     if not_run:
@@ -196,7 +202,7 @@ def what_to_change(report: Report) -> list[str]:
     if report.chart:
         todo += [f"chart {report.chart.version} values ({env}): {p}" for env, ps in report.chart.problems.items()
                  for p in ps]
-    return todo
+    return todo + (dbrows.todo(report.database) if report.database else [])
 
 
 def to_dict(report: Report) -> dict:
@@ -209,7 +215,8 @@ def to_dict(report: Report) -> dict:
                      "regressions": [{"file": f, "check": n, "message": c.message} for f, n, c in report.regressions]},
             "config_lint": report.config_lint, "ruff": report.ruff,
             "chart": report.chart.to_dict() if report.chart else None,
-            "what_to_change": what_to_change(report), "seconds": report.seconds, "applied": report.applied}
+            "what_to_change": what_to_change(report), "seconds": report.seconds, "applied": report.applied,
+            "database": dbrows.to_dict(report.database) if report.database else None}
 
 
 def _counts(tally: words.Tally) -> dict:
@@ -267,6 +274,9 @@ def to_markdown(report: Report) -> str:
     if report.chart:
         lines += [f"## Chart {report.chart.version}", "", report.chart.note, "",
                   *_findings("values against values.schema.json", report.chart.problems)]
+    if report.database:
+        lines += [f"## Metadata database ({report.database.rows:,} task instances)", "",
+                  *[f"- {line}" for line in dbrows.lines(report.database)], ""]
     if report.applied:
         lines += ["## Applied", "", *[f"- {f}" for f in report.applied], ""]
     timing = ", ".join(f"{k} {v:.0f} s" for k, v in report.seconds.items())
@@ -299,6 +309,8 @@ def summary_table(report: Report):
         count = sum(len(v) for v in report.chart.problems.values())
         table.add_row(f"chart {report.chart.version}", f"{count} problem(s)" if report.chart.available
                       else "[red]could not run: its schema cannot be obtained here[/] (see below)")
+    if report.database:
+        table.add_row("metadata database", dbrows.summary(report.database))
     colour = {words.OK: "green", words.PARTIAL: "yellow"}.get(report.verdict, "red")
     table.add_row("verdict", f"[{colour}]{report.verdict}[/]: {why(report)}")
     return table
