@@ -27,7 +27,7 @@ from airstack.settings.ingress import Ingress
 # containers run it through command ["/usr/bin/env"] (charts/airflow/values.yaml).
 API_SERVER = ("airflow", "api-server")
 PROXY_HEADERS = "--proxy-headers"
-TRUSTED_ENV = "FORWARDED_ALLOW_IPS"
+TRUSTED_PEERS_VARIABLE = "FORWARDED_ALLOW_IPS"  # the api-server pod's (uvicorn), not a CI variable
 
 
 def api_server_args(ingress: Ingress) -> list[str]:
@@ -49,7 +49,7 @@ def chart_values(ingress: Ingress | None, preview: bool = False) -> dict:
         api_ingress["ingressClassName"] = ingress.class_name
     api_server: dict = {"args": api_server_args(ingress)}
     if ingress.trusted_proxies:
-        api_server["env"] = [{"name": TRUSTED_ENV, "value": ",".join(ingress.trusted_proxies)}]
+        api_server["env"] = [{"name": TRUSTED_PEERS_VARIABLE, "value": ",".join(ingress.trusted_proxies)}]
     return {
         "ingress": {"apiServer": api_ingress},
         "apiServer": api_server,
