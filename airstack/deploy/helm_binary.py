@@ -26,7 +26,11 @@ HELM_ENV = ("KUBECONFIG", "HELM_*", "XDG_*", "AWS_*", "GOOGLE_*", "CLOUDSDK_*", 
 
 
 class HelmError(AirstackError):
-    pass
+    """A helm command failed: ``argv`` (no secret: values go on stdin) and its whole ``stderr``."""
+
+    def __init__(self, message: str, stderr: str = "", argv: tuple[str, ...] = ()) -> None:
+        super().__init__(message)
+        self.stderr, self.argv = stderr, argv
 
 
 class HelmBinary:
@@ -40,7 +44,7 @@ class HelmBinary:
             return proc.run(argv, input=stdin, check=check, timeout=self.timeout, inherit=HELM_ENV,
                             what=f"helm {argv[1]}")
         except CommandFailedError as exc:
-            raise HelmError(str(exc)) from None
+            raise HelmError(str(exc), exc.stderr, tuple(argv)) from None
 
     @functools.cached_property
     def has_diff_plugin(self) -> bool:

@@ -182,9 +182,13 @@ def cmd_deploy(args, root: Path) -> int:
         raise ConfigError("\n".join(problems))
     if promotion is not None and promotion.copies and not args.dry_run:
         copy_promoted(promotion)  # after the stacks (the registries), before the charts
-    digest, dags = helm_releases(root, env, args, imgs, confirm, promotion)
+    from airstack.deploy import migration_timeout, snapshot
+
+    snap = snapshot.before_helm(root, env, args) if charts else None  # may the charts migrate? snapshot first
+    with migration_timeout.reported(env, snap):  # a migration past Helm's timeout is reported as such
+        digest, dags = helm_releases(root, env, args, imgs, confirm, promotion)
     if charts and env.spec.release is not None and not (args.dry_run or args.preview):
-        write_record(root, env, imgs, digest, promotion, dags)
+        write_record(root, env, imgs, digest, promotion, dags, snap.id if snap else "")
     counted = checks.tally.ran or checks.tally.not_run
     if counted:
         console.print(checks.summary())
