@@ -220,5 +220,6 @@ def before_helm(root: Path, env, args) -> Snapshot | None:
     taken = take(clients("rds"), db, snapshot, {"airstack:environment": env.name, "airstack:commit": commit})
     console.print(f"[green]snapshot {snapshot}[/]: available. To restore it (a new instance, beside {db.instance}):\n"
                   f"  {taken.restore_command()}\n  then point settings/{env.name}/secret.yaml's "
-                  "airflow.metadata_connection at the new instance's endpoint, and deploy the commit that ran before")
+                  "airflow.metadata_connection at the new instance's endpoint, and deploy the commit that ran before",
+                  soft_wrap=True)  # the command stays on one line, to copy
     return taken
