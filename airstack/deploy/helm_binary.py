@@ -8,6 +8,7 @@ from __future__ import annotations
 import difflib
 import functools
 import json
+import re
 
 import yaml
 
@@ -23,6 +24,15 @@ HINT = ("install Helm 3.8+ or 4 (https://helm.sh/docs/intro/install/); deploys c
 # keys that this process holds (AIRFLOW__*, SOPS_AGE_KEY) stay here.
 HELM_ENV = ("KUBECONFIG", "HELM_*", "XDG_*", "AWS_*", "GOOGLE_*", "CLOUDSDK_*", "AZURE_*", "SSL_CERT_*",
             "HTTP_PROXY", "HTTPS_PROXY", "NO_PROXY", "http_proxy", "https_proxy", "no_proxy")
+
+
+def process_timeout(helm_timeout: str, margin: float = 300) -> float:
+    """Seconds a helm process may run for deploy.yaml's ``helm.timeout`` (``1h30m``, ``15m``, ``900s``): twice it (an
+    upgrade that runs out waits as long again for its rollback: Helm's rollback takes the upgrade's timeout) and a
+    margin, so that the process is never killed while Helm still works (a release left pending-upgrade)."""
+    units = {"h": 3600, "m": 60, "s": 1}
+    seconds = sum(int(n) * units[u] for n, u in re.findall(r"(\d+)([hms])", helm_timeout))
+    return 2 * seconds + margin
 
 
 class HelmError(AirstackError):

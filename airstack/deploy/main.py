@@ -106,7 +106,7 @@ def helm_releases(root: Path, env: config.Environment, args, imgs: Images | None
     """The DAG bundle's ref, then plan and upgrade both releases; returns the settings digest and the DAG
     bundle entry (for the release record)."""
     from airstack.deploy import dagdeploy
-    from airstack.deploy.helm_binary import HelmBinary
+    from airstack.deploy.helm_binary import HelmBinary, process_timeout
     from airstack.settings import store
 
     spec = env.spec.helm
@@ -126,7 +126,7 @@ def helm_releases(root: Path, env: config.Environment, args, imgs: Images | None
                                               options, (root / helm_plan.USERS_SCRIPT).read_text(), bundle_values)
     airflow_values = helm_plan.with_oidc(airflow_values, tgt.airflow_release, settings.airflow.auth.oidc,
                                          (root / helm_plan.OIDC_CONFIG).read_text())
-    cli = HelmBinary()
+    cli = HelmBinary(process_timeout(spec.timeout))  # never killed while Helm waits (a long migration)
     if tgt.preview:
         preview_access.grant(env, tgt, args.dry_run)
     for release, name, values in ((spec.platform, tgt.platform_release, platform_values),

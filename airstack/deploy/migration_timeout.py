@@ -77,9 +77,10 @@ def message(found: Timeout, argv: list[str], env: str, snapshot=None) -> str:
         "deploy.yaml if the migration needs longer); the pods start once the schema is theirs",
     ]
     if snapshot is not None:
-        lines.append(f"  to go back instead: stop the Job, then restore snapshot {snapshot.id} (taken before this "
-                     f"deploy): {snapshot.restore_command()}; point settings/{env}/secret.yaml's "
-                     "airflow.metadata_connection at the new instance and deploy the commit that ran before")
+        lines.append(f"  to go back instead: stop the Job ({kubectl} delete job {job}), then restore snapshot "
+                     f"{snapshot.id} (taken before this deploy): {snapshot.restore_command()}; point "
+                     f"settings/{env}/secret.yaml's airflow.metadata_connection at the new instance and deploy the "
+                     "commit that ran before")
     else:
         lines.append("  no snapshot was taken before this deploy (not a protected environment, or no schema "
                      "change was expected): going back means a restore from RDS's automated backups")

@@ -196,3 +196,12 @@ def test_a_database_that_cannot_be_found_stops_with_one_line(repo_root, producti
         snapshot.before_helm(repo_root, env, args())
     assert str(caught.value) == ("the metadata database (airflow-production-database DBInstance) cannot be found: "
                                  f"DBInstanceNotFound: DBInstance {instance} not found.")
+
+
+@pytest.mark.parametrize(("timeout", "seconds"), [("15m", 2100), ("1h30m", 11100), ("900s", 2100), ("2h", 14700)])
+def test_helm_is_never_killed_while_it_waits_or_rolls_back(timeout, seconds):
+    """deploy.yaml's helm.timeout, twice (the rollback waits as long again), and five minutes: a long migration's
+    deploy is never cut off by the process timeout (a release left pending-upgrade)."""
+    from airstack.deploy.helm_binary import process_timeout
+
+    assert process_timeout(timeout) == seconds
