@@ -139,38 +139,13 @@ def preview_aws(aws_env, monkeypatch):
     return eks
 
 
-# production's database stack as the snapshot step finds it (airstack/deploy/snapshot.py): the DBInstance of
-# infra/cloudformation/database.yaml, on its own (moto makes a real RDS instance of it; the rest of the stack needs
-# the network stack's outputs).
-DATABASE_TEMPLATE = """
-Resources:
-  DBInstance:
-    Type: AWS::RDS::DBInstance
-    Properties:
-      DBInstanceIdentifier: production-airflow
-      Engine: postgres
-      EngineVersion: "16"
-      DBInstanceClass: db.t4g.micro
-      AllocatedStorage: "20"
-      MasterUsername: airflow_admin
-      MasterUserPassword: not-a-secret-of-anything
-"""
-
-
 def production_database(endpoint: str) -> str:
-    """Stack airflow-production-database with its RDS instance on the moto server (made again where a test removed
-    the instance: the server lives for the session); returns the instance's id."""
+    """production's database stack on the moto server as the snapshot step finds it (airstack/deploy/snapshot.py):
+    airflow-production-database's DBInstance, a real moto RDS instance; returns its id."""
     import boto3
+
+    from airstack.standins.aws import database_stack
 
     cf = boto3.client("cloudformation", endpoint_url=endpoint, region_name="eu-west-1")
     rds = boto3.client("rds", endpoint_url=endpoint, region_name="eu-west-1")
-    instances = {d["DBInstanceIdentifier"] for d in rds.describe_db_instances()["DBInstances"]}
-    try:
-        cf.describe_stacks(StackName="airflow-production-database")
-        if "production-airflow" in instances:
-            return "production-airflow"
-        cf.delete_stack(StackName="airflow-production-database")
-    except cf.exceptions.ClientError:
-        pass
-    cf.create_stack(StackName="airflow-production-database", TemplateBody=DATABASE_TEMPLATE)
-    return "production-airflow"
+    return database_stack(cf, rds, "airflow-production-database", "DBInstance", "production-airflow")
