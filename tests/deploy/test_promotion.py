@@ -67,7 +67,7 @@ def head(root) -> str:
     return proc.run(["git", "rev-parse", "HEAD"], cwd=root).stdout.strip()
 
 
-def test_production_ships_integrations_images_by_digest(promotable, helm_standin, capsys):
+def test_production_ships_integrations_images_by_digest(promotable, helm_standin, aws_env, capsys):
     root, s3, run = promotable
     # Nothing to promote yet: refused before anything changes.
     assert run_main(main, ["deploy", "production", "--only", "helm", "--yes"]) == 1
@@ -92,6 +92,12 @@ def test_production_ships_integrations_images_by_digest(promotable, helm_standin
     production = release.read(s3, RECORDS, "production")
     # Its first record: the schema may change, so production's database was snapshotted before Helm.
     assert production.db_snapshot.startswith("production-airflow-predeploy-")
+    rds = boto3.client("rds", endpoint_url=aws_env, region_name="eu-west-1")
+    (snap,) = rds.describe_db_snapshots(DBSnapshotIdentifier=production.db_snapshot)["DBSnapshots"]
+    assert snap["Status"] == "available" and snap["DBInstanceIdentifier"] == "production-airflow"
+    restore = "restore-db-instance-from-db-snapshot --region eu-west-1 --db-snapshot-identifier "
+    restore += production.db_snapshot
+    assert restore in capsys.readouterr().out
     assert production.schema == integration.schema and "apache-airflow-core" in production.schema
     assert production.promoted_from == "integration" and production.commit == integration.commit
     assert production.images == integration.images, "the same images, by digest"
