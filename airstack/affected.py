@@ -35,9 +35,11 @@ AREA_TESTS = {
                 "tests/unit/test_pants.py", "tests/dags/test_settings_parity.py"),  # parity: images/ folders
     "charts/": ("tests/deploy/test_charts.py", "tests/deploy/test_deploy_helm.py", "tests/unit/test_pants.py",
                 "tests/deploy/test_prometheus_rule.py", "tests/deploy/test_airflow_options.py",
-                "tests/unit/test_alert_rules.py", "tests/integration/test_promtool.py"),
+                "tests/unit/test_alert_rules.py", "tests/integration/test_promtool.py",
+                "tests/deploy/test_schema_wait.py"),
     "infra/": ("tests/deploy/test_cloudformation_templates.py", "tests/deploy/test_cloudformation_deploy.py",
-               "tests/deploy/test_deploy_cloudformation_cli.py", "tests/unit/test_deploy_permissions.py"),
+               "tests/deploy/test_deploy_cloudformation_cli.py", "tests/unit/test_deploy_permissions.py",
+               "tests/deploy/test_snapshot.py"),
     "settings/": ("tests/dags/test_settings_parity.py", "tests/unit/test_settings_plan_render.py",
                   "tests/deploy/test_deploy_helm.py", "tests/deploy/test_deploy_guards.py",
                   "tests/deploy/test_airflow_options.py", "tests/deploy/test_cloudformation_templates.py",

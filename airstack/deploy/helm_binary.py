@@ -8,6 +8,7 @@ from __future__ import annotations
 import difflib
 import functools
 import json
+import re
 
 import yaml
 
@@ -25,8 +26,21 @@ HELM_ENV = ("KUBECONFIG", "HELM_*", "XDG_*", "AWS_*", "GOOGLE_*", "CLOUDSDK_*", 
             "HTTP_PROXY", "HTTPS_PROXY", "NO_PROXY", "http_proxy", "https_proxy", "no_proxy")
 
 
+def process_timeout(helm_timeout: str, margin: float = 300) -> float:
+    """Seconds a helm process may run for deploy.yaml's ``helm.timeout`` (``1h30m``, ``15m``, ``900s``): twice it (an
+    upgrade that runs out waits as long again for its rollback: Helm's rollback takes the upgrade's timeout) and a
+    margin, so that the process is never killed while Helm still works (a release left pending-upgrade)."""
+    units = {"h": 3600, "m": 60, "s": 1}
+    seconds = sum(int(n) * units[u] for n, u in re.findall(r"(\d+)([hms])", helm_timeout))
+    return 2 * seconds + margin
+
+
 class HelmError(AirstackError):
-    pass
+    """A helm command failed: ``argv`` (no secret: values go on stdin) and its whole ``stderr``."""
+
+    def __init__(self, message: str, stderr: str = "", argv: tuple[str, ...] = ()) -> None:
+        super().__init__(message)
+        self.stderr, self.argv = stderr, argv
 
 
 class HelmBinary:
@@ -40,7 +54,7 @@ class HelmBinary:
             return proc.run(argv, input=stdin, check=check, timeout=self.timeout, inherit=HELM_ENV,
                             what=f"helm {argv[1]}")
         except CommandFailedError as exc:
-            raise HelmError(str(exc)) from None
+            raise HelmError(str(exc), exc.stderr, tuple(argv)) from None
 
     @functools.cached_property
     def has_diff_plugin(self) -> bool:

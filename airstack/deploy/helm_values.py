@@ -34,6 +34,7 @@ from airstack import paths
 from airstack.airflow_env import SIMPLE_AUTH_MANAGER
 from airstack.deploy import ingress
 from airstack.deploy import db_cleanup
+from airstack.deploy.schema_wait import with_schema_wait
 from airstack.settings.deploy_file import AirflowOptions, Helm, Release_
 from airstack.settings import render
 from airstack.settings.oidc import Oidc
@@ -223,7 +224,7 @@ def _celery() -> dict:
         "workers": {
             "celery": {"command": ["/usr/bin/env"]},  # ENTRYPOINT is `airflow`: run the chart's args as given
             "livenessProbe": {"command": ["sh", "-c", CELERY_PING]},
-            "waitForMigrations": {"enabled": False},
+            "waitForMigrations": {"enabled": False},  # the chart's needs /entrypoint: schema_wait's runs instead
             # A Deployment on the shared logs volume, without a per-worker /clean-logs groomer.
             "persistence": {"enabled": False},
             "logGroomerSidecar": {"enabled": False},
@@ -274,8 +275,8 @@ def with_oidc(values: dict, release: str, oidc: Oidc | None, config: str) -> dic
 def users_sync_container(release: str, runtime_image: str, script: str) -> dict:
     """The api-server's init container that keeps FAB's users as settings say (files/sync_users.py).
 
-    It runs before each api-server pod starts, so a change of users (which changes the settings digest,
-    and so rolls the pods) is applied by the next rollout. Every input comes from Secrets."""
+    It runs before each api-server pod starts (after schema_wait's wait), so a change of users (which changes the
+    settings digest, and so rolls the pods) is applied by the next rollout. Every input comes from Secrets."""
     def secret(name: str, key: str, optional: bool = False) -> dict:
         ref = {"name": name, "key": key, **({"optional": True} if optional else {})}
         return {"valueFrom": {"secretKeyRef": ref}}
@@ -333,7 +334,8 @@ def airflow_values(tgt: Target, runtime_image: str, worker_images: dict[str, str
         values["dagProcessor"] = {"dagBundleConfigList": dag_bundles}
     if celery:
         values.update(_celery())
-    return merge_values(values, ingress.chart_values(options.ingress, tgt.preview))  # deploy/ingress.py
+    values = merge_values(values, ingress.chart_values(options.ingress, tgt.preview))  # deploy/ingress.py
+    return with_schema_wait(values, tgt.airflow_release, runtime_image)  # every Airflow pod waits for the schema
 
 
 def to_stdin(values: dict) -> str:

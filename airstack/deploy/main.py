@@ -108,7 +108,7 @@ def helm_releases(root: Path, env: config.Environment, args, imgs: Images | None
     """The DAG bundle's ref, then plan and upgrade both releases; returns the settings digest and the DAG
     bundle entry (for the release record)."""
     from airstack.deploy import dagdeploy
-    from airstack.deploy.helm_binary import HelmBinary
+    from airstack.deploy.helm_binary import HelmBinary, process_timeout
     from airstack.settings import store
 
     spec = env.spec.helm
@@ -128,7 +128,7 @@ def helm_releases(root: Path, env: config.Environment, args, imgs: Images | None
                                               options, (root / helm_plan.USERS_SCRIPT).read_text(), bundle_values)
     airflow_values = helm_plan.with_oidc(airflow_values, tgt.airflow_release, settings.airflow.auth.oidc,
                                          (root / helm_plan.OIDC_CONFIG).read_text())
-    cli = HelmBinary()
+    cli = HelmBinary(process_timeout(spec.timeout))  # never killed while Helm waits (a long migration)
     if tgt.preview:
         preview_access.grant(env, tgt, args.dry_run)
     for release, name, values in ((spec.platform, tgt.platform_release, platform_values),
@@ -184,9 +184,13 @@ def cmd_deploy(args, root: Path) -> int:
         raise ConfigError("\n".join(problems))
     if promotion is not None and promotion.copies and not args.dry_run:
         copy_promoted(promotion)  # after the stacks (the registries), before the charts
-    digest, dags = helm_releases(root, env, args, imgs, confirm, promotion)
+    from airstack.deploy import migration_timeout, snapshot
+
+    snap = snapshot.before_helm(root, env, args) if charts else None  # may the charts migrate? snapshot first
+    with migration_timeout.reported(env, snap):  # a migration past Helm's timeout is reported as such
+        digest, dags = helm_releases(root, env, args, imgs, confirm, promotion)
     if charts and env.spec.release is not None and not (args.dry_run or args.preview):
-        write_record(root, env, imgs, digest, promotion, dags)
+        write_record(root, env, imgs, digest, promotion, dags, snap.id if snap else "")
     counted = checks.tally.ran or checks.tally.not_run
     if counted:
         console.print(checks.summary())

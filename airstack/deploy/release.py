@@ -39,6 +39,10 @@ class Record:
     # The DAG bundle it runs (airstack/dag_bundles.py): {"bundle", "kind", "ref", "version": commit}.
     # A DAG-only deploy (`--dags`) changes only this, deployed_at and promoted_from.
     dags: dict[str, str] = field(default_factory=dict)
+    # The versions of the packages that carry schema migrations (airstack/deploy/snapshot.py), and the RDS snapshot
+    # taken before this deploy ("" where none was: not protected, or nothing to migrate). Older records: {} and "".
+    schema: dict[str, str] = field(default_factory=dict)
+    db_snapshot: str = ""
 
     def ref(self, name: str, registry: str | None = None) -> str:
         """``registry/name@sha256:...``: the image exactly as recorded (registry: another one holding it)."""

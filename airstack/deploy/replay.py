@@ -114,6 +114,22 @@ def git_checkout(root: Path) -> None:
         proc.run(["git", "-c", "user.name=ci", "-c", "user.email=ci@example.invalid", *argv], cwd=root)
 
 
+def database_standin(root: Path, env: str, factory) -> None:
+    """A protected environment's metadata database on the stand-in AWS (an RDS instance of its database stack's
+    name), which its deploys snapshot before they may migrate it (airstack/deploy/snapshot.py)."""
+    from airstack.deploy import config
+    from airstack.deploy.cloudformation import load_template
+    from airstack.deploy.snapshot import database_resource
+    from airstack.standins.aws import database_stack
+
+    spec = config.load(root, env).spec
+    if not spec.protected or spec.cloudformation is None:
+        return
+    templates = {n: load_template(root / "infra" / "cloudformation" / f"{n}.yaml") for n in spec.cloudformation.stacks}
+    stack_name, logical_id = database_resource(templates, spec.cloudformation.stack_prefix, env)
+    database_stack(factory("cloudformation"), factory("rds"), stack_name, logical_id, f"{env}-airflow")
+
+
 def _first_deploys(env: str, source: str | None, dags: bool) -> list[str]:
     """What must have run, for real, before ``env``'s replay: what it promotes from (its record), and for a
     DAG-only deploy the environment's own full deploy too (a DAG-only deploy adds to a full one)."""
@@ -142,6 +158,8 @@ def main(argv: list[str]) -> int:
         if source:
             scratch_settings(root, source, registry=f"127.0.0.1:5000/airstack-ci-{source}")
         git_checkout(root)
+        for name in {env, *_first_deploys(env, source, "--dags" in extra)}:
+            database_standin(root, name, factory)
         for first in _first_deploys(env, source, "--dags" in extra):
             print(f"{env}: first {first}, deployed for real against the stand-ins (its release record)")
             code = proc.run_streaming([sys.executable, "-m", "airstack.deploy", "deploy", first, "--only", "helm",

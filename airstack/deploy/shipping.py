@@ -167,17 +167,18 @@ def copy_promoted(promotion: Promotion) -> None:
 
 
 def write_record(root: Path, env: config.Environment, imgs: Images, digest: str,
-                 promotion: Promotion | None, dags: dict[str, str]) -> None:
+                 promotion: Promotion | None, dags: dict[str, str], db_snapshot: str = "") -> None:
     """What this deploy shipped (the digests Helm was given), for the environments that promote from this one
-    (and for the audit)."""
+    (and for the audit), with the schema versions it runs and the snapshot taken before it."""
     from datetime import datetime, timezone
 
-    from airstack.deploy import release
+    from airstack.deploy import release, snapshot
 
     record = release.Record(
         environment=env.name, commit=bundles.head_commit(root), registry=imgs.registry,
         images={name: {"tag": ref.rsplit(":", 1)[1], "digest": imgs.digests[name]} for name, ref in imgs.refs.items()},
         charts=_chart_versions(root, env), settings_digest=digest,
         deployed_at=datetime.now(timezone.utc).isoformat(timespec="seconds"),
-        promoted_from=promotion.source.environment if promotion else "", dags=dags)
+        promoted_from=promotion.source.environment if promotion else "", dags=dags,
+        schema=snapshot.schema_versions((root / snapshot.LOCK).read_text()), db_snapshot=db_snapshot)
     console.print(f"release record: {release.write(records_client(env), env.spec.release.records, record)}")

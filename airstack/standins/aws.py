@@ -34,3 +34,37 @@ def client_env(endpoint: str, region: str = REGION) -> dict[str, str]:
     """The environment that points boto3 (and sops' KMS calls) at ``endpoint`` with throwaway credentials."""
     return {"AWS_ENDPOINT_URL": endpoint, "AWS_ACCESS_KEY_ID": "standin", "AWS_SECRET_ACCESS_KEY": "standin",
             "AWS_DEFAULT_REGION": region}
+
+
+# The metadata database, as a stack of one resource: infra/cloudformation/database.yaml's other resources need the
+# network stack's outputs, and the deploy's snapshot step (airstack/deploy/snapshot.py) needs only the instance.
+DATABASE_TEMPLATE = """
+Resources:
+  {logical_id}:
+    Type: AWS::RDS::DBInstance
+    Properties:
+      DBInstanceIdentifier: {instance}
+      Engine: postgres
+      EngineVersion: "16"
+      DBInstanceClass: db.t4g.micro
+      AllocatedStorage: "20"
+      MasterUsername: airflow_admin
+      MasterUserPassword: stand-in-not-a-secret
+"""
+
+
+def database_stack(cloudformation, rds, stack_name: str, logical_id: str, instance: str) -> str:
+    """Stack ``stack_name`` with its RDS instance ``instance`` on the moto server (made again where its instance was
+    removed: a server may outlive a test); returns the instance's id."""
+    from botocore.exceptions import ClientError
+
+    try:
+        cloudformation.describe_stacks(StackName=stack_name)
+        if instance in {d["DBInstanceIdentifier"] for d in rds.describe_db_instances()["DBInstances"]}:
+            return instance
+        cloudformation.delete_stack(StackName=stack_name)
+    except ClientError:
+        pass
+    cloudformation.create_stack(StackName=stack_name,
+                                TemplateBody=DATABASE_TEMPLATE.format(logical_id=logical_id, instance=instance))
+    return instance

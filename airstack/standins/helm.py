@@ -8,6 +8,11 @@ environment (helm-python-sdk). It answers what a deploy asks of Helm:
 rendered by the real Helm 4 engine (helm-python-sdk); a chart from a repository (the official
 chart, unreachable here) is represented by one ConfigMap holding a digest of its merged values.
 
+With ``HELM_STANDIN_UPGRADE_TIMEOUT=<release>``, ``upgrade`` of that release fails as Helm 4 does when its
+``--wait`` runs past ``--timeout`` under ``--rollback-on-failure`` (pods not ready, e.g. waiting for a long
+migration): exit 1 and Helm's message on stderr, the release kept as it was (rolled back) or, on a first
+install, removed (uninstalled).
+
 It records each call in ``$HELM_STANDIN_STATE/calls.jsonl``: argv as given, and stdin with
 every leaf value replaced by its SHA-256, so tests can prove a secret came on stdin (and not
 in argv) without any plaintext reaching the disk. Installed releases' manifests are kept in
@@ -133,6 +138,26 @@ def release_file(name: str, namespace: str, options: dict) -> Path:
     return _state() / "releases" / context / namespace / f"{name}.yaml"
 
 
+TIMEOUT_ENV = "HELM_STANDIN_UPGRADE_TIMEOUT"
+
+
+def timed_out(name: str, namespace: str, options: dict) -> int:
+    """What Helm 4 prints when ``upgrade --install --rollback-on-failure --wait`` runs past ``--timeout`` (its
+    pkg/action upgrade.go/install.go, the kstatus waiter's "not ready" line); the release as Helm leaves it."""
+    flag = "rollback-on-failure" if "--rollback-on-failure" in options else "atomic"
+    why = (f"resource Deployment/{namespace}/{name}-scheduler not ready. status: InProgress, message: "
+           "Available: 0/1\ncontext deadline exceeded")
+    if release_file(name, namespace, options).is_file():
+        print(f'level=WARN msg="upgrade failed" name={name} error="{why}"', file=sys.stderr)
+        print(f"Error: UPGRADE FAILED: release {name} failed, and has been rolled back due to {flag} being set: "
+              f"{why}".replace("\\n", "\n"), file=sys.stderr)
+    else:
+        print(f'Release "{name}" does not exist. Installing it now.')
+        print(f"Error: release {name} failed, and has been uninstalled due to {flag} being set: "
+              f"{why}".replace("\\n", "\n"), file=sys.stderr)
+    return 1
+
+
 def main(argv: list[str]) -> int:
     stdin = helm_values(sys.stdin.read()) if "-" in argv else None
     _state().mkdir(parents=True, exist_ok=True)
@@ -151,6 +176,8 @@ def main(argv: list[str]) -> int:
         return diff(positional[2], positional[3], namespace, values(options, stdin or {}), options)
     elif verb == "template":
         print(render(positional[1], positional[2], namespace, values(options, stdin or {}), options))
+    elif verb == "upgrade" and os.environ.get(TIMEOUT_ENV) == positional[1]:
+        return timed_out(positional[1], namespace, options)
     elif verb == "upgrade":
         name, chart = positional[1], positional[2]
         manifest = render(name, chart, namespace, values(options, stdin or {}), options)

@@ -137,3 +137,15 @@ def preview_aws(aws_env, monkeypatch):
 
     monkeypatch.setattr(aws, "client_factory", factory)
     return eks
+
+
+def production_database(endpoint: str) -> str:
+    """production's database stack on the moto server as the snapshot step finds it (airstack/deploy/snapshot.py):
+    airflow-production-database's DBInstance, a real moto RDS instance; returns its id."""
+    import boto3
+
+    from airstack.standins.aws import database_stack
+
+    cf = boto3.client("cloudformation", endpoint_url=endpoint, region_name="eu-west-1")
+    rds = boto3.client("rds", endpoint_url=endpoint, region_name="eu-west-1")
+    return database_stack(cf, rds, "airflow-production-database", "DBInstance", "production-airflow")

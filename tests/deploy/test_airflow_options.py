@@ -57,7 +57,8 @@ def test_defaults_run_the_kubernetes_executor_with_logs_on_the_volume():
     # The broker Secret is named even here: otherwise the official chart renders its own, from an
     # empty data.brokerUrl (tests/deploy/test_charts.py renders it).
     assert values["data"] == {"metadataSecretName": "airflow-metadata", "brokerUrlSecretName": "airflow-broker"}
-    assert not {"redis", "flower", "workers"} & set(values)
+    assert not {"redis", "flower"} & set(values)
+    assert set(values["workers"]) == {"extraInitContainers"}  # the task pods' wait (schema_wait), nothing Celery's
     platform = plan.platform_values(settings(), TARGET, "reg/airflow:abc")
     assert platform["settings"]["celeryBrokerUrl"] == ""  # no broker Secret, even with a URL in settings
     assert platform["metrics"] == {"prometheusRules": {"enabled": False}}

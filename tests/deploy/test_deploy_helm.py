@@ -303,7 +303,8 @@ def test_the_official_payload_syncs_users_from_secrets_only(scratch_repo):
     _, document = scratch_repo
     script = (ROOT / plan.USERS_SCRIPT).read_text()
     values = plan.airflow_values(plan.target(_helm_spec()), "reg/airflow:t", {}, "d", users_script=script)
-    (container,) = values["apiServer"]["extraInitContainers"]
+    wait, container = values["apiServer"]["extraInitContainers"]  # sync-users after the schema's wait
+    assert wait["name"] == "wait-for-migrations" and container["name"] == "sync-users"
     assert container["image"] == "reg/airflow:t" and container["args"] == [script]
     refs = {e["name"]: e["valueFrom"]["secretKeyRef"] for e in container["env"] if "valueFrom" in e}
     assert refs["AIRSTACK_USERS"] == {"name": "airflow-users", "key": "users.json", "optional": True}

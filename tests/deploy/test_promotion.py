@@ -23,6 +23,7 @@ from airstack.cli import run_main
 from airstack.deploy import release
 from airstack.deploy.main import main
 from airstack.deploy.replay import git_checkout, records_bucket, scratch_environment, scratch_settings
+from tests.deploy.conftest import production_database
 
 REGISTRY = "127.0.0.1:5000"
 RECORDS = "s3://integration-airflow-data-111122223333-eu-west-1/releases"
@@ -57,6 +58,7 @@ def promotable(tmp_path, docker_or_skip, aws_env, helm_standin, monkeypatch):
     bucket, _ = release.record_key(RECORDS, "integration")
     for item in s3.list_objects_v2(Bucket=bucket).get("Contents", []):  # the moto server outlives a test
         s3.delete_object(Bucket=bucket, Key=item["Key"])
+    production_database(aws_env)  # the deploy snapshots production's database before it may migrate it
     git_checkout(root)
     return root, s3, run
 
@@ -65,7 +67,7 @@ def head(root) -> str:
     return proc.run(["git", "rev-parse", "HEAD"], cwd=root).stdout.strip()
 
 
-def test_production_ships_integrations_images_by_digest(promotable, helm_standin, capsys):
+def test_production_ships_integrations_images_by_digest(promotable, helm_standin, aws_env, capsys):
     root, s3, run = promotable
     # Nothing to promote yet: refused before anything changes.
     assert run_main(main, ["deploy", "production", "--only", "helm", "--yes"]) == 1
@@ -88,6 +90,15 @@ def test_production_ships_integrations_images_by_digest(promotable, helm_standin
     upgrades_before = len([c for c in helm_standin() if c["argv"][:1] == ["upgrade"]])
     assert run_main(main, ["deploy", "production", "--only", "helm", "--yes"]) == 0, capsys.readouterr().err
     production = release.read(s3, RECORDS, "production")
+    # Its first record: the schema may change, so production's database was snapshotted before Helm.
+    assert production.db_snapshot.startswith("production-airflow-predeploy-")
+    rds = boto3.client("rds", endpoint_url=aws_env, region_name="eu-west-1")
+    (snap,) = rds.describe_db_snapshots(DBSnapshotIdentifier=production.db_snapshot)["DBSnapshots"]
+    assert snap["Status"] == "available" and snap["DBInstanceIdentifier"] == "production-airflow"
+    restore = "restore-db-instance-from-db-snapshot --region eu-west-1 --db-snapshot-identifier "
+    restore += production.db_snapshot
+    assert restore in capsys.readouterr().out
+    assert production.schema == integration.schema and "apache-airflow-core" in production.schema
     assert production.promoted_from == "integration" and production.commit == integration.commit
     assert production.images == integration.images, "the same images, by digest"
     for name, image in integration.images.items():
@@ -107,7 +118,9 @@ def test_production_ships_integrations_images_by_digest(promotable, helm_standin
 
     capsys.readouterr()
     assert run_main(main, ["plan", "production", "--only", "helm"]) == 0
-    assert "production already runs integration's release" in capsys.readouterr().out
+    out = capsys.readouterr().out
+    assert "production already runs integration's release" in out
+    assert "production: no schema change (apache-airflow " in out and "would snapshot" not in out
 
 
 def test_production_refuses_a_commit_integration_has_not_run(promotable, helm_standin, capsys):

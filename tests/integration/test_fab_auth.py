@@ -60,7 +60,7 @@ def sync_users(env: dict[str, str], settings) -> proc.Result:
     """What the sync-users init container runs, with Secret <release>-users as AIRSTACK_USERS."""
     script = (ROOT / USERS_SCRIPT).read_text()
     return proc.run([sys.executable, "-c", script], check=False, timeout=180,
-                    env={**env, "AIRSTACK_USERS": render.users_data(settings.airflow), "AIRSTACK_USERS_WAIT": "10"},
+                    env={**env, "AIRSTACK_USERS": render.users_data(settings.airflow)},
                     secret_env=("AIRSTACK_USERS",))
 
 

@@ -1,14 +1,14 @@
 """Keep the FAB auth manager's users as settings/<env>/secret.yaml says (airflow.users).
 
 Runs with the runtime image's Python as the api-server pods' `sync-users` init container (the
-deploy's payload for the official chart: airstack.deploy.helm_values.users_sync_container), before the
-api-server starts, and in tests/integration/test_fab_auth.py against a real Postgres.
+deploy's payload for the official chart: airstack.deploy.helm_values.users_sync_container), after the
+pod's wait-for-migrations init container (airstack.deploy.schema_wait: FAB's tables are migrated by
+then) and before the api-server starts, and in tests/integration/test_fab_auth.py against a real Postgres.
 
 Input, all from the environment (never argv, never a file):
   AIRSTACK_USERS   JSON list of {username, role, email, first_name, last_name, password}, from
                    Secret <release>-users (the platform chart); absent or empty: nothing changes
   AIRFLOW__DATABASE__SQL_ALCHEMY_CONN, AIRFLOW__CORE__AUTH_MANAGER (FabAuthManager)
-  AIRSTACK_USERS_WAIT  seconds to wait for FAB's tables (the migration Job makes them), default 600
 
 Each user is created or brought in line (role, names, email, password); a user the file no longer
 lists is deactivated, not deleted (users of the OIDC provider, named `<provider>:...`, are left
@@ -19,7 +19,6 @@ line on a problem. No Jinja braces in this file: the chart renders init containe
 import json
 import os
 import sys
-import time
 
 
 def fail(message):
@@ -40,23 +39,20 @@ def wanted_users():
     return users
 
 
-def wait_for_tables(deadline):
+def check_tables():
+    """FAB's tables are there (no waiting here: the wait-for-migrations init container ran first)."""
     from sqlalchemy import create_engine, inspect
 
     engine = create_engine(os.environ["AIRFLOW__DATABASE__SQL_ALCHEMY_CONN"])
     try:
-        while True:
-            try:
-                if {"ab_user", "ab_role"} <= set(inspect(engine).get_table_names()):
-                    return
-                reason = "FAB's tables are not there yet (the migration Job makes them)"
-            except Exception as exc:  # noqa: BLE001 - the database may not answer yet
-                reason = f"the metadata database does not answer ({exc.__class__.__name__})"
-            if time.monotonic() > deadline:
-                fail(f"gave up waiting: {reason}")
-            time.sleep(5)
+        found = set(inspect(engine).get_table_names())
+    except Exception as exc:  # noqa: BLE001 - one line, not a traceback
+        fail(f"the metadata database does not answer ({exc.__class__.__name__})")
     finally:
         engine.dispose()
+    if not {"ab_user", "ab_role"} <= found:
+        fail("FAB's tables are not there: run `airflow db migrate` first (in a pod, the wait-for-migrations "
+             "init container runs before this one)")
 
 
 def sync(users):
@@ -100,7 +96,7 @@ def main():
     if not users:
         print("sync-users: no users in settings: nothing changed")
         return
-    wait_for_tables(time.monotonic() + float(os.environ.get("AIRSTACK_USERS_WAIT", "600")))
+    check_tables()
     created, updated, deactivated = sync(users)
     print(f"sync-users: {len(created)} created ({', '.join(created) or '-'}), {len(updated)} updated, "
           f"{len(deactivated)} deactivated ({', '.join(deactivated) or '-'})")
