@@ -13,12 +13,14 @@ from __future__ import annotations
 
 import ast
 import json
+from datetime import datetime, timezone
 from functools import cache
 
 import pytest
 import yaml
 
 from airstack import paths
+from airstack.deploy import snapshot
 from tests import iam_policy
 from tests.iam_policy import ACCOUNT, REGION
 
@@ -41,10 +43,8 @@ REGISTRY_PUSH = ["ecr:GetAuthorizationToken", "ecr:BatchCheckLayerAvailability",
                  "ecr:BatchGetImage", "ecr:InitiateLayerUpload", "ecr:UploadLayerPart", "ecr:CompleteLayerUpload",
                  "ecr:PutImage"]
 REGISTRY_PULL = ["ecr:BatchCheckLayerAvailability", "ecr:GetDownloadUrlForLayer", "ecr:BatchGetImage"]
-# Being added with the deploy's snapshot before a migration and the previews' teardown (issue 24), required here so
-# that the roles are ready when the calls land.
-PLANNED = {"production": ["rds:CreateDBSnapshot", "rds:DescribeDBSnapshots", "rds:DescribeDBInstances"],
-           "integration": ["s3:ListBucket", "s3:DeleteObject"]}
+# What the deploy asks besides its calls: tagging the snapshot it creates with tags (airstack/deploy/snapshot.py).
+IMPLIED = {"production": ["rds:AddTagsToResource"], "integration": []}
 
 
 # ------------------------------------------------------------------------ the deploy's calls --
@@ -174,6 +174,8 @@ def requests(env: str, action: str) -> list[tuple[str, dict]]:
     cfn_role = bootstrap(env).roles()["CloudFormationRole"].arn
     cluster = f"arn:aws:eks:{REGION}:{ACCOUNT}:cluster/{env}-airflow"
     previews = [f"arn:aws:s3:::{env}-airflow-{kind}-{ACCOUNT}-{REGION}" for kind in ("logs", "data")]
+    snapshot_arn = f"arn:aws:rds:{REGION}:{ACCOUNT}:snapshot:" + \
+        snapshot.snapshot_id(f"{env}-airflow", "0123456789abcdef", datetime(2026, 12, 8, tzinfo=timezone.utc))
     if action.startswith("cloudformation:"):
         context = {"cloudformation:RoleArn": cfn_role} if action == "cloudformation:CreateChangeSet" else {}
         return [(stack_arn(env, s), context) for s in deploy_yaml(env)["cloudformation"]["stacks"]]
@@ -188,9 +190,9 @@ def requests(env: str, action: str) -> list[tuple[str, dict]]:
         "eks:TagResource": [cluster],
         "eks:DeletePodIdentityAssociation": [f"arn:aws:eks:{REGION}:{ACCOUNT}:podidentityassociation/"
                                              f"{env}-airflow/a-1234"],
-        "rds:CreateDBSnapshot": [f"arn:aws:rds:{REGION}:{ACCOUNT}:db:{env}-airflow",
-                                 f"arn:aws:rds:{REGION}:{ACCOUNT}:snapshot:{env}-airflow-before-3-3-2"],
-        "rds:DescribeDBSnapshots": [f"arn:aws:rds:{REGION}:{ACCOUNT}:snapshot:{env}-airflow-before-3-3-2"],
+        "rds:CreateDBSnapshot": [f"arn:aws:rds:{REGION}:{ACCOUNT}:db:{env}-airflow", snapshot_arn],
+        "rds:DescribeDBSnapshots": [snapshot_arn],
+        "rds:AddTagsToResource": [snapshot_arn],
         "rds:DescribeDBInstances": [f"arn:aws:rds:{REGION}:{ACCOUNT}:db:{env}-airflow"],
     }
     listing = {"s3:prefix": "previews/airflow-feature-x/"}
@@ -216,8 +218,8 @@ def implied(env: str, action: str) -> list[tuple[str, str, dict]]:
 
 def every_action(env: str) -> dict[str, set[str]]:
     actions = {a: where for a, where in deploy_calls().items() if env in needed_in(a)}
-    for action in PLANNED[env]:
-        actions.setdefault(action, {"issue 24 (being added)"})
+    for action in IMPLIED[env]:
+        actions.setdefault(action, {"airstack/deploy/snapshot.py (Tags=)"})
     return actions
 
 
