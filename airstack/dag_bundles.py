@@ -13,7 +13,7 @@ S3DagBundle (the amazon provider) was not chosen. It has ``supports_versioning =
 running DagRun would switch to whatever the bucket holds now.
 
 Deploys (:mod:`airstack.deploy.dagdeploy`) and the local env (:mod:`airstack.localenv.bundle`) both use it.
-The functions here are pure, except :func:`head_commit`, :func:`push`, :func:`ensure_local_remote`,
+The functions here are pure, except :func:`head_commit`, :func:`push`, :func:`delete`, :func:`ensure_local_remote`,
 :func:`remote_version`, :func:`ensure_commit` and :func:`changed_outside`, which run git through
 :mod:`airstack.proc`.
 """
@@ -84,6 +84,14 @@ def push(root: Path, url: str, commit: str, ref: str) -> None:
         _git(root, "push", "--quiet", "--force", url, f"{commit}:refs/heads/{ref}")
     except proc.CommandFailedError as exc:
         raise BundleError(f"pushing the DAGs ({commit[:12]}) to {url} {ref}: {exc}") from None
+
+
+def delete(root: Path, url: str, ref: str) -> None:
+    """Remove the deploy ref from the remote (a preview's, when the preview is destroyed)."""
+    try:
+        _git(root, "push", "--quiet", url, f":refs/heads/{ref}")
+    except proc.CommandFailedError as exc:
+        raise BundleError(f"deleting {ref} on {url}: {exc}") from None
 
 
 def ensure_local_remote(root: Path, url: str) -> None:
