@@ -37,7 +37,7 @@ from rich.console import Console
 
 from airstack.errors import AirstackError, ConfigError
 
-console = Console(highlight=False)
+console = Console(highlight=False, soft_wrap=True)  # one line each, however long
 
 PREFIX = "preview_"
 IDENTIFIER = re.compile(r"^[a-z_][a-z0-9_]*$")

@@ -28,7 +28,7 @@ from airstack.deploy import config, previews
 from airstack.deploy import helm_values as helm_plan
 from airstack.errors import AirstackError
 
-console = Console(highlight=False)
+console = Console(highlight=False, soft_wrap=True)  # one line each, however long
 
 REMOVED, ABSENT, FAILED, WOULD = "removed", "already absent", "failed", "would remove"
 BATCH = 1000  # S3 DeleteObjects takes at most 1000 keys
@@ -164,7 +164,14 @@ def _deploy_ref(ctx: Context, namespace: str, ref: str) -> bool:
 
 
 def _s3_prefix(ctx: Context, bucket: str, prefix: str) -> str | bool:
-    count = delete_prefix(ctx.s3(), bucket, prefix)
+    from botocore.exceptions import ClientError
+
+    try:
+        count = delete_prefix(ctx.s3(), bucket, prefix)
+    except ClientError as exc:
+        if exc.response.get("Error", {}).get("Code") == "NoSuchBucket":
+            return False  # no bucket: nothing of the preview in it either
+        raise
     return f"{count} object version(s)" if count else False
 
 
