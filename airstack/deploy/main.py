@@ -195,12 +195,14 @@ def cmd_deploy(args, root: Path) -> int:
 
 
 def _teardown(root: Path, env: config.Environment, cli, namespaces: list[str], dry_run: bool = False) -> int:
-    """Every part of each preview (airstack/deploy/teardown.py), one line each; 1 if any part failed."""
+    """Every part of each preview (airstack/deploy/teardown.py), one line each; an error if any part failed."""
     from airstack.deploy import teardown
     from airstack.deploy.kubectl_binary import KubectlBinary
 
-    ctx = teardown.Context(root, env, cli, KubectlBinary())
-    return 0 if teardown.remove(ctx, namespaces, dry_run) else 1
+    failed = teardown.remove(teardown.Context(root, env, cli, KubectlBinary()), namespaces, dry_run)
+    if failed:
+        raise AirstackError(f"{failed} part(s) not removed (the lines above say why): run the destroy again")
+    return 0
 
 
 def destroy_merged(args, root: Path, env: config.Environment) -> int:

@@ -11,7 +11,8 @@ A preview owns, and ``destroy --preview BRANCH`` / ``destroy --merged`` remove, 
   delete markers of a versioned bucket), listed page by page and deleted in batches of at most 1000.
 
 Each part is reported as ``removed``, ``already absent`` or ``failed: <cause>``; a failure does not stop
-the other parts, and makes :func:`remove` return False (the command's exit code 1). Nothing outside the
+the other parts, and is counted by :func:`remove` (then the command ends with one error line, exit
+code 1). Nothing outside the
 preview's own names is touched: not integration's namespace, releases, refs or objects, nor another
 preview's (``previews/<name>/`` with its slash, so ``airflow-x`` never matches ``airflow-x-2``).
 """
@@ -198,14 +199,16 @@ def parts(ctx: Context, namespace: str) -> list[tuple[str, Callable[[], str | bo
     return found
 
 
-def remove(ctx: Context, namespaces: Iterable[str], dry_run: bool = False) -> bool:
-    """Remove each preview's parts (``dry_run``: say what would be removed); True if no part failed."""
-    ok = True
+def remove(ctx: Context, namespaces: Iterable[str], dry_run: bool = False) -> int:
+    """Remove each preview's parts (``dry_run``: say what would be removed); returns how many parts failed."""
+    failed = 0
     for namespace in namespaces:
         if namespace == ctx.env.spec.helm.namespace or not namespace.startswith(previews.PREVIEW_PREFIX):
             raise AirstackError(f"{namespace}: not a preview's namespace: nothing of it is removed")
         for what, action in parts(ctx, namespace):
             outcome = Outcome(what, WOULD) if dry_run else _step(what, action)
-            ok = ok and outcome.state != FAILED
+            if outcome.detail.startswith(f"{namespace}: "):  # an error that names the preview: named already
+                outcome = Outcome(outcome.what, outcome.state, outcome.detail[len(namespace) + 2:])
+            failed += outcome.state == FAILED
             console.print(outcome.line(namespace))
-    return ok
+    return failed
