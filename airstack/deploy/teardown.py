@@ -54,22 +54,23 @@ def prefixes(options, tgt: helm_plan.Target) -> list[tuple[str, str]]:
 
 
 def delete_prefix(s3, bucket: str, prefix: str) -> int:
-    """Delete every object version and delete marker under ``prefix``; returns how many were deleted."""
-    count = 0
-    pages = s3.get_paginator("list_object_versions").paginate(Bucket=bucket, Prefix=prefix)
-    for page in pages:
-        keys = [{"Key": v["Key"], "VersionId": v["VersionId"]}
-                for field in ("Versions", "DeleteMarkers") for v in page.get(field) or []
-                if v["Key"].startswith(prefix)]
-        for start in range(0, len(keys), BATCH):
-            batch = keys[start:start + BATCH]
-            errors = s3.delete_objects(Bucket=bucket, Delete={"Objects": batch, "Quiet": True}).get("Errors") or []
-            if errors:
-                first = errors[0]
-                raise AirstackError(f"s3://{bucket}/{first.get('Key')}: {first.get('Code')}: {first.get('Message')} "
-                                    f"({len(errors)} of {len(batch)} not deleted)")
-            count += len(batch)
-    return count
+    """Delete every object version and delete marker under ``prefix``; returns how many were deleted.
+
+    The listing is read to its end first (page by page), then deleted in batches: deleting between pages
+    would move the listing's markers under it."""
+    keys = []
+    for page in s3.get_paginator("list_object_versions").paginate(Bucket=bucket, Prefix=prefix):
+        keys += [{"Key": v["Key"], "VersionId": v["VersionId"]}
+                 for field in ("Versions", "DeleteMarkers") for v in page.get(field) or []
+                 if v["Key"].startswith(prefix)]
+    for start in range(0, len(keys), BATCH):
+        batch = keys[start:start + BATCH]
+        errors = s3.delete_objects(Bucket=bucket, Delete={"Objects": batch, "Quiet": True}).get("Errors") or []
+        if errors:
+            first = errors[0]
+            raise AirstackError(f"s3://{bucket}/{first.get('Key')}: {first.get('Code')}: {first.get('Message')} "
+                                f"({len(errors)} of {len(batch)} not deleted)")
+    return len(keys)
 
 
 def _step(what: str, action: Callable[[], str | bool | None]) -> Outcome:

@@ -261,3 +261,36 @@ def test_destroy_merged_needs_the_base_branch(cloned, deployed, capsys):
 def test_destroy_merged_refuses_production(scratch_repo, capsys):
     assert run_main(main, ["destroy", "production", "--merged", "--yes"]) == 1
     assert "production is protected" in capsys.readouterr().err
+
+
+def test_a_prefix_is_deleted_in_batches_of_at_most_1000(aws_env):
+    """1,002 object versions under a preview's prefix (moto S3): two DeleteObjects calls, none over 1000 keys;
+    the objects beside the prefix stay."""
+    from airstack.deploy import teardown
+    from airstack.deploy.aws import client_factory
+
+    s3 = client_factory("eu-west-1", aws_env)("s3")
+    _bucket(s3, "airstack-batch-test", versioned=True)
+    for i in range(501):
+        for body in (b"v1", b"v2"):
+            s3.put_object(Bucket="airstack-batch-test", Key=f"previews/airflow-many/logs/{i}.log", Body=body)
+    s3.put_object(Bucket="airstack-batch-test", Key="previews/airflow-many-2/logs/0.log", Body=b"another preview's")
+
+    class Counting:
+        """The real client, with the size of each DeleteObjects call noted."""
+
+        def __init__(self, client):
+            self.client, self.batches = client, []
+
+        def __getattr__(self, name):
+            return getattr(self.client, name)
+
+        def delete_objects(self, **kwargs):
+            self.batches.append(len(kwargs["Delete"]["Objects"]))
+            return self.client.delete_objects(**kwargs)
+
+    counting = Counting(s3)
+    assert teardown.delete_prefix(counting, "airstack-batch-test", "previews/airflow-many/") == 1002
+    assert counting.batches == [1000, 2]
+    assert _versions(s3, "airstack-batch-test", "previews/airflow-many/") == []
+    assert len(_versions(s3, "airstack-batch-test", "previews/airflow-many-2/")) == 1
