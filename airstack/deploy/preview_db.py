@@ -160,6 +160,18 @@ def _state(conn, kind: str, name: str, preview: str) -> bool:
     return True
 
 
+def _join(conn, role, name: str) -> None:
+    """Make this (non-superuser, RDS) user able to give the role a database and to drop it later: a member
+    that inherits its privileges, and (Postgres 16+, where a CREATEROLE user's own grant has neither) may SET it."""
+    from psycopg import sql
+
+    v16 = conn.info.server_version >= 160000
+    if conn.execute("SELECT pg_has_role(current_user, %s, %s)", (name, "SET" if v16 else "MEMBER")).fetchone()[0]:
+        return
+    grant = "GRANT {} TO CURRENT_USER WITH INHERIT TRUE, SET TRUE" if v16 else "GRANT {} TO CURRENT_USER"
+    conn.execute(sql.SQL(grant).format(role))
+
+
 def ensure(db: PreviewDatabase, admin_url: str) -> list[str]:
     """Make (or keep) the preview's role, with its password set again, and its database owned by it, which
     only that role may connect to; returns what was done. A failure undoes what this call created."""
@@ -182,9 +194,7 @@ def ensure(db: PreviewDatabase, admin_url: str) -> list[str]:
                 undo.append(sql.SQL("DROP ROLE IF EXISTS {}").format(role))
                 conn.execute(sql.SQL("COMMENT ON ROLE {} IS {}").format(role, sql.Literal(marker(db.preview))))
                 done.append(f"role {db.role}: created")
-            member = conn.execute("SELECT pg_has_role(current_user, %s, 'MEMBER')", (db.role,)).fetchone()[0]
-            if not member:  # a non-superuser (RDS) may make a database for a role it belongs to, and drop it later
-                conn.execute(sql.SQL("GRANT {} TO CURRENT_USER").format(role))
+            _join(conn, role, db.role)
             if db_exists:
                 done.append(f"database {db.database}: exists")
             else:

@@ -181,3 +181,30 @@ def test_a_database_of_the_previews_name_that_is_not_its_own_is_left_alone(previ
         with pytest.raises(preview_db.PreviewDatabaseError, match="exists and is not this preview's"):
             action(db, url)
     assert _exists(superuser, db.database) == (True, False)
+
+
+def test_the_database_step_on_postgres_16_as_a_createrole_user():
+    """Postgres 16 gives a CREATEROLE user's own grant of a role it made neither INHERIT nor SET, so without
+    the step's own grant `CREATE DATABASE ... OWNER` is refused ("must be able to SET ROLE"). The pgserver
+    wheel's Postgres 16, embedded."""
+    from airstack.postgres import Binaries, pgserver_bin_dir
+    from airstack.postgres.embedded import embedded
+    from airstack.postgres.sql import libpq_url, with_database
+
+    folder = pgserver_bin_dir()
+    if folder is None:
+        pytest.skip("needs the pgserver wheel's Postgres 16 (requirements/dev.txt)")
+    with embedded(Binaries(folder, from_wheel=True)) as server:
+        superuser = libpq_url(with_database(server.dsn, "postgres"))
+        with psycopg.connect(superuser, autocommit=True) as conn:
+            assert conn.info.server_version >= 160000
+            conn.execute("CREATE ROLE integ LOGIN CREATEDB CREATEROLE PASSWORD 'integ-password-16'")
+            conn.execute("CREATE DATABASE integ_meta OWNER integ")
+        url = f"postgresql+psycopg2://integ:integ-password-16@{urlsplit(server.dsn).netloc.split('@')[1]}/integ_meta"
+        db = preview_db.plan(url, "airflow-pg16", FILE)
+        done = preview_db.ensure(db, url)
+        assert done[0] == "role preview_airflow_pg16: created"
+        assert done[1].startswith("database preview_airflow_pg16: created")
+        with psycopg.connect(db.url.replace("postgresql+psycopg2", "postgresql")) as conn:
+            conn.execute("CREATE TABLE t (i int)")
+        assert preview_db.drop(db, url) is True and _exists(superuser, db.database) == (False, False)
