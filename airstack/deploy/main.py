@@ -216,7 +216,10 @@ def destroy_merged(args, root: Path, env: config.Environment) -> int:
     branches = previews.remote_branches(root, args.remote, args.base, fetch=not args.no_fetch)
     cli = HelmBinary()
     releases = [previews.Release(name, namespace) for name, namespace in cli.releases(spec.kube_context)]
-    found = previews.stale(previews.preview_namespaces(releases, spec.namespace), branches, args.base)
+    from airstack.deploy.teardown import ref_namespaces
+
+    namespaces = previews.preview_namespaces(releases, spec.namespace) | ref_namespaces(root, env)
+    found = previews.stale(namespaces, branches, args.base)
     if not found:
         console.print(f"{env.name}: no preview to remove ({len(branches)} branches on {args.remote})")
         return 0

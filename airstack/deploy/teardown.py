@@ -177,6 +177,24 @@ def _s3_prefix(ctx: Context, bucket: str, prefix: str) -> str | bool:
     return f"{count} object version(s)" if count else False
 
 
+def ref_namespaces(root: Path, env: config.Environment) -> set[str]:
+    """Previews that still have a deploy ref on the DAG bundle's remote (``destroy --merged`` finds those whose
+    releases are gone, e.g. destroyed before destroy removed everything, by these too); none if it cannot say."""
+    from airstack import dag_bundles as bundles
+
+    bundle = env.spec.airflow.dag_bundle
+    if bundle is None or bundle.kind != "git":
+        return set()
+    prefix = bundles.deploy_ref(env.name, "x").rsplit("/", 1)[0]
+    try:
+        found = bundles.remote_branches(root, bundles.remote_url(root, bundle), prefix)
+    except bundles.BundleError as exc:
+        console.print(f"[yellow]warning[/]: previews judged by their releases only: {exc}")
+        return set()
+    names = {ref.rsplit("/", 1)[-1] for ref in found}
+    return {n for n in names if n.startswith(previews.PREVIEW_PREFIX) and n != env.spec.helm.namespace}
+
+
 def parts(ctx: Context, namespace: str) -> list[tuple[str, Callable[[], str | bool | None]]]:
     """(what, action) of each part of one preview, in order (nothing runs here)."""
     from airstack import dag_bundles as bundles

@@ -294,3 +294,19 @@ def test_a_prefix_is_deleted_in_batches_of_at_most_1000(aws_env):
     assert counting.batches == [1000, 2]
     assert _versions(s3, "airstack-batch-test", "previews/airflow-many/") == []
     assert len(_versions(s3, "airstack-batch-test", "previews/airflow-many-2/")) == 1
+
+
+def test_destroy_merged_finds_a_preview_whose_releases_are_gone_by_its_deploy_ref(cloned, deployed, preview_server,
+                                                                                  capsys):
+    """A preview destroyed before destroy removed every part (releases only) is found by its deploy ref."""
+    _, superuser = preview_server
+    gone = config.preview_name("feature/gone")
+    helm = shutil.which("helm")
+    for name in (gone, f"{gone}-platform"):
+        proc.run([helm, "uninstall", name, "--namespace", gone, "--kube-context", "airflow-integration"], timeout=60)
+    assert set(left(cloned, gone, superuser)) == {"database", "refs", "objects"}  # the namespace folder is empty
+    assert run_main(main, ["destroy", "integration", "--merged", "--yes"]) == 0
+    out = capsys.readouterr().out
+    assert f"{gone}: no branch on the remote names it" in out
+    assert f"{gone}: release {gone}: already absent\n" in out and f"{gone}: namespace {gone}: removed\n" in out
+    assert left(cloned, gone, superuser) == {}
