@@ -209,6 +209,7 @@ def destroy_merged(args, root: Path, env: config.Environment) -> int:
     """Every preview whose branch is merged into the base branch or gone from the remote."""
     from airstack.deploy import previews
     from airstack.deploy.helm_binary import HelmBinary
+    from airstack.deploy.teardown import ref_namespaces
 
     spec = env.spec.helm
     if not env.spec.preview or spec is None:
@@ -216,8 +217,6 @@ def destroy_merged(args, root: Path, env: config.Environment) -> int:
     branches = previews.remote_branches(root, args.remote, args.base, fetch=not args.no_fetch)
     cli = HelmBinary()
     releases = [previews.Release(name, namespace) for name, namespace in cli.releases(spec.kube_context)]
-    from airstack.deploy.teardown import ref_namespaces
-
     namespaces = previews.preview_namespaces(releases, spec.namespace) | ref_namespaces(root, env)
     found = previews.stale(namespaces, branches, args.base)
     if not found:

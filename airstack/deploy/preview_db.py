@@ -146,12 +146,13 @@ def _connect(admin_url: str, db: PreviewDatabase):
                                    f"{_one_line(exc, admin_password)}") from None
 
 
+_COMMENT = {"database": "SELECT shobj_description(oid, 'pg_database') FROM pg_database WHERE datname = %s",
+            "role": "SELECT shobj_description(oid, 'pg_authid') FROM pg_roles WHERE rolname = %s"}
+
+
 def _state(conn, kind: str, name: str, preview: str) -> bool:
     """Whether the database/role ``name`` exists (False), is the preview's (True); someone else's: an error."""
-    table, column = ("pg_database", "datname") if kind == "database" else ("pg_roles", "rolname")
-    catalog = "pg_database" if kind == "database" else "pg_authid"
-    row = conn.execute(f"SELECT shobj_description(oid, '{catalog}') FROM {table} WHERE {column} = %s",
-                       (name,)).fetchone()
+    row = conn.execute(_COMMENT[kind], (name,)).fetchone()
     if row is None:
         return False
     if row[0] != marker(preview):
