@@ -122,9 +122,13 @@ def test_deploy_preview_makes_its_own_database_and_destroy_drops_it(deployable, 
     assert f"{name}-platform: no changes" in out and f"{name}: no changes" in out, "the same values again"
     assert len(_upgrades(helm_standin)) == 2
 
+    session = psycopg.connect(mine.replace("postgresql+psycopg2://", "postgresql://"))  # a pod still connected
     assert run_main(main, ["destroy", "integration", "--preview", BRANCH, "--yes"]) == 0
     assert f"{name}: database {database} and role {database}: removed" in capsys.readouterr().out
-    assert _exists(superuser, database) == (False, False)
+    assert _exists(superuser, database) == (False, False), "its sessions were ended, then it was dropped"
+    with pytest.raises(psycopg.OperationalError):
+        session.execute("SELECT 1")
+    session.close()
     integration = urlsplit(url)
     assert _exists(superuser, integration.path.lstrip("/"))[0] and _exists(superuser, integration.username)[1], \
         "integration's own database and role stay"
