@@ -13,9 +13,9 @@ S3DagBundle (the amazon provider) was not chosen. It has ``supports_versioning =
 running DagRun would switch to whatever the bucket holds now.
 
 Deploys (:mod:`airstack.deploy.dagdeploy`) and the local env (:mod:`airstack.localenv.bundle`) both use it.
-The functions here are pure, except :func:`head_commit`, :func:`push`, :func:`ensure_local_remote`,
-:func:`remote_version`, :func:`ensure_commit` and :func:`changed_outside`, which run git through
-:mod:`airstack.proc`.
+The functions here are pure, except :func:`head_commit`, :func:`push`, :func:`delete`,
+:func:`ensure_local_remote`, :func:`remote_version`, :func:`remote_branches`, :func:`ensure_commit` and
+:func:`changed_outside`, which run git through :mod:`airstack.proc`.
 """
 
 from __future__ import annotations
@@ -88,6 +88,14 @@ def push(root: Path, url: str, commit: str, ref: str) -> None:
         raise BundleError(f"pushing the DAGs ({commit[:12]}) to {url} {ref}: {exc}") from None
 
 
+def delete(root: Path, url: str, ref: str) -> None:
+    """Remove the deploy ref from the remote (a preview's, when the preview is destroyed)."""
+    try:
+        _git(root, "push", "--quiet", url, f":refs/heads/{ref}")
+    except proc.CommandFailedError as exc:
+        raise BundleError(f"deleting {ref} on {url}: {exc}") from None
+
+
 def ensure_local_remote(root: Path, url: str) -> None:
     """A ``file://`` remote (the local env's, the stand-ins') is made, bare, on first use; others must exist."""
     if url.startswith("file://"):
@@ -105,6 +113,17 @@ def remote_version(root: Path, url: str, ref: str) -> str | None:
     except proc.CommandFailedError as exc:
         raise BundleError(f"reading {ref} from {url}: {exc}") from None
     return out[0] if out else None
+
+
+def remote_branches(root: Path, url: str, prefix: str) -> list[str]:
+    """The branches under ``prefix/`` on the remote (``ls-remote``; none where a local remote is not made yet)."""
+    if url.startswith("file://") and not Path(url.removeprefix("file://")).exists():
+        return []
+    try:
+        out = _git(root, "ls-remote", url, f"refs/heads/{prefix}/*").stdout.splitlines()
+    except proc.CommandFailedError as exc:
+        raise BundleError(f"listing {prefix}/ on {url}: {exc}") from None
+    return sorted(line.split("\t", 1)[1].removeprefix("refs/heads/") for line in out if "\t" in line)
 
 
 def ensure_commit(root: Path, url: str, commit: str, ref: str) -> None:

@@ -107,7 +107,7 @@ def helm_releases(root: Path, env: config.Environment, args, imgs: Images | None
                   promotion: Promotion | None = None) -> tuple[str, dict[str, str]]:
     """The DAG bundle's ref, then plan and upgrade both releases; returns the settings digest and the DAG
     bundle entry (for the release record)."""
-    from airstack.deploy import dagdeploy
+    from airstack.deploy import dagdeploy, preview_db
     from airstack.deploy.helm_binary import HelmBinary, process_timeout
     from airstack.settings import store
 
@@ -115,11 +115,13 @@ def helm_releases(root: Path, env: config.Environment, args, imgs: Images | None
     if spec is None or imgs is None:
         return "", {}
     tgt = helm_plan.target(spec, config.preview_name(args.branch or _branch(root)) if args.preview else None)
+    settings = store.load(root, env.name)  # decrypted in memory only
+    if tgt.preview:  # its own metadata database, never integration's: made before anything of the preview changes
+        settings = preview_db.provision(settings, tgt.namespace, f"settings/{env.name}/secret.yaml", args.dry_run)
     console.rule(f"DAG bundle ({env.spec.airflow.dag_bundle.kind})")
     bundle_values, dags = dagdeploy.full_deploy(root, env, tgt, promotion.source if promotion else None,
                                                 args.dry_run)
     console.rule(f"Helm (context {spec.kube_context}, namespace {tgt.namespace})")
-    settings = store.load(root, env.name)  # decrypted in memory only
     runtime = imgs.pinned("airflow")  # registry/airflow:tag@sha256:...: every image by digest
     options = env.spec.airflow
     platform_values = helm_plan.platform_values(settings, tgt, runtime, options)
@@ -198,19 +200,22 @@ def cmd_deploy(args, root: Path) -> int:
     return verdict.exit_code(checks.word()) if counted else 0
 
 
-def _uninstall_preview(cli, env: config.Environment, namespace: str, identity) -> None:
-    spec = env.spec.helm
-    tgt = helm_plan.target(spec, namespace)
-    for name in (tgt.airflow_release, tgt.platform_release):
-        cli.uninstall(helm_plan.uninstall_argv(cli.helm, name, tgt.namespace, spec.kube_context, spec.timeout))
-        console.print(f"{name}: uninstalled")
-    preview_access.revoke(identity, namespace)
+def _teardown(root: Path, env: config.Environment, cli, namespaces: list[str], dry_run: bool = False) -> int:
+    """Every part of each preview (airstack/deploy/teardown.py), one line each; an error if any part failed."""
+    from airstack.deploy import teardown
+    from airstack.deploy.kubectl_binary import KubectlBinary
+
+    failed = teardown.remove(teardown.Context(root, env, cli, KubectlBinary()), namespaces, dry_run)
+    if failed:
+        raise AirstackError(f"{failed} part(s) not removed (the lines above say why): run the destroy again")
+    return 0
 
 
 def destroy_merged(args, root: Path, env: config.Environment) -> int:
     """Every preview whose branch is merged into the base branch or gone from the remote."""
     from airstack.deploy import previews
     from airstack.deploy.helm_binary import HelmBinary
+    from airstack.deploy.teardown import ref_namespaces
 
     spec = env.spec.helm
     if not env.spec.preview or spec is None:
@@ -218,20 +223,17 @@ def destroy_merged(args, root: Path, env: config.Environment) -> int:
     branches = previews.remote_branches(root, args.remote, args.base, fetch=not args.no_fetch)
     cli = HelmBinary()
     releases = [previews.Release(name, namespace) for name, namespace in cli.releases(spec.kube_context)]
-    found = previews.stale(previews.preview_namespaces(releases, spec.namespace), branches, args.base)
+    namespaces = previews.preview_namespaces(releases, spec.namespace) | ref_namespaces(root, env)
+    found = previews.stale(namespaces, branches, args.base)
     if not found:
         console.print(f"{env.name}: no preview to remove ({len(branches)} branches on {args.remote})")
         return 0
     for item in found:
         console.print(f"{item.namespace}: {item.reason}")
-    if args.dry_run:
-        return 0
-    if not _confirm(args, protected=True)(f"removing {len(found)} preview environment(s) (data included)"):
+    if not args.dry_run and not _confirm(args, protected=True)(f"removing {len(found)} preview environment(s) "
+                                                               "(data included)"):
         return 1
-    identity = preview_access.find(env)
-    for item in found:
-        _uninstall_preview(cli, env, item.namespace, identity)
-    return 0
+    return _teardown(root, env, cli, [item.namespace for item in found], args.dry_run)
 
 
 def cmd_destroy(args, root: Path) -> int:
@@ -252,7 +254,7 @@ def cmd_destroy(args, root: Path) -> int:
 
         cli = HelmBinary()
         if args.preview:
-            _uninstall_preview(cli, env, config.preview_name(args.preview), preview_access.find(env))
+            return _teardown(root, env, cli, [config.preview_name(args.preview)])
         else:
             tgt = helm_plan.target(spec)
             for name in (tgt.airflow_release, tgt.platform_release):

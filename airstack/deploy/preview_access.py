@@ -38,11 +38,11 @@ def grant(env: config.Environment, tgt: helm_plan.Target, dry_run: bool) -> None
                   f"(s3 prefix {helm_plan.PREVIEW_PREFIX}/{tgt.namespace}/)")
 
 
-def revoke(identity, namespace: str) -> None:
-    """``identity``: what :func:`find` found, read before anything is removed."""
+def revoke(identity, namespace: str) -> int:
+    """Remove the namespace's associations; returns how many. ``identity``: what :func:`find` found."""
     from airstack.deploy import pod_identity
 
-    if identity is not None:
-        eks, cluster, _ = identity
-        console.print(f"{namespace}: {pod_identity.remove(eks, cluster, namespace)} pod identity association(s) "
-                      "removed")
+    if identity is None:
+        return 0
+    eks, cluster, _ = identity
+    return pod_identity.remove(eks, cluster, namespace)

@@ -1,7 +1,8 @@
 """A recording stand-in for the ``helm`` binary (no Helm binary or cluster exists here).
 
-:func:`install` puts it on PATH as ``helm`` (``python -m airstack.standins.helm``), for the deploy tests,
-``nox -s ci``'s deploy replay and the ``deploy-noop`` benchmark; it runs in the shared
+:func:`install` puts it on PATH as ``helm`` (``python -m airstack.standins.helm``), with the
+``kubectl`` stand-in of the same "cluster" (:mod:`airstack.standins.kubectl`: a namespace is a folder),
+for the deploy tests, ``nox -s ci``'s deploy replay and the ``deploy-noop`` benchmark; it runs in the shared
 environment (helm-python-sdk). It answers what a deploy asks of Helm:
 ``version``, ``plugin list`` (no diff plugin), ``template``, ``upgrade --install``,
 ``get manifest``, ``uninstall``, ``list --all-namespaces --output json``. Local charts are
@@ -40,6 +41,9 @@ def install(bin_dir: Path, state: Path, python: str = sys.executable) -> dict[st
     script = bin_dir / "helm"
     script.write_text(f'#!/bin/sh\nexec "{python}" -m airstack.standins.helm "$@"\n')
     script.chmod(0o755)
+    from airstack.standins import kubectl
+
+    kubectl.install(bin_dir, python)  # the same "cluster": its namespaces are this stand-in's folders
     return {"PATH": f"{bin_dir}:{os.environ.get('PATH', '')}", STATE_ENV: str(state)}
 
 

@@ -84,6 +84,35 @@ def helm_standin(tmp_path, monkeypatch):
     return lambda: helm.calls(state)
 
 
+REGISTRY = "127.0.0.1:5000"
+
+
+@pytest.fixture()
+def deployable(scratch_repo, docker_or_skip, aws_env, monkeypatch):
+    """The scratch repo with images that build here (no conda), pushed to docker-offline's registry; the
+    release records' bucket on the moto server."""
+    import shutil
+    import urllib.request
+
+    import boto3
+    import yaml
+
+    from airstack.deploy.replay import records_bucket
+
+    try:
+        urllib.request.urlopen(f"http://{REGISTRY}/v2/", timeout=3).close()
+    except OSError as exc:
+        pytest.skip(f"needs a registry at {REGISTRY} (CI: docker-offline start --registry): {exc}")
+    root, document = scratch_repo
+    shutil.rmtree(root / "images" / "pandas-basic")  # conda channels are unreachable here
+    path = root / "settings" / "integration" / "deploy.yaml"
+    data = yaml.safe_load(path.read_text())
+    data["images"]["registry"] = f"{REGISTRY}/airstack-deploy-test"
+    path.write_text(yaml.safe_dump(data))
+    records_bucket(root, "integration", boto3.client("s3", endpoint_url=aws_env, region_name="eu-west-1"))
+    return root, document
+
+
 class FakeEks:
     """EKS Pod Identity associations in memory: moto has no Pod Identity API (the calls' parameters are
     checked against botocore's model in tests/deploy/test_pod_identity.py)."""
@@ -149,3 +178,41 @@ def production_database(endpoint: str) -> str:
     cf = boto3.client("cloudformation", endpoint_url=endpoint, region_name="eu-west-1")
     rds = boto3.client("rds", endpoint_url=endpoint, region_name="eu-west-1")
     return database_stack(cf, rds, "airflow-production-database", "DBInstance", "production-airflow")
+
+
+@pytest.fixture()
+def preview_server(scratch_repo, postgres):
+    """integration's ``metadata_connection`` on a real Postgres (the tests' ``postgres``): a role that is no
+    superuser but has CREATEDB and CREATEROLE, as an RDS master user, and a database of its own, both with
+    names of their own; the scratch settings re-encrypted with that URL (and committed). Yields
+    (the URL, the superuser's libpq URL). Afterwards every preview database and role is dropped."""
+    import secrets as tokens
+
+    import psycopg
+    from psycopg import sql
+
+    from airstack.deploy.replay import git_checkout
+    from airstack.postgres.sql import libpq_url, with_database
+    from airstack.settings import store
+
+    root, document = scratch_repo
+    superuser = libpq_url(with_database(postgres.dsn, "postgres"))
+    suffix = tokens.token_hex(4)
+    admin, database, password = f"integ_owner_{suffix}", f"integ_meta_{suffix}", tokens.token_urlsafe(18)
+    with psycopg.connect(superuser, autocommit=True) as conn:
+        conn.execute(sql.SQL("CREATE ROLE {} LOGIN CREATEDB CREATEROLE PASSWORD {}").format(
+            sql.Identifier(admin), sql.Literal(password)))
+        conn.execute(sql.SQL("CREATE DATABASE {} OWNER {}").format(sql.Identifier(database), sql.Identifier(admin)))
+    parts = postgres.dsn.split("@", 1)[1].split("/", 1)[0]  # host:port
+    url = f"postgresql+psycopg2://{admin}:{password}@{parts}/{database}"
+    document["airflow"]["metadata_connection"] = url
+    store.save(root, "integration", document)
+    git_checkout(root)  # a commit of the new settings file on the checkout's main
+    yield url, superuser
+    with psycopg.connect(superuser, autocommit=True) as conn:
+        for (name,) in conn.execute("SELECT datname FROM pg_database WHERE datname LIKE 'preview\\_%%' "
+                                    "OR datname = %s", (database,)).fetchall():
+            conn.execute(sql.SQL("DROP DATABASE {} WITH (FORCE)").format(sql.Identifier(name)))
+        for (name,) in conn.execute("SELECT rolname FROM pg_roles WHERE rolname LIKE 'preview\\_%%' "
+                                    "OR rolname = %s", (admin,)).fetchall():
+            conn.execute(sql.SQL("DROP ROLE {}").format(sql.Identifier(name)))

@@ -9,7 +9,6 @@ from __future__ import annotations
 import hashlib
 import re
 import shutil
-import urllib.request
 from pathlib import Path
 
 import pytest
@@ -24,7 +23,6 @@ from airstack.settings.schema import parse_settings
 from tests.helpers import leaves
 
 ROOT = Path(__file__).resolve().parents[2]
-REGISTRY = "127.0.0.1:5000"
 
 
 def _helm_spec() -> deploy_file.Helm:
@@ -179,28 +177,6 @@ def test_bad_deploy_yaml_is_one_line_naming_file_and_field(scratch_repo, edit, m
 
 
 # ------------------------------------------------------------------------ full flow --
-@pytest.fixture()
-def deployable(scratch_repo, docker_or_skip, aws_env, monkeypatch):
-    """The scratch repo with images that build here (no conda), pushed to docker-offline's registry; the
-    release records' bucket on the moto server."""
-    import boto3
-
-    from airstack.deploy.replay import records_bucket
-
-    try:
-        urllib.request.urlopen(f"http://{REGISTRY}/v2/", timeout=3).close()
-    except OSError as exc:
-        pytest.skip(f"needs a registry at {REGISTRY} (CI: docker-offline start --registry): {exc}")
-    root, document = scratch_repo
-    shutil.rmtree(root / "images" / "pandas-basic")  # conda channels are unreachable here
-    path = root / "settings" / "integration" / "deploy.yaml"
-    data = yaml.safe_load(path.read_text())
-    data["images"]["registry"] = f"{REGISTRY}/airstack-deploy-test"
-    path.write_text(yaml.safe_dump(data))
-    records_bucket(root, "integration", boto3.client("s3", endpoint_url=aws_env, region_name="eu-west-1"))
-    return root, document
-
-
 def _upgrades(calls):
     return [c for c in calls() if c["argv"][:1] == ["upgrade"]]
 
@@ -231,7 +207,8 @@ def test_deploy_passes_secrets_only_on_stdin_and_is_idempotent(deployable, helm_
     assert len(_upgrades(helm_standin)) == 2, "nothing changed: nothing upgraded"
 
 
-def test_plan_changes_nothing_and_preview_gets_its_own_release(deployable, helm_standin, preview_aws, capsys):
+def test_plan_changes_nothing_and_preview_gets_its_own_release(deployable, preview_server, helm_standin, preview_aws,
+                                                               capsys):
     assert run_main(main, ["plan", "integration", "--only", "helm"]) == 0
     assert "not installed yet" in capsys.readouterr().out
     assert _upgrades(helm_standin) == []
@@ -249,6 +226,7 @@ def test_plan_changes_nothing_and_preview_gets_its_own_release(deployable, helm_
     assert preview_aws.associations == {}
     uninstalled = [c["argv"][1] for c in helm_standin() if c["argv"][:1] == ["uninstall"]]
     assert uninstalled == [name, f"{name}-platform"]
+    assert f"{name}: namespace {name}: removed" in capsys.readouterr().out
 
 
 def test_plan_uses_the_helm_diff_plugin_where_installed(deployable, helm_standin, monkeypatch, capsys):
