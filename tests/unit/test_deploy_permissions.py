@@ -36,7 +36,8 @@ IAM_ACTION = {("s3", "ListObjectsV2"): "s3:ListBucket", ("s3", "ListObjects"): "
               ("s3", "DeleteObjects"): "s3:DeleteObject", ("s3", "ListObjectVersions"): "s3:ListBucketVersions"}
 # Where an action is needed: previews (pod identities, their S3 prefixes) are integration's; the snapshot before
 # a migration is production's. Anything else: both environments.
-ONLY = {"eks:": ("integration",), "s3:DeleteObject": ("integration",), "rds:": ("production",)}
+ONLY = {"eks:": ("integration",), "s3:DeleteObject": ("integration",), "s3:ListBucketVersions": ("integration",),
+        "rds:": ("production",)}
 # What other programs call with the job's credentials: Docker pushes and pulls through the ECR credential helper
 # (push-images, the promotion's copy by digest), sops decrypts production's settings with KMS.
 REGISTRY_PUSH = ["ecr:GetAuthorizationToken", "ecr:BatchCheckLayerAvailability", "ecr:GetDownloadUrlForLayer",
@@ -44,7 +45,7 @@ REGISTRY_PUSH = ["ecr:GetAuthorizationToken", "ecr:BatchCheckLayerAvailability",
                  "ecr:PutImage"]
 REGISTRY_PULL = ["ecr:BatchCheckLayerAvailability", "ecr:GetDownloadUrlForLayer", "ecr:BatchGetImage"]
 # What the deploy asks besides its calls: tagging the snapshot it creates with tags (airstack/deploy/snapshot.py).
-IMPLIED = {"production": ["rds:AddTagsToResource"], "integration": []}
+IMPLIED = {"production": ["rds:AddTagsToResource"], "integration": ["s3:DeleteObjectVersion"]}
 
 
 # ------------------------------------------------------------------------ the deploy's calls --
@@ -185,6 +186,8 @@ def requests(env: str, action: str) -> list[tuple[str, dict]]:
                          f"arn:aws:s3:::{bucket}/{prefix}/{env}/abc.json"],
         "s3:ListBucket": [f"arn:aws:s3:::{bucket}"] + (previews if env == "integration" else []),
         "s3:DeleteObject": [f"{b}/previews/airflow-feature-x/logs/a.log" for b in previews],
+        "s3:DeleteObjectVersion": [f"{b}/previews/airflow-feature-x/logs/a.log" for b in previews],
+        "s3:ListBucketVersions": previews,
         "eks:ListPodIdentityAssociations": [cluster],
         "eks:CreatePodIdentityAssociation": [cluster],
         "eks:TagResource": [cluster],
@@ -196,7 +199,7 @@ def requests(env: str, action: str) -> list[tuple[str, dict]]:
         "rds:DescribeDBInstances": [f"arn:aws:rds:{REGION}:{ACCOUNT}:db:{env}-airflow"],
     }
     listing = {"s3:prefix": "previews/airflow-feature-x/"}
-    return [(r, listing if action == "s3:ListBucket" and r in previews else {}) for r in table.get(action, [])]
+    return [(r, listing if action in ("s3:ListBucket", "s3:ListBucketVersions") and r in previews else {}) for r in table.get(action, [])]
 
 
 def needed_in(action: str) -> tuple[str, ...]:
@@ -219,7 +222,7 @@ def implied(env: str, action: str) -> list[tuple[str, str, dict]]:
 def every_action(env: str) -> dict[str, set[str]]:
     actions = {a: where for a, where in deploy_calls().items() if env in needed_in(a)}
     for action in IMPLIED[env]:
-        actions.setdefault(action, {"airstack/deploy/snapshot.py (Tags=)"})
+        actions.setdefault(action, {"what the deploy's calls imply (tags on create, versions deleted)"})
     return actions
 
 
