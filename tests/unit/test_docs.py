@@ -97,3 +97,54 @@ def test_the_readme_links_every_docs_page():
     linked = {t.partition("#")[0] for t in LINK.findall((ROOT / "README.md").read_text())}
     pages = {str(p.relative_to(ROOT)) for p in (ROOT / "docs").rglob("*.md")}
     assert not pages - linked, f"README.md links no {sorted(pages - linked)}"
+
+
+def mermaid(page: str) -> list[str]:
+    """The lines of the page's one Mermaid block."""
+    text = (ROOT / "docs" / page).read_text()
+    blocks = re.findall(r"```mermaid\n(.*?)```", text, re.S)
+    assert len(blocks) == 1, f"docs/{page}: {len(blocks)} Mermaid blocks"
+    return [line.strip() for line in blocks[0].splitlines() if line.strip()]
+
+
+NODE = re.compile(r'^(\w+)(\["|\{\{")(.*?)("\]|"\}\})$')
+
+
+def test_the_layer_diagram_draws_exactly_the_structure_tests_rules():
+    from tests.unit.test_structure import LAYERS
+
+    drawn = set()
+    for line in mermaid("architecture.md"):
+        if "--x" in line:
+            below, above = line.split("--x")
+            drawn |= {(f"airstack.{below.strip()}", f"airstack.{a.strip()}") for a in above.split("&")}
+    assert drawn == {(low, high) for low, highs in LAYERS.items() for high in highs}
+
+
+def test_the_ci_diagram_is_the_circleci_workflows():
+    from tests.unit import test_circleci as circleci
+
+    flows, nodes, edges, current = {}, {}, set(), None
+    for line in mermaid("ci.md"):
+        if line.startswith("subgraph "):
+            current = re.match(r"subgraph (\w+)", line).group(1).replace("_", "-")
+            flows[current] = set()
+        elif NODE.match(line):
+            node, shape, label, _ = NODE.match(line).groups()
+            job = re.match(r"[a-z-]+", label).group(0)
+            nodes[node] = (job, shape == '{{"', label)
+            flows[current].add(job)
+        elif "-->" in line:
+            chain = [n.strip() for n in line.split("-->")]
+            edges |= {(nodes[a][0], nodes[b][0], current) for a, b in zip(chain, chain[1:])}
+    assert set(flows) == set(circleci.config()["workflows"])
+    for flow in flows:
+        jobs = circleci.workflow(flow)
+        assert flows[flow] == set(jobs), flow
+        required = {(r, j) for j, o in jobs.items() for r in o.get("requires", [])}
+        assert {(a, b) for a, b, f in edges if f == flow} == required, flow
+    for job, approval, label in nodes.values():
+        flow = next(f for f, jobs in flows.items() if job in jobs)
+        assert approval == circleci.is_approval(job, flow), job
+        for session, args in ([] if approval else circleci.nox_calls(job, circleci.MAIN)):
+            assert " -- ".join(filter(None, [f"nox -s {session}", " ".join(args)])) in label, (job, session, args)
