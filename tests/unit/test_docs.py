@@ -148,3 +148,14 @@ def test_the_ci_diagram_is_the_circleci_workflows():
         assert approval == circleci.is_approval(job, flow), job
         for session, args in ([] if approval else circleci.nox_calls(job, circleci.MAIN)):
             assert " -- ".join(filter(None, [f"nox -s {session}", " ".join(args)])) in label, (job, session, args)
+
+
+def test_a_change_to_the_docs_runs_the_tests_that_read_them():
+    """On a branch (`test-platform -- --changed-since`), a docs-only change still runs the docs' tests."""
+    from airstack.affected import compute
+    from airstack.testrun import tooling_changed
+
+    changed = ["docs/ci.md", "docs/images.md", "mkdocs.yml", "README.md"]
+    assert tooling_changed([*changed, "dags/etl_postgres.py"]) == changed
+    assert {"tests/unit/test_docs.py", "tests/unit/test_circleci.py", "tests/unit/test_external_images.py",
+            "tests/unit/test_bench_registry.py"} <= compute(changed, {}).test_files
