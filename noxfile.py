@@ -271,6 +271,12 @@ def uv_bin() -> str:
 
 
 @nox.session(python=False, default=False)
+def docs(session: nox.Session) -> None:
+    """Build docs/ (mkdocs.yml) into .airstack/site; --strict: a broken link or anchor fails the build."""
+    session.run(shared_python(session), "-m", "mkdocs", "build", "--strict", *session.posargs, external=True)
+
+
+@nox.session(python=False, default=False)
 def lock(session: nox.Session) -> None:
     """Recompile requirements/runtime.txt and dev.txt (universal, hashed) after editing the .in files."""
     airstack(session, "upgrade.locks", "--uv", uv_bin())

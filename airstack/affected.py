@@ -49,7 +49,11 @@ AREA_TESTS = {
     "airstack/deploy/": ("tests/unit/test_deploy_permissions.py", "tests/unit/test_circleci.py"),
     "airstack/git_auth.py": ("tests/unit/test_circleci.py",),
     "tests/iam_policy.py": ("tests/unit/test_deploy_permissions.py",),
-    "README.md": ("tests/unit/test_circleci.py",),
+    "docs/ci.md": ("tests/unit/test_circleci.py",),
+    "docs/images.md": ("tests/unit/test_external_images.py",),
+    "docs/": ("tests/unit/test_docs.py",),
+    "mkdocs.yml": ("tests/unit/test_docs.py",),
+    "README.md": ("tests/unit/test_docs.py", "tests/unit/test_bench_registry.py"),
     "plugins/": ("tests/dags/test_dag_integrity.py", "tests/dags/test_dag_runs.py"),
 }
 # Tests under tests/dags that look at every DAG at once (not one per DAG file).

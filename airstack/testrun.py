@@ -19,7 +19,7 @@ last line is the gate's verdict, which sets the exit code.
 ``tests/docker``, ``tests/dags/checker`` and ``tests/deploy`` (but the charts), spread over
 every core (pytest-xdist). With
 ``--changed-since REF`` it runs only when the tooling changed (``airstack/``, the locks, the
-noxfile, pyproject.toml, the platform tests), and then only the affected test modules.
+noxfile, pyproject.toml, the platform tests, the docs), and then only the affected test modules.
 """
 
 from __future__ import annotations
@@ -44,7 +44,7 @@ CHECKER_TESTS = "tests/dags/checker"
 PLATFORM_TESTS = ("tests/unit", "tests/integration", "tests/docker", CHECKER_TESTS, DEPLOY_TESTS)
 # What the platform session tests: a change elsewhere (DAGs, settings, charts) is the gate's.
 TOOLING = ("airstack/", "requirements/", "noxfile.py", "pyproject.toml", "tests/conftest.py", "tests/helpers.py",
-           *(f"{t}/" for t in PLATFORM_TESTS))
+           "docs/", "mkdocs.yml", "README.md", *(f"{t}/" for t in PLATFORM_TESTS))  # docs: tests read them
 # Affected test modules from which spreading over workers pays for the workers' start-up.
 PARALLEL_FROM = 8
 REPORT_ENV = "AIRSTACK_GATE_REPORT"  # a file to write each lane's seconds, exit code and counts to

@@ -28,7 +28,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 
 # The only reasons that may leave a verdict `partial` rather than `incomplete`. Keep this short: each
-# entry is a part of the machine the project cannot install itself. The README lists them.
+# entry is a part of the machine the project cannot install itself. docs/dag-tests.md lists them.
 CAPABILITIES: dict[str, str] = {
     "docker": "no Docker daemon answers, or it cannot have the images the KubernetesPodOperator DAGs run as "
               "local containers",

@@ -22,7 +22,7 @@ from datetime import datetime
 
 from airstack.errors import AirstackError
 
-# `up`'s exit code when Airflow is up but DAG files fail to import (README: "Local environment").
+# `up`'s exit code when Airflow is up but DAG files fail to import (docs/local-env.md).
 IMPORT_ERRORS_EXIT = 3
 _FRAME = re.compile(r'File "(?P<path>[^"]+)", line (?P<line>\d+)')
 

@@ -469,9 +469,9 @@ def code_variables() -> set[str]:
 
 
 def readme_contexts() -> dict[str, list[str]]:
-    """README's "CI contexts" table: variable -> its cells."""
-    text = (ROOT / "README.md").read_text()
-    section = text[text.index("### CI contexts"):]
+    """docs/ci.md's "CI contexts" table: variable -> its cells."""
+    text = (ROOT / "docs" / "ci.md").read_text()
+    section = text[text.index("## CI contexts"):]
     section = section[:section.index("\n#", 1)] if "\n#" in section[1:] else section
     rows = [[c.strip() for c in line.strip().strip("|").split("|")] for line in section.splitlines()
             if line.startswith("| `")]
@@ -483,8 +483,8 @@ def test_every_variable_the_deploy_jobs_read_is_in_the_readmes_context_table():
     assert {"AIRSTACK_CFN_ROLE_ARN", "AIRSTACK_GIT_TOKEN"} <= code_variables(), code_variables()
     assert {"KUBECONFIG_DATA", "CIRCLE_OIDC_TOKEN_V2", "AWS_PREVIEW_ROLE_ARN"} <= config_variables()
     wanted = config_variables() | code_variables() | set(TOOL_VARIABLES)
-    assert not wanted - set(listed), f"README's CI contexts table lacks {sorted(wanted - set(listed))}"
-    assert not set(listed) - wanted, f"README lists variables nothing reads: {sorted(set(listed) - wanted)}"
+    assert not wanted - set(listed), f"docs/ci.md's CI contexts table lacks {sorted(wanted - set(listed))}"
+    assert not set(listed) - wanted, f"docs/ci.md lists variables nothing reads: {sorted(set(listed) - wanted)}"
 
 
 def test_deploy_jobs_assume_their_contexts_role_and_store_no_aws_key():

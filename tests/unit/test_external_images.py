@@ -8,9 +8,9 @@ def test_defaults_and_overrides():
 
 
 def test_every_image_is_documented_with_its_variable():
-    readme = (__import__("airstack.paths").paths.repo_root() / "README.md").read_text()
+    page = (__import__("airstack.paths").paths.repo_root() / "docs" / "images.md").read_text()
     for external in EXTERNAL_IMAGES.values():
-        assert external.env in readme, f"README.md does not mention {external.env}"
+        assert external.env in page, f"docs/images.md does not mention {external.env}"
 
 
 def test_what_cannot_be_had_is_said_in_one_line():
