@@ -205,17 +205,30 @@ def follow_run(api_url: str, dag_id: str, timeout: float, console, dags_folder: 
     return 0 if state == "success" else 1
 
 
+UNANSWERED = 120.0  # seconds a run's API may stay silent (each request waits 30 s) before `run` gives up on it
+
+
 def _follow(client, dag_id: str, run_id: str, timeout: float, console) -> tuple[str, list[dict]]:
     """Poll the run until it ends or ``timeout``; each task's state change printed on ``console`` (None: quiet).
     The run's last state and its task instances."""
     from airstack.localenv.health import get_all
 
+    import httpx
+
     narrator, task_fields = Narrator(), {}
-    deadline, state = time.monotonic() + timeout, "queued"
+    deadline, state, tasks = time.monotonic() + timeout, "queued", []
+    answered = time.monotonic()
     while True:
         asked_at = datetime.now().astimezone()  # a state without a time of its own: when it was asked for
-        state = client.get(f"/dags/{dag_id}/dagRuns/{run_id}").json()["state"]
-        tasks = get_all(client, f"/dags/{dag_id}/dagRuns/{run_id}/taskInstances", "task_instances", limit=1000)
+        try:
+            state = client.get(f"/dags/{dag_id}/dagRuns/{run_id}").json()["state"]
+            tasks = get_all(client, f"/dags/{dag_id}/dagRuns/{run_id}/taskInstances", "task_instances", limit=1000)
+            answered = time.monotonic()
+        except httpx.TransportError:  # a busy machine: one slow answer is no news, a silent API is an error
+            if time.monotonic() - answered > UNANSWERED or time.monotonic() > deadline:
+                raise
+            time.sleep(1)
+            continue
         changed = narrator.changes(tasks)
         for ti in changed:
             if ti["state"] == "up_for_retry" and ti["task_id"] not in task_fields:
