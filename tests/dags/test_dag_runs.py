@@ -1,7 +1,7 @@
 """Every DAG runs to success with dag.test() on the Postgres metadata DB (skips listed in pyproject.toml).
 
 The runs happen in workers forked from the test process (the ``dag_runs`` fixture,
-airstack.dagruns); a failure names the task, its exception and the last lines of its log.
+airstack.dagtools.runs); a failure names the task, its exception and the last lines of its log.
 """
 
 from __future__ import annotations

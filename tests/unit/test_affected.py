@@ -1,4 +1,4 @@
-"""What a change affects (airstack.affected): the rules on a small synthetic tree, git, and pytest's selection."""
+"""What a change affects (airstack.gate.affected): the rules on a small synthetic tree, git, and pytest's selection."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ import sys
 import pytest
 
 from airstack import paths, proc
-from airstack.affected import changed_files, compute, images_affected
+from airstack.gate.affected import changed_files, compute, images_affected
 
 SOURCES = {
     "dags/a.py": "from common.kpo import project_pod\nproject_pod(project='alpha', image='etl-basic')\n",
@@ -132,9 +132,9 @@ def test_pytest_selects_only_the_changed_dags_tests(scratch_git):
 
 
 def test_platform_runs_for_a_change(scratch_git, monkeypatch):
-    """airstack.testrun: the platform session has nothing to run for a DAG change; a module of airstack/ runs
+    """airstack.gate.testrun: the platform session has nothing to run for a DAG change; a module of airstack/ runs
     its importers' tests in one process; the lock, everything."""
-    from airstack.testrun import CHART_TESTS, PLATFORM_TESTS, platform_plan
+    from airstack.gate.testrun import CHART_TESTS, PLATFORM_TESTS, platform_plan
 
     monkeypatch.setenv("AIRSTACK_ROOT", str(scratch_git))
     full = ["--numprocesses=auto", "--dist=loadgroup", *PLATFORM_TESTS, f"--ignore={CHART_TESTS}"]

@@ -25,7 +25,7 @@ LAYERS = {
     "airstack.docker_client": ("airstack.deploy", "airstack.localenv", "airstack.images", "airstack.settings"),
     "airstack.proc": ("airstack.deploy", "airstack.localenv", "airstack.images", "airstack.settings"),
     "airstack.verdict": ("airstack.deploy", "airstack.localenv", "airstack.images", "airstack.settings",
-                         "airstack.upgrade", "airstack.testrun", "airstack.postgres"),
+                         "airstack.upgrade", "airstack.gate.testrun", "airstack.postgres"),
 }
 
 
