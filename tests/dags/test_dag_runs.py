@@ -14,6 +14,10 @@ import pytest
 from airstack import paths
 from tests.dags.conftest import dag_file_params
 
+# What runs this module beyond its imports (read by airstack.gate.affected):
+AFFECTED_BY = ("plugins/",)
+AFFECTED_BY_DAGS = True  # and any affected DAG
+
 pytestmark = pytest.mark.postgres
 
 

@@ -23,6 +23,9 @@ from airstack.settings.deploy_file import AirflowOptions
 from airstack.settings.schema import parse_settings
 from tests.helpers import leaves
 
+# What runs this module beyond its imports (read by airstack.gate.affected):
+AFFECTED_BY = ("charts/", "settings/")
+
 ROOT = Path(__file__).resolve().parents[2]
 PLATFORM = ROOT / "charts" / "platform"
 TARGET = plan.Target(namespace="airflow", platform_release="airflow-platform", airflow_release="airflow")

@@ -38,6 +38,9 @@ from airstack.settings.deploy_file import AirflowOptions, DagBundle
 from airstack.settings import render as settings_render
 from tests.deploy import official_chart
 
+# What runs this module beyond its imports (read by airstack.gate.affected):
+AFFECTED_BY = ("charts/",)
+
 ROOT = Path(__file__).resolve().parents[2]
 PLATFORM = ROOT / "charts" / "platform"
 OFFICIAL = ROOT / "charts" / "airflow"

@@ -30,6 +30,9 @@ from airstack.deploy import cloudformation as cfn
 from airstack.deploy.aws import client_factory
 from airstack.errors import ConfigError
 
+# What runs this module beyond its imports (read by airstack.gate.affected):
+AFFECTED_BY = ("infra/",)
+
 REGION = "eu-west-1"
 WAITS = cfn.Waits(change_set_delay=0.2, change_set_attempts=50, stack_delay=0.2, stack_attempts=50)
 INTEGRATION = Path("infra/cloudformation/parameters/integration.yaml")

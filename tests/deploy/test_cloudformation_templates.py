@@ -18,6 +18,9 @@ from pathlib import Path
 import pytest
 import yaml
 
+# What runs this module beyond its imports (read by airstack.gate.affected):
+AFFECTED_BY = ("infra/", "settings/")
+
 STACKS = ("network", "registries", "logs", "database", "broker", "cluster")
 ENVIRONMENTS = ("integration", "production")
 WORLD = {"0.0.0.0/0", "::/0"}

@@ -15,6 +15,9 @@ from tests.deploy.test_charts import (ENVIRONMENTS, EXECUTORS, by_kind, load_all
                                       official_values, platform_chart, platform_values, pod_template, random_payload)
 from tests.deploy.test_charts import render as render_platform
 
+# What runs this module beyond its imports (read by airstack.gate.affected):
+AFFECTED_BY = ("charts/",)
+
 __all__ = ["official_chart_release", "platform_chart"]  # fixtures used here
 
 RUNTIME = "registry.example/airflow:0123abcd@sha256:" + "ab" * 32

@@ -17,6 +17,9 @@ import yaml
 
 from airstack import ci, paths
 
+# What runs this module beyond its imports (read by airstack.gate.affected):
+AFFECTED_BY = (".circleci/", "airstack/deploy/", "airstack/git_auth.py", "README.md")
+
 ROOT = paths.repo_root()
 CONFIG = ROOT / ".circleci" / "config.yml"
 MAIN, BRANCH = "main", "feature/some-change"

@@ -26,6 +26,9 @@ from airstack.gate.lint import PYTHON_PATHS
 from airstack.postgres.embedded import RUN_AS_ENV
 from airstack.postgres.provider import DSN_ENV, PROVIDER_ENV
 
+# What runs this module beyond its imports (read by airstack.gate.affected):
+AFFECTED_BY = ("images/", "charts/")
+
 ROOT = paths.repo_root()
 PYTHON_KINDS = ("python_sources", "python_tests", "python_test_utils")
 # Each target kind the BUILD files may use, and the backend that provides it (None: Pants core).
