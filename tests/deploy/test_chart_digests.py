@@ -1,7 +1,7 @@
 """Every image a deploy names is pinned by digest: the official chart at the pinned release, rendered by the real
 Helm engine (helm-python-sdk) with production's values files and the deploy's stdin payload.
 
-Chart 1.19.0 has a ``digest`` field for ``images.airflow`` only (its values.schema.json, in fixtures/). The task
+Chart 1.19.0 has a ``digest`` field for ``images.airflow`` only (its values.schema.json, kept in charts/). The task
 pods' image (``images.pod_template``), flower's (``images.flower``) and the KubernetesExecutor's own
 ``[kubernetes_executor] worker_container_repository``/``worker_container_tag`` print ``repository:tag``; the deploy
 gives them the tag ``<content tag>@sha256:...``, so they read ``registry/airflow:<tag>@sha256:...``, which

@@ -306,7 +306,7 @@ def test_the_platform_chart_renders_no_job(platform_chart):
 # --- charts/airflow: values for the official chart -----------------------------------------
 
 # Every key path the files and the deploy's payload set must be one the pinned release declares in
-# its values.schema.json (tests/deploy/fixtures/airflow-chart-<version>.values.schema.json, the
+# its values.schema.json (charts/airflow/schemas/airflow-chart-<version>.values.schema.json, the
 # version deploy.yaml pins): a key of another version (`workers.kubernetes.resources` is main's, not
 # 1.19.0's) is one the chart silently ignores.
 # What only the deploy sets, on stdin: the runtime image, airstack.settings.render.chart_values(), the
