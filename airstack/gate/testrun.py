@@ -7,7 +7,7 @@
   forks the DAG runs from a warm parent (airstack.dagtools.runs); its output streams;
 - ``lint``: ``python -m airstack.gate.lint`` (flake8, ruff's AIR rules, yamllint, image pins, cfn-lint);
 - ``settings``: ``python -m airstack.settings check`` (every environment whose key is here);
-- ``charts``: ``tests/deploy/test_charts.py`` (charts rendered with the real Helm engine,
+- ``charts``: ``tests/deploy/charts/`` (charts rendered with the real Helm engine,
   manifests validated).
 
 Each lane counts what it checked (airstack.gate.report): passed, failed, skipped, could not run, and
@@ -39,7 +39,7 @@ from airstack.gate import report
 from airstack.verdict import OK, PARTIAL, required
 
 DEPLOY_TESTS = "tests/deploy"
-CHART_TESTS = "tests/deploy/test_charts.py"
+CHART_TESTS = "tests/deploy/charts"
 GATE_TESTS = ("tests/dags",)
 CHECKER_TESTS = "tests/dags/checker"
 PLATFORM_TESTS = ("tests/unit", "tests/integration", "tests/docker", CHECKER_TESTS, DEPLOY_TESTS)
@@ -195,7 +195,7 @@ def platform_plan(ref: str | None) -> list[str] | None:
         return None
     if affected.everything:
         return everything
-    files = sorted(t for t in affected.test_files if (root / t).is_file() and t != CHART_TESTS
+    files = sorted(t for t in affected.test_files if (root / t).is_file() and not t.startswith(f"{CHART_TESTS}/")
                    and t.startswith(tuple(f"{p}/" for p in PLATFORM_TESTS)))
     if not files:
         return None

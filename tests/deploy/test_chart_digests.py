@@ -19,8 +19,8 @@ from airstack.deploy import helm_values as deploy_helm
 from airstack.deploy.helm_values import merge_values
 from airstack.deploy.shipping import Images
 from airstack.settings.deploy_file import AirflowOptions
-from tests.deploy.test_charts import (EXECUTORS, by_kind, dag_bundles, every_option, load_all,  # noqa: F401
-                                      official_chart_release, official_values, pod_template)
+from tests.deploy.charts.render import (EXECUTORS, by_kind, dag_bundles, every_option, load_all,  # noqa: F401
+                                        official_chart_release, official_values, pod_template)
 
 RUNTIME = "registry.example:5000/team/airflow:0123abcd@sha256:" + "ab" * 32
 WORKER = "registry.example:5000/team/etl-basic:4567ef01@sha256:" + "cd" * 32

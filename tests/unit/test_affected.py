@@ -108,7 +108,7 @@ def test_the_test_tree_declares_the_areas_it_checks():
     declared = declarations(sources)
     assert all((root / path).is_file() for path in declared)
     charts = compute(["charts/platform/values.yaml"], sources).test_files
-    assert {"tests/deploy/test_charts.py", "tests/deploy/test_prometheus_rule.py"} <= charts
+    assert {"tests/deploy/charts/test_platform_chart.py", "tests/deploy/test_prometheus_rule.py"} <= charts
     infra = compute(["infra/cloudformation/database.yaml"], sources).test_files
     assert {"tests/deploy/test_cloudformation_templates.py", "tests/unit/test_deploy_permissions.py"} <= infra
     assert "tests/unit/test_circleci.py" in compute([".circleci/config.yml"], sources).test_files

@@ -138,8 +138,8 @@ def test_lint_counts_each_linter_and_says_why_one_did_not_run():
 
 @pytest.mark.parametrize(("given", "dags_has", "charts_has"), [
     (["-k", "etl"], ["-k", "etl"], []),  # README: pytest arguments go to the DAG lane
-    (["tests/deploy/test_charts.py", "-k", "oidc"], [], ["-k", "oidc"]),
-    (["tests/dags/test_dag_integrity.py", "tests/deploy/test_charts.py", "-x"], ["-x"], ["-x"]),
+    (["tests/deploy/charts/test_platform_chart.py", "-k", "oidc"], [], ["-k", "oidc"]),
+    (["tests/dags/test_dag_integrity.py", "tests/deploy/charts/test_platform_chart.py", "-x"], ["-x"], ["-x"]),
 ])
 def test_pytest_options_reach_only_the_lanes_they_are_for(tmp_path, given, dags_has, charts_has):
     dags, side = testrun.gate_lanes(argparse.Namespace(changed_since=None), given, tmp_path)
