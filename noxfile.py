@@ -58,11 +58,10 @@ def deploy(session: nox.Session, *args: str) -> None:
     session.run(shared_python(session), "-m", "airstack.deploy", *args, *session.posargs, external=True)
 
 
-@nox.session(python=PYTHON)
+@nox.session(python=False)
 def lint(session: nox.Session) -> None:
     """flake8 (seed 000), ruff's AIR3 rules, yamllint, image pins, cfn-lint (`-- --changed-since REF`: changes)."""
-    session.install("-c", DEV_LOCK, *OVERRIDES, "flake8", "ruff", "yamllint", "cfn-lint", "-e", ".", env=INSTALL_ENV)
-    session.run("python", "-m", "airstack.gate.lint", *session.posargs)
+    airstack(session, "gate.lint")
 
 
 @nox.session(python=False)

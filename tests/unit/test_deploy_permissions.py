@@ -202,7 +202,8 @@ def requests(env: str, action: str) -> list[tuple[str, dict]]:
         "rds:DescribeDBInstances": [f"arn:aws:rds:{REGION}:{ACCOUNT}:db:{env}-airflow"],
     }
     listing = {"s3:prefix": "previews/airflow-feature-x/"}
-    return [(r, listing if action in ("s3:ListBucket", "s3:ListBucketVersions") and r in previews else {}) for r in table.get(action, [])]
+    listed = action in ("s3:ListBucket", "s3:ListBucketVersions")
+    return [(r, listing if listed and r in previews else {}) for r in table.get(action, [])]
 
 
 def needed_in(action: str) -> tuple[str, ...]:
