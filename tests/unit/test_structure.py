@@ -38,6 +38,19 @@ ROOMS: dict[str, tuple[str, ...]] = {
     "bench": (*BASE, "docker_client", "external_images", "settings", "postgres", "images", "dag_bundles",
               "localenv", "deploy", "standins", "dagtools", "gate"),
 }
+# The pairs docs/architecture.md draws: a lower layer imports nothing from the higher ones (a check of
+# ROOMS' own, kept for the diagram).
+LAYERS = {
+    "airstack.settings": ("airstack.deploy", "airstack.localenv", "airstack.images", "airstack.bench"),
+    "airstack.images": ("airstack.deploy", "airstack.localenv", "airstack.bench"),
+    "airstack.localenv": ("airstack.deploy", "airstack.bench"),
+    "airstack.dag_bundles": ("airstack.deploy", "airstack.localenv", "airstack.bench"),
+    "airstack.postgres": ("airstack.deploy", "airstack.localenv", "airstack.images", "airstack.settings"),
+    "airstack.docker_client": ("airstack.deploy", "airstack.localenv", "airstack.images", "airstack.settings"),
+    "airstack.proc": ("airstack.deploy", "airstack.localenv", "airstack.images", "airstack.settings"),
+    "airstack.verdict": ("airstack.deploy", "airstack.localenv", "airstack.images", "airstack.settings",
+                         "airstack.upgrade", "airstack.gate", "airstack.postgres"),
+}
 # replay.py deploys against the stand-ins; the helm stand-in reuses the deploy's values merge and masking.
 DEPLOY_STANDINS = {("deploy", "standins"), ("standins", "deploy")}
 
@@ -100,6 +113,15 @@ def test_a_room_imports_only_what_the_map_allows(room):
                           and room_of(i) in ROOMS)
              for name, path in mine.items()}
     assert {name: names for name, names in found.items() if names} == {}
+
+
+@pytest.mark.parametrize("layer", sorted(LAYERS))
+def test_a_layer_imports_only_downward(layer):
+    above = LAYERS[layer]
+    mine = {name: path for name, path in modules().items() if name == layer or name.startswith(f"{layer}.")}
+    assert mine, f"no module {layer}"
+    upward = {name: sorted(i for i in imported(path) if i.startswith(above)) for name, path in mine.items()}
+    assert {name: found for name, found in upward.items() if found} == {}
 
 
 def test_rooms_import_only_downward():
