@@ -202,8 +202,8 @@ def requests(env: str, action: str) -> list[tuple[str, dict]]:
         "rds:DescribeDBInstances": [f"arn:aws:rds:{REGION}:{ACCOUNT}:db:{env}-airflow"],
     }
     listing = {"s3:prefix": "previews/airflow-feature-x/"}
-    listed = action in ("s3:ListBucket", "s3:ListBucketVersions")
-    return [(r, listing if listed and r in previews else {}) for r in table.get(action, [])]
+    by_prefix = ("s3:ListBucket", "s3:ListBucketVersions")
+    return [(r, listing if action in by_prefix and r in previews else {}) for r in table.get(action, [])]
 
 
 def needed_in(action: str) -> tuple[str, ...]:
