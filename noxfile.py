@@ -58,35 +58,34 @@ def deploy(session: nox.Session, *args: str) -> None:
     session.run(shared_python(session), "-m", "airstack.deploy", *args, *session.posargs, external=True)
 
 
-@nox.session(python=PYTHON)
+@nox.session(python=False)
 def lint(session: nox.Session) -> None:
     """flake8 (seed 000), ruff's AIR3 rules, yamllint, image pins, cfn-lint (`-- --changed-since REF`: changes)."""
-    session.install("-c", DEV_LOCK, *OVERRIDES, "flake8", "ruff", "yamllint", "cfn-lint", "-e", ".", env=INSTALL_ENV)
-    session.run("python", "-m", "airstack.lint", *session.posargs)
+    airstack(session, "gate.lint")
 
 
 @nox.session(python=False)
 def test(session: nox.Session) -> None:
     """The team's gate: lint, DAG integrity/policy/templates, every DAG run on Postgres, settings, charts."""
-    session.run(shared_python(session), "-m", "airstack.testrun", "gate", *session.posargs, external=True)
+    session.run(shared_python(session), "-m", "airstack.gate.testrun", "gate", *session.posargs, external=True)
 
 
 @nox.session(name="test-platform", python=False, default=False)
 def test_platform(session: nox.Session) -> None:
     """The tooling's own tests: tests/unit, integration, docker, dags/checker, deploy (`--changed-since REF`)."""
-    session.run(shared_python(session), "-m", "airstack.testrun", "platform", *session.posargs, external=True)
+    session.run(shared_python(session), "-m", "airstack.gate.testrun", "platform", *session.posargs, external=True)
 
 
 @nox.session(name="check-dags", python=False, default=False)
 def check_dags(session: nox.Session) -> None:
     """Parse every DAG with Airflow and apply the DAG policy; prints a table of files and findings."""
-    airstack(session, "dagcheck")
+    airstack(session, "dagtools.check")
 
 
 @nox.session(name="dag-diff", python=False, default=False)
 def dag_diff(session: nox.Session) -> None:
     """What a change does to the DAGs, as Markdown for a PR (`-- [REF] [--json] [--output FILE]`; REF: merge base)."""
-    airstack(session, "dagdiff")
+    airstack(session, "dagtools.diff")
 
 
 @nox.session(python=False, default=False)

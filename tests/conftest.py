@@ -156,7 +156,7 @@ def _runs_dags(config: pytest.Config) -> bool:
     ref = config.getoption("--changed-since", None)
     if not ref:
         return True
-    from airstack.pytest_affected import affected_for
+    from airstack.gate.pytest_affected import affected_for
 
     _, affected = affected_for(config, ref)
     return affected.everything or bool(affected.dag_files)
@@ -175,9 +175,9 @@ def _start_postgres(config: pytest.Config, migrate: bool) -> None:
             server = stack.enter_context(postgres_server(choice, probes))
         if migrate:
             with phase("metadata database migrated (background, another process)"):
-                from airstack import dagruns
+                from airstack.dagtools import runs
 
-                dagruns.migrate(server.dsn)
+                runs.migrate(server.dsn)
         return server, migrate
 
     started["postgres"] = _Background(start)
@@ -203,11 +203,11 @@ def _prestart(config: pytest.Config, needs: set[str]) -> None:
         _start_postgres(config, migrate="airflow_db" in needs)
     started = config.stash.setdefault(_PRESTARTED, {})
     if "dag_runs" in needs and "execution_api" not in started:
-        from airstack import dagruns
+        from airstack.dagtools import runs
 
         def warm(stack):
             with phase("execution API warm-up (background)"):
-                dagruns.warm_execution_api()
+                runs.warm_execution_api()
 
         started["execution_api"] = _Background(warm)
 

@@ -14,9 +14,9 @@ from airstack.bench.common import write_result
 
 
 def _test_runs(root: Path, extra: list[str]) -> float:
-    """What `nox -s test` runs (airstack.testrun's gate: its lanes), timed."""
+    """What `nox -s test` runs (airstack.gate.testrun's gate: its lanes), timed."""
     started = time.perf_counter()
-    proc.run([sys.executable, "-m", "airstack.testrun", "gate", "-q", "-p",
+    proc.run([sys.executable, "-m", "airstack.gate.testrun", "gate", "-q", "-p",
               "no:cacheprovider", *extra], cwd=root, env={"AIRSTACK_ROOT": str(root)}, timeout=3600)
     return time.perf_counter() - started
 

@@ -79,8 +79,8 @@ def generate_dag_folder(folder: Path, count: int, seed: int = 42) -> list[Path]:
 
 
 def run(args: argparse.Namespace) -> None:
-    from airstack.dagcheck.parse import check_files
-    from airstack.dagcheck.policy import load_policy
+    from airstack.dagtools.check.parse import check_files
+    from airstack.dagtools.check.policy import load_policy
 
     policy = load_policy(paths.pyproject())
     workers = args.workers or os.cpu_count() or 1

@@ -1,7 +1,7 @@
 """DAG-only deploys (``deploy ENV --dags``) and the DAG bundle step of a full deploy.
 
 ``--dags`` touches no image, no stack and no chart. It runs the DAG checks (``python -m
-airstack.dagcheck``, this environment's Airflow), moves the
+airstack.dagtools.check``, this environment's Airflow), moves the
 environment's deploy ref (:mod:`airstack.dag_bundles`) to the checked-out commit, and
 rewrites the release record with the new bundle version. Only a commit that changed nothing
 outside ``dags/`` since the environment's last full deploy can ship this way. Anything else needs
@@ -47,9 +47,9 @@ def git_bundle(env: config.Environment) -> DagBundle:
 
 
 def run_checks(root: Path) -> None:
-    """The gate for DAG files: ``python -m airstack.dagcheck`` (this environment's Airflow), in a process of its own."""
-    console.rule("DAG checks (python -m airstack.dagcheck)")
-    if proc.run_streaming([sys.executable, "-m", "airstack.dagcheck"], cwd=root):
+    """The gate for DAG files: ``python -m airstack.dagtools.check``, this environment's Airflow, own process."""
+    console.rule("DAG checks (python -m airstack.dagtools.check)")
+    if proc.run_streaming([sys.executable, "-m", "airstack.dagtools.check"], cwd=root):
         raise AirstackError("the DAG checks failed: nothing was deployed")
 
 

@@ -26,7 +26,7 @@ def _affected(args, root: Path, specs) -> list:
     """With --changed-since REF, only the images whose context a change since REF touched."""
     if not getattr(args, "changed_since", None):
         return specs
-    from airstack.affected import changed_files, images_affected
+    from airstack.gate.affected import changed_files, images_affected
 
     names = images_affected(changed_files(root, args.changed_since), specs, root)
     console.print(f"--changed-since {args.changed_since}: {', '.join(names) or 'no image'} affected")

@@ -20,7 +20,7 @@ from pathlib import Path
 
 from rich.table import Table
 
-from airstack.dagruns import TaskFailure, failure_lines, frame_origin
+from airstack.dagtools.runs import TaskFailure, failure_lines, frame_origin
 from airstack.errors import AirstackError
 
 FINISHED = {"success", "failed"}
@@ -125,7 +125,7 @@ def failure_from_log(task_id: str, state: str, messages: list[dict], dags_folder
 
 
 def _origin(stack: dict, dags_folder: Path, own_only: bool = False) -> str:
-    """A structlog stack's frames (dicts), placed by :func:`airstack.dagruns.frame_origin`."""
+    """A structlog stack's frames (dicts), placed by :func:`airstack.dagtools.runs.frame_origin`."""
     frames = [(f.get("filename", ""), f.get("lineno"), f.get("name")) for f in stack.get("frames") or []]
     return frame_origin(frames, dags_folder, own_only)
 

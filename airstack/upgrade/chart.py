@@ -2,8 +2,8 @@
 
 :func:`problems` is pure: the schema's own validation (types, enums, required keys) and the keys
 the release does not declare (:func:`unknown_keys`: the chart would ignore them silently).
-:func:`find_schema` looks for the release's schema where this machine keeps one: the test
-fixture ``tests/deploy/fixtures/airflow-chart-<version>.values.schema.json``, a chart folder
+:func:`find_schema` looks for the release's schema where this machine keeps one: the schema
+kept with our values, ``charts/airflow/schemas/airflow-chart-<version>.values.schema.json``, a chart folder
 given in ``AIRSTACK_OFFICIAL_CHART``, or the chart cache ``~/.cache/airstack/charts/airflow-<version>``.
 A release found in none of them is reported as not obtainable here, with the command that fetches it.
 """
@@ -14,7 +14,8 @@ import json
 import os
 from pathlib import Path
 
-FIXTURE = "tests/deploy/fixtures/airflow-chart-{version}.values.schema.json"
+# Each release whose values we check is kept as data, with our values for the official chart (the tests read it too).
+KEPT = "charts/airflow/schemas/airflow-chart-{version}.values.schema.json"
 SOURCE_ENV = "AIRSTACK_OFFICIAL_CHART"
 
 
@@ -24,7 +25,7 @@ def cache_dir(version: str) -> Path:
 
 
 def schema_candidates(root: Path, version: str) -> list[Path]:
-    found = [root / FIXTURE.format(version=version)]
+    found = [root / KEPT.format(version=version)]
     given = os.environ.get(SOURCE_ENV)
     if given:
         found.append(Path(given) / "values.schema.json")
@@ -43,7 +44,7 @@ def find_schema(root: Path, version: str) -> tuple[dict | None, str]:
             shown = path.relative_to(root) if path.is_relative_to(root) else path
             return json.loads(path.read_text()), f"schema: {shown}"
     return None, (f"chart {version}: its values.schema.json cannot be obtained here (not in "
-                  f"{FIXTURE.format(version=version)}, {SOURCE_ENV} or {cache_dir(version)}): `helm pull airflow "
+                  f"{KEPT.format(version=version)}, {SOURCE_ENV} or {cache_dir(version)}): `helm pull airflow "
                   f"--repo https://airflow.apache.org --version {version} --untar --untardir {cache_dir(version)}`")
 
 

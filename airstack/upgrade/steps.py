@@ -9,12 +9,13 @@ import shutil
 import sys
 from pathlib import Path
 
-from airstack import lint, proc
+from airstack import proc
+from airstack.gate import lint
 from airstack.deploy.helm_values import OIDC_CONFIG
 from airstack.errors import AirstackError
 from airstack.upgrade import dagresults, deployed, locks
 
-# The gate's DAG checks (airstack.testrun's dags lane): integrity, policy and templates per file, and
+# The gate's DAG checks (airstack.gate.testrun's dags lane): integrity, policy and templates per file, and
 # every DAG run with dag.test() on Postgres (the gate's Postgres provider, started by tests/conftest.py).
 DAG_TESTS = ("tests/dags/test_dag_integrity.py", "tests/dags/test_dag_runs.py")
 DAG_SELECTION = " or ".join(dagresults.CHECKS)

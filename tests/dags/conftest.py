@@ -11,8 +11,8 @@ import pytest
 
 from airstack import paths
 from airstack.cli import run_main
-from airstack.dagcheck.parse import FileReport, check_files, dag_files
-from airstack.dagcheck.policy import DagPolicy, load_policy, load_run_policy
+from airstack.dagtools.check.parse import FileReport, check_files, dag_files
+from airstack.dagtools.check.policy import DagPolicy, load_policy, load_run_policy
 from airstack.images import manifest
 from airstack.images.main import main as images_main
 from airstack.postgres import PostgresServer
@@ -90,7 +90,7 @@ class DagHealth:
 
     def dags(self, who: str) -> list:
         """The DAGs of every file that imports, parsed once (the integrity check renders templates into its own)."""
-        from airstack.dagcheck.parse import parse_file
+        from airstack.dagtools.check.parse import parse_file
 
         files = self.importable(who)
         if self._dags is None:
@@ -160,15 +160,15 @@ def run_here(file_name: str, dag_id: str, logs: str):
     """One DAG run in this process (for tests that set up its pods or storage first), as the workers run
     them: retries off, the output in ``RUN_LOGS/<logs>/<dag_id>.log``, ``explain()`` saying why it failed.
     Skipped, saying why, when the DAG fails its integrity test in a way its run would too."""
-    from airstack import dagruns
-    from airstack.dagcheck.parse import parse_file
+    from airstack.dagtools import runs
+    from airstack.dagtools.check.parse import parse_file
 
     folder = paths.dags_folder()
     reason = dag_health().not_runnable(folder / file_name, dag_id)
     if reason:
         pytest.skip(reason)
     dag = next(d for d in parse_file(folder / file_name, folder) if d.dag_id == dag_id)
-    return dagruns.run_dag(dag, f"{folder.name}/{file_name}", folder, RUN_LOGS / logs)
+    return runs.run_dag(dag, f"{folder.name}/{file_name}", folder, RUN_LOGS / logs)
 
 
 def _dag_file_of(item: pytest.Item) -> Path | None:
@@ -196,11 +196,11 @@ def dag_runs(request, airflow_settings, airflow_db: PostgresServer):
     """Every DAG file the selected tests need, run with dag.test() by workers forked from this warm process.
 
     Each worker gets its own copy of the metadata database (settings/local imported), so the
-    runs are independent; they run while the other tests go on. See airstack.dagruns.
+    runs are independent; they run while the other tests go on. See airstack.dagtools.runs.
     """
     from airflow import settings as airflow_settings_module
 
-    from airstack import dagruns
+    from airstack.dagtools import runs
 
     from tests.conftest import PHASES, phase, prestarted
 
@@ -209,19 +209,19 @@ def dag_runs(request, airflow_settings, airflow_db: PostgresServer):
     skips = {**load_run_policy(paths.pyproject()).skip, **health.run_skips()}
     with phase("waiting for the execution API warm-up"):
         prestarted(request.config, "execution_api")  # started in the background, if it was
-        dagruns.warm_execution_api()  # (nothing left to do then)
+        runs.warm_execution_api()  # (nothing left to do then)
     airflow_settings_module.engine.dispose()  # nobody connected while the database is copied
     workers = max(1, min(len(files), os.cpu_count() or 1))
     with phase(f"database copied for {workers} run workers"):
         databases = [clone_database(airflow_db.dsn, f"dag_runs_{i}") for i in range(workers)]
-    runs = dagruns.start(files, paths.dags_folder(), skips, databases, RUN_LOGS)
-    yield _Runs(runs, health)
+    started = runs.start(files, paths.dags_folder(), skips, databases, RUN_LOGS)
+    yield _Runs(started, health)
     for file in files:
-        for outcome in (o for o in runs.finished(file) if not o.skip):
+        for outcome in (o for o in started.finished(file) if not o.skip):
             PHASES[f"dag.test() {outcome.dag_id} (in a worker)"] = round(outcome.seconds, 3)
             if not outcome.ok:
                 _FAILED_RUNS.append(outcome.explain().splitlines()[0])
-    runs.close()
+    started.close()
 
 
 class _Runs:

@@ -7,6 +7,10 @@ import pytest
 from airstack import paths
 from tests.dags.conftest import dag_file_params
 
+# What runs this module beyond its imports (read by airstack.gate.affected):
+AFFECTED_BY = ("plugins/",)
+AFFECTED_BY_DAGS = True  # and any affected DAG
+
 
 @pytest.mark.parametrize("dag_file", dag_file_params(paths.dags_folder()))
 def test_dag_file(dag_file, integrity_reports, dag_policy, record_property):

@@ -1,7 +1,7 @@
 """Every DAG runs to success with dag.test() on the Postgres metadata DB (skips listed in pyproject.toml).
 
 The runs happen in workers forked from the test process (the ``dag_runs`` fixture,
-airstack.dagruns); a failure names the task, its exception and the last lines of its log.
+airstack.dagtools.runs); a failure names the task, its exception and the last lines of its log.
 """
 
 from __future__ import annotations
@@ -13,6 +13,10 @@ import pytest
 
 from airstack import paths
 from tests.dags.conftest import dag_file_params
+
+# What runs this module beyond its imports (read by airstack.gate.affected):
+AFFECTED_BY = ("plugins/",)
+AFFECTED_BY_DAGS = True  # and any affected DAG
 
 pytestmark = pytest.mark.postgres
 

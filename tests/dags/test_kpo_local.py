@@ -14,6 +14,9 @@ import pytest
 from airstack.docker_client import get_client
 from tests.dags.conftest import run_here
 
+# What runs this module beyond its imports (read by airstack.gate.affected): an affected DAG that uses kpo.
+AFFECTED_BY_DAGS = "kpo"
+
 pytestmark = [pytest.mark.docker, pytest.mark.postgres]
 LABEL = "airstack.test=kpo-local"
 

@@ -9,6 +9,9 @@ import pytest
 from airstack import paths
 from tests.dags.conftest import dag_health
 
+# What runs this module beyond its imports (read by airstack.gate.affected): any affected DAG.
+AFFECTED_BY_DAGS = True
+
 K8S_VERSIONS = ["1.29", kubernetes_validate.latest_version()]
 
 

@@ -13,6 +13,10 @@ from airstack.settings import parity
 from airstack.settings.store import environments
 from tests.dags.conftest import dag_health
 
+# What runs this module beyond its imports (read by airstack.gate.affected):
+AFFECTED_BY = ("images/", "settings/")
+AFFECTED_BY_DAGS = True  # and any affected DAG
+
 ENVIRONMENTS = environments(paths.repo_root())
 
 

@@ -1,6 +1,6 @@
 """Fixtures of the deploy tests: the moto server, AWS credentials for it, Docker for the image step.
 
-They need nothing from ``tests/conftest.py``: the gate's charts lane runs ``test_charts.py``
+They need nothing from ``tests/conftest.py``: the gate's charts lane runs ``charts/``
 with ``--confcutdir=tests/deploy``, which skips the Airflow test setup there (its Docker and
 Postgres probes) and keeps the lane quick.
 """

@@ -1,6 +1,6 @@
-"""The official apache-airflow chart at the version deploy.yaml pins: its schema (a fixture) and its source.
+"""The official apache-airflow chart at the version deploy.yaml pins: its schema (kept as data) and its source.
 
-- The schema: ``tests/deploy/fixtures/airflow-chart-<version>.values.schema.json``, the release's
+- The schema: ``charts/airflow/schemas/airflow-chart-<version>.values.schema.json``, the release's
   ``values.schema.json`` kept as data. ``unknown_keys`` (airstack.upgrade.chart) walks our values through it: a key the
   release does not declare (``workers.kubernetes.resources`` in 1.19.0) is one the chart ignores.
 - The source, for rendering with the real Helm engine (its templates are code and are not kept
@@ -25,10 +25,10 @@ from pathlib import Path
 
 import yaml
 
+from airstack.upgrade.chart import KEPT
 from airstack.upgrade.chart import unknown_keys  # noqa: F401 - the key check, shared with `nox -s upgrade`
 
 ROOT = Path(__file__).resolve().parents[2]
-FIXTURES = Path(__file__).resolve().parent / "fixtures"
 ENVIRONMENTS = ("integration", "production")
 SOURCE_ENV = "AIRSTACK_OFFICIAL_CHART"
 
@@ -44,7 +44,7 @@ def pinned() -> tuple[str, str]:
 
 
 def schema_file(version: str) -> Path:
-    return FIXTURES / f"airflow-chart-{version}.values.schema.json"
+    return ROOT / KEPT.format(version=version)
 
 
 @cache

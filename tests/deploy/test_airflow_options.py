@@ -23,6 +23,9 @@ from airstack.settings.deploy_file import AirflowOptions
 from airstack.settings.schema import parse_settings
 from tests.helpers import leaves
 
+# What runs this module beyond its imports (read by airstack.gate.affected):
+AFFECTED_BY = ("charts/", "settings/")
+
 ROOT = Path(__file__).resolve().parents[2]
 PLATFORM = ROOT / "charts" / "platform"
 TARGET = plan.Target(namespace="airflow", platform_release="airflow-platform", airflow_release="airflow")
@@ -55,7 +58,7 @@ def test_defaults_run_the_kubernetes_executor_with_logs_on_the_volume():
     assert values["statsd"] == {"enabled": False}
     assert set(env_of(values)) == {"AIRSTACK_IMAGES", "AIRSTACK_K8S_NAMESPACE"}
     # The broker Secret is named even here: otherwise the official chart renders its own, from an
-    # empty data.brokerUrl (tests/deploy/test_charts.py renders it).
+    # empty data.brokerUrl (tests/deploy/charts/ renders it).
     assert values["data"] == {"metadataSecretName": "airflow-metadata", "brokerUrlSecretName": "airflow-broker"}
     assert not {"redis", "flower"} & set(values)
     assert set(values["workers"]) == {"extraInitContainers"}  # the task pods' wait (schema_wait), nothing Celery's

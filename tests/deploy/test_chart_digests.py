@@ -1,7 +1,7 @@
 """Every image a deploy names is pinned by digest: the official chart at the pinned release, rendered by the real
 Helm engine (helm-python-sdk) with production's values files and the deploy's stdin payload.
 
-Chart 1.19.0 has a ``digest`` field for ``images.airflow`` only (its values.schema.json, in fixtures/). The task
+Chart 1.19.0 has a ``digest`` field for ``images.airflow`` only (its values.schema.json, kept in charts/). The task
 pods' image (``images.pod_template``), flower's (``images.flower``) and the KubernetesExecutor's own
 ``[kubernetes_executor] worker_container_repository``/``worker_container_tag`` print ``repository:tag``; the deploy
 gives them the tag ``<content tag>@sha256:...``, so they read ``registry/airflow:<tag>@sha256:...``, which
@@ -19,8 +19,8 @@ from airstack.deploy import helm_values as deploy_helm
 from airstack.deploy.helm_values import merge_values
 from airstack.deploy.shipping import Images
 from airstack.settings.deploy_file import AirflowOptions
-from tests.deploy.test_charts import (EXECUTORS, by_kind, dag_bundles, every_option, load_all,  # noqa: F401
-                                      official_chart_release, official_values, pod_template)
+from tests.deploy.charts.render import (EXECUTORS, by_kind, dag_bundles, every_option, load_all,  # noqa: F401
+                                        official_chart_release, official_values, pod_template)
 
 RUNTIME = "registry.example:5000/team/airflow:0123abcd@sha256:" + "ab" * 32
 WORKER = "registry.example:5000/team/etl-basic:4567ef01@sha256:" + "cd" * 32

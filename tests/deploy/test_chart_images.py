@@ -9,8 +9,8 @@ import pytest
 
 from airstack.deploy import helm_values as deploy_helm
 from airstack.deploy.helm_values import merge_values
-from tests.deploy.test_charts import (ENVIRONMENTS, EXECUTORS, ROOT, by_kind, dag_bundles, every_option, load_all,
-                                      official_chart_release, official_values, pod_template)
+from tests.deploy.charts.render import (ENVIRONMENTS, EXECUTORS, ROOT, by_kind, dag_bundles, every_option, load_all,
+                                        official_chart_release, official_values, pod_template)
 
 __all__ = ["official_chart_release"]  # the fixture used here
 DIGEST = "sha256:" + "ab" * 32

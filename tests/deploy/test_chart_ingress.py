@@ -19,8 +19,8 @@ from airstack.deploy.helm_values import merge_values
 from airstack.settings.deploy_file import AirflowOptions
 from airstack.settings.ingress import Ingress
 from airstack.settings.schema import parse_settings
-from tests.deploy.test_charts import (ENVIRONMENTS, K8S_VERSIONS, ROOT, assert_valid_kubernetes, by_kind, load_all,
-                                      official_chart, official_chart_release, official_values, pinned_schema)
+from tests.deploy.charts.render import (ENVIRONMENTS, K8S_VERSIONS, ROOT, assert_valid_kubernetes, by_kind, load_all,
+                                        official_chart, official_chart_release, official_values, pinned_schema)
 
 __all__ = ["official_chart_release"]  # a fixture used here
 RUNTIME = "registry.example/airflow:0123abcd"

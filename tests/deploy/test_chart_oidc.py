@@ -14,9 +14,9 @@ import yaml
 from airstack.deploy import helm_values as deploy_helm
 from airstack.deploy.helm_values import merge_values
 from airstack.settings.schema import parse_settings
-from tests.deploy.test_charts import (ENVIRONMENTS, K8S_VERSIONS, ROOT, assert_valid_kubernetes, by_kind, decoded,
-                                      load_all, official_chart_release, official_values, platform_chart,
-                                      platform_values, render)
+from tests.deploy.charts.render import (ENVIRONMENTS, K8S_VERSIONS, ROOT, assert_valid_kubernetes, by_kind, decoded,
+                                        load_all, official_chart_release, official_values, platform_chart,
+                                        platform_values, render)
 
 __all__ = ["official_chart_release", "platform_chart"]  # fixtures used here
 TGT = deploy_helm.Target("airflow", "airflow-platform", "airflow")

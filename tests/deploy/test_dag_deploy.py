@@ -1,7 +1,7 @@
 """DAG-only deploys (``deploy ENV --dags``) end to end on the local stand-ins.
 
 Real parts: git (the DAG bundle's remote is a bare repository beside the scratch checkout, where
-a deploy pushes the deploy ref), the DAG checks (``python -m airstack.dagcheck`` in the Airflow
+a deploy pushes the deploy ref), the DAG checks (``python -m airstack.dagtools.check`` in the Airflow
 environment), S3 on the moto server (the release records), the Docker daemon and
 docker-offline's registry (the full deploys before). Helm and the cluster are the recording
 stand-in. No image is built and no stack is touched: the image and CloudFormation entry points

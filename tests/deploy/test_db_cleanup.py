@@ -15,8 +15,8 @@ from airstack.settings import deploy_file
 from airstack.settings.deploy_file import AirflowOptions
 from tests.deploy import official_chart
 from tests.deploy.official_chart import ENVIRONMENTS, ROOT
-from tests.deploy.test_charts import K8S_VERSIONS, assert_valid_kubernetes, by_kind
-from tests.deploy.test_charts import official_chart_release  # noqa: F401 - the fixture
+from tests.deploy.charts.render import K8S_VERSIONS, assert_valid_kubernetes, by_kind
+from tests.deploy.charts.render import official_chart_release  # noqa: F401 - the fixture
 from tests.deploy.test_chart_digests import RUNTIME, render_pinned
 
 CRONJOB = "airflow-database-cleanup"

@@ -16,6 +16,9 @@ import yaml
 from airstack.cli import run_main
 from airstack.deploy.main import main
 
+# What runs this module beyond its imports (read by airstack.gate.affected):
+AFFECTED_BY = ("infra/",)
+
 
 def test_deploy_plan_and_destroy_integration_stacks(scratch_repo, aws_env, helm_standin, capsys):
     root, _ = scratch_repo

@@ -12,6 +12,9 @@ from airstack.cli import run_main
 from airstack.deploy import guards
 from airstack.deploy.main import main
 
+# What runs this module beyond its imports (read by airstack.gate.affected):
+AFFECTED_BY = ("settings/",)
+
 
 def git(root: Path, *args: str) -> str:
     return proc.run(["git", "-c", "user.name=t", "-c", "user.email=t@example.invalid", *args], cwd=root).stdout

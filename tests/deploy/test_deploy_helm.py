@@ -22,6 +22,9 @@ from airstack.deploy.main import main
 from airstack.settings.schema import parse_settings
 from tests.helpers import leaves
 
+# What runs this module beyond its imports (read by airstack.gate.affected):
+AFFECTED_BY = ("charts/", "settings/")
+
 ROOT = Path(__file__).resolve().parents[2]
 
 

@@ -11,9 +11,12 @@ import pytest
 from airstack.deploy import helm_values as deploy_helm
 from airstack.deploy import schema_wait
 from airstack.deploy.helm_values import merge_values
-from tests.deploy.test_charts import (ENVIRONMENTS, EXECUTORS, by_kind, load_all, official_chart_release,
-                                      official_values, platform_chart, platform_values, pod_template, random_payload)
-from tests.deploy.test_charts import render as render_platform
+from tests.deploy.charts.render import (ENVIRONMENTS, EXECUTORS, by_kind, load_all, official_chart_release,
+                                        official_values, platform_chart, platform_values, pod_template, random_payload)
+from tests.deploy.charts.render import render as render_platform
+
+# What runs this module beyond its imports (read by airstack.gate.affected):
+AFFECTED_BY = ("charts/",)
 
 __all__ = ["official_chart_release", "platform_chart"]  # fixtures used here
 

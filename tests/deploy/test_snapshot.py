@@ -24,6 +24,9 @@ from airstack.deploy.replay import records_bucket
 from airstack.errors import ConfigError
 from tests.deploy.conftest import production_database
 
+# What runs this module beyond its imports (read by airstack.gate.affected):
+AFFECTED_BY = ("infra/",)
+
 RECORDS = "s3://integration-airflow-data-111122223333-eu-west-1/releases"
 SHIPPED = {"apache-airflow": "3.3.2", "apache-airflow-core": "3.3.2", "apache-airflow-providers-fab": "3.10.2"}
 

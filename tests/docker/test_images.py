@@ -16,6 +16,9 @@ from airstack.external_images import image
 from airstack.images.main import main
 from tests.helpers import python_base_or_skip, table_rows
 
+# What runs this module beyond its imports (read by airstack.gate.affected):
+AFFECTED_BY = ("images/",)
+
 pytestmark = pytest.mark.docker
 ROOT = paths.repo_root()
 REGISTRY = "127.0.0.1:5000"

@@ -1,4 +1,4 @@
-"""The DAG-run harness's contract on every Airflow release it supports (airstack.airflow_seam.RELEASES).
+"""The DAG-run harness's contract on every Airflow release it supports (airstack.dagtools.airflow_seam.RELEASES).
 
 Per release, a venv with that Airflow: this environment where the lock pins that version, else a
 throwaway venv made as the upgrade rehearsal makes its candidate (requirements/runtime.in re-pinned,
@@ -17,7 +17,8 @@ from pathlib import Path
 
 import pytest
 
-from airstack import airflow_seam, paths, proc
+from airstack import paths, proc
+from airstack.dagtools import airflow_seam
 from airstack.upgrade import steps
 
 CONTRACT = ("tests/dags/checker/test_airflow_seam.py", "tests/dags/checker/test_dag_run_failures.py")
@@ -39,6 +40,6 @@ def test_the_harness_keeps_its_contract_on(airflow, tmp_path):
                       cwd=paths.repo_root(), env={"PYTHONPATH": str(paths.repo_root())}, check=False, timeout=1200)
     assert result.returncode == 0, result.stdout[-4000:]
     assert " passed" in result.stdout and " skipped" not in result.stdout, result.stdout[-2000:]
-    seen = proc.run([python, "-c", "from airstack import airflow_seam as s; print(s.current())"],
+    seen = proc.run([python, "-c", "from airstack.dagtools import airflow_seam as s; print(s.current())"],
                     env={"PYTHONPATH": str(paths.repo_root())}, check=False)
     assert f"airflow='{airflow}'" in seen.stdout, seen.stdout + seen.stderr

@@ -1,4 +1,4 @@
-"""`python -m airstack.dagdiff` end to end: a scratch clone of dags/, a branch that changes them, real Airflow.
+"""`python -m airstack.dagtools.diff` end to end: a scratch clone of dags/, a branch that changes them, real Airflow.
 
 main holds the repository's DAGs; branch `feature` changes a schedule, catchup, an owner, a
 task's retries and another's image, renames a task, adds one (with a variable in a template,
@@ -15,7 +15,8 @@ from pathlib import Path
 
 import pytest
 
-from airstack import dagdiff, paths, proc
+from airstack import paths, proc
+from airstack.dagtools import diff
 
 GIT = ("git", "-c", "user.name=dag-diff test", "-c", "user.email=dag-diff@example.invalid",
        "-c", "commit.gpgsign=false", "-c", "init.defaultBranch=main")
@@ -33,7 +34,7 @@ with DAG(dag_id="new_dag", schedule=None, start_date=pendulum.datetime(2024, 1, 
 '''
 BROKEN = 'from airflow.sdk import DAG\n\nraise RuntimeError("half-written")\n'
 LOOKUP = 'from airflow.sdk import DAG, Variable\n\nTHRESHOLD = Variable.get("threshold")\n'
-LOOKUP_ERROR = ("airstack.dagcheck.parse.ParseTimeAccessError: [parse-time-variable] line 3: "
+LOOKUP_ERROR = ("airstack.dagtools.check.parse.ParseTimeAccessError: [parse-time-variable] line 3: "
                 "Variable.get('threshold') at parse time; read it inside a task (templates or context)")
 
 
@@ -82,7 +83,7 @@ def scratch(tmp_path_factory) -> tuple[Path, str]:
 
 def dag_diff(root: Path, *args: str, check: bool = True) -> proc.Result:
     env = {"AIRSTACK_ROOT": str(root), "AIRSTACK_DAGS_FOLDER": "", "PYTHONDONTWRITEBYTECODE": "1"}
-    return proc.run([sys.executable, "-m", dagdiff.__name__, *args], cwd=root, check=check, timeout=600,
+    return proc.run([sys.executable, "-m", diff.__name__, *args], cwd=root, check=check, timeout=600,
                     env=env, what="dag-diff")
 
 

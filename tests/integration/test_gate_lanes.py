@@ -1,7 +1,7 @@
 """The gate's lanes on real pytest runs: what they count, an empty selection, the chart unavailable, warnings.
 
-Each runs the lane's own command line (airstack.testrun.gate_lanes) in a subprocess, as `nox -s test` does, and
-settles it with airstack.gate_report. Issue 23: a lane says `ok` only when it checked.
+Each runs the lane's own command line (airstack.gate.testrun.gate_lanes) in a subprocess, as `nox -s test` does, and
+settles it with airstack.gate.report. Issue 23: a lane says `ok` only when it checked.
 """
 
 from __future__ import annotations
@@ -14,7 +14,8 @@ from pathlib import Path
 
 import pytest
 
-from airstack import gate_report, paths, proc, testrun
+from airstack import paths, proc
+from airstack.gate import report, testrun
 from airstack.verdict import INCOMPLETE, OK, PARTIAL, capability_of, required
 
 CHARTS = testrun.CHART_TESTS
@@ -22,7 +23,7 @@ UNREACHABLE = "http://127.0.0.1:9"  # the discard port: nothing listens, a conne
 
 
 def run_side_lane(name: str, pytest_args: list[str], folder: Path, changed_since: str | None = None,
-                  require: frozenset[str] = frozenset()) -> gate_report.LaneResult:
+                  require: frozenset[str] = frozenset()) -> report.LaneResult:
     """One side lane of the gate, started and waited for by the gate's own machinery, then settled."""
     _, side = testrun.gate_lanes(argparse.Namespace(changed_since=changed_since), pytest_args, folder)
     (lane,) = [lane for lane in side if lane.name == name]
@@ -73,10 +74,10 @@ def test_the_tally_plugin_counts_a_real_run(tmp_path):
 def test_an_empty_selection_makes_the_lane_incomplete(tmp_path):
     """pytest's exit 5 (no tests collected) was a pass: the lane now reads `incomplete`, and the gate fails."""
     result = run_side_lane("charts", [CHARTS, "-k", "no_test_is_named_like_this"], tmp_path)
-    assert result.code == gate_report.NO_TESTS_COLLECTED
+    assert result.code == report.NO_TESTS_COLLECTED
     assert result.word == INCOMPLETE, result.log
     assert result.reasons == ["1 × could not run: no tests collected (pytest exit 5): the selection is empty"]
-    assert gate_report.gate_exit_code([result]) == 1
+    assert report.gate_exit_code([result]) == 1
 
 
 def git(root: Path, *args: str) -> None:
@@ -94,10 +95,10 @@ def test_a_change_that_affects_no_chart_test_says_so(tmp_path, monkeypatch):
     result = run_side_lane("charts", [], tmp_path, changed_since="HEAD")
     assert (result.code, result.word, result.note) == (0, OK, "nothing affected by the change since HEAD"), \
         result.log
-    assert gate_report.last_line([result]) == "gate: ok: nothing affected by the change since HEAD"
+    assert report.last_line([result]) == "gate: ok: nothing affected by the change since HEAD"
     # A `-k` that matches nothing empties the selection before the change is looked at: not by design.
     narrowed = run_side_lane("charts", [CHARTS, "-k", "no_test_is_named_like_this"], tmp_path, changed_since="HEAD")
-    assert (narrowed.code, narrowed.word, narrowed.note) == (gate_report.NO_TESTS_COLLECTED, INCOMPLETE, "")
+    assert (narrowed.code, narrowed.word, narrowed.note) == (report.NO_TESTS_COLLECTED, INCOMPLETE, "")
 
 
 @pytest.fixture
@@ -118,7 +119,7 @@ def test_without_the_official_chart_the_charts_lane_is_partial(no_official_chart
     (reason,) = result.tally.lacking
     assert capability_of(reason) == "official-chart" and "AIRSTACK_OFFICIAL_CHART" in reason
     assert result.tally.lacking[reason] >= 4  # the renderings of both environments with both executors, at least
-    assert gate_report.gate_exit_code([result]) == 0
+    assert report.gate_exit_code([result]) == 0
     testrun._report([], [result])
     shown = capsys.readouterr().out
     last = shown.rstrip().splitlines()[-1]
@@ -129,11 +130,12 @@ def test_without_the_official_chart_the_charts_lane_is_partial(no_official_chart
 
 
 def test_where_the_official_chart_is_required_its_lack_fails_the_gate(no_official_chart, tmp_path):
-    result = run_side_lane("charts", [f"{CHARTS}::test_the_official_chart_renders_valid_kubernetes"], tmp_path,
+    one = f"{CHARTS}/test_official_render.py::test_the_official_chart_renders_valid_kubernetes"
+    result = run_side_lane("charts", [one], tmp_path,
                            require=frozenset(required({"AIRSTACK_REQUIRE": "official-chart"})))
     assert result.code == 0 and result.word == INCOMPLETE, result.log
-    assert gate_report.gate_exit_code([result]) == 1
-    assert gate_report.last_line([result]).startswith("gate: incomplete: 0 passed, 4 could not run (lacks official")
+    assert report.gate_exit_code([result]) == 1
+    assert report.last_line([result]).startswith("gate: incomplete: 0 passed, 4 could not run (lacks official")
 
 
 def test_without_docker_the_pod_dag_tests_could_not_run(tmp_path):
@@ -142,7 +144,7 @@ def test_without_docker_the_pod_dag_tests_could_not_run(tmp_path):
     argv = [a for a in dags.argv if a != "--prestart"]
     result = proc.run([*argv, "-p", "no:cacheprovider"], cwd=paths.repo_root(), check=False,
                       env={"DOCKER_HOST": f"unix://{tmp_path / 'no-docker.sock'}"})
-    lane = gate_report.settle("dags", result.returncode, gate_report.read_report(dags.report), pytest=True)
+    lane = report.settle("dags", result.returncode, report.read_report(dags.report), pytest=True)
     assert (lane.code, lane.word) == (0, PARTIAL), result.stdout
     assert [capability_of(r) for r in lane.tally.lacking] == ["docker"]
     assert lane.tally.could_not_run == lane.tally.ran + lane.tally.could_not_run > 0

@@ -3,6 +3,9 @@
 from airstack.cli import run_main
 from airstack.images.main import main
 
+# What runs this module beyond its imports (read by airstack.gate.affected):
+AFFECTED_BY = ("images/",)
+
 
 def test_no_daemon_is_one_clear_line(monkeypatch, capsys):
     monkeypatch.setenv("DOCKER_HOST", "unix:///nonexistent/docker.sock")

@@ -14,6 +14,9 @@ import yaml
 
 from airstack import proc
 
+# What runs this module beyond its imports (read by airstack.gate.affected):
+AFFECTED_BY = ("charts/",)
+
 FILES = Path(__file__).resolve().parents[2] / "charts" / "platform" / "files"
 PROMTOOL = shutil.which("promtool")
 

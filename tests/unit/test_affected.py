@@ -1,4 +1,4 @@
-"""What a change affects (airstack.affected): the rules on a small synthetic tree, git, and pytest's selection."""
+"""What a change affects (airstack.gate.affected): the rules on a small synthetic tree, git, and pytest's selection."""
 
 from __future__ import annotations
 
@@ -7,7 +7,8 @@ import sys
 import pytest
 
 from airstack import paths, proc
-from airstack.affected import changed_files, compute, images_affected
+from airstack.errors import ConfigError
+from airstack.gate.affected import changed_files, compute, declarations, images_affected, read_sources
 
 SOURCES = {
     "dags/a.py": "from common.kpo import project_pod\nproject_pod(project='alpha', image='etl-basic')\n",
@@ -27,6 +28,12 @@ SOURCES = {
     "tests/__init__.py": "",
     "tests/unit/test_sops.py": "from airstack.settings import sops\n",
     "tests/unit/test_other.py": "import json\n",
+    # The map of what runs which test module lives next to the tests (airstack.gate.affected.declarations).
+    "tests/dags/test_dag_runs.py": 'AFFECTED_BY = ("plugins/",)\nAFFECTED_BY_DAGS = True\n',
+    "tests/dags/test_kpo_local.py": 'AFFECTED_BY_DAGS = "kpo"\n',
+    "tests/dags/test_settings_parity.py": 'AFFECTED_BY = ("images/", "settings/")\nAFFECTED_BY_DAGS = True\n',
+    "tests/docker/test_images.py": 'import json\n\nAFFECTED_BY = ("images/",)\n',
+    "tests/unit/test_settings_plan_render.py": 'AFFECTED_BY = ("settings/",)  # the renders\n',
 }
 
 
@@ -71,6 +78,42 @@ def test_package_modules_affect_the_tests_that_import_them():
     assert "tests/unit/test_sops.py" in affected.test_files  # through airstack.settings.sops
     assert "tests/unit/test_other.py" not in affected.test_files
     assert compute(["tests/unit/test_other.py"], SOURCES).test_files == {"tests/unit/test_other.py"}
+
+
+def test_a_new_test_module_declares_what_runs_it():
+    """Adding a test module that reads a product folder as data edits only the test tree."""
+    sources = {**SOURCES, "tests/deploy/test_new_chart.py": 'AFFECTED_BY = ("charts/", "README.md")\n'}
+    assert compute(["charts/platform/values.yaml"], sources).test_files == {"tests/deploy/test_new_chart.py"}
+    assert compute(["README.md"], sources).test_files == {"tests/deploy/test_new_chart.py"}
+    assert "tests/deploy/test_new_chart.py" not in compute(["charts.md"], sources).test_files
+    no_dag = compute(["plugins/listener.py"], SOURCES)
+    assert no_dag.test_files == {"tests/dags/test_dag_runs.py"} and no_dag.dag_files == set()
+
+
+@pytest.mark.parametrize("declaration, field", [('AFFECTED_BY = "charts/"', "AFFECTED_BY"),
+                                                ("AFFECTED_BY = (PREFIX,)", "AFFECTED_BY"),
+                                                ("AFFECTED_BY_DAGS = 3", "AFFECTED_BY_DAGS")])
+def test_a_malformed_declaration_names_its_file_and_field(declaration, field):
+    sources = {**SOURCES, "tests/unit/test_bad.py": f"import json\n\n{declaration}\n"}
+    with pytest.raises(ConfigError) as raised:
+        compute(["charts/platform/values.yaml"], sources)
+    assert str(raised.value).startswith(f"tests/unit/test_bad.py: {field} (line 3) must be")
+
+
+def test_the_test_tree_declares_the_areas_it_checks():
+    """The real tests: a change to a chart, a template, the pipeline or the DAG tooling's plugins runs the modules
+    that read them as data (none of which imports them)."""
+    root = paths.repo_root()
+    sources = read_sources(root)
+    declared = declarations(sources)
+    assert all((root / path).is_file() for path in declared)
+    charts = compute(["charts/platform/values.yaml"], sources).test_files
+    assert {"tests/deploy/charts/test_platform_chart.py", "tests/deploy/test_prometheus_rule.py"} <= charts
+    infra = compute(["infra/cloudformation/database.yaml"], sources).test_files
+    assert {"tests/deploy/test_cloudformation_templates.py", "tests/unit/test_deploy_permissions.py"} <= infra
+    assert "tests/unit/test_circleci.py" in compute([".circleci/config.yml"], sources).test_files
+    dag = compute(["dags/etl_postgres.py"], sources)
+    assert {"tests/dags/test_dag_integrity.py", "tests/dags/test_dag_runs.py"} <= dag.test_files
 
 
 @pytest.mark.parametrize("path", ["requirements/runtime.txt", "pyproject.toml", "noxfile.py", "tests/conftest.py"])
@@ -132,9 +175,9 @@ def test_pytest_selects_only_the_changed_dags_tests(scratch_git):
 
 
 def test_platform_runs_for_a_change(scratch_git, monkeypatch):
-    """airstack.testrun: the platform session has nothing to run for a DAG change; a module of airstack/ runs
+    """airstack.gate.testrun: the platform session has nothing to run for a DAG change; a module of airstack/ runs
     its importers' tests in one process; the lock, everything."""
-    from airstack.testrun import CHART_TESTS, PLATFORM_TESTS, platform_plan
+    from airstack.gate.testrun import CHART_TESTS, PLATFORM_TESTS, platform_plan
 
     monkeypatch.setenv("AIRSTACK_ROOT", str(scratch_git))
     full = ["--numprocesses=auto", "--dist=loadgroup", *PLATFORM_TESTS, f"--ignore={CHART_TESTS}"]

@@ -1,9 +1,9 @@
-"""airstack.airflow_seam's pure part: which Airflow internals the DAG-run harness uses on which release."""
+"""airstack.dagtools.airflow_seam's pure part: which Airflow internals the DAG-run harness uses on which release."""
 
 from __future__ import annotations
 
-from airstack import airflow_seam
-from airstack.dagruns import DagOutcome, explain
+from airstack.dagtools import airflow_seam
+from airstack.dagtools.runs import DagOutcome, explain
 
 
 def test_each_supported_release_has_its_internals_and_a_version_its_contract_installs():

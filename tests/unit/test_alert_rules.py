@@ -15,6 +15,9 @@ import yaml
 from airstack.metrics.statsd import MetricStore, parse_datagram
 from tests.unit.test_statsd import airflow_statsd  # noqa: F401 - the fixture, shared
 
+# What runs this module beyond its imports (read by airstack.gate.affected):
+AFFECTED_BY = ("charts/",)
+
 FILES = Path(__file__).resolve().parents[2] / "charts" / "platform" / "files"
 RULES = yaml.safe_load((FILES / "alerts.yaml").read_text())
 RULE_TESTS = yaml.safe_load((FILES / "alerts.test.yaml").read_text())

@@ -8,7 +8,6 @@ applied, and the workflow ordered by `requires`.
 from __future__ import annotations
 
 import ast
-import json
 import re
 import shlex
 from functools import cache
@@ -16,6 +15,9 @@ from functools import cache
 import yaml
 
 from airstack import ci, paths
+
+# What runs this module beyond its imports (read by airstack.gate.affected):
+AFFECTED_BY = (".circleci/",)  # the contexts' variables (the deploy code, README): test_circleci_contexts.py
 
 ROOT = paths.repo_root()
 CONFIG = ROOT / ".circleci" / "config.yml"
@@ -292,99 +294,6 @@ def test_dag_only_deploys_run_the_gate_then_move_only_the_dag_bundle():
     assert workflow("dags")["deploy-integration-dags"]["context"] == "airflow-integration"
 
 
-def schedule() -> dict:
-    return json.loads(SCHEDULE_FILE.read_text())
-
-
-def test_no_legacy_triggers_anywhere():
-    """CircleCI's `triggers:` schedules are being phased out: scheduled pipelines only."""
-    def keys(node):
-        if isinstance(node, dict):
-            for key, value in node.items():
-                yield key
-                yield from keys(value)
-        elif isinstance(node, list):
-            for value in node:
-                yield from keys(value)
-
-    assert "triggers" not in set(keys(config()))
-
-
-def test_the_schedule_definition_is_a_nightly_pipeline_of_main():
-    """.circleci/schedules/previews-cleanup.json is the body of POST /project/{slug}/schedule (API v2)."""
-    body = schedule()
-    assert set(body) <= {"name", "description", "attribution-actor", "parameters", "timetable"}
-    assert {"name", "attribution-actor", "parameters", "timetable"} <= set(body), "the API's required fields"
-    assert body["attribution-actor"] in ("current", "system")
-    assert body["parameters"] == {"branch": MAIN}, "main's config, no pipeline parameter (dags-only stays false)"
-    timetable = body["timetable"]
-    assert timetable["per-hour"] == 1 and len(timetable["hours-of-day"]) == 1, "once a night"
-    assert all(0 <= h <= 23 for h in timetable["hours-of-day"])
-    assert set(timetable["days-of-week"]) == {"MON", "TUE", "WED", "THU", "FRI", "SAT", "SUN"}
-
-
-def test_previews_of_merged_branches_are_removed_by_their_schedule_only():
-    name = schedule()["name"]
-    scheduled = pipeline_values(schedule()["parameters"]["branch"], "scheduled_pipeline", name)
-    assert workflows_run(scheduled) == {SCHEDULED}, "a scheduled pipeline runs the cleanup, and nothing else"
-    assert name in json.dumps(config()["workflows"][SCHEDULED]["when"]), "the schedule's name is the condition's"
-    for values in (pipeline_values(MAIN), pipeline_values(BRANCH), pipeline_values(MAIN, "api", dags_only=True),
-                   pipeline_values(MAIN, "api"), pipeline_values(MAIN, "scheduled_pipeline", "another-schedule"),
-                   pipeline_values(BRANCH, "scheduled_pipeline", name)):
-        assert SCHEDULED not in workflows_run(values), f"the cleanup runs on {values}"
-    assert not workflows_run(pipeline_values(MAIN, "scheduled_pipeline", "another-schedule")), \
-        "another schedule of main would deploy: no workflow but the cleanup runs on a schedule"
-    jobs = workflow(SCHEDULED)
-    assert list(jobs) == ["destroy-merged-previews"]
-    assert nox_calls("destroy-merged-previews", MAIN) == [("destroy", ("integration", "--merged", "--yes"))]
-    assert jobs["destroy-merged-previews"]["context"] == "airflow-integration", "integration's credentials only"
-
-
-def test_no_secret_in_the_file():
-    text = CONFIG.read_text()
-    for pattern in SECRET_LITERALS:
-        assert not re.search(pattern, text, re.IGNORECASE), f"{pattern} in {CONFIG.name}: secrets go in contexts"
-
-    def environments(node):
-        if isinstance(node, dict):
-            if isinstance(node.get("environment"), dict):
-                yield node["environment"]
-            for value in node.values():
-                yield from environments(value)
-        elif isinstance(node, list):
-            for value in node:
-                yield from environments(value)
-
-    for env in environments(config()):
-        assert not SECRET_VARIABLES & set(env), f"{sorted(SECRET_VARIABLES & set(env))} set in the file"
-
-
-def _needs_secrets(job: str) -> bool:
-    for branch in (MAIN, BRANCH):
-        if any(session in SECRET_SESSIONS for session, _ in nox_calls(job, branch)):
-            return True
-        if any(kind == "run" and "$KUBECONFIG_DATA" in command(v) for kind, v in job_steps(job, branch)):
-            return True
-    return False
-
-
-def test_secrets_come_from_contexts_production_only_after_approval():
-    order = chain()
-    for name, opts in workflow().items():
-        if is_approval(name):
-            continue
-        contexts = opts.get("context", [])
-        contexts = [contexts] if isinstance(contexts, str) else contexts
-        if not _needs_secrets(name):
-            assert not contexts, f"{name} needs no secrets: no context (branch code there never sees them)"
-            continue
-        assert len(contexts) == 1, f"{name} needs secrets: one context, not {contexts}"
-        production = "production" in contexts[0]
-        assert production == (name == "deploy-production"), f"{name}: context {contexts[0]}"
-        if production:
-            assert is_approval(order[order.index(name) - 1]) and not runs_on(opts, BRANCH)
-
-
 def test_caches_are_keyed_on_the_locks_and_noxfile():
     locks = sorted(p.relative_to(ROOT).as_posix() for p in (ROOT / "requirements").glob("*.txt"))
     assert locks, "requirements/*.txt"
@@ -429,75 +338,3 @@ def test_a_branch_reports_its_dag_diff_as_an_artifact():
     artifacts = [v["path"] for kind, v in job_steps("test", BRANCH) if kind == "store_artifacts"]
     assert ".airstack/dag-diff" in artifacts
     assert "dag-diff" not in {session for session, _ in nox_calls("test", MAIN)}, "main has no merge base to diff"
-
-
-# ------------------------------------------------------------------------- the contexts' variables --
-# Read by other programs the deploy jobs run, not by this repository's code: sops, the AWS SDKs and CLI.
-TOOL_VARIABLES = {"SOPS_AGE_KEY": "sops (integration's age identity)", "AWS_ROLE_ARN": "the AWS SDKs (web identity)",
-                  "AWS_REGION": "the AWS SDKs, sops, the ECR credential helper"}
-# Set by the job itself, or by CircleCI for the shell; not a context's.
-JOB_VARIABLES = {"BASH_ENV", "AWS_WEB_IDENTITY_TOKEN_FILE", "HOME"}
-
-
-def deploy_jobs() -> list[str]:
-    return [job for job in config()["jobs"] if _needs_secrets(job)]
-
-
-def config_variables() -> set[str]:
-    """The variables the deploy jobs' steps read (``$NAME``, ``${NAME}``), for main and for a branch."""
-    found = set()
-    for job in deploy_jobs():
-        for branch in (MAIN, BRANCH):
-            for kind, value in job_steps(job, branch):
-                if kind == "run":
-                    found |= set(re.findall(r"\$\{?([A-Z][A-Z0-9_]*)", command(value)))
-    return found - JOB_VARIABLES
-
-
-def code_variables() -> set[str]:
-    """The variables the deploy's code reads: each module-level ``*_ENV = "NAME"`` of airstack/deploy/** and of
-    the git credential helper (airstack/git_auth.py)."""
-    files = [*sorted((ROOT / "airstack" / "deploy").rglob("*.py")), ROOT / "airstack" / "git_auth.py"]
-    found = set()
-    for path in files:
-        for node in ast.parse(path.read_text()).body:
-            if isinstance(node, ast.Assign) and isinstance(node.value, ast.Constant) and \
-                    isinstance(node.value.value, str) and any(isinstance(t, ast.Name) and t.id.endswith("_ENV")
-                                                              for t in node.targets):
-                found.add(node.value.value)
-    return found
-
-
-def readme_contexts() -> dict[str, list[str]]:
-    """docs/ci.md's "CI contexts" table: variable -> its cells."""
-    text = (ROOT / "docs" / "ci.md").read_text()
-    section = text[text.index("## CI contexts"):]
-    section = section[:section.index("\n#", 1)] if "\n#" in section[1:] else section
-    rows = [[c.strip() for c in line.strip().strip("|").split("|")] for line in section.splitlines()
-            if line.startswith("| `")]
-    return {row[0].strip("`"): row[1:] for row in rows}
-
-
-def test_every_variable_the_deploy_jobs_read_is_in_the_readmes_context_table():
-    listed = readme_contexts()
-    assert {"AIRSTACK_CFN_ROLE_ARN", "AIRSTACK_GIT_TOKEN"} <= code_variables(), code_variables()
-    assert {"KUBECONFIG_DATA", "CIRCLE_OIDC_TOKEN_V2", "AWS_PREVIEW_ROLE_ARN"} <= config_variables()
-    wanted = config_variables() | code_variables() | set(TOOL_VARIABLES)
-    assert not wanted - set(listed), f"docs/ci.md's CI contexts table lacks {sorted(wanted - set(listed))}"
-    assert not set(listed) - wanted, f"docs/ci.md lists variables nothing reads: {sorted(set(listed) - wanted)}"
-
-
-def test_deploy_jobs_assume_their_contexts_role_and_store_no_aws_key():
-    listed = readme_contexts()
-    for name in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY"):
-        assert name not in listed, f"{name}: the jobs assume a role with their OIDC token, no key is stored"
-    aws_jobs = deploy_jobs()
-    assert aws_jobs
-    for job in aws_jobs:
-        for branch in (MAIN, BRANCH):
-            commands = [command(v) for kind, v in job_steps(job, branch) if kind == "run"]
-            assert any("CIRCLE_OIDC_TOKEN_V2" in c and "/dev/shm/" in c for c in commands), \
-                f"job {job} ({branch}): no web identity from the OIDC token"
-            preview = any("AWS_PREVIEW_ROLE_ARN" in c for c in commands)
-            assert preview == (branch != MAIN), f"job {job} on {branch}: the preview role on branches only"
-    assert listed["SOPS_AGE_KEY"][1] == "-", "production decrypts with KMS through its role: no age key in CI"

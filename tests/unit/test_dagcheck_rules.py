@@ -3,8 +3,8 @@ from types import SimpleNamespace
 import pytest
 
 from airstack import paths
-from airstack.dagcheck import rules
-from airstack.dagcheck.policy import load_policy
+from airstack.dagtools.check import rules
+from airstack.dagtools.check.policy import load_policy
 
 
 @pytest.fixture(scope="module")

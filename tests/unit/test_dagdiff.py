@@ -1,4 +1,4 @@
-"""airstack.dagdiff's pure part: hand-made snapshots in, the exact diff and Markdown out."""
+"""airstack.dagtools.diff's pure part: hand-made snapshots in, the exact diff and Markdown out."""
 
 from __future__ import annotations
 
@@ -6,8 +6,8 @@ import copy
 
 import pytest
 
-from airstack import dagdiff
-from airstack.dagsnapshot import args_digest, callable_uses
+from airstack.dagtools import diff
+from airstack.dagtools.snapshot import args_digest, callable_uses
 
 BASH = "airflow.providers.standard.operators.bash.BashOperator"
 KPO = "common.kpo.ProjectPodOperator"
@@ -39,7 +39,7 @@ def snap(*dags, errors=None) -> dict:
 
 
 def only_change(before: dict, after: dict) -> dict:
-    result = dagdiff.diff(snap(before), snap(after))
+    result = diff.diff(snap(before), snap(after))
     assert not result["dags_added"] and not result["dags_removed"]
     (changed,) = result["dags_changed"]
     return changed
@@ -62,26 +62,26 @@ def test_a_changed_dag_lists_what_each_task_uses():
     assert changed["uses"] == {
         "extract": {"images": ["etl-basic:latest"], "connections": ["kubernetes_default"], "variables": []},
         "load": {"images": [], "connections": [], "variables": ["target_table"]}}
-    md = dagdiff.render_markdown(dagdiff.diff(snap(before), snap(after)), "b")
+    md = diff.render_markdown(diff.diff(snap(before), snap(after)), "b")
     assert ("| `extract` | images: `etl-basic:latest`; connections: `kubernetes_default` |\n"
             "| `load` | variables: `target_table` |\n\n</details>") in md
 
 
 def test_identical_snapshots_have_no_changes_and_say_so():
-    result = dagdiff.diff(snap(chain_dag()), snap(chain_dag()))
-    assert not dagdiff.has_changes(result) and result["dags_changed"] == []
-    assert dagdiff.render_markdown(result, "main (abc)") == \
+    result = diff.diff(snap(chain_dag()), snap(chain_dag()))
+    assert not diff.has_changes(result) and result["dags_changed"] == []
+    assert diff.render_markdown(result, "main (abc)") == \
         "## DAG changes: main (abc) → working tree\n\nNo DAG changes.\n"
 
 
 def test_dag_added_and_removed():
     old, new = dag("old_dag", [task("a")]), dag("new_dag", [task("b", images=["etl-basic:latest"])])
-    result = dagdiff.diff(snap(old), snap(new))
+    result = diff.diff(snap(old), snap(new))
     assert result["dags_removed"] == [{"dag_id": "old_dag", "file": "dags/old_dag.py"}]
     (added,) = result["dags_added"]
     assert added["dag_id"] == "new_dag" and [t["task_id"] for t in added["tasks"]] == ["b"]
     assert added["tasks"][0]["images"] == ["etl-basic:latest"]
-    md = dagdiff.render_markdown(result, "base")
+    md = diff.render_markdown(result, "base")
     assert "### `new_dag`: added (`dags/new_dag.py`)" in md and "### `old_dag`: removed (`dags/old_dag.py`)" in md
     assert f"| `b` | `{BASH}` | none | images: `etl-basic:latest` |" in md
 
@@ -91,8 +91,8 @@ def test_task_added_with_its_edge():
     after["tasks"]["load"]["downstream"] = ["notify"]
     after["tasks"]["notify"] = task("notify", up=["load"], args="n", connections=["slack"])
     changed = only_change(chain_dag(), after)
-    expect(changed, tasks_added=[dagdiff._task_summary(after["tasks"]["notify"])], edges_added=[["load", "notify"]])
-    md = dagdiff.render_markdown(dagdiff.diff(snap(chain_dag()), snap(after)), "base")
+    expect(changed, tasks_added=[diff._task_summary(after["tasks"]["notify"])], edges_added=[["load", "notify"]])
+    md = diff.render_markdown(diff.diff(snap(chain_dag()), snap(after)), "base")
     assert f"- task added: `notify` (`{BASH}`); connections: `slack`" in md
     assert "- edge added: `load >> notify`" in md
 
@@ -109,8 +109,8 @@ def test_task_renamed_keeps_its_edges():
                        task("clean", up=["extract"], down=["load"], args="t"), task("load", up=["clean"], args="l")])
     changed = only_change(chain_dag(), after)
     expect(changed, tasks_renamed=[{"before": "transform", "after": "clean"}])
-    assert "- task renamed: `transform` → `clean`" in dagdiff.render_markdown(
-        dagdiff.diff(snap(chain_dag()), snap(after)), "base")
+    assert "- task renamed: `transform` → `clean`" in diff.render_markdown(
+        diff.diff(snap(chain_dag()), snap(after)), "base")
 
 
 def test_a_renamed_task_whose_arguments_changed_is_removed_and_added():
@@ -156,9 +156,9 @@ def test_edge_changed():
 def test_dag_field_changed(field, before, after):
     changed = only_change(chain_dag(**{field: before}), chain_dag(**{field: after}))
     expect(changed, changes=[{"field": field, "before": before, "after": after}])
-    result = dagdiff.diff(snap(chain_dag(**{field: before})), snap(chain_dag(**{field: after})))
-    md = dagdiff.render_markdown(result, "b")
-    assert f"- {field}: {dagdiff._code(before)} → {dagdiff._code(after)}" in md
+    result = diff.diff(snap(chain_dag(**{field: before})), snap(chain_dag(**{field: after})))
+    md = diff.render_markdown(result, "b")
+    assert f"- {field}: {diff._code(before)} → {diff._code(after)}" in md
 
 
 @pytest.mark.parametrize(("field", "before", "after"), [
@@ -171,29 +171,29 @@ def test_task_field_changed(field, before, after):
     new["tasks"]["transform"][field] = after
     expect(only_change(old, new), task_changes=[{"task_id": "transform", "field": field, "before": before,
                                                  "after": after}])
-    md = dagdiff.render_markdown(dagdiff.diff(snap(old), snap(new)), "b")
-    assert f"| `transform` | {field} | {dagdiff._code(before)} | {dagdiff._code(after)} |" in md
+    md = diff.render_markdown(diff.diff(snap(old), snap(new)), "b")
+    assert f"| `transform` | {field} | {diff._code(before)} | {diff._code(after)} |" in md
 
 
 def test_a_file_that_stops_parsing_is_not_a_removed_dag():
     broken = {"dags/d.py": "NameError: name 'x' is not defined"}
-    result = dagdiff.diff(snap(chain_dag()), snap(errors=broken))
+    result = diff.diff(snap(chain_dag()), snap(errors=broken))
     assert result["dags_removed"] == [] and result["not_compared"] == ["d"]
     assert result["parse_errors"] == {"base": [], "head": [{"file": "dags/d.py", "error": broken["dags/d.py"]}]}
-    md = dagdiff.render_markdown(result, "base")
+    md = diff.render_markdown(result, "base")
     assert "| working tree | `dags/d.py` | NameError: name 'x' is not defined |" in md
     assert "Not compared (their file does not parse on one side): `d`" in md
 
 
 def test_a_file_that_starts_parsing_is_not_an_added_dag():
-    result = dagdiff.diff(snap(errors={"dags/d.py": "SyntaxError"}), snap(chain_dag()))
+    result = diff.diff(snap(errors={"dags/d.py": "SyntaxError"}), snap(chain_dag()))
     assert result["dags_added"] == [] and result["not_compared"] == ["d"]
 
 
 def test_snapshot_copies_are_not_modified():
     before, after = chain_dag(), chain_dag(schedule="@hourly")
     kept = copy.deepcopy((before, after))
-    dagdiff.diff(snap(before), snap(after))
+    diff.diff(snap(before), snap(after))
     assert (before, after) == kept
 
 

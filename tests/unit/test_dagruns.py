@@ -1,10 +1,10 @@
-"""airstack.dagruns' pure parts: the failure message, the log tail, where an exception came from."""
+"""airstack.dagtools.runs' pure parts: the failure message, the log tail, where an exception came from."""
 
 from __future__ import annotations
 
 from pathlib import Path
 
-from airstack.dagruns import DagOutcome, TaskFailure, error_origin, explain, log_tail
+from airstack.dagtools.runs import DagOutcome, TaskFailure, error_origin, explain, log_tail
 
 
 def test_the_first_line_names_the_root_cause():

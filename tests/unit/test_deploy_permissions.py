@@ -24,6 +24,9 @@ from airstack.deploy import snapshot
 from tests import iam_policy
 from tests.iam_policy import ACCOUNT, REGION
 
+# What runs this module beyond its imports (read by airstack.gate.affected):
+AFFECTED_BY = ("infra/", "settings/", "airstack/deploy/", "tests/iam_policy.py")
+
 ROOT = paths.repo_root()
 BOOTSTRAP = ROOT / "infra" / "cloudformation" / "bootstrap"
 DEPLOY = ROOT / "airstack" / "deploy"

@@ -14,6 +14,8 @@ from mkdocs.exceptions import Abort
 
 from airstack import paths
 
+AFFECTED_BY = ("docs/", "mkdocs.yml", "README.md")
+
 ROOT = paths.repo_root()
 LINK = re.compile(r"\[[^\]]*\]\(([^)\s]+)\)")
 

@@ -1,5 +1,8 @@
 from airstack.external_images import EXTERNAL_IMAGES, image
 
+# What runs this module beyond its imports (read by airstack.gate.affected):
+AFFECTED_BY = ("README.md", "docs/images.md")  # where each image is documented
+
 
 def test_defaults_and_overrides():
     assert image("postgres", {}) == "postgres:15"

@@ -1,4 +1,4 @@
-"""airstack.gate_report, airstack.pytest_tally's counting and airstack.lint's: what a lane checked, and its verdict."""
+"""airstack.gate: report.py, pytest_tally's counting and lint's: what a lane checked, and its verdict."""
 
 from __future__ import annotations
 
@@ -7,9 +7,9 @@ import json
 
 import pytest
 
-from airstack import gate_report as g
-from airstack import lint, testrun
-from airstack.pytest_tally import count
+from airstack.gate import lint, testrun
+from airstack.gate import report as g
+from airstack.gate.pytest_tally import count
 from airstack.verdict import FAILED, INCOMPLETE, OK, PARTIAL, Tally, lacking
 
 CHART = lacking("official-chart", "set AIRSTACK_OFFICIAL_CHART")
@@ -31,10 +31,10 @@ def test_pytest_outcomes_count_per_test_and_per_reason():
 
 
 def test_a_failure_that_says_it_could_not_run_is_not_a_dag_failure():
-    """The DAG-run harness's own failures (airstack.dagruns) can only fail a test: they count as could not run."""
+    """The DAG-run harness's own failures (airstack.dagtools.runs) can only fail a test: they count as could not run."""
     from _pytest.reports import TestReport
 
-    from airstack.pytest_tally import outcome
+    from airstack.gate.pytest_tally import outcome
     from airstack.verdict import could_not_run
 
     def failed(text: str) -> TestReport:
@@ -138,8 +138,8 @@ def test_lint_counts_each_linter_and_says_why_one_did_not_run():
 
 @pytest.mark.parametrize(("given", "dags_has", "charts_has"), [
     (["-k", "etl"], ["-k", "etl"], []),  # README: pytest arguments go to the DAG lane
-    (["tests/deploy/test_charts.py", "-k", "oidc"], [], ["-k", "oidc"]),
-    (["tests/dags/test_dag_integrity.py", "tests/deploy/test_charts.py", "-x"], ["-x"], ["-x"]),
+    (["tests/deploy/charts/test_platform_chart.py", "-k", "oidc"], [], ["-k", "oidc"]),
+    (["tests/dags/test_dag_integrity.py", "tests/deploy/charts/test_platform_chart.py", "-x"], ["-x"], ["-x"]),
 ])
 def test_pytest_options_reach_only_the_lanes_they_are_for(tmp_path, given, dags_has, charts_has):
     dags, side = testrun.gate_lanes(argparse.Namespace(changed_since=None), given, tmp_path)

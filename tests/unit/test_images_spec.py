@@ -12,6 +12,9 @@ from airstack.errors import ConfigError
 from airstack.images.context import content_tag, context_entries, tar_context
 from airstack.images.spec import discover, generated_dockerfile, lint_all, lint_conda, lint_requirements, load_spec
 
+# What runs this module beyond its imports (read by airstack.gate.affected):
+AFFECTED_BY = ("images/",)
+
 ROOT = paths.repo_root()
 
 

@@ -1,7 +1,7 @@
-"""`nox -s lint -- --changed-since REF`: which files each linter gets (airstack.lint.targets)."""
+"""`nox -s lint -- --changed-since REF`: which files each linter gets (airstack.gate.lint.targets)."""
 
 from airstack import paths
-from airstack.lint import PYTHON_PATHS, targets
+from airstack.gate.lint import PYTHON_PATHS, targets
 
 ROOT = paths.repo_root()
 
@@ -25,7 +25,7 @@ def test_cfn_lint_when_a_template_or_parameter_file_changed():
 
 def test_an_airflow_2_import_in_a_dag_fails_the_ruff_step(tmp_path, capsys):
     """Real ruff (the locked one) over a scratch DAG folder: file:line and the AIR3 code are shown."""
-    from airstack.lint import ruff_airflow
+    from airstack.gate.lint import ruff_airflow
 
     (tmp_path / "dags").mkdir()
     (tmp_path / "dags" / "old.py").write_text(

@@ -13,6 +13,9 @@ from airstack.localenv.runtime import choose_runtime
 from airstack.settings.deploy_file import AirflowOptions, Metrics, Store
 from airstack.settings.schema import SettingsFile
 
+# What runs this module beyond its imports (read by airstack.gate.affected):
+AFFECTED_BY = ("settings/",)
+
 PORTS = {"redis": 16379, "flower": 15555, "statsd": 18125, "metrics": 19102}
 
 

@@ -22,9 +22,12 @@ from airstack import paths
 from airstack.external_images import EXTERNAL_IMAGES
 from airstack.images.context import EXTRA_CA_ENV
 from airstack.images.spec import discover, generated_dockerfile
-from airstack.lint import PYTHON_PATHS
+from airstack.gate.lint import PYTHON_PATHS
 from airstack.postgres.embedded import RUN_AS_ENV
 from airstack.postgres.provider import DSN_ENV, PROVIDER_ENV
+
+# What runs this module beyond its imports (read by airstack.gate.affected):
+AFFECTED_BY = ("images/", "charts/")
 
 ROOT = paths.repo_root()
 PYTHON_KINDS = ("python_sources", "python_tests", "python_test_utils")
@@ -149,24 +152,24 @@ def nox_constant(name: str):
 
 
 def runner() -> ast.Module:
-    """airstack/testrun.py: `nox -s test` runs pytest through it."""
-    return ast.parse((ROOT / "airstack" / "testrun.py").read_text())
+    """airstack/gate/testrun.py: `nox -s test` runs pytest through it."""
+    return ast.parse((ROOT / "airstack" / "gate" / "testrun.py").read_text())
 
 
 def nox_pytest_options() -> list[str]:
-    """The xdist options a full `nox -s test` gives pytest (literals in airstack/testrun.py)."""
+    """The xdist options a full `nox -s test` gives pytest (literals in airstack/gate/testrun.py)."""
     options = [n.value for n in ast.walk(runner()) if isinstance(n, ast.Constant) and isinstance(n.value, str)
                and n.value.startswith(("--numprocesses=auto", "--dist="))]
-    assert options, "airstack/testrun.py never passes xdist options"
+    assert options, "airstack/gate/testrun.py never passes xdist options"
     return options
 
 
 def flake8_options() -> list[str]:
-    """The options in `nox -s lint`'s flake8 command line (airstack/lint.py builds it)."""
-    tree = ast.parse((ROOT / "airstack" / "lint.py").read_text())
+    """The options in `nox -s lint`'s flake8 command line (airstack/gate/lint.py builds it)."""
+    tree = ast.parse((ROOT / "airstack" / "gate" / "lint.py").read_text())
     argvs = [n.elts for n in ast.walk(tree) if isinstance(n, ast.List)
              and any(isinstance(e, ast.Constant) and e.value == "flake8" for e in n.elts)]
-    assert argvs, "airstack/lint.py never runs flake8"
+    assert argvs, "airstack/gate/lint.py never runs flake8"
     return [e.value for elts in argvs for e in elts
             if isinstance(e, ast.Constant) and e.value.startswith("-") and e.value != "-m"]
 

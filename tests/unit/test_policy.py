@@ -1,7 +1,7 @@
 import pytest
 
 from airstack import paths
-from airstack.dagcheck.policy import load_policy, load_run_policy
+from airstack.dagtools.check.policy import load_policy, load_run_policy
 from airstack.errors import ConfigError
 
 HEAD = "[tool.airstack.dag-policy]\n"

@@ -9,6 +9,9 @@ from airstack.settings.plan import State, changes, plan
 from airstack.settings.schema import parse_settings
 from tests.unit.test_settings_schema import valid
 
+# What runs this module beyond its imports (read by airstack.gate.affected):
+AFFECTED_BY = ("settings/",)
+
 
 def test_plan_add_change_unchanged_remove():
     desired = State(connections={"a": {"host": "h", "password": "new"}, "b": {"host": "x"}},

@@ -1,4 +1,4 @@
-"""The shape of airstack/ (issue 16): module sizes and which layers may import which.
+"""The shape of airstack/ (issues 16, 25): the rooms and what each may import, module and test-file sizes.
 
 The Docker SDK's one importer is checked in test_docker_client.py, the product's independence of
 tests/ in test_bench_registry.py.
@@ -14,8 +14,32 @@ import pytest
 from airstack import paths
 
 ROOT = paths.repo_root()
-MAX_LINES = 400
-# Lower layers import nothing from the higher ones (function-level imports included).
+MAX_LINES = 400  # a module under airstack/, and a test file under tests/
+BASE = ("errors", "paths", "output", "proc", "cli", "config_files", "verdict", "airflow_env")
+# The package map: each room of airstack/ (a package or a top-level module) and the rooms it may import
+# (function-level imports included). Rooms import only downward: the map has no cycle but DEPLOY_STANDINS.
+ROOMS: dict[str, tuple[str, ...]] = {
+    "errors": (), "paths": (), "output": (), "git_auth": (), "ci": (), "airflow_env": (), "__main__": (),
+    "proc": ("errors",), "cli": ("errors",), "config_files": ("errors",), "verdict": ("errors",),
+    "docker_client": ("errors",),                                   # the Docker SDK's one importer
+    "external_images": ("errors", "docker_client"),
+    "metrics": BASE,                                                # the StatsD bridge (local env)
+    "gate": BASE,                                                   # lanes, lint, affected, the pytest plugins
+    "dagtools": BASE,                                               # check, runs, airflow_seam, snapshot, diff
+    "settings": BASE,                                               # settings as code
+    "postgres": (*BASE, "docker_client", "external_images"),
+    "dag_bundles": (*BASE, "git_auth", "settings"),                 # the deploy's (moves into airstack/deploy/)
+    "images": (*BASE, "docker_client", "external_images", "settings", "gate"),
+    "localenv": (*BASE, "docker_client", "external_images", "settings", "postgres", "images", "dag_bundles",
+                 "dagtools"),
+    "deploy": (*BASE, "git_auth", "settings", "images", "dag_bundles", "standins"),
+    "standins": (*BASE, "deploy"),                                  # for tests, `nox -s ci` and benchmarks
+    "upgrade": (*BASE, "settings", "postgres", "images", "dag_bundles", "deploy", "gate"),
+    "bench": (*BASE, "docker_client", "external_images", "settings", "postgres", "images", "dag_bundles",
+              "localenv", "deploy", "standins", "dagtools", "gate"),
+}
+# The pairs docs/architecture.md draws: a lower layer imports nothing from the higher ones (a check of
+# ROOMS' own, kept for the diagram).
 LAYERS = {
     "airstack.settings": ("airstack.deploy", "airstack.localenv", "airstack.images", "airstack.bench"),
     "airstack.images": ("airstack.deploy", "airstack.localenv", "airstack.bench"),
@@ -25,8 +49,10 @@ LAYERS = {
     "airstack.docker_client": ("airstack.deploy", "airstack.localenv", "airstack.images", "airstack.settings"),
     "airstack.proc": ("airstack.deploy", "airstack.localenv", "airstack.images", "airstack.settings"),
     "airstack.verdict": ("airstack.deploy", "airstack.localenv", "airstack.images", "airstack.settings",
-                         "airstack.upgrade", "airstack.testrun", "airstack.postgres"),
+                         "airstack.upgrade", "airstack.gate", "airstack.postgres"),
 }
+# replay.py deploys against the stand-ins; the helm stand-in reuses the deploy's values merge and masking.
+DEPLOY_STANDINS = {("deploy", "standins"), ("standins", "deploy")}
 
 
 def modules() -> dict[str, Path]:
@@ -47,9 +73,46 @@ def imported(path: Path) -> set[str]:
     return names
 
 
+def room_of(module: str) -> str:
+    """``airstack.gate.lint`` -> ``gate``; ``airstack.proc`` -> ``proc``; ``airstack`` -> ``airstack``."""
+    return module.split(".")[1] if "." in module else module
+
+
+def rooms() -> dict[str, dict[str, Path]]:
+    found: dict[str, dict[str, Path]] = {}
+    for name, path in modules().items():
+        if name != "airstack":
+            found.setdefault(room_of(name), {})[name] = path
+    return found
+
+
 def test_no_module_is_over_the_limit():
     sizes = {name: len(path.read_text().splitlines()) for name, path in modules().items()}
     assert sizes and {name: n for name, n in sizes.items() if n > MAX_LINES} == {}
+
+
+def test_no_test_file_is_over_the_limit():
+    """Test files follow the modules' rule: split along their topics (whole test functions moved)."""
+    sizes = {path.relative_to(ROOT).as_posix(): len(path.read_text().splitlines())
+             for path in (ROOT / "tests").rglob("*.py") if "__pycache__" not in path.parts}
+    assert sizes and {name: n for name, n in sizes.items() if n > MAX_LINES} == {}
+
+
+def test_every_room_is_in_the_package_map():
+    """A new package or top-level module says what it may import before it lands."""
+    assert set(rooms()) - set(ROOMS) == set()
+
+
+@pytest.mark.parametrize("room", sorted(ROOMS))
+def test_a_room_imports_only_what_the_map_allows(room):
+    mine = rooms().get(room)
+    if mine is None:
+        pytest.skip(f"airstack.{room} is not here (moved)")
+    allowed = {room, *ROOMS[room]}
+    found = {name: sorted(i for i in imported(path) if i.startswith("airstack.") and room_of(i) not in allowed
+                          and room_of(i) in ROOMS)
+             for name, path in mine.items()}
+    assert {name: names for name, names in found.items() if names} == {}
 
 
 @pytest.mark.parametrize("layer", sorted(LAYERS))
@@ -59,6 +122,17 @@ def test_a_layer_imports_only_downward(layer):
     assert mine, f"no module {layer}"
     upward = {name: sorted(i for i in imported(path) if i.startswith(above)) for name, path in mine.items()}
     assert {name: found for name, found in upward.items() if found} == {}
+
+
+def test_rooms_import_only_downward():
+    """The map itself has no cycle (but the deploy and its stand-ins): every room sits above what it imports."""
+    placed: set[str] = set()
+    left = dict(ROOMS)
+    while left:
+        ready = {r for r, deps in left.items() if all(d in placed or (r, d) in DEPLOY_STANDINS for d in deps)}
+        assert ready, f"a cycle among {sorted(left)}"
+        placed |= ready
+        left = {r: deps for r, deps in left.items() if r not in ready}
 
 
 # They edit a scratch copy's deploy.yaml (a replay's, a benchmark's) before deploying it; they read no settings.

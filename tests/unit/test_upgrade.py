@@ -334,10 +334,10 @@ def test_a_chart_release_that_is_not_here_says_so_in_one_line(tmp_path, monkeypa
     schema, note = chart.find_schema(tmp_path, "1.20.0")
     assert schema is None and "\n" not in note
     assert note.startswith("chart 1.20.0: its values.schema.json cannot be obtained here")
-    fixture = tmp_path / chart.FIXTURE.format(version="1.20.0")
+    fixture = tmp_path / chart.KEPT.format(version="1.20.0")
     fixture.parent.mkdir(parents=True)
     fixture.write_text('{"type": "object"}')
-    expected = f"schema: {chart.FIXTURE.format(version='1.20.0')}"
+    expected = f"schema: {chart.KEPT.format(version='1.20.0')}"
     assert chart.find_schema(tmp_path, "1.20.0") == ({"type": "object"}, expected)
 
 

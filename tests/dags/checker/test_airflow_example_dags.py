@@ -10,9 +10,9 @@ from pathlib import Path
 
 import pytest
 
-from airstack.dagcheck import rules
-from airstack.dagcheck.parse import check_files, dag_files
-from airstack.dagcheck.policy import DagPolicy
+from airstack.dagtools.check import rules
+from airstack.dagtools.check.parse import check_files, dag_files
+from airstack.dagtools.check.policy import DagPolicy
 
 STRUCTURAL = {rules.NO_DAGS, rules.DUPLICATE_DAG_ID, rules.DEPRECATED_IMPORT, rules.TEMPLATE,
               rules.PARSE_TIME_DYNAMIC, rules.IMPORT_ERROR, rules.SYNTAX_ERROR, rules.CYCLE}
@@ -67,6 +67,6 @@ def test_airflow_example_dags_have_no_structural_findings(example_folders, monke
 
 def _repo_deprecated_imports() -> dict[str, str]:
     from airstack import paths
-    from airstack.dagcheck.policy import load_policy
+    from airstack.dagtools.check.policy import load_policy
 
     return load_policy(paths.pyproject()).deprecated_imports

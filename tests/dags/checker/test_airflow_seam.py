@@ -1,20 +1,20 @@
-"""The contract of airstack.airflow_seam with the Airflow installed here: each internal it uses on this release
+"""The contract of airstack.dagtools.airflow_seam with the Airflow installed here: each internal it uses on this release
 is there and behaves as the harness needs. tests/integration/test_airflow_seam.py runs this file (and
-test_dag_run_failures.py, the harness end to end) on every release airstack.airflow_seam.RELEASES lists.
+test_dag_run_failures.py, the harness end to end) on every release airstack.dagtools.airflow_seam.RELEASES lists.
 """
 
 from __future__ import annotations
 
 from pathlib import Path
 
-from airstack import airflow_seam, dagruns
+from airstack.dagtools import airflow_seam, runs
 
 
 def test_this_airflow_is_a_release_the_harness_has_a_contract_with():
     seam = airflow_seam.current()
     assert seam.release in airflow_seam.RELEASES, (
         f"Airflow {seam.airflow}: the DAG-run harness has no contract with this release, so it runs plain "
-        "dag.test() with reduced detail: add it to airstack/airflow_seam.py's RELEASES once this file passes")
+        "dag.test() with reduced detail: add it to airstack/dagtools/airflow_seam.py's RELEASES once this file passes")
     assert not seam.reduced
 
 
@@ -60,12 +60,12 @@ def test_an_internal_that_is_gone_is_the_harness_s_failure_not_the_dag_s(monkeyp
     monkeypatch.delattr(supervisor, "run_task_in_process")
     with DAG("fine", schedule=None) as dag:
         pass
-    outcome = dagruns.run_dag(dag, "dags/fine.py", tmp_path, tmp_path / "logs")
+    outcome = runs.run_dag(dag, "dags/fine.py", tmp_path, tmp_path / "logs")
     assert not outcome.ok and outcome.state == "" and outcome.failures == []
     assert explain_first(outcome).startswith(
         f"could not run: harness: Airflow {airflow_seam.current().airflow} has no "
         "airflow.sdk.execution_time.supervisor.run_task_in_process, which the harness uses on this release")
 
 
-def explain_first(outcome: dagruns.DagOutcome) -> str:
+def explain_first(outcome: runs.DagOutcome) -> str:
     return outcome.explain().splitlines()[0]

@@ -10,8 +10,8 @@ from pathlib import Path
 import pytest
 
 from airstack import paths, proc
-from airstack.dagcheck import rules
-from airstack.dagcheck.parse import check_files, dag_files
+from airstack.dagtools.check import rules
+from airstack.dagtools.check.parse import check_files, dag_files
 
 HEADER = """\
 import pendulum

@@ -1,6 +1,6 @@
 """A failed DAG run says why: the task, its exception, where in the DAG file, the last lines of its log.
 
-Real runs (airstack.dagruns: dag.test() in a worker forked from this process, on a copy of the
+Real runs (airstack.dagtools.runs: dag.test() in a worker forked from this process, on a copy of the
 metadata database); the DAG files are written to a scratch folder.
 """
 
@@ -13,7 +13,8 @@ from pathlib import Path
 
 import pytest
 
-from airstack import dagruns, paths, proc
+from airstack import paths, proc
+from airstack.dagtools import runs
 from airstack.postgres.sql import create_database
 
 pytestmark = pytest.mark.postgres
@@ -65,17 +66,17 @@ def scratch_dags(tmp_path_factory) -> Path:
 
 
 @pytest.fixture(scope="module")
-def outcomes(scratch_dags, postgres, tmp_path_factory) -> dict[str, list[dagruns.DagOutcome]]:
+def outcomes(scratch_dags, postgres, tmp_path_factory) -> dict[str, list[runs.DagOutcome]]:
     """The scratch DAGs run on a database of their own (migrated in another process: this one's stays)."""
     database = create_database(postgres.dsn, f"dag_run_failures_{os.getpid()}")
-    dagruns.migrate(database)
-    dagruns.warm_execution_api()
+    runs.migrate(database)
+    runs.warm_execution_api()
     files = sorted(scratch_dags.glob("*.py"))
-    runs = dagruns.start(files, scratch_dags, {}, [database], tmp_path_factory.mktemp("logs"), timeout=240)
+    started = runs.start(files, scratch_dags, {}, [database], tmp_path_factory.mktemp("logs"), timeout=240)
     try:
-        return {f.name: runs.outcomes(f) for f in files}
+        return {f.name: started.outcomes(f) for f in files}
     finally:
-        runs.close()
+        started.close()
 
 
 def test_a_failed_task_names_its_exception_line_and_log(outcomes):

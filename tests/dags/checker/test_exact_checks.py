@@ -11,8 +11,8 @@ from pathlib import Path
 import pytest
 
 from airstack import paths, proc
-from airstack.dagcheck import rules
-from airstack.dagcheck.parse import check_files, dag_files, parse_file
+from airstack.dagtools.check import rules
+from airstack.dagtools.check.parse import check_files, dag_files, parse_file
 
 HEADER = """\
 import pendulum
@@ -226,7 +226,7 @@ BROKEN_IMPORT = "from airflow.sdk import DAG\nimport helper_that_is_missing\n"
 
 def _check_dags(folder: Path, root: Path | None = None) -> proc.Result:
     env = {"PYTHONPATH": os.getcwd(), "COLUMNS": "80", **({"AIRSTACK_ROOT": str(root)} if root else {})}
-    return proc.run([sys.executable, "-m", "airstack.dagcheck", "--dags-folder", str(folder), "--json",
+    return proc.run([sys.executable, "-m", "airstack.dagtools.check", "--dags-folder", str(folder), "--json",
                      str(folder.parent / "report.json")], env=env, cwd=paths.repo_root(), check=False, timeout=300)
 
 

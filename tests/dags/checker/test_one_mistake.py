@@ -1,6 +1,6 @@
 """One mistake, one failure: the gate's DAG lane, run for real on a scratch DAG folder with one mistake in it.
 
-The lane is the pytest that ``nox -s test`` runs (airstack.testrun.gate_lanes' ``dags`` lane), over
+The lane is the pytest that ``nox -s test`` runs (airstack.gate.testrun.gate_lanes' ``dags`` lane), over
 a copy of the repository's DAGs (``AIRSTACK_DAGS_FOLDER``) with one mistake made in it. No Docker
 daemon is named (the pod DAGs' tests skip, as on a machine without one), so the lane starts its own
 Postgres from the binaries or the wheel. Outcomes are read from its JUnit XML. Each case fails on the
@@ -16,7 +16,8 @@ import sys
 import xml.etree.ElementTree as ElementTree
 from pathlib import Path
 
-from airstack import paths, proc, testrun
+from airstack import paths, proc
+from airstack.gate import testrun
 
 INTEGRITY = "tests.dags.test_dag_integrity::test_dag_file"
 
@@ -132,7 +133,7 @@ def test_a_connection_missing_from_two_environments_is_one_failure(tmp_path):
 def test_what_the_other_dag_tests_are_told(tmp_path, dag_policy):
     """tests/dags/conftest.py's DagHealth, from one integrity check of a folder: which files the other tests leave
     out, which DAGs are not run, and why (each reason points at the integrity test that fails)."""
-    from airstack.dagcheck.parse import check_files, dag_files
+    from airstack.dagtools.check.parse import check_files, dag_files
     from tests.dags.checker.test_broken_dags import GOOD_ARGS, HEADER
     from tests.dags.conftest import DagHealth
 

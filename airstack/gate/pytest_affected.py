@@ -1,6 +1,6 @@
-"""pytest plugin: ``--changed-since REF`` runs only the tests a change affects (airstack.affected).
+"""pytest plugin: ``--changed-since REF`` runs only the tests a change affects (airstack.gate.affected).
 
-Loaded for every test run (``-p airstack.pytest_affected`` in pyproject's addopts). A test
+Loaded for every test run (``-p airstack.gate.pytest_affected`` in pyproject's addopts). A test
 parametrised by ``dag_file``, or marked ``@pytest.mark.dag_file("dags/x.py")``, runs when that
 DAG is affected; any other test when its module is.
 """
@@ -19,9 +19,9 @@ _EMPTIED = pytest.StashKey[str]()
 
 
 def affected_for(config: pytest.Config, ref: str) -> tuple:
-    """airstack.affected.for_ref once per run (the header asks, then collection; git and every source read)."""
+    """airstack.gate.affected.for_ref once per run (the header asks, then collection; git and every source read)."""
     if _AFFECTED not in config.stash:
-        from airstack.affected import for_ref
+        from airstack.gate.affected import for_ref
 
         config.stash[_AFFECTED] = for_ref(paths.repo_root(), ref)
     return config.stash[_AFFECTED]
@@ -33,7 +33,7 @@ def pytest_configure(config: pytest.Config) -> None:
 
 def pytest_addoption(parser: pytest.Parser) -> None:
     parser.addoption("--changed-since", metavar="REF", default=None,
-                     help="run only the tests that the changes since git REF affect (airstack.affected)")
+                     help="run only the tests that the changes since git REF affect (airstack.gate.affected)")
 
 
 def dag_file_of(item: pytest.Item, root: Path) -> str | None:

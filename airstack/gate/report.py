@@ -1,6 +1,6 @@
-"""What each lane of the gate checked, and what the gate's verdict is (pure; airstack.testrun runs the lanes).
+"""What each lane of the gate checked, and what the gate's verdict is (pure; airstack.gate.testrun runs the lanes).
 
-Each lane writes a report (JSON) of what it checked: the pytest lanes through airstack.pytest_tally, the
+Each lane writes a report (JSON) of what it checked: the pytest lanes through airstack.gate.pytest_tally, the
 lint and settings lanes with ``--report FILE``. A report holds ``tally`` (:meth:`airstack.verdict.Tally.as_dict`),
 ``checked`` (what was looked at, for example ``flake8 212 files``) and ``empty_by_design`` (the reason the
 selection was empty by design, ``nothing affected by the change since REF``, else '').

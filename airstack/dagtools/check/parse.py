@@ -31,9 +31,9 @@ from dataclasses import dataclass, field
 from multiprocessing import get_context
 from pathlib import Path
 
-from airstack.dagcheck import rules, templates
-from airstack.dagcheck.policy import DagPolicy
-from airstack.dagcheck.rules import Violation
+from airstack.dagtools.check import rules, templates
+from airstack.dagtools.check.policy import DagPolicy
+from airstack.dagtools.check.rules import Violation
 
 
 # Findings after which a DAG cannot run as written: its run is not attempted (the integrity test tells it).
@@ -174,7 +174,7 @@ def unique_dags(dags: Iterable) -> list:
 
 
 # Airflow logs each import error with its traceback, then hands it to us: ours is the one shown.
-_IMPORT_LOGGERS = ("airflow.dag_processing.importers.python_importer", "airstack.dagcheck.dagbag")
+_IMPORT_LOGGERS = ("airflow.dag_processing.importers.python_importer", "airstack.dagtools.check.dagbag")
 
 
 @contextmanager
@@ -198,7 +198,7 @@ def _importing() -> Iterator[None]:
 
 def _process(bag, path: Path) -> tuple[list, list[str]]:
     """(each DAG once, each import error as one traceback from the file's own frame)."""
-    bag._log = logging.getLogger("airstack.dagcheck.dagbag")  # instead of its structlog logger: quiet below
+    bag._log = logging.getLogger("airstack.dagtools.check.dagbag")  # instead of its structlog logger: quiet below
     with _importing():
         dags = bag.process_file(str(path), only_if_updated=False, safe_mode=False)
     return unique_dags(dags), [rules.trim_traceback(e, str(path)) for e in bag.import_errors.values()]

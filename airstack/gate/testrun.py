@@ -4,13 +4,13 @@
 
 - ``dags``: pytest over ``tests/dags`` (integrity, policy and templates of every DAG file, every
   DAG run with ``dag.test()`` on Postgres, pod specs, settings parity), in one process that
-  forks the DAG runs from a warm parent (airstack.dagruns); its output streams;
-- ``lint``: ``python -m airstack.lint`` (flake8, ruff's AIR rules, yamllint, image pins, cfn-lint);
+  forks the DAG runs from a warm parent (airstack.dagtools.runs); its output streams;
+- ``lint``: ``python -m airstack.gate.lint`` (flake8, ruff's AIR rules, yamllint, image pins, cfn-lint);
 - ``settings``: ``python -m airstack.settings check`` (every environment whose key is here);
-- ``charts``: ``tests/deploy/test_charts.py`` (charts rendered with the real Helm engine,
+- ``charts``: ``tests/deploy/charts/`` (charts rendered with the real Helm engine,
   manifests validated).
 
-Each lane counts what it checked (airstack.gate_report): passed, failed, skipped, could not run, and
+Each lane counts what it checked (airstack.gate.report): passed, failed, skipped, could not run, and
 why. The other lanes' output is shown when they fail or could not run; a table of lanes, each with its
 verdict (airstack.verdict: ok, partial, incomplete, failed), counts and reasons, ends the run, and its
 last line is the gate's verdict, which sets the exit code.
@@ -34,11 +34,12 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from airstack import gate_report, paths, proc
+from airstack import paths, proc
+from airstack.gate import report
 from airstack.verdict import OK, PARTIAL, required
 
 DEPLOY_TESTS = "tests/deploy"
-CHART_TESTS = "tests/deploy/test_charts.py"
+CHART_TESTS = "tests/deploy/charts"
 GATE_TESTS = ("tests/dags",)
 CHECKER_TESTS = "tests/dags/checker"
 PLATFORM_TESTS = ("tests/unit", "tests/integration", "tests/docker", CHECKER_TESTS, DEPLOY_TESTS)
@@ -48,7 +49,7 @@ TOOLING = ("airstack/", "requirements/", "noxfile.py", "pyproject.toml", "tests/
 # Affected test modules from which spreading over workers pays for the workers' start-up.
 PARALLEL_FROM = 8
 REPORT_ENV = "AIRSTACK_GATE_REPORT"  # a file to write each lane's seconds, exit code and counts to
-TALLY = ["-p", "airstack.pytest_tally"]  # the pytest lanes count what they checked (--tally FILE)
+TALLY = ["-p", "airstack.gate.pytest_tally"]  # the pytest lanes count what they checked (--tally FILE)
 
 
 @dataclass
@@ -56,7 +57,7 @@ class Lane:
     name: str
     argv: list[str]
     what: str
-    report: Path | None = None  # where the lane writes what it checked (airstack.gate_report)
+    report: Path | None = None  # where the lane writes what it checked (airstack.gate.report)
     pytest: bool = False
     code: int | None = None
     seconds: float = 0.0
@@ -90,7 +91,7 @@ def gate_lanes(args: argparse.Namespace, pytest_args: list[str], folder: Path) -
                 "DAG integrity, policy, templates; every DAG run on Postgres; pod specs; parity",
                 reports["dags"], pytest=True)
     side = [
-        Lane("lint", [sys.executable, "-m", "airstack.lint", f"--report={reports['lint']}", *changed],
+        Lane("lint", [sys.executable, "-m", "airstack.gate.lint", f"--report={reports['lint']}", *changed],
              "flake8, ruff AIR rules, yamllint, image pins, cfn-lint", reports["lint"]),
         Lane("settings", [sys.executable, "-m", "airstack.settings", "check", "--no-parity",
                           f"--report={reports['settings']}"],
@@ -117,17 +118,17 @@ def _start(lane: Lane, folder: Path) -> threading.Thread:
     return waiter
 
 
-def settle_lanes(lanes: list[Lane], require: set[str]) -> list[gate_report.LaneResult]:
+def settle_lanes(lanes: list[Lane], require: set[str]) -> list[report.LaneResult]:
     """Each lane's verdict, from its exit code and its report."""
     results = []
     for lane in lanes:
-        result = gate_report.settle(lane.name, lane.code, gate_report.read_report(lane.report), require, lane.pytest)
+        result = report.settle(lane.name, lane.code, report.read_report(lane.report), require, lane.pytest)
         result.seconds, result.what = lane.seconds, lane.what
         results.append(result)
     return results
 
 
-def _report(lanes: list[Lane], results: list[gate_report.LaneResult]) -> None:
+def _report(lanes: list[Lane], results: list[report.LaneResult]) -> None:
     from rich.console import Console
     from rich.table import Table
 
@@ -142,9 +143,9 @@ def _report(lanes: list[Lane], results: list[gate_report.LaneResult]) -> None:
     table.add_column("seconds", justify="right")
     table.add_column("checked: counts, what, why some did not run", overflow="fold")
     for result in results:
-        table.add_row(*gate_report.row(result))
+        table.add_row(*report.row(result))
     console.print(table)
-    console.print(gate_report.last_line(results), markup=False, highlight=False)
+    console.print(report.last_line(results), markup=False, highlight=False)
 
 
 def run_lanes(dags: Lane, side: list[Lane], folder: Path) -> None:
@@ -170,8 +171,8 @@ def run_gate(args: argparse.Namespace, pytest_args: list[str]) -> int:
         results = settle_lanes([dags, *side], require)
         _report([dags, *side], results)
     if os.environ.get(REPORT_ENV):  # nox -s bench: where the gate's time went
-        Path(os.environ[REPORT_ENV]).write_text(json.dumps(gate_report.bench_record(results)))
-    return gate_report.gate_exit_code(results)
+        Path(os.environ[REPORT_ENV]).write_text(json.dumps(report.bench_record(results)))
+    return report.gate_exit_code(results)
 
 
 # ----------------------------------------------------------------------------- platform --
@@ -186,7 +187,7 @@ def platform_plan(ref: str | None) -> list[str] | None:
     everything = [*parallel, *PLATFORM_TESTS, f"--ignore={CHART_TESTS}"]
     if not ref:
         return everything
-    from airstack.affected import for_ref
+    from airstack.gate.affected import for_ref
 
     root = paths.repo_root()
     changed, affected = for_ref(root, ref)
@@ -194,7 +195,7 @@ def platform_plan(ref: str | None) -> list[str] | None:
         return None
     if affected.everything:
         return everything
-    files = sorted(t for t in affected.test_files if (root / t).is_file() and t != CHART_TESTS
+    files = sorted(t for t in affected.test_files if (root / t).is_file() and not t.startswith(f"{CHART_TESTS}/")
                    and t.startswith(tuple(f"{p}/" for p in PLATFORM_TESTS)))
     if not files:
         return None

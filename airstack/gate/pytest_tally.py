@@ -1,6 +1,6 @@
-"""pytest plugin: ``-p airstack.pytest_tally --tally FILE`` writes what the run checked to FILE, as JSON.
+"""pytest plugin: ``-p airstack.gate.pytest_tally --tally FILE`` writes what the run checked to FILE, as JSON.
 
-The gate's pytest lanes (airstack.testrun) load it. FILE holds an :class:`airstack.verdict.Tally` (passed,
+The gate's pytest lanes (airstack.gate.testrun) load it. FILE holds an :class:`airstack.verdict.Tally` (passed,
 failed, skipped with their reasons, could not run with theirs) and, where ``--changed-since`` left nothing
 to run by design, ``empty_by_design``. Per test, the worst of its phases counts:
 
@@ -97,7 +97,7 @@ class Recorder:
                                        f"{message(report.longrepr)}")
 
     def pytest_sessionfinish(self, session: pytest.Session) -> None:
-        from airstack.pytest_affected import emptied_by_change
+        from airstack.gate.pytest_affected import emptied_by_change
 
         tally = count(self.seen, self.collect_errors)
         self.target.write_text(json.dumps({"tally": tally.as_dict(),

@@ -1,4 +1,4 @@
 from airstack.cli import run_main
-from airstack.dagcheck.main import main
+from airstack.dagtools.check.main import main
 
 raise SystemExit(run_main(main))

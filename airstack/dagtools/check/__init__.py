@@ -5,5 +5,5 @@
 - :mod:`.templates` renders every templated field against a synthetic task context;
 - :mod:`.parse` imports a file through Airflow's DagBag while counting SQL statements
   and catching connection/variable access, and runs the rules;
-- :mod:`.main` is the command line (``python -m airstack.dagcheck``).
+- :mod:`.main` is the command line (``python -m airstack.dagtools.check``).
 """

@@ -12,7 +12,7 @@ of that task's log, so an assertion message can say why without digging. Tasks r
 ``retry_delay``. The whole output of each DAG's run is kept in ``LOG_DIR/<dag_id>.log``.
 
 What this needs of Airflow beyond ``dag.test()`` (the warm-up, the task-runner hook) comes from
-:mod:`airstack.airflow_seam`, per release; where it cannot apply, a run is plain ``dag.test()``.
+:mod:`airstack.dagtools.airflow_seam`, per release; where it cannot apply, a run is plain ``dag.test()``.
 A run the harness itself could not make says ``could not run: harness: ...``, and blames no DAG.
 
 Airflow is imported lazily; the caller configures ``AIRFLOW_HOME`` and the database first.
@@ -32,7 +32,7 @@ from datetime import datetime
 from multiprocessing import get_context
 from pathlib import Path
 
-from airstack import airflow_seam
+from airstack.dagtools import airflow_seam
 from airstack.output import flush_streams, output_to
 from airstack.verdict import could_not_run
 
@@ -61,7 +61,7 @@ class DagOutcome:
     log_file: str = ""
     error: str = ""  # the run itself could not start or finish (parse error, timeout)
     harness: str = ""  # the harness could not run it (not the DAG's failure): why
-    reduced: str = ""  # why a failure's per-task detail is reduced on this Airflow (airstack.airflow_seam), or ""
+    reduced: str = ""  # why a failure's per-task detail is reduced on this Airflow (dagtools.airflow_seam), or ""
     logical_date: datetime | None = None
     run_after: datetime | None = None
 
@@ -176,7 +176,7 @@ def _offset() -> int:
 
 
 def _record_tasks(record: _TaskLog):
-    """Note each task's log slice and exception (through airstack.airflow_seam's hook); the undo, or None
+    """Note each task's log slice and exception (through airstack.dagtools.airflow_seam's hook); the undo, or None
     where the hook does not apply on this Airflow."""
     starts: dict[str, int] = {}
 
@@ -248,7 +248,7 @@ def run_file(path: str, dags_folder: str, log_dir: str, skips: dict[str, str]) -
     """Every DAG of one file (skipped ones with their reason)."""
     folder = Path(dags_folder)
     file = _display(Path(path), folder)
-    from airstack.dagcheck.parse import parse_file  # each DAG once, as the DAG processor parses it
+    from airstack.dagtools.check.parse import parse_file  # each DAG once, as the DAG processor parses it
 
     try:
         dags = parse_file(Path(path), folder)
@@ -273,7 +273,7 @@ def _display(path: Path, dags_folder: Path) -> str:
 # ------------------------------------------------------------------ in the parent process --
 def warm_execution_api() -> None:
     """Warm the in-process Execution API before forking the workers, where this Airflow allows it
-    (:func:`airstack.airflow_seam.warm_up`); elsewhere each worker warms its own on its first task."""
+    (:func:`airstack.dagtools.airflow_seam.warm_up`); elsewhere each worker warms its own on its first task."""
     global _warmed
     if not _warmed:
         airflow_seam.warm_up()

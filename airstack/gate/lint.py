@@ -1,4 +1,4 @@
-"""``python -m airstack.lint [--changed-since REF]``: every linter of `nox -s lint`, or only on what changed.
+"""``python -m airstack.gate.lint [--changed-since REF]``: every linter of `nox -s lint`, or only on what changed.
 
 flake8 (seed 000's settings, ``.flake8``) over the Python paths, ruff's Airflow 3 rules (AIR3:
 removed, moved-to-provider and suggested-update imports and arguments, dynamic DAG values) over
@@ -6,7 +6,7 @@ removed, moved-to-provider and suggested-update imports and arguments, dynamic D
 ``infra/cloudformation/`` (the ``cfn-lint`` next to this interpreter). With
 ``--changed-since REF`` flake8, ruff and yamllint get only the changed files, and cfn-lint runs
 only when a template or parameter file changed. ``--report FILE`` writes what was checked, as the gate's
-lane report (airstack.gate_report): each linter that ran passed or failed, over how many files; a linter with
+lane report (airstack.gate.report): each linter that ran passed or failed, over how many files; a linter with
 nothing to look at is skipped (``--changed-since``: nothing of its changed) or could not run (no files at all).
 """
 
@@ -116,7 +116,7 @@ def main(argv: list[str]) -> int:
     root = paths.repo_root()
     changed = None
     if args.changed_since:
-        from airstack.affected import changed_files
+        from airstack.gate.affected import changed_files
 
         changed = changed_files(root, args.changed_since)
         print(f"--changed-since {args.changed_since}: {len(changed)} changed files")

@@ -1,8 +1,8 @@
-"""``python -m airstack.dagsnapshot FOLDER OUTPUT``: parse a DAG folder with Airflow and write a JSON snapshot.
+"""``python -m airstack.dagtools.snapshot FOLDER OUTPUT``: parse a DAG folder with Airflow and write a JSON snapshot.
 
 Runs in a process of its own (one per side of ``nox -s dag-diff``), with the environment
 :func:`airstack.airflow_env.base_env` gives, so that both sides are parsed by the same
-Airflow the same way. Files are parsed as :mod:`airstack.dagcheck.parse` does (a fresh
+Airflow the same way. Files are parsed as :mod:`airstack.dagtools.check.parse` does (a fresh
 ``BundleDagBag`` per file, the DAG processor's way, its spies refusing connection and
 variable lookups at parse time); an import error is recorded per file (its last line).
 
@@ -164,7 +164,7 @@ def dag_snapshot(dag, file: str) -> dict:
 
 def snapshot(folder: Path) -> dict:
     """``{"dags": {dag_id: ...}, "errors": {file: message}}`` for every DAG file Airflow would parse in ``folder``."""
-    from airstack.dagcheck import parse
+    from airstack.dagtools.check import parse
 
     parse.install_spies()  # a connection or variable looked up at parse time fails the file, as in the gate
     dags, errors = {}, {}

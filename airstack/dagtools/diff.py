@@ -3,7 +3,7 @@
 The DAG folder at REF (default: the merge base of HEAD with main, else with origin/main) and
 the working tree's are each copied to a temporary folder (``git archive``; the checkout is
 never touched) and parsed by this environment's Airflow in a process of its own
-(:mod:`airstack.dagsnapshot`). Two snapshots are compared here:
+(:mod:`airstack.dagtools.snapshot`). Two snapshots are compared here:
 
 - :func:`diff` and :func:`render_markdown` are pure (unit-tested on hand-made snapshots);
 - :func:`resolve_ref`, :func:`export_ref`, :func:`take_snapshot` and :func:`main` do the I/O.
@@ -29,7 +29,8 @@ import tarfile
 import tempfile
 from pathlib import Path
 
-from airstack import dagsnapshot, paths, proc
+from airstack import paths, proc
+from airstack.dagtools import snapshot
 from airstack.airflow_env import base_env
 from airstack.cli import run_main
 from airstack.errors import AirstackError, ConfigError
@@ -261,10 +262,10 @@ def export_worktree(source: Path, dest: Path) -> Path:
 
 
 def take_snapshot(folder: Path, plugins: Path, home: Path) -> dict:
-    """Parse ``folder`` in a fresh interpreter of this environment (:mod:`airstack.dagsnapshot`)."""
+    """Parse ``folder`` in a fresh interpreter of this environment (:mod:`airstack.dagtools.snapshot`)."""
     output = home / "snapshot.json"
     env = {**base_env(home, folder, plugins), "AIRSTACK_IMAGES": "", "AIRSTACK_IMAGE_REGISTRY": ""}
-    proc.run([sys.executable, "-m", dagsnapshot.__name__, str(folder), str(output)], env=env, cwd=home,
+    proc.run([sys.executable, "-m", snapshot.__name__, str(folder), str(output)], env=env, cwd=home,
              what="parsing the DAGs", timeout=900)
     return json.loads(output.read_text())
 

@@ -1,4 +1,4 @@
-"""``python -m airstack.dagcheck``: check DAG files and print a table (exit 1 on any violation)."""
+"""``python -m airstack.dagtools.check``: check DAG files and print a table (exit 1 on any violation)."""
 
 from __future__ import annotations
 
@@ -14,8 +14,8 @@ from rich.table import Table
 from airstack import paths
 from airstack.airflow_env import base_env
 from airstack.cli import run_main
-from airstack.dagcheck.parse import FileReport, check_files, dag_files
-from airstack.dagcheck.policy import DagPolicy, load_policy
+from airstack.dagtools.check.parse import FileReport, check_files, dag_files
+from airstack.dagtools.check.policy import DagPolicy, load_policy
 
 
 def report_table(reports: list[FileReport], policy: DagPolicy) -> Table:

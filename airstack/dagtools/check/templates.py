@@ -13,8 +13,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from airstack.dagcheck import rules
-from airstack.dagcheck.rules import Violation
+from airstack.dagtools.check import rules
+from airstack.dagtools.check.rules import Violation
 
 
 class RunTimeValue:

@@ -9,7 +9,7 @@ import ast
 from collections.abc import Iterable
 from dataclasses import dataclass
 
-from airstack.dagcheck.policy import DagPolicy
+from airstack.dagtools.check.policy import DagPolicy
 
 # Rule names, as shown to the user and used by tests.
 IMPORT_ERROR = "import-error"

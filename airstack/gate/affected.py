@@ -10,6 +10,8 @@ plus uncommitted and untracked files), work out:
 - an image folder -> that image's build and the DAGs that run it;
 - a settings file -> the parity check, that environment's render and the DAG runs (settings/local);
 - a module of ``airstack/`` -> the test modules that import it (transitively);
+- a path a test module declares in its ``AFFECTED_BY`` -> that module; an affected DAG -> the modules that
+  declare ``AFFECTED_BY_DAGS`` (the map lives in the test tree, next to the tests: :func:`declarations`);
 - the locks, pyproject.toml, noxfile.py, conftests -> everything.
 
 :func:`compute` is pure (it is given the changed paths and the tree); :func:`changed_files`
@@ -29,35 +31,11 @@ from airstack.errors import ConfigError
 # A change to any of these can change the result of any test or build.
 EVERYTHING = ("requirements/", "pyproject.toml", "noxfile.py", "tests/conftest.py", "tests/helpers.py",
               "tests/__init__.py", ".sops.yaml", ".ci/")
-# Test modules that check a whole area, run when anything in it changes.
-AREA_TESTS = {
-    "images/": ("tests/docker/test_images.py", "tests/unit/test_images_spec.py", "tests/integration/test_images_cli.py",
-                "tests/unit/test_pants.py", "tests/dags/test_settings_parity.py"),  # parity: images/ folders
-    "charts/": ("tests/deploy/test_charts.py", "tests/deploy/test_deploy_helm.py", "tests/unit/test_pants.py",
-                "tests/deploy/test_prometheus_rule.py", "tests/deploy/test_airflow_options.py",
-                "tests/unit/test_alert_rules.py", "tests/integration/test_promtool.py",
-                "tests/deploy/test_schema_wait.py"),
-    "infra/": ("tests/deploy/test_cloudformation_templates.py", "tests/deploy/test_cloudformation_deploy.py",
-               "tests/deploy/test_deploy_cloudformation_cli.py", "tests/unit/test_deploy_permissions.py",
-               "tests/deploy/test_snapshot.py"),
-    "settings/": ("tests/dags/test_settings_parity.py", "tests/unit/test_settings_plan_render.py",
-                  "tests/deploy/test_deploy_helm.py", "tests/deploy/test_deploy_guards.py",
-                  "tests/deploy/test_airflow_options.py", "tests/deploy/test_cloudformation_templates.py",
-                  "tests/unit/test_local_options.py", "tests/unit/test_deploy_permissions.py"),
-    ".circleci/": ("tests/unit/test_circleci.py",),
-    # Read as text (the AWS calls, the variables the deploy reads, the CI contexts table), not imported.
-    "airstack/deploy/": ("tests/unit/test_deploy_permissions.py", "tests/unit/test_circleci.py"),
-    "airstack/git_auth.py": ("tests/unit/test_circleci.py",),
-    "tests/iam_policy.py": ("tests/unit/test_deploy_permissions.py",),
-    "docs/ci.md": ("tests/unit/test_circleci.py",),
-    "docs/images.md": ("tests/unit/test_external_images.py",),
-    "docs/": ("tests/unit/test_docs.py",),
-    "mkdocs.yml": ("tests/unit/test_docs.py",),
-    "README.md": ("tests/unit/test_docs.py", "tests/unit/test_bench_registry.py"),
-    "plugins/": ("tests/dags/test_dag_integrity.py", "tests/dags/test_dag_runs.py"),
-}
-# Tests under tests/dags that look at every DAG at once (not one per DAG file).
-ALL_DAG_TESTS = ("tests/dags/test_settings_parity.py", "tests/dags/test_kpo_pod_spec.py")
+# What a test module declares, at module level, to run on more than the changes it imports (read by AST):
+#   AFFECTED_BY = ("charts/", "settings/")  # changed paths (prefixes) that run the whole module
+#   AFFECTED_BY_DAGS = True                  # runs when any DAG is affected ("kpo": a DAG whose source names it)
+DECLARED = "AFFECTED_BY"
+DECLARED_DAGS = "AFFECTED_BY_DAGS"
 
 
 @dataclass
@@ -161,18 +139,55 @@ def compute(changed: list[str], sources: dict[str, str]) -> Affected:
             result.environments.add(parts[1])
             if parts[1] == "local":  # the DAG run tests import settings/local
                 changed_dags |= dag_files
-        for area, tests in AREA_TESTS.items():
-            if path.startswith(area):
-                result.test_files.update(tests)
     changed_dags |= _dags_using_changed_tooling(changed, sources)
     result.dag_files = {p for p in dependents(dag_graph, changed_dags) if p in dag_files}
-    if result.dag_files:
-        result.test_files.update(ALL_DAG_TESTS)
-        result.test_files.update(("tests/dags/test_dag_integrity.py", "tests/dags/test_dag_runs.py"))
-        if any("kpo" in sources.get(p, "") for p in result.dag_files):
-            result.test_files.add("tests/dags/test_kpo_local.py")
+    _declared_tests(result, changed, sources)
     _package_tests(result, changed, sources)
     return result
+
+
+def declarations(sources: dict[str, str]) -> dict[str, tuple[tuple[str, ...], bool | str]]:
+    """Each test module's ``AFFECTED_BY`` (path prefixes) and ``AFFECTED_BY_DAGS``, for those that declare either."""
+    found = {}
+    for path, text in sources.items():
+        if path.startswith("tests/") and Path(path).name.startswith("test_") and DECLARED in text:
+            values = _module_constants(path, text, (DECLARED, DECLARED_DAGS))
+            if values:
+                found[path] = (values.get(DECLARED, ()), values.get(DECLARED_DAGS, False))
+    return found
+
+
+def _module_constants(path: str, text: str, names: tuple[str, ...]) -> dict:
+    """The literal module-level values of ``names`` in one test module; a malformed one is a ConfigError."""
+    try:
+        tree = ast.parse(text)
+    except SyntaxError:
+        return {}
+    values = {}
+    for node in tree.body:
+        targets = [t.id for t in getattr(node, "targets", []) if isinstance(t, ast.Name)]
+        for name in set(targets) & set(names):
+            try:
+                value = ast.literal_eval(node.value)
+            except ValueError:
+                value = None
+            if name == DECLARED and not (isinstance(value, tuple) and all(isinstance(v, str) for v in value)):
+                raise ConfigError(f"{path}: {name} (line {node.lineno}) must be a tuple of path prefixes (strings)")
+            if name == DECLARED_DAGS and not isinstance(value, (bool, str)):
+                raise ConfigError(f"{path}: {name} (line {node.lineno}) must be True or a text a DAG's source holds")
+            values[name] = value
+    return values
+
+
+def _declared_tests(result: Affected, changed: list[str], sources: dict[str, str]) -> None:
+    """Test modules whose AFFECTED_BY names a changed path, or whose AFFECTED_BY_DAGS an affected DAG."""
+    for test_file, (prefixes, dags) in declarations(sources).items():
+        if any(p.startswith(prefixes) for p in changed):
+            result.test_files.add(test_file)
+        elif dags is True and result.dag_files:
+            result.test_files.add(test_file)
+        elif isinstance(dags, str) and dags and any(dags in sources.get(p, "") for p in result.dag_files):
+            result.test_files.add(test_file)
 
 
 def _dags_using_changed_tooling(changed: list[str], sources: dict[str, str]) -> set[str]:
