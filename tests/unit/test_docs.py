@@ -154,8 +154,8 @@ def test_the_ci_diagram_is_the_circleci_workflows():
 
 def test_a_change_to_the_docs_runs_the_tests_that_read_them():
     """On a branch (`test-platform -- --changed-since`), a docs-only change still runs the docs' tests."""
-    from airstack.affected import compute
-    from airstack.testrun import tooling_changed
+    from airstack.gate.affected import compute
+    from airstack.gate.testrun import tooling_changed
 
     changed = ["docs/ci.md", "docs/images.md", "mkdocs.yml", "README.md"]
     assert tooling_changed([*changed, "dags/etl_postgres.py"]) == changed
