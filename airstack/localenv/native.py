@@ -238,7 +238,7 @@ class NativeRuntime:
         from airstack.localenv import pod_policy
 
         return self.config.pods_env(projects, network="host") | {
-            "PYTHONPATH": pod_policy.python_path(pod_policy.SETTINGS_FOLDER)}
+            "PYTHONPATH": pod_policy.python_path(pod_policy.SETTINGS_FOLDER, pod_policy.TOOLING_ROOT)}
 
     def log_tail(self, service: str, lines: int) -> str:
         return tail(self.config.log_file(service), lines)

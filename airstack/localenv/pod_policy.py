@@ -3,18 +3,20 @@
 The DAGs know nothing of it: ``dags/`` imports no ``airstack`` (``tests/unit/test_structure.py``).
 Airflow applies a task policy to each task of a DAG file as it parses the file (``DagBag.bag_dag``):
 in the DAG processor, and again in the task's own process, which parses the file afresh before it
-runs the task (Airflow 3's task runner, and ``dag.test()``). With ``AIRSTACK_LOCAL_PODS=docker``,
-:func:`task_policy` gives every KubernetesPodOperator task, ``common.kpo.project_pod``'s or a plain
-one, an ``execute`` that runs the pod it would request as one local container (:mod:`.pods`), and an
-``on_kill`` that removes that container. They are instance attributes, which DAG serialization does
-not carry: the serialized DAG, its task types and its version are the same with or without the policy.
+runs the task (Airflow 3's task runner; the DAG tests parse with a DagBag too, then ``dag.test()``).
+With ``AIRSTACK_LOCAL_PODS=docker``, :func:`task_policy` gives every KubernetesPodOperator task,
+``common.kpo.project_pod``'s or a plain one, an ``execute`` that runs the pod it would request as one
+local container (:mod:`.pods`), and an ``on_kill`` that removes that container. They are instance
+attributes, which DAG serialization does not carry: the serialized DAG, its task types and its
+version are the same with or without the policy.
 
 How Airflow gets it: ``local_settings/airflow_local_settings.py`` (:data:`SETTINGS_FOLDER`), which
-Airflow imports at start when it is on ``sys.path``. The native runtime puts that folder on its
-services' ``PYTHONPATH``; the docker runtime mounts this package read-only into its scheduler, which
-runs the tasks, and puts the folder there on its ``PYTHONPATH``; the DAG tests register the policy
-for the tests that run pods (``tests/dags/conftest.py``). Nothing of it is in the runtime image or
-the charts: deployed, a KubernetesPodOperator is just that.
+Airflow imports at start when it is on ``sys.path``. The native runtime puts that folder, and the
+``airstack`` it belongs to (:data:`TOOLING_ROOT`), on its services' ``PYTHONPATH``; the docker
+runtime mounts this package read-only into its scheduler, which runs the tasks, with the folder
+on its ``PYTHONPATH``; the DAG tests register the policy for the tests that run pods
+(``tests/dags/conftest.py``). Nothing of it is in the runtime image or the charts: deployed, a
+KubernetesPodOperator is just that.
 
 Mapped KubernetesPodOperator tasks (``.partial().expand()``) are not covered: their tasks are made
 after the policy ran.
@@ -27,6 +29,8 @@ from pathlib import Path
 
 SWITCH = "AIRSTACK_LOCAL_PODS"
 SETTINGS_FOLDER = Path(__file__).resolve().parent / "local_settings"  # holds airflow_local_settings.py
+# The folder holding this airstack package: the settings import it, so it is this one, not another install's.
+TOOLING_ROOT = Path(__file__).resolve().parents[2]
 
 
 def enabled(environ=None) -> bool:
@@ -34,10 +38,10 @@ def enabled(environ=None) -> bool:
     return (os.environ if environ is None else environ).get(SWITCH, "") == "docker"
 
 
-def python_path(folder: str | os.PathLike[str], environ=None) -> str:
-    """``PYTHONPATH`` with the local settings' ``folder`` first (what the environment had, after it)."""
+def python_path(*folders: str | os.PathLike[str], environ=None) -> str:
+    """``PYTHONPATH`` with ``folders`` first (the local settings', the tooling's), then what the environment had."""
     existing = (os.environ if environ is None else environ).get("PYTHONPATH", "")
-    return os.pathsep.join([str(folder), *[p for p in existing.split(os.pathsep) if p]])
+    return os.pathsep.join([*map(str, folders), *[p for p in existing.split(os.pathsep) if p]])
 
 
 def task_policy(task) -> None:

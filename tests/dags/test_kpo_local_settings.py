@@ -34,7 +34,7 @@ def _parse(tmp_path, **env) -> dict:
 
 
 def test_airflow_applies_the_local_settings_from_pythonpath_and_serializes_the_same(tmp_path):
-    local = _parse(tmp_path, PYTHONPATH=pod_policy.python_path(pod_policy.SETTINGS_FOLDER))
+    local = _parse(tmp_path, PYTHONPATH=pod_policy.python_path(pod_policy.SETTINGS_FOLDER, pod_policy.TOOLING_ROOT))
     assert local["execute"] == {"extract_orders": "LocalPodRun", "summarise_orders": "LocalPodRun"}
     deployed = _parse(tmp_path, PYTHONPATH="")  # no local settings: what a deployed Airflow parses
     assert set(deployed["execute"].values()) == {"method"}

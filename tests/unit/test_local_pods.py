@@ -155,8 +155,10 @@ def test_the_local_run_runs_the_task_it_is_given(monkeypatch):
 
 
 def test_python_path_puts_the_local_settings_first():
-    assert pod_policy.python_path("/s", {"PYTHONPATH": "/a:/b"}) == "/s:/a:/b"
-    assert pod_policy.python_path("/s", {}) == "/s"
+    assert pod_policy.python_path("/s", "/t", environ={"PYTHONPATH": "/a:/b"}) == "/s:/t:/a:/b"
+    assert pod_policy.python_path("/s", environ={}) == "/s"
+    # The settings import the airstack package they are part of (a checkout's, not another install's).
+    assert (pod_policy.TOOLING_ROOT / "airstack" / "localenv" / "pod_policy.py").samefile(pod_policy.__file__)
 
 
 def test_the_local_env_maps_the_data_claim_only(tmp_path):
@@ -187,7 +189,7 @@ def test_both_runtimes_put_the_local_settings_where_their_tasks_run(tmp_path, mo
     monkeypatch.setenv("PYTHONPATH", "/mine")
     config = LocalConfig(tmp_path)
     native = NativeRuntime(config).pods_env({})
-    assert native["PYTHONPATH"] == f"{pod_policy.SETTINGS_FOLDER}:/mine"
+    assert native["PYTHONPATH"] == f"{pod_policy.SETTINGS_FOLDER}:{pod_policy.TOOLING_ROOT}:/mine"
     assert native["AIRSTACK_LOCAL_PODS"] == "docker"
     options = docker_runtime.DockerRuntime(config, docker=None)._pod_runner_options()
     inside = PurePosixPath(options["environment"]["PYTHONPATH"].split(":")[0])
