@@ -11,25 +11,16 @@ import sys
 
 import pytest
 
-from airstack import paths, proc
-from airstack.postgres.embedded import free_port
-from tests.e2e.test_local_native import ROOT, cli
+from airstack import proc
+from tests.e2e.test_local_native import ROOT, cli, scratch_env
 
 pytestmark = [pytest.mark.e2e, pytest.mark.docker]
 
 
 @pytest.fixture(scope="module")
 def env(tmp_path_factory):
-    folders = ("dags", "plugins", "settings", "images", "requirements")
-    root = paths.scratch_copy(tmp_path_factory.mktemp("local-native-pods"), folders, ("pyproject.toml", ".sops.yaml"))
-    api_port, pg_port = free_port(), free_port()
-    environ = {"AIRSTACK_ROOT": str(root), "AIRSTACK_LOCAL_API_PORT": str(api_port),
-               "AIRSTACK_LOCAL_POSTGRES_PORT": str(pg_port), "XDG_STATE_HOME": str(root.parent / "state")}
-    from airstack.settings import store
-
-    doc = store.decrypt_raw(root, "local")
-    doc["airflow"]["connections"][0]["port"] = pg_port
-    store.save(root, "local", doc)
+    root, environ, doc = scratch_env(tmp_path_factory.mktemp("local-native-pods"),
+                                     ("dags", "plugins", "settings", "images", "requirements"))
     yield {"root": root, "environ": environ, "project": doc["projects"]["example1"]}
     cli(environ, "clean", "--yes", check=False)
 
