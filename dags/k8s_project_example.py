@@ -1,7 +1,7 @@
 """Seed 004: KubernetesPodOperator tasks wired by project name (image, volumes, ConfigMap, Secret).
 
 On Kubernetes each task is a pod; in the local env (`nox -s up`) and in the DAG tests each
-runs as a Docker container of the same image (airstack/localenv/pods.py).
+runs as a Docker container of the same image (airstack/localenv/pods.py, by a policy only they set).
 """
 
 import pendulum

@@ -12,8 +12,9 @@
 - :mod:`.database`: the metadata database migrated and settings/local imported, once each
   (:mod:`.applied`: what was imported);
 - :mod:`.health`, :mod:`.ready`: waiting on ``/api/v2/monitor/health`` and on every DAG file parsed, never on sleep;
-- :mod:`.pods`: KubernetesPodOperator tasks as local Docker containers (``common.kpo`` imports it
-  in the local env and the DAG tests only; it is not part of the DAG bundle);
+- :mod:`.pods`: KubernetesPodOperator tasks as local Docker containers; :mod:`.pod_policy` the cluster
+  policy that runs them so, which the local env alone sets (``local_settings/airflow_local_settings.py``
+  on its services' ``PYTHONPATH``): the DAGs import no ``airstack``;
 - :mod:`.runs`: ``run``: a DAG run triggered and followed through the REST API;
 - :mod:`.env`: :class:`~.env.LocalEnv`, the orchestration of up, down, clean, status, logs, shell, run;
 - :mod:`.main`: ``python -m airstack.localenv``: argument parsing only.

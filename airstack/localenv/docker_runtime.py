@@ -43,6 +43,7 @@ PROJECTS_FILE = "projects.json"
 RUNS_PODS = "scheduler"
 # Where that service finds the pod runner (airstack.localenv.pods) and the docker_client it uses.
 POD_RUNNER_PATH = "/opt/airstack"
+LOCAL_SETTINGS = "airstack/localenv/local_settings"  # under POD_RUNNER_PATH: airflow_local_settings.py
 AIRFLOW_UID = 50000
 # The DAG processor's file list, as the processor makes it (.airflowignore and safe mode), relative.
 LIST_DAG_FILES = ("import json, os, sys; from airflow.configuration import conf; "
@@ -111,13 +112,14 @@ class DockerRuntime:
 
     def _pod_runner_options(self) -> dict:
         """The scheduler's extras: the daemon's socket (and its group), the data folder at its host path, and
-        the pod runner (this ``airstack`` package, read-only: the runtime image does not ship the tooling)."""
+        the pod runner (this ``airstack`` package, read-only: the runtime image does not ship the tooling) with
+        the local settings that use it (``pod_policy``) on ``PYTHONPATH``."""
         socket_path = self._docker_socket()
         data = str(self.config.data_dir)
         tooling = str(Path(airstack.__file__).parent)
         options: dict = {"volumes": {data: {"bind": data, "mode": "rw"},
                                      tooling: {"bind": f"{POD_RUNNER_PATH}/airstack", "mode": "ro"}},
-                         "environment": {"PYTHONPATH": POD_RUNNER_PATH}}
+                         "environment": {"PYTHONPATH": f"{POD_RUNNER_PATH}/{LOCAL_SETTINGS}:{POD_RUNNER_PATH}"}}
         if socket_path and os.path.exists(socket_path):
             options["volumes"][socket_path] = {"bind": "/var/run/docker.sock", "mode": "rw"}
             options["group_add"] = [str(os.stat(socket_path).st_gid)]

@@ -233,8 +233,12 @@ class NativeRuntime:
         """Nothing to prepare: the services run from this environment's own Airflow."""
 
     def pods_env(self, projects: dict) -> dict[str, str]:
-        """Pod tasks as containers on the host's network, so they reach 127.0.0.1 like the services."""
-        return self.config.pods_env(projects, network="host")
+        """Pod tasks as containers on the host's network, so they reach 127.0.0.1 like the services; the
+        services import the local settings that make them so (``pod_policy``)."""
+        from airstack.localenv import pod_policy
+
+        return self.config.pods_env(projects, network="host") | {
+            "PYTHONPATH": pod_policy.python_path(pod_policy.SETTINGS_FOLDER, pod_policy.TOOLING_ROOT)}
 
     def log_tail(self, service: str, lines: int) -> str:
         return tail(self.config.log_file(service), lines)

@@ -10,9 +10,9 @@
   are loaded as environment variables and both are optional. Their values live in
   ``settings/<env>/secret.yaml`` under ``projects.<project>`` (``config`` / ``secret``).
 
-In the local env (``AIRSTACK_LOCAL_PODS=docker``) the same task runs its pod as a local Docker
-container instead, through the tooling's pod runner (``airstack.localenv.pods``, imported only
-then: it is not part of the DAG bundle); everywhere else it is a plain KubernetesPodOperator.
+A task is a plain KubernetesPodOperator, here and everywhere: nothing in this file knows about the
+local env. There its pod runs as a local Docker container, by a cluster policy that only the local
+env and the DAG tests set (``airstack/localenv/pod_policy.py``, not part of the DAG bundle).
 """
 
 from __future__ import annotations
@@ -111,71 +111,13 @@ def project_env_from(project: str) -> list[k8s.V1EnvFromSource]:
     ]
 
 
-_operator_class = None
-
-
-def _local_pod_runner():
-    """The local pod runner when the local env asks for it (``AIRSTACK_LOCAL_PODS=docker``), else None."""
-    if os.environ.get("AIRSTACK_LOCAL_PODS", "") != "docker":
-        return None
-    from airflow.sdk.exceptions import AirflowFailException
-
-    try:
-        from airstack.localenv import pods
-    except ImportError as exc:
-        raise AirflowFailException(f"AIRSTACK_LOCAL_PODS=docker, but the local pod runner cannot be imported ({exc}): "
-                                   "run the task in the local env (`nox -s up`) or the DAG tests, where airstack "
-                                   "is importable") from None
-    return pods
-
-
-def _project_pod_operator():
-    """KubernetesPodOperator, run locally as a container when the local env asks for it (built once)."""
-    global _operator_class
-    if _operator_class is not None:
-        return _operator_class
-    from airflow.providers.cncf.kubernetes.operators.pod import KubernetesPodOperator
-    from airflow.sdk.exceptions import AirflowException, AirflowFailException
-
-    class ProjectPodOperator(KubernetesPodOperator):
-        """A project's pod task (seed 004); see ``airstack.localenv.pods`` for the local run."""
-
-        def execute(self, context):
-            local_pods = _local_pod_runner()
-            if local_pods is None:
-                return super().execute(context)
-            if self.do_xcom_push:
-                raise AirflowFailException("do_xcom_push is not supported by the local pod runner")
-            self._local_pods = None
-            try:
-                self._local_pods = local_pods.DockerPods()
-                local_pods.run_pod(self.build_pod_request_obj(context, dry_run=True), self.log,
-                                   str(getattr(self.on_finish_action, "value", self.on_finish_action)),
-                                   pods=self._local_pods)
-            except local_pods.PodFailed as exc:  # the container failed: a retry may succeed
-                raise AirflowException(str(exc)) from None
-            except local_pods.LocalPodError as exc:  # the pod cannot run locally: retrying will not help
-                raise AirflowFailException(str(exc)) from None
-            except local_pods.AirstackError as exc:  # Docker failed under the task: a retry may succeed
-                raise AirflowException(str(exc)) from None
-            return None
-
-        def on_kill(self) -> None:
-            pods = getattr(self, "_local_pods", None)
-            if pods is not None:
-                pods.remove()
-                return
-            super().on_kill()
-
-    _operator_class = ProjectPodOperator
-    return _operator_class
-
-
 def project_pod(*, project: str, task_id: str, image: str, script: str, arguments: Sequence[str] = (),
                 cpu: str = "250m", memory: str = "512Mi", **kwargs):
     """A KubernetesPodOperator that runs ``dags/tasks/<project>/<script>`` in worker image ``image``."""
+    from airflow.providers.cncf.kubernetes.operators.pod import KubernetesPodOperator
+
     volumes, mounts = project_volumes(project)
-    return _project_pod_operator()(
+    return KubernetesPodOperator(
         task_id=task_id,
         name=f"{project}-{task_id}".replace("_", "-"),
         namespace=kwargs.pop("namespace", NAMESPACE),

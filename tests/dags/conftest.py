@@ -296,9 +296,32 @@ def etl_basic(tmp_path_factory) -> str:
 
 
 @pytest.fixture()
-def local_pods_env(request, etl_basic, tmp_path, monkeypatch, airflow_settings):
-    """What the local env sets for its services: pods on, claims mapped to folders, settings/local's projects.
-    Containers get the test module's ``LABEL`` (``key=value``), so each module finds and removes its own."""
+def local_settings_policy():
+    """The local env's ``airflow_local_settings`` (``airstack/localenv/local_settings/``), registered with
+    Airflow's policy plugins for one test, as Airflow registers it at start where it is on ``PYTHONPATH``
+    (this process imported Airflow long before). The DAGs parsed meanwhile get its task policy."""
+    from airflow.policies import hookimpl
+    from airflow.settings import get_policy_plugin_manager
+
+    from airstack.localenv.local_settings import airflow_local_settings as module
+
+    class LocalSettings:
+        @hookimpl
+        def task_policy(self, task) -> None:
+            module.task_policy(task)
+
+    plugin = LocalSettings()
+    manager = get_policy_plugin_manager()
+    manager.register(plugin)
+    yield module
+    manager.unregister(plugin)
+
+
+@pytest.fixture()
+def local_pods_env(request, etl_basic, tmp_path, monkeypatch, airflow_settings, local_settings_policy):
+    """What the local env sets for its services: its local settings, pods on, claims mapped to folders,
+    settings/local's projects. Containers get the test module's ``LABEL`` (``key=value``), so each module
+    finds and removes its own."""
     from airstack.settings import store
 
     projects = store.load(paths.repo_root(), "local").projects

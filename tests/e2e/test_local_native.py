@@ -91,10 +91,9 @@ ROWS = 3
 """
 
 
-@pytest.fixture(scope="module")
-def env(tmp_path_factory):
-    root = paths.scratch_copy(tmp_path_factory.mktemp("local-env"), ("dags", "plugins", "settings"),
-                              ("pyproject.toml", ".sops.yaml"))
+def scratch_env(folder: Path, folders=("dags", "plugins", "settings")) -> tuple[Path, dict[str, str], dict]:
+    """A scratch copy of the repository on free ports: (its root, the environment for the CLI, settings/local)."""
+    root = paths.scratch_copy(folder, folders, ("pyproject.toml", ".sops.yaml"))
     api_port, pg_port = free_port(), free_port()
     environ = {"AIRSTACK_ROOT": str(root), "AIRSTACK_LOCAL_API_PORT": str(api_port),
                "AIRSTACK_LOCAL_POSTGRES_PORT": str(pg_port), "XDG_STATE_HOME": str(root.parent / "state")}
@@ -104,6 +103,13 @@ def env(tmp_path_factory):
     doc = store.decrypt_raw(root, "local")
     doc["airflow"]["connections"][0]["port"] = pg_port
     store.save(root, "local", doc)
+    return root, environ, doc
+
+
+@pytest.fixture(scope="module")
+def env(tmp_path_factory):
+    root, environ, _ = scratch_env(tmp_path_factory.mktemp("local-env"))
+    api_port = environ["AIRSTACK_LOCAL_API_PORT"]
     (root / "dags" / "fails_on_purpose.py").write_text(FAILING_DAG)
     (root / "dags" / "broken_on_purpose.py").write_text(BROKEN_DAG)
     (root / "dags" / "retried_on_purpose.py").write_text(RETRIED_DAG)

@@ -88,9 +88,11 @@ def test_runtime_context_includes_lock_plugins_but_no_dags():
 
 def test_runtime_image_ships_no_tooling_and_no_docker_client():
     """The DAG bundle in the runtime image holds no airstack and no Docker SDK use (the local pod runner is
-    airstack.localenv.pods, which the local env supplies)."""
+    airstack.localenv.pods, which the local env supplies), and no local settings: no policy runs pods locally."""
     entries = context_entries(load_spec(ROOT / "images" / "airflow"), ROOT)
-    assert not [e.path for e in entries if e.path.startswith("airstack/") or "pods" in Path(e.path).stem]
+    assert not [e.path for e in entries if e.path.startswith("airstack/") or "pods" in Path(e.path).stem
+                or "local_settings" in e.path]
+    assert [e.path for e in entries if b"AIRSTACK_LOCAL_PODS" in e.data or b"pod_policy" in e.data] == []
     assert [e.path for e in entries if b"import docker" in e.data or b"from docker" in e.data] == []
 
 

@@ -8,6 +8,7 @@ import pytest
 from kubernetes.client import models as k8s
 
 from airstack import paths, proc
+from airstack.localenv import pod_policy
 from airstack.localenv import pods as local_pods
 
 sys.path.insert(0, str(paths.dags_folder()))  # common.kpo: the pods it requests
@@ -107,22 +108,57 @@ def test_no_daemon_is_one_clear_error_quickly(monkeypatch):
         in str(exc.value)
 
 
-def test_pod_task_without_the_runner_fails_at_once_saying_why(monkeypatch):
-    """Where airstack is not importable (a runtime image on its own), a local pod task fails without retries."""
-    import airstack.localenv
+def test_the_policy_adopts_every_pod_task_only_when_switched_on(monkeypatch):
+    """project_pod's tasks and plain KubernetesPodOperators alike; nothing else, and nothing without the switch."""
+    from airflow.providers.cncf.kubernetes.operators.pod import KubernetesPodOperator
+    from airflow.providers.standard.operators.bash import BashOperator
+
+    def tasks():
+        return (project_pod(project="example1", task_id="p", image="etl-basic", script="transform.py"),
+                KubernetesPodOperator(task_id="plain", name="plain", image="busybox", cmds=["true"]),
+                BashOperator(task_id="bash", bash_command="true"))
+
+    monkeypatch.delenv("AIRSTACK_LOCAL_PODS", raising=False)
+    for task in tasks():
+        pod_policy.task_policy(task)
+        assert not isinstance(task.execute, pod_policy.LocalPodRun), task.task_id  # deployed: untouched
+    monkeypatch.setenv("AIRSTACK_LOCAL_PODS", "docker")
+    ours, plain, bash = tasks()
+    for task in (ours, plain, bash):
+        pod_policy.task_policy(task)
+    assert isinstance(ours.execute, pod_policy.LocalPodRun) and isinstance(plain.execute, pod_policy.LocalPodRun)
+    assert ours.on_kill == ours.execute.kill
+    assert bash.execute.__func__ is BashOperator.execute
+    run = ours.execute
+    pod_policy.task_policy(ours)  # parsed again in the same process: adopted once
+    assert ours.execute is run
+
+
+def test_the_local_run_runs_the_task_it_is_given(monkeypatch):
+    """Airflow runs a copy of the task (templates rendered): the run takes that one from the context, and a pod
+    that cannot run locally fails without retries, saying why."""
+    import copy
+
     from airflow.sdk.exceptions import AirflowFailException
 
-    from common import kpo
-
     monkeypatch.setenv("AIRSTACK_LOCAL_PODS", "docker")
-    assert kpo._local_pod_runner() is local_pods
-    monkeypatch.delattr(airstack.localenv, "pods")
-    monkeypatch.setitem(sys.modules, "airstack.localenv.pods", None)  # what a missing module looks like to import
-    with pytest.raises(AirflowFailException, match=r"^AIRSTACK_LOCAL_PODS=docker, but the local pod runner cannot "
-                                                   r"be imported \(.*airstack.localenv.pods.*\): run the task in"):
-        kpo._local_pod_runner()
-    monkeypatch.delenv("AIRSTACK_LOCAL_PODS")
-    assert kpo._local_pod_runner() is None  # on a cluster: never imported
+    task = project_pod(project="example1", task_id="p", image="etl-basic", script="transform.py")
+    pod_policy.task_policy(task)
+    running = copy.copy(task)
+    running.do_xcom_push = True
+    with pytest.raises(AirflowFailException, match="^do_xcom_push is not supported by the local pod runner$"):
+        task.execute(context={"task": running})
+    monkeypatch.setenv("DOCKER_HOST", "unix:///nonexistent/docker.sock")
+    with pytest.raises(AirflowFailException, match="runs as a local Docker container, but no Docker daemon answers"):
+        task.execute(context={"task": task})
+    task.on_kill()  # no container started: nothing to remove, no error
+
+
+def test_python_path_puts_the_local_settings_first():
+    assert pod_policy.python_path("/s", "/t", environ={"PYTHONPATH": "/a:/b"}) == "/s:/t:/a:/b"
+    assert pod_policy.python_path("/s", environ={}) == "/s"
+    # The settings import the airstack package they are part of (a checkout's, not another install's).
+    assert (pod_policy.TOOLING_ROOT / "airstack" / "localenv" / "pod_policy.py").samefile(pod_policy.__file__)
 
 
 def test_the_local_env_maps_the_data_claim_only(tmp_path):
@@ -139,3 +175,25 @@ def test_the_local_env_maps_the_data_claim_only(tmp_path):
     pod.spec.volumes[1].persistent_volume_claim.claim_name = "airflow-dags"
     with pytest.raises(local_pods.LocalPodError, match="claims 'airflow-dags', which the local env does not provide"):
         local_pods.to_container(pod, projects={}, volumes_map=volumes)
+
+
+def test_both_runtimes_put_the_local_settings_where_their_tasks_run(tmp_path, monkeypatch):
+    """Native: every service's PYTHONPATH starts with the folder. Docker: the scheduler (which runs the tasks)
+    has the airstack package mounted, and its PYTHONPATH names that folder inside the mount."""
+    from pathlib import Path, PurePosixPath
+
+    from airstack.localenv import docker_runtime
+    from airstack.localenv.config import LocalConfig
+    from airstack.localenv.native import NativeRuntime
+
+    monkeypatch.setenv("PYTHONPATH", "/mine")
+    config = LocalConfig(tmp_path)
+    native = NativeRuntime(config).pods_env({})
+    assert native["PYTHONPATH"] == f"{pod_policy.SETTINGS_FOLDER}:{pod_policy.TOOLING_ROOT}:/mine"
+    assert native["AIRSTACK_LOCAL_PODS"] == "docker"
+    options = docker_runtime.DockerRuntime(config, docker=None)._pod_runner_options()
+    inside = PurePosixPath(options["environment"]["PYTHONPATH"].split(":")[0])
+    (host, mount), = [(h, m["bind"]) for h, m in options["volumes"].items() if m["bind"].endswith("/airstack")]
+    assert mount == f"{docker_runtime.POD_RUNNER_PATH}/airstack" and options["volumes"][host]["mode"] == "ro"
+    assert Path(host, inside.relative_to(mount), "airflow_local_settings.py").is_file()
+    assert docker_runtime.POD_RUNNER_PATH in options["environment"]["PYTHONPATH"].split(":")  # airstack itself

@@ -1,4 +1,5 @@
-"""The shape of airstack/ (issues 16, 25): the rooms and what each may import, module and test-file sizes.
+"""The shape of airstack/ (issues 16, 25): the rooms and what each may import, module and test-file sizes;
+dags/ and plugins/ free of it.
 
 The Docker SDK's one importer is checked in test_docker_client.py, the product's independence of
 tests/ in test_bench_registry.py.
@@ -143,3 +144,37 @@ def test_deploy_yaml_has_one_reader():
     """Only airstack.settings.deploy_file opens settings/<env>/deploy.yaml for what it says (others ask it)."""
     readers = {name for name, path in modules().items() if '"deploy.yaml"' in path.read_text()}
     assert readers - SCRATCH_EDITORS == {"airstack.settings.deploy_file"}
+
+
+def tooling_imports(source: str) -> set[str]:
+    """What a file imports of ``airstack``: import statements anywhere, and ``import_module``/``__import__``
+    of a literal name."""
+    names = set()
+    for node in ast.walk(ast.parse(source)):
+        if isinstance(node, ast.Import):
+            names |= {a.name for a in node.names}
+        elif isinstance(node, ast.ImportFrom) and not node.level and node.module:
+            names.add(node.module)
+        elif (isinstance(node, ast.Call) and getattr(node.func, "attr", getattr(node.func, "id", None))
+              in ("import_module", "__import__") and node.args and isinstance(node.args[0], ast.Constant)):
+            names.add(str(node.args[0].value))
+    return {n for n in names if n == "airstack" or n.startswith("airstack.")}
+
+
+@pytest.mark.parametrize(("source", "found"), [
+    ("def f():\n    from airstack.localenv import pods\n", {"airstack.localenv"}),
+    ("import airstack\n", {"airstack"}),
+    ("import importlib\nimportlib.import_module('airstack.localenv.pods')\n", {"airstack.localenv.pods"}),
+    ("from . import airstack\nimport airstack_extras\n", set()),
+])
+def test_tooling_imports_are_found_where_they_hide(source, found):
+    assert tooling_imports(source) == found
+
+
+def test_dags_and_plugins_import_no_tooling():
+    """What every DAG bundle and the runtime image ship knows nothing of airstack: the local env's pods run
+    through a cluster policy it sets (airstack/localenv/pod_policy.py), not through the DAGs' code."""
+    files = [p for folder in ("dags", "plugins") for p in sorted((ROOT / folder).rglob("*.py"))]
+    assert any(p.name == "kpo.py" for p in files)
+    found = {p.relative_to(ROOT).as_posix(): sorted(tooling_imports(p.read_text())) for p in files}
+    assert {path: names for path, names in found.items() if names} == {}
