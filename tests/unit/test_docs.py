@@ -154,10 +154,10 @@ def test_the_ci_diagram_is_the_circleci_workflows():
 
 def test_a_change_to_the_docs_runs_the_tests_that_read_them():
     """On a branch (`test-platform -- --changed-since`), a docs-only change still runs the docs' tests."""
-    from airstack.gate.affected import compute
+    from airstack.gate.affected import compute, read_sources
     from airstack.gate.testrun import tooling_changed
 
     changed = ["docs/ci.md", "docs/images.md", "mkdocs.yml", "README.md"]
     assert tooling_changed([*changed, "dags/etl_postgres.py"]) == changed
-    assert {"tests/unit/test_docs.py", "tests/unit/test_circleci.py", "tests/unit/test_external_images.py",
-            "tests/unit/test_bench_registry.py"} <= compute(changed, {}).test_files
+    assert {"tests/unit/test_docs.py", "tests/unit/test_circleci_contexts.py", "tests/unit/test_external_images.py",
+            "tests/unit/test_bench_registry.py"} <= compute(changed, read_sources(paths.repo_root())).test_files
