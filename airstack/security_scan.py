@@ -130,18 +130,30 @@ def checkov_binary() -> str:
 
 
 def iac_targets(root: Path) -> list[str]:
-    """checkov's arguments for the templates and the Dockerfiles (``images/*/Dockerfile``: its dockerfile
-    framework reads only files named so; checkov ignores ``-f`` beside ``-d``)."""
-    return ["--framework", "cloudformation", "dockerfile", "-d", TEMPLATES, "-d", "images"]
+    """checkov's arguments for the templates (the bootstrap stack too) and the Dockerfiles."""
+    files = [*sorted(root.glob(f"{TEMPLATES}/*.yaml")), *sorted(root.glob(f"{TEMPLATES}/bootstrap/*.yaml")),
+             *sorted(root.glob("images/*/Dockerfile"))]
+    return ["--framework", "cloudformation", "dockerfile", "-f", *(str(f.relative_to(root)) for f in files)]
 
 
-def scan(targets: list[str], cwd: Path) -> dict | list:
+def scan(targets: list[str], cwd: Path) -> list:
     """checkov's JSON report over ``targets`` (offline: no download, no platform)."""
-    argv = [checkov_binary(), "--skip-download", "--quiet", "--compact", "--output", "json", *targets]
+    argv = [checkov_binary(), "--skip-download", "--compact", "--output", "json", *targets]
     result = proc.run(argv, cwd=cwd, check=False, timeout=600, what="checkov")
     if result.returncode not in (0, 1):
         raise AirstackError(f"checkov failed (exit {result.returncode}): {result.stderr.strip()[-500:]}")
-    return json.loads(result.stdout or "[]")
+    return reports(result.stdout)
+
+
+def reports(stdout: str) -> list:
+    """checkov's JSON output: one report, a list of them, or (several ``-d``) one document per folder (pure)."""
+    decoder, text, at, parts = json.JSONDecoder(), stdout.strip(), 0, []
+    while at < len(text):
+        part, at = decoder.raw_decode(text, at)
+        parts.extend(part if isinstance(part, list) else [part])
+        while at < len(text) and text[at].isspace():
+            at += 1
+    return parts
 
 
 def check(targets: list[str], frameworks: tuple[str, ...], root: Path) -> tuple[int, list[str]]:
