@@ -79,7 +79,11 @@ def ingress_rules(template: dict):
 
 
 def resolved_values(template: dict, value, stack: str, parameter_files: dict) -> list:
-    """A literal as is; a parameter reference as its default and its value in every environment."""
+    """A literal as is; a parameter reference as its default and its value in every environment; a
+    ``!Select [i, !Ref ListParameter]`` as every value of that list, in every environment."""
+    if isinstance(value, dict) and "Fn::Select" in value:
+        lists = resolved_values(template, value["Fn::Select"][1], stack, parameter_files)
+        return [v.strip() for listed in lists for v in str(listed).split(",")]
     name = ref(value)
     if name is None or name not in template.get("Parameters", {}):
         return [value]
@@ -435,6 +439,8 @@ def moto_deployment(repo_root, moto_endpoint, parameter_files) -> MotoDeployment
             cloudformation, deployment.stack_name(stack), path.read_text(), parameters)
         if stack == "network":
             deployment.fed.update(network_outputs(deployment.client("ec2"), env_name))
+            given = parameter_files["integration"]["network"]
+            deployment.fed["PrivateSubnetCidrs"] = f"{given['PrivateSubnet1Cidr']},{given['PrivateSubnet2Cidr']}"
         if stack == "logs":
             deployment.fed["LogsBucketArn"] = f"arn:aws:s3:::{deployment.physical_id('logs', 'LogsBucket')}"
             deployment.fed["DataBucketArn"] = f"arn:aws:s3:::{deployment.physical_id('logs', 'DataBucket')}"
@@ -495,7 +501,8 @@ def test_moto_logs(moto_deployment, logical_id, kind):
 
 
 def test_moto_database(moto_deployment):
-    """Postgres, encrypted, private, in the private subnets, behind a group that admits 5432 from the VPC only.
+    """Postgres, encrypted, private, in the private subnets, behind a group that admits 5432 from the private
+    subnets only (the nodes and their pods), not from the whole VPC (the public subnets' bastion and NAT).
     (Moto skips AWS::SecretsManager::Secret and does not resolve the dynamic reference, and its DBInstance
     ignores VPCSecurityGroups: the group is checked as a stack resource.)"""
     rds, ec2, fed = moto_deployment.client("rds"), moto_deployment.client("ec2"), moto_deployment.fed
@@ -509,18 +516,20 @@ def test_moto_database(moto_deployment):
     group_id = moto_deployment.physical_id("database", "DBSecurityGroup")
     (group,) = ec2.describe_security_groups(GroupIds=[group_id])["SecurityGroups"]
     assert group["VpcId"] == fed["VpcId"]
-    assert [(p["IpProtocol"], p["FromPort"], p["ToPort"], p["IpRanges"]) for p in group["IpPermissions"]] == [
-        ("tcp", 5432, 5432, [{"CidrIp": fed["VpcCidr"]}])]
+    private = [{"CidrIp": c} for c in fed["PrivateSubnetCidrs"].split(",")]
+    assert [(p["IpProtocol"], p["FromPort"], p["ToPort"], sorted(p["IpRanges"], key=str)) for p in group["IpPermissions"]] == [
+        ("tcp", 5432, 5432, sorted(private, key=str))]
 
 
 def test_moto_broker(moto_deployment):
     """Moto skips AWS::ElastiCache::* silently: the change set plans them (checked above) and only the
-    security group is created; it admits 6379 from the VPC only."""
+    security group is created; it admits 6379 from the private subnets only."""
     assert {"Broker", "BrokerSubnetGroup"} <= set(moto_deployment.planned["broker"])
     group_id = moto_deployment.physical_id("broker", "BrokerSecurityGroup")
     (group,) = moto_deployment.client("ec2").describe_security_groups(GroupIds=[group_id])["SecurityGroups"]
-    assert [(p["IpProtocol"], p["FromPort"], p["IpRanges"]) for p in group["IpPermissions"]] == [
-        ("tcp", 6379, [{"CidrIp": moto_deployment.fed["VpcCidr"]}])]
+    private = [{"CidrIp": c} for c in moto_deployment.fed["PrivateSubnetCidrs"].split(",")]
+    assert [(p["IpProtocol"], p["FromPort"], sorted(p["IpRanges"], key=str)) for p in group["IpPermissions"]] == [
+        ("tcp", 6379, sorted(private, key=str))]
 
 
 def test_moto_cluster(moto_deployment):
