@@ -169,13 +169,44 @@ def check(targets: list[str], frameworks: tuple[str, ...], root: Path) -> tuple[
     return len(failed), problems
 
 
+def inline_waivers(root: Path) -> list[Waiver]:
+    """The inline skips: CloudFormation resources' ``Metadata.checkov.skip`` and Dockerfiles' skip comments."""
+    from cfnlint.decode import decode_str  # CloudFormation's short forms (!Ref...) need its loader
+
+    found = []
+    for path in [*sorted(root.glob(f"{TEMPLATES}/*.yaml")), *sorted(root.glob(f"{TEMPLATES}/bootstrap/*.yaml"))]:
+        template, _ = decode_str(path.read_text())
+        for name, resource in ((template or {}).get("Resources") or {}).items():
+            for skip in (((resource.get("Metadata") or {}).get("checkov") or {}).get("skip") or []):
+                found.append(Waiver("cloudformation", str(skip.get("id")), f"{path.relative_to(root)}: {name}",
+                                    " ".join(str(skip.get("comment") or "").split())))
+    for path in sorted(root.glob("images/*/Dockerfile")):
+        for line in path.read_text().splitlines():
+            if line.lstrip("# ").startswith("checkov:skip="):
+                check, _, reason = line.split("checkov:skip=", 1)[1].partition(":")
+                found.append(Waiver("dockerfile", check.strip(), str(path.relative_to(root)), reason.strip()))
+    return found
+
+
+def table(root: Path) -> str:
+    """The README's security table: every waiver, inline and in the file, with its reason (pure but for reading)."""
+    rows = ["| framework | check | resource | why it is waived |", "| --- | --- | --- | --- |"]
+    for w in [*inline_waivers(root), *load_waivers(root / WAIVERS)]:
+        reason = " ".join(w.reason.split()).replace("|", "\\|")
+        rows.append(f"| {w.framework} | {w.check} | `{w.resource}` | {reason} |")
+    return "\n".join(rows)
+
+
 def main(argv: list[str]) -> int:
     parser = argparse.ArgumentParser(prog="python -m airstack.security_scan", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("what", choices=("iac", "kubernetes"))
+    parser.add_argument("what", choices=("iac", "kubernetes", "table"))
     parser.add_argument("dir", nargs="?", type=Path, help="kubernetes: the folder of rendered manifests")
     args = parser.parse_args(argv)
     root = paths.repo_root()
+    if args.what == "table":  # the README's security table
+        print(table(root))
+        return 0
     if args.what == "iac":
         _, problems = check(iac_targets(root), ("cloudformation", "dockerfile"), root)
     else:

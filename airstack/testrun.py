@@ -5,10 +5,10 @@
 - ``dags``: pytest over ``tests/dags`` (integrity, policy and templates of every DAG file, every
   DAG run with ``dag.test()`` on Postgres, pod specs, settings parity), in one process that
   forks the DAG runs from a warm parent (airstack.dagruns); its output streams;
-- ``lint``: ``python -m airstack.lint`` (flake8, ruff's AIR rules, yamllint, image pins, cfn-lint);
+- ``lint``: ``python -m airstack.lint`` (flake8, ruff's AIR rules, yamllint, image pins, cfn-lint, checkov);
 - ``settings``: ``python -m airstack.settings check`` (every environment whose key is here);
 - ``charts``: ``tests/deploy/test_charts.py`` (charts rendered with the real Helm engine,
-  manifests validated).
+  manifests validated) and ``tests/deploy/test_chart_security.py`` (checkov over the renders).
 
 Each lane counts what it checked (airstack.gate_report): passed, failed, skipped, could not run, and
 why. The other lanes' output is shown when they fail or could not run; a table of lanes, each with its
@@ -39,6 +39,7 @@ from airstack.verdict import OK, PARTIAL, required
 
 DEPLOY_TESTS = "tests/deploy"
 CHART_TESTS = "tests/deploy/test_charts.py"
+SECURITY_TESTS = "tests/deploy/test_chart_security.py"  # checkov over the renders (airstack.security_scan)
 GATE_TESTS = ("tests/dags",)
 CHECKER_TESTS = "tests/dags/checker"
 PLATFORM_TESTS = ("tests/unit", "tests/integration", "tests/docker", CHECKER_TESTS, DEPLOY_TESTS)
@@ -82,7 +83,7 @@ def gate_lanes(args: argparse.Namespace, pytest_args: list[str], folder: Path) -
     # lane they leave empty would be `incomplete` (exit 5).
     dag_options, chart_options = (options if dag_named or not chart_named else []), (options if chart_named else [])
     dag_paths = dag_named or [*GATE_TESTS, f"--ignore={CHECKER_TESTS}"]
-    chart_paths = chart_named or [CHART_TESTS]
+    chart_paths = chart_named or [CHART_TESTS, SECURITY_TESTS]
     pytest = [sys.executable, "-m", "pytest", "--numprocesses=0", *TALLY]
     reports = {name: folder / f"{name}.json" for name in ("dags", "lint", "settings", "charts")}
     # The charts lane's log (shown when it fails) lists failures only (-rfE): the table gives each skip reason once.
@@ -91,13 +92,13 @@ def gate_lanes(args: argparse.Namespace, pytest_args: list[str], folder: Path) -
                 reports["dags"], pytest=True)
     side = [
         Lane("lint", [sys.executable, "-m", "airstack.lint", f"--report={reports['lint']}", *changed],
-             "flake8, ruff AIR rules, yamllint, image pins, cfn-lint", reports["lint"]),
+             "flake8, ruff AIR rules, yamllint, image pins, cfn-lint, checkov", reports["lint"]),
         Lane("settings", [sys.executable, "-m", "airstack.settings", "check", "--no-parity",
                           f"--report={reports['settings']}"],
              "every environment whose key is here: decrypted, validated (parity: the dags lane)", reports["settings"]),
         Lane("charts", [*pytest, f"--tally={reports['charts']}", f"--confcutdir={DEPLOY_TESTS}", "-q",
                         "--no-header", "-rfE", *chart_paths, *chart_options, *changed],
-             "charts rendered with the Helm engine, manifests validated", reports["charts"], pytest=True),
+             "charts rendered with the Helm engine, manifests validated and scanned", reports["charts"], pytest=True),
     ]
     return dags, side
 
@@ -183,7 +184,7 @@ def tooling_changed(changed: list[str]) -> list[str]:
 def platform_plan(ref: str | None) -> list[str] | None:
     """The pytest arguments of the platform run; None: nothing to run."""
     parallel = ["--numprocesses=auto", "--dist=loadgroup"]
-    everything = [*parallel, *PLATFORM_TESTS, f"--ignore={CHART_TESTS}"]
+    everything = [*parallel, *PLATFORM_TESTS, f"--ignore={CHART_TESTS}", f"--ignore={SECURITY_TESTS}"]
     if not ref:
         return everything
     from airstack.affected import for_ref
@@ -194,7 +195,7 @@ def platform_plan(ref: str | None) -> list[str] | None:
         return None
     if affected.everything:
         return everything
-    files = sorted(t for t in affected.test_files if (root / t).is_file() and t != CHART_TESTS
+    files = sorted(t for t in affected.test_files if (root / t).is_file() and t not in (CHART_TESTS, SECURITY_TESTS)
                    and t.startswith(tuple(f"{p}/" for p in PLATFORM_TESTS)))
     if not files:
         return None

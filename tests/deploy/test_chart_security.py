@@ -134,3 +134,21 @@ def test_every_pod_runs_as_non_root_with_the_runtime_seccomp_profile(manifests):
             context = spec.get("securityContext") or {}
             assert context.get("runAsNonRoot") is True, (name, workload)
             assert context.get("seccompProfile") == {"type": "RuntimeDefault"}, (name, workload)
+
+
+def test_the_scan_fails_an_unwaived_finding_and_a_stale_waiver(tmp_path):
+    """The same scan over a bare pod (privileged, root) with a waiver of a check it passes: both fail it."""
+    folder = tmp_path / "manifests"
+    folder.mkdir()
+    pod = {"apiVersion": "v1", "kind": "Pod", "metadata": {"name": "bare", "namespace": "airflow"},
+           "spec": {"containers": [{"name": "c", "image": "busybox@" + DIGEST,
+                                    "securityContext": {"privileged": True}}]}}
+    (folder / "pod.yaml").write_text(yaml.safe_dump(pod))
+    (tmp_path / "security").mkdir()
+    (tmp_path / security_scan.WAIVERS).write_text(
+        "kubernetes:\n  - {check: CKV_K8S_43, resource: Pod.airflow.bare, reason: it has a digest}\n")
+    failed, problems = security_scan.check(["--framework", SCANNED, "-d", str(folder)], (SCANNED,), tmp_path)
+    assert failed > 0
+    assert "unwaived: pod.yaml: CKV_K8S_16 Pod.airflow.bare: Container should not be privileged" in \
+        [p.replace(str(folder).lstrip("/") + "/", "") for p in problems]
+    assert problems[-1] == f"{security_scan.WAIVERS}: kubernetes CKV_K8S_43 Pod.airflow.bare: waives nothing (remove it)"
