@@ -517,8 +517,9 @@ def test_moto_database(moto_deployment):
     (group,) = ec2.describe_security_groups(GroupIds=[group_id])["SecurityGroups"]
     assert group["VpcId"] == fed["VpcId"]
     private = [{"CidrIp": c} for c in fed["PrivateSubnetCidrs"].split(",")]
-    assert [(p["IpProtocol"], p["FromPort"], p["ToPort"], sorted(p["IpRanges"], key=str)) for p in group["IpPermissions"]] == [
-        ("tcp", 5432, 5432, sorted(private, key=str))]
+    rules = [(p["IpProtocol"], p["FromPort"], p["ToPort"], sorted(p["IpRanges"], key=str))
+             for p in group["IpPermissions"]]
+    assert rules == [("tcp", 5432, 5432, sorted(private, key=str))]
 
 
 def test_moto_broker(moto_deployment):
