@@ -134,10 +134,11 @@ def test_pytest_selects_only_the_changed_dags_tests(scratch_git):
 def test_platform_runs_for_a_change(scratch_git, monkeypatch):
     """airstack.testrun: the platform session has nothing to run for a DAG change; a module of airstack/ runs
     its importers' tests in one process; the lock, everything."""
-    from airstack.testrun import CHART_TESTS, PLATFORM_TESTS, platform_plan
+    from airstack.testrun import CHART_TESTS, PLATFORM_TESTS, SECURITY_TESTS, platform_plan
 
     monkeypatch.setenv("AIRSTACK_ROOT", str(scratch_git))
-    full = ["--numprocesses=auto", "--dist=loadgroup", *PLATFORM_TESTS, f"--ignore={CHART_TESTS}"]
+    full = ["--numprocesses=auto", "--dist=loadgroup", *PLATFORM_TESTS, f"--ignore={CHART_TESTS}",
+            f"--ignore={SECURITY_TESTS}"]
     assert "tests/deploy" in PLATFORM_TESTS  # one environment, one run (issue 16)
     assert platform_plan(None) == full
     (scratch_git / "dags" / "etl_postgres.py").write_text("# changed\n")
