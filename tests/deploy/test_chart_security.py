@@ -148,4 +148,3 @@ def test_the_scan_fails_an_unwaived_finding_and_a_stale_waiver(tmp_path):
     assert "unwaived: pod.yaml: CKV_K8S_16 Pod.airflow.bare: Container should not be privileged" in problems
     stale = f"{security_scan.WAIVERS}: kubernetes CKV_K8S_43 Pod.airflow.bare: waives nothing (remove it)"
     assert problems[-1] == stale
-
