@@ -48,6 +48,20 @@ def shared_python(session: nox.Session) -> str:
     return str(python)
 
 
+CHECKOV_LOCK, CHECKOV_ENV = "requirements/checkov.txt", Path(".nox") / "_checkov"
+
+
+def checkov_env(session: nox.Session) -> None:
+    """checkov in its own environment (its pins conflict with Airflow's): airstack/gate/security_scan.py runs it."""
+    stamp, wanted = CHECKOV_ENV / ".installed", hashlib.sha256(Path(CHECKOV_LOCK).read_bytes()).hexdigest()
+    if not (stamp.is_file() and stamp.read_text() == wanted):
+        uv = [sys.executable, "-m", "uv"]
+        session.run(*uv, "venv", "--quiet", "--python", PYTHON, str(CHECKOV_ENV), external=True)
+        session.run(*uv, "pip", "install", "--quiet", "--python", str(CHECKOV_ENV / "bin" / "python"),
+                    "-r", CHECKOV_LOCK, env=INSTALL_ENV, external=True)
+        stamp.write_text(wanted)
+
+
 def airstack(session: nox.Session, module: str, *args: str) -> None:
     """Run `python -m airstack.MODULE ARGS... POSARGS...` in the shared environment."""
     session.run(shared_python(session), "-m", f"airstack.{module}", *args, *session.posargs, external=True)
@@ -60,13 +74,15 @@ def deploy(session: nox.Session, *args: str) -> None:
 
 @nox.session(python=False)
 def lint(session: nox.Session) -> None:
-    """flake8 (seed 000), ruff's AIR3 rules, yamllint, image pins, cfn-lint (`-- --changed-since REF`: changes)."""
+    """flake8 (seed 000), ruff's AIR3 rules, yamllint, image pins, cfn-lint, checkov (`-- --changed-since REF`)."""
+    checkov_env(session)
     airstack(session, "gate.lint")
 
 
 @nox.session(python=False)
 def test(session: nox.Session) -> None:
     """The team's gate: lint, DAG integrity/policy/templates, every DAG run on Postgres, settings, charts."""
+    checkov_env(session)
     session.run(shared_python(session), "-m", "airstack.gate.testrun", "gate", *session.posargs, external=True)
 
 

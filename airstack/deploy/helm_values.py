@@ -33,7 +33,7 @@ import yaml
 from airstack import paths
 from airstack.airflow_env import SIMPLE_AUTH_MANAGER
 from airstack.deploy import ingress
-from airstack.deploy import db_cleanup
+from airstack.deploy import db_cleanup, pod_security
 from airstack.deploy.schema_wait import with_schema_wait
 from airstack.settings.deploy_file import AirflowOptions, Helm, Release_
 from airstack.settings import render
@@ -335,7 +335,8 @@ def airflow_values(tgt: Target, runtime_image: str, worker_images: dict[str, str
     if celery:
         values.update(_celery())
     values = merge_values(values, ingress.chart_values(options.ingress, tgt.preview))  # deploy/ingress.py
-    return with_schema_wait(values, tgt.airflow_release, runtime_image)  # every Airflow pod waits for the schema
+    values = with_schema_wait(values, tgt.airflow_release, runtime_image)  # every Airflow pod waits for the schema
+    return pod_security.harden(values)  # the containers added above: non-root, no escalation, no capability
 
 
 def to_stdin(values: dict) -> str:

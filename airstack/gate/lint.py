@@ -3,7 +3,8 @@
 flake8 (seed 000's settings, ``.flake8``) over the Python paths, ruff's Airflow 3 rules (AIR3:
 removed, moved-to-provider and suggested-update imports and arguments, dynamic DAG values) over
 ``dags/`` and ``plugins/``, yamllint over the YAML files, the images' pin lint, and cfn-lint over
-``infra/cloudformation/`` (the ``cfn-lint`` next to this interpreter). With
+``infra/cloudformation/`` (the ``cfn-lint`` next to this interpreter), and checkov over the templates and the
+images' Dockerfiles (airstack.gate.security_scan: a finding fails unless waived). With
 ``--changed-since REF`` flake8, ruff and yamllint get only the changed files, and cfn-lint runs
 only when a template or parameter file changed. ``--report FILE`` writes what was checked, as the gate's
 lane report (airstack.gate.report): each linter that ran passed or failed, over how many files; a linter with
@@ -27,7 +28,8 @@ RUFF_AIRFLOW = ["check", "--no-cache", "--isolated", "--preview", "--select", "A
 TEMPLATES = "infra/cloudformation"
 # The stacks the deploy deploys, and the bootstrap stack an administrator deploys once (the CI roles).
 TEMPLATE_GLOBS = (f"{TEMPLATES}/*.yaml", f"{TEMPLATES}/bootstrap/*.yaml")
-UNITS = {"image pins": "images", "cfn-lint": "templates"}
+UNITS = {"image pins": "images", "cfn-lint": "templates", "checkov": "templates and Dockerfiles"}
+DOCKERFILES = "images/*/Dockerfile"
 SKIP_DIRS = {".git", ".nox", ".venv", "__pycache__", "build", "dist", ".pytest_cache"}  # .flake8's exclude
 
 
@@ -39,6 +41,11 @@ def targets(root: Path, changed: list[str] | None) -> tuple[list[str], list[str]
     python = [c for c in present if c.endswith(".py") and c.startswith(PYTHON_PATHS)]
     yaml = [c for c in present if c.endswith((".yaml", ".yml"))]
     return python, yaml, any(c.startswith(f"{TEMPLATES}/") for c in changed)
+
+
+def scanned_changed(changed: list[str] | None) -> bool:
+    """Whether checkov's inputs beyond the templates changed: a Dockerfile or the waivers (pure)."""
+    return changed is not None and any(c.endswith("/Dockerfile") or c.startswith("security/") for c in changed)
 
 
 def ruff_lines(stdout: str, cwd: Path) -> list[str]:
@@ -128,6 +135,8 @@ def main(argv: list[str]) -> int:
         "image pins": (["images"], [sys.executable, "-m", "airstack.images", "lint"]),
         "cfn-lint": (list(TEMPLATE_GLOBS) if cfn else [],
                      [str(Path(sys.executable).with_name("cfn-lint")), *TEMPLATE_GLOBS]),
+        "checkov": ([*TEMPLATE_GLOBS, DOCKERFILES] if cfn or scanned_changed(changed) else [],
+                    [sys.executable, "-m", "airstack.gate.security_scan", "iac"]),
     }
     results = {name: (len(given), proc.run_streaming(argv, cwd=root) if given else None)
                for name, (given, argv) in steps.items()}
@@ -139,7 +148,8 @@ def main(argv: list[str]) -> int:
         files = {"flake8": count_python(root, python), "ruff (AIR3)": count_python(root, airflow),
                  "yamllint": count_yaml(root, yaml) if yaml else 0,
                  "image pins": sum(1 for d in (root / "images").iterdir() if d.is_dir()),
-                 "cfn-lint": sum(len(list(root.glob(g))) for g in TEMPLATE_GLOBS)}
+                 "cfn-lint": sum(len(list(root.glob(g))) for g in TEMPLATE_GLOBS),
+                 "checkov": sum(len(list(root.glob(g))) for g in (*TEMPLATE_GLOBS, DOCKERFILES))}
         write_report(args.report, *tally({n: (files[n], code) for n, (_, code) in results.items()},
                                          args.changed_since))
     return 1 if failed else 0

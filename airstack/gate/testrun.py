@@ -5,10 +5,10 @@
 - ``dags``: pytest over ``tests/dags`` (integrity, policy and templates of every DAG file, every
   DAG run with ``dag.test()`` on Postgres, pod specs, settings parity), in one process that
   forks the DAG runs from a warm parent (airstack.dagtools.runs); its output streams;
-- ``lint``: ``python -m airstack.gate.lint`` (flake8, ruff's AIR rules, yamllint, image pins, cfn-lint);
+- ``lint``: ``python -m airstack.gate.lint`` (flake8, ruff's AIR rules, yamllint, image pins, cfn-lint, checkov);
 - ``settings``: ``python -m airstack.settings check`` (every environment whose key is here);
-- ``charts``: ``tests/deploy/charts/`` (charts rendered with the real Helm engine,
-  manifests validated).
+- ``charts``: ``tests/deploy/charts/`` (charts rendered with the real Helm engine, manifests validated,
+  checkov over the renders: test_chart_security.py).
 
 Each lane counts what it checked (airstack.gate.report): passed, failed, skipped, could not run, and
 why. The other lanes' output is shown when they fail or could not run; a table of lanes, each with its
@@ -92,7 +92,7 @@ def gate_lanes(args: argparse.Namespace, pytest_args: list[str], folder: Path) -
                 reports["dags"], pytest=True)
     side = [
         Lane("lint", [sys.executable, "-m", "airstack.gate.lint", f"--report={reports['lint']}", *changed],
-             "flake8, ruff AIR rules, yamllint, image pins, cfn-lint", reports["lint"]),
+             "flake8, ruff AIR rules, yamllint, image pins, cfn-lint, checkov", reports["lint"]),
         Lane("settings", [sys.executable, "-m", "airstack.settings", "check", "--no-parity",
                           f"--report={reports['settings']}"],
              "every environment whose key is here: decrypted, validated (parity: the dags lane)", reports["settings"]),

@@ -77,6 +77,7 @@ from pydantic import (BaseModel, BeforeValidator, ConfigDict, Field, StringConst
 
 from airstack.config_files import problem_lines
 from airstack.errors import ConfigError
+from airstack.settings import broker_url
 from airstack.settings.oidc import FAB_ROLES, Auth
 from airstack.settings.values import (fernet_key_check, inexact, json_object, number_types, port_number,
                                       variable_value)
@@ -261,6 +262,8 @@ class Airflow(_Model):
         # The message never repeats the value: it is a secret.
         if value is not None and not (urlsplit(value).scheme and urlsplit(value).netloc):
             raise ValueError("not a broker URL (e.g. rediss://host:6379/0)")
+        if value is not None and (wrong := broker_url.problems(value)):  # TLS and the AUTH token (README "Security")
+            raise ValueError("; ".join(wrong))
         return value
 
     @field_validator("connections", "pools", "users", mode="before")

@@ -107,6 +107,8 @@ def moto_deployment(repo_root, moto_endpoint, parameter_files) -> MotoDeployment
             cloudformation, deployment.stack_name(stack), path.read_text(), parameters)
         if stack == "network":
             deployment.fed.update(network_outputs(deployment.client("ec2"), env_name))
+            given = parameter_files["integration"]["network"]
+            deployment.fed["PrivateSubnetCidrs"] = f"{given['PrivateSubnet1Cidr']},{given['PrivateSubnet2Cidr']}"
         if stack == "logs":
             deployment.fed["LogsBucketArn"] = f"arn:aws:s3:::{deployment.physical_id('logs', 'LogsBucket')}"
             deployment.fed["DataBucketArn"] = f"arn:aws:s3:::{deployment.physical_id('logs', 'DataBucket')}"
@@ -167,7 +169,8 @@ def test_moto_logs(moto_deployment, logical_id, kind):
 
 
 def test_moto_database(moto_deployment):
-    """Postgres, encrypted, private, in the private subnets, behind a group that admits 5432 from the VPC only.
+    """Postgres, encrypted, private, in the private subnets, behind a group that admits 5432 from the private
+    subnets only (the nodes and their pods), not from the whole VPC (the public subnets' bastion and NAT).
     (Moto skips AWS::SecretsManager::Secret and does not resolve the dynamic reference, and its DBInstance
     ignores VPCSecurityGroups: the group is checked as a stack resource.)"""
     rds, ec2, fed = moto_deployment.client("rds"), moto_deployment.client("ec2"), moto_deployment.fed
@@ -181,18 +184,21 @@ def test_moto_database(moto_deployment):
     group_id = moto_deployment.physical_id("database", "DBSecurityGroup")
     (group,) = ec2.describe_security_groups(GroupIds=[group_id])["SecurityGroups"]
     assert group["VpcId"] == fed["VpcId"]
-    assert [(p["IpProtocol"], p["FromPort"], p["ToPort"], p["IpRanges"]) for p in group["IpPermissions"]] == [
-        ("tcp", 5432, 5432, [{"CidrIp": fed["VpcCidr"]}])]
+    private = [{"CidrIp": c} for c in fed["PrivateSubnetCidrs"].split(",")]
+    rules = [(p["IpProtocol"], p["FromPort"], p["ToPort"], sorted(p["IpRanges"], key=str))
+             for p in group["IpPermissions"]]
+    assert rules == [("tcp", 5432, 5432, sorted(private, key=str))]
 
 
 def test_moto_broker(moto_deployment):
     """Moto skips AWS::ElastiCache::* silently: the change set plans them (checked above) and only the
-    security group is created; it admits 6379 from the VPC only."""
+    security group is created; it admits 6379 from the private subnets only."""
     assert {"Broker", "BrokerSubnetGroup"} <= set(moto_deployment.planned["broker"])
     group_id = moto_deployment.physical_id("broker", "BrokerSecurityGroup")
     (group,) = moto_deployment.client("ec2").describe_security_groups(GroupIds=[group_id])["SecurityGroups"]
-    assert [(p["IpProtocol"], p["FromPort"], p["IpRanges"]) for p in group["IpPermissions"]] == [
-        ("tcp", 6379, [{"CidrIp": moto_deployment.fed["VpcCidr"]}])]
+    private = [{"CidrIp": c} for c in moto_deployment.fed["PrivateSubnetCidrs"].split(",")]
+    assert [(p["IpProtocol"], p["FromPort"], sorted(p["IpRanges"], key=str)) for p in group["IpPermissions"]] == [
+        ("tcp", 6379, sorted(private, key=str))]
 
 
 def test_moto_cluster(moto_deployment):

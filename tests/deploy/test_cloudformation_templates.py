@@ -80,7 +80,11 @@ def ingress_rules(template: dict):
 
 
 def resolved_values(template: dict, value, stack: str, parameter_files: dict) -> list:
-    """A literal as is; a parameter reference as its default and its value in every environment."""
+    """A literal as is; a parameter reference as its default and its value in every environment; a
+    ``!Select [i, !Ref ListParameter]`` as every value of that list, in every environment."""
+    if isinstance(value, dict) and "Fn::Select" in value:
+        lists = resolved_values(template, value["Fn::Select"][1], stack, parameter_files)
+        return [v.strip() for listed in lists for v in str(listed).split(",")]
     name = ref(value)
     if name is None or name not in template.get("Parameters", {}):
         return [value]

@@ -82,7 +82,7 @@ def test_the_charts_own_labels_win(chart):
 def test_disabled_by_default_and_nothing_else_changes(chart):
     default = render(chart, base_values())
     assert rules_of(default) == []
-    assert {obj["kind"] for obj in default} == {"PersistentVolumeClaim"}
+    assert {obj["kind"] for obj in default} == {"PersistentVolumeClaim", "NetworkPolicy"}
     enabled = render(chart, with_rules(base_values(), enabled=True))
     assert [obj for obj in enabled if obj["kind"] != "PrometheusRule"] == default
     assert render(chart, with_rules(base_values(), enabled=False)) == default

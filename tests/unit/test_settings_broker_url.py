@@ -43,3 +43,16 @@ def test_a_bad_broker_url_is_one_line_without_the_value(value):
     (line,) = caught.value.lines
     assert line.startswith(f"{FILE}: airflow.celery_broker_url: not a broker URL")
     assert not value or value not in line, "a secret in the message"
+
+
+@pytest.mark.parametrize(("value", "why"), [
+    ("redis://:s3cr3t-token@broker.internal:6379/0", "must use rediss:// (TLS), not redis://"),
+    ("rediss://broker.internal:6379/0?ssl_cert_reqs=required", "must carry the broker's AUTH token"),
+    ("rediss://:s3cr3t-token@broker.internal:6379/0?ssl_cert_reqs=none", "ssl_cert_reqs must be required"),
+])
+def test_the_broker_url_must_be_tls_with_the_auth_token_and_a_verified_server(value, why):
+    with pytest.raises(SettingsError) as caught:
+        parse_settings({"airflow": {"celery_broker_url": value}}, FILE)
+    (line,) = caught.value.lines
+    assert line.startswith(f"{FILE}: airflow.celery_broker_url: ") and why in line
+    assert "s3cr3t-token" not in line, "a secret in the message"

@@ -22,7 +22,7 @@ AFFECTED_BY = ("charts/",)
 @pytest.mark.parametrize("env", ENVIRONMENTS)
 def test_platform_manifests_validate_against_kubernetes(platform_chart, env, k8s_version):
     objects = render(platform_chart, platform_values(env, random_payload()))
-    assert {obj["kind"] for obj in objects} == {"Secret", "ConfigMap", "PersistentVolumeClaim"}
+    assert {obj["kind"] for obj in objects} == {"Secret", "ConfigMap", "PersistentVolumeClaim", "NetworkPolicy"}
     assert_valid_kubernetes(objects, [k8s_version])
 
 
