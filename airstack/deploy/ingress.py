@@ -19,6 +19,7 @@ A preview gets none of it: it would claim integration's host (an Ingress per pre
 
 from __future__ import annotations
 
+import ipaddress
 import shlex
 
 from airstack.settings.ingress import Ingress
@@ -28,6 +29,19 @@ from airstack.settings.ingress import Ingress
 API_SERVER = ("airflow", "api-server")
 PROXY_HEADERS = "--proxy-headers"
 TRUSTED_PEERS_VARIABLE = "FORWARDED_ALLOW_IPS"  # the api-server pod's (uvicorn), not a CI variable
+# The api-server's NetworkPolicy peer for Airflow's own pods (charts/airflow/values.yaml's first peer): task pods
+# and Celery workers reach its Execution API, whatever admits the ingress.
+AIRFLOW_PODS = {"podSelector": {"matchLabels": {"tier": "airflow"}}}
+
+
+def network_policy(ingress: Ingress) -> dict:
+    """The api-server's NetworkPolicy sources: Airflow's pods and the trusted proxies' addresses (an ALB with IP
+    targets connects from its subnets), or {} to keep the values file's (no proxy named)."""
+    if not ingress.trusted_proxies:
+        return {}
+    peers = [AIRFLOW_PODS, *({"ipBlock": {"cidr": str(ipaddress.ip_network(c, strict=False))}}
+                             for c in ingress.trusted_proxies)]
+    return {"networkPolicy": {"ingress": {"from": peers}}}
 
 
 def api_server_args(ingress: Ingress) -> list[str]:
@@ -47,7 +61,7 @@ def chart_values(ingress: Ingress | None, preview: bool = False) -> dict:
                    "annotations": dict(ingress.annotations)}
     if ingress.class_name:
         api_ingress["ingressClassName"] = ingress.class_name
-    api_server: dict = {"args": api_server_args(ingress)}
+    api_server: dict = {"args": api_server_args(ingress), **network_policy(ingress)}
     if ingress.trusted_proxies:
         api_server["env"] = [{"name": TRUSTED_PEERS_VARIABLE, "value": ",".join(ingress.trusted_proxies)}]
     return {

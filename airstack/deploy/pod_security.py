@@ -4,7 +4,7 @@ The chart gives its own containers ``securityContexts.containers`` (charts/airfl
 containers the deploy adds (:mod:`airstack.deploy.schema_wait`'s wait-for-migrations, the api-server's
 sync-users) are passed through as written, so :func:`harden` gives each the same: the runtime image's user
 (non-root), no privilege escalation, every capability dropped, the runtime's seccomp profile. checkov checks
-the rendered result (tests/deploy/test_chart_security.py).
+the rendered result (tests/deploy/charts/test_chart_security.py).
 """
 
 from __future__ import annotations

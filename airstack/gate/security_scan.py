@@ -7,7 +7,7 @@ it cannot share the dev lock. ``AIRSTACK_CHECKOV`` names another ``checkov`` exe
 
 - ``iac``: the CloudFormation templates (``infra/cloudformation/``, the bootstrap stack too) and the images'
   Dockerfiles (``images/*/Dockerfile``); the lint lane runs it (airstack.lint).
-- ``kubernetes DIR``: rendered manifests; tests/deploy/test_chart_security.py renders both charts for every
+- ``kubernetes DIR``: rendered manifests; tests/deploy/charts/test_chart_security.py renders both charts for every
   deployed environment, with the deploy's payload, and runs it in the charts lane.
 
 A failed check fails unless it is waived, next to what it waives:

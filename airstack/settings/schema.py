@@ -262,7 +262,7 @@ class Airflow(_Model):
         # The message never repeats the value: it is a secret.
         if value is not None and not (urlsplit(value).scheme and urlsplit(value).netloc):
             raise ValueError("not a broker URL (e.g. rediss://host:6379/0)")
-        if value is not None and (wrong := broker_url.problems(value)):  # TLS and the AUTH token (README "Security")
+        if value is not None and (wrong := broker_url.problems(value)):  # TLS and the AUTH token (docs/security.md)
             raise ValueError("; ".join(wrong))
         return value
 

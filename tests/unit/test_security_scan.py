@@ -1,4 +1,5 @@
-"""airstack/gate/security_scan.py's pure parts: checkov's report read, waivers loaded and judged, docs/security.md's table."""
+"""airstack/gate/security_scan.py's pure parts: checkov's report read, waivers loaded and judged, docs/security.md's
+table."""
 
 from __future__ import annotations
 
@@ -84,7 +85,7 @@ def test_checkov_reports_are_read_whether_one_a_list_or_one_per_folder():
 
 
 def test_the_readme_lists_every_waiver_with_its_reason():
-    """docs/security.md's security table is `python -m airstack.gate.security_scan table`: the waivers cannot drift from it."""
+    """docs/security.md's table is `python -m airstack.gate.security_scan table`: the waivers cannot drift from it."""
     root = paths.repo_root()
     assert security_scan.table(root) in (root / "docs" / "security.md").read_text()
     assert len(security_scan.inline_waivers(root)) >= 1 and security_scan.load_waivers(root / security_scan.WAIVERS)

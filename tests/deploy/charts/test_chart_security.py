@@ -17,6 +17,7 @@ import yaml
 
 from airstack.gate import security_scan
 from airstack.deploy import pod_security, schema_wait
+from airstack.deploy import config
 from airstack.settings.deploy_file import AirflowOptions
 from tests.deploy.charts import render as charts
 
@@ -35,7 +36,8 @@ def executors() -> list[str]:
 
 def official_objects(chart, env: str, executor: str) -> list[dict]:
     store = {"base": "s3://bucket-x/prefix"}
-    options = AirflowOptions(executor=executor, remote_logging=store, storage=store,
+    ingress = config.load(charts.ROOT, env).spec.airflow.ingress  # as deployed: its ingress and trusted proxies
+    options = AirflowOptions(executor=executor, remote_logging=store, storage=store, ingress=ingress,
                              metrics={"statsd": True, "prometheus_rules": True})
     tgt = charts.deploy_helm.Target("airflow", "airflow-platform", "airflow")
     payload = charts.deploy_helm.airflow_values(
@@ -62,7 +64,6 @@ def manifests(platform_chart, official_chart_release, tmp_path_factory) -> dict[
             (folder / f"{env}-{executor}.yaml").write_text(yaml.safe_dump_all(objects))
     rendered["folder"] = folder
     return rendered
-
 
 
 def pods(objects: list[dict]) -> dict[str, dict]:
@@ -101,18 +102,34 @@ def test_only_the_scheduler_mounts_a_service_account_token(manifests):
         assert mounting <= {"airflow-scheduler", "airflow-worker"}, (name, mounting)
 
 
+def _admits(peer: dict, labels: dict) -> bool:
+    """Whether a same-namespace podSelector peer selects a pod with ``labels``."""
+    selector = (peer.get("podSelector") or {}).get("matchLabels")
+    return "namespaceSelector" not in peer and selector is not None and selector.items() <= labels.items()
+
+
 def test_ingress_reaches_only_the_api_server(manifests):
-    """The platform chart denies all ingress in the namespace; the api-server admits the ingress controller's
-    namespace only (policies add up: no other pod is reachable from outside Airflow)."""
+    """The platform chart denies all ingress in the namespace; the api-server admits the ingress's addresses (each
+    environment's trusted proxies: its ALB's subnets) and Airflow's own pods, whose task pods and Celery workers
+    call its Execution API (policies add up: no other pod is reachable from outside Airflow)."""
     for name, objects in manifests.items():
         if name == "folder":
             continue
+        env = name.split("-")[0]
         policies = {o["metadata"]["name"]: o["spec"] for o in objects if o["kind"] == "NetworkPolicy"}
         deny = policies["platform-default-deny-ingress"]
         assert (deny["podSelector"], deny["policyTypes"], deny.get("ingress")) == ({}, ["Ingress"], None)
         api = policies["airflow-api-server-policy"]
         sources = [peer for rule in api["ingress"] for peer in rule["from"]]
-        assert sources == [{"namespaceSelector": {"matchLabels": {"kubernetes.io/metadata.name": "ingress-nginx"}}}]
+        proxies = config.load(charts.ROOT, env).spec.airflow.ingress.trusted_proxies
+        assert proxies and [p["ipBlock"]["cidr"] for p in sources if "ipBlock" in p] == proxies, (name, sources)
+        assert not [p for p in sources if "namespaceSelector" in p], (name, sources)
+        workers = [o["spec"]["template"]["metadata"]["labels"] for o in objects
+                   if o["kind"] in ("Deployment", "StatefulSet") and o["metadata"]["name"] == "airflow-worker"]
+        task_pod = charts.load_all(next(o["data"]["pod_template_file.yaml"] for o in objects
+                                        if o["kind"] == "ConfigMap" and "pod_template_file.yaml" in o.get("data", {})))
+        for labels in [*workers, *(doc["metadata"]["labels"] for doc in task_pod if doc)]:
+            assert any(_admits(peer, labels) for peer in sources), (name, labels, sources)
         for other, spec in policies.items():  # no other policy admits another namespace
             for rule in spec.get("ingress") or []:
                 if other != "airflow-api-server-policy":
