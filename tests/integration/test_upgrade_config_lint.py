@@ -52,7 +52,9 @@ def test_the_api_servers_oidc_config_is_part_of_what_is_linted(tmp_path):
     assert config == (root / helm_values.OIDC_CONFIG).read_text()
     assert json.loads(env["AIRSTACK_OIDC"])["client_id"] == "airflow-integration"
     assert env["AIRSTACK_OIDC_CLIENT_SECRET"] == deployed.SECRET_PLACEHOLDER  # from a Secret: never decrypted
-    assert deployed.api_server(deployed.chart_values(root, "production")) == (None, {})  # no OIDC there
+    config, env = deployed.api_server(deployed.chart_values(root, "production"))  # no OIDC there
+    assert config is None and not [name for name in env if name.startswith("AIRSTACK_OIDC")], env
+    assert set(env) == {"FORWARDED_ALLOW_IPS"}  # the ingress's trusted proxies (airstack/deploy/ingress.py)
     for name in ("integration", "production"):  # webserver_config.py loads with this Airflow and FAB
         findings = lint(root, name, tmp_path)
         assert [f for f in findings if not f.startswith(INFORMATIONAL)] == [], (name, findings)
