@@ -9,8 +9,9 @@
   could not run);
 - :mod:`.release`: release records (what a deploy shipped), promotion checks, the difference of two records;
 - :mod:`.cloudformation`: stacks through change sets (a package: templates, changesets, report, errors, stacks);
-- :mod:`.helm_values`: both Helm releases as argv and stdin values (pure); :mod:`.helm_binary`: the
-  ``helm`` binary through :mod:`airstack.proc`;
+- :mod:`.target`: where an environment's releases go; :mod:`.chart_values`: both releases' stdin values (pure);
+  :mod:`.auth_policy`: FAB, never SimpleAuthManager (pure); :mod:`.masking`: Secret values in manifests, masked;
+- :mod:`.helm_binary`: the ``helm`` binary through :mod:`airstack.proc`, and its argv;
 - :mod:`.dagdeploy`: ``deploy ENV --dags`` and the DAG bundle step of a full deploy (the bundle
   itself, GitDagBundle on a per-environment deploy ref: :mod:`airstack.dag_bundles`);
 - :mod:`.previews`: which previews outlived their branch; :mod:`.preview_access`,

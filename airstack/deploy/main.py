@@ -22,7 +22,7 @@ from rich.console import Console
 
 from airstack import cli, paths, verdict
 from airstack.deploy import config, guards, ingress, preflight, preview_access
-from airstack.deploy import helm_values as helm_plan
+from airstack.deploy import auth_policy, chart_values, helm_binary, target
 from airstack.deploy.guards import GuardError
 from airstack.deploy.shipping import Images, Promotion, copy_promoted, images, plan_promotion, write_record
 from airstack.errors import AirstackError, ConfigError
@@ -84,7 +84,7 @@ def check_auth(root: Path, env: config.Environment) -> None:
             files.append((name, yaml.safe_load((root / name).read_text()) or {}))
         except yaml.YAMLError as exc:
             raise ConfigError(f"{name}: not valid YAML: {getattr(exc, 'problem', exc)}") from None
-    problems = helm_plan.auth_problems(files)
+    problems = auth_policy.auth_problems(files)
     if problems:
         raise ConfigError("\n".join(f"{env.file}: helm.airflow.values: {p}" for p in problems))
 
@@ -114,7 +114,7 @@ def helm_releases(root: Path, env: config.Environment, args, imgs: Images | None
     spec = env.spec.helm
     if spec is None or imgs is None:
         return "", {}
-    tgt = helm_plan.target(spec, config.preview_name(args.branch or _branch(root)) if args.preview else None)
+    tgt = target.target(spec, config.preview_name(args.branch or _branch(root)) if args.preview else None)
     settings = store.load(root, env.name)  # decrypted in memory only
     if tgt.preview:  # its own metadata database, never integration's: made before anything of the preview changes
         settings = preview_db.provision(settings, tgt.namespace, f"settings/{env.name}/secret.yaml", args.dry_run)
@@ -124,12 +124,12 @@ def helm_releases(root: Path, env: config.Environment, args, imgs: Images | None
     console.rule(f"Helm (context {spec.kube_context}, namespace {tgt.namespace})")
     runtime = imgs.pinned("airflow")  # registry/airflow:tag@sha256:...: every image by digest
     options = env.spec.airflow
-    platform_values = helm_plan.platform_values(settings, tgt, runtime, options)
+    platform_values = chart_values.platform_values(settings, tgt, runtime, options)
     workers = {k: imgs.pinned(k) for k in imgs.refs if k != "airflow"}
-    airflow_values = helm_plan.airflow_values(tgt, runtime, workers, helm_plan.settings_digest(platform_values),
-                                              options, (root / helm_plan.USERS_SCRIPT).read_text(), bundle_values)
-    airflow_values = helm_plan.with_oidc(airflow_values, tgt.airflow_release, settings.airflow.auth.oidc,
-                                         (root / helm_plan.OIDC_CONFIG).read_text())
+    airflow_values = chart_values.airflow_values(tgt, runtime, workers, chart_values.settings_digest(platform_values),
+                                                 options, (root / chart_values.USERS_SCRIPT).read_text(), bundle_values)
+    airflow_values = chart_values.with_oidc(airflow_values, tgt.airflow_release, settings.airflow.auth.oidc,
+                                            (root / chart_values.OIDC_CONFIG).read_text())
     cli = HelmBinary(process_timeout(spec.timeout))  # never killed while Helm waits (a long migration)
     if tgt.preview:
         preview_access.grant(env, tgt, args.dry_run)
@@ -141,10 +141,10 @@ def helm_releases(root: Path, env: config.Environment, args, imgs: Images | None
             continue
         if not confirm(f"the {name} release"):
             raise AirstackError(f"declined: {name} not upgraded")
-        cli.upgrade(helm_plan.upgrade_argv(cli.helm, cli.major, release, name, tgt.namespace, spec.kube_context,
-                                           spec.timeout), values)
+        cli.upgrade(helm_binary.upgrade_argv(cli.helm, cli.major, release, name, tgt.namespace, spec.kube_context,
+                                             spec.timeout), values)
         console.print(f"[green]{name}[/]: upgraded")
-    return helm_plan.settings_digest(platform_values), dags
+    return chart_values.settings_digest(platform_values), dags
 
 
 def _ship(root: Path, env: config.Environment, checks: preflight.Checks, preview: bool,
@@ -256,10 +256,10 @@ def cmd_destroy(args, root: Path) -> int:
         if args.preview:
             return _teardown(root, env, cli, [config.preview_name(args.preview)])
         else:
-            tgt = helm_plan.target(spec)
+            tgt = target.target(spec)
             for name in (tgt.airflow_release, tgt.platform_release):
-                cli.uninstall(helm_plan.uninstall_argv(cli.helm, name, tgt.namespace, spec.kube_context,
-                                                       spec.timeout))
+                cli.uninstall(helm_binary.uninstall_argv(cli.helm, name, tgt.namespace, spec.kube_context,
+                                                         spec.timeout))
                 console.print(f"{name}: uninstalled")
     if env.spec.cloudformation and not args.preview:
         from airstack.deploy import aws

@@ -26,7 +26,7 @@ from pathlib import Path
 from rich.console import Console
 
 from airstack.deploy import config, previews
-from airstack.deploy import helm_values as helm_plan
+from airstack.deploy import helm_binary, target
 from airstack.errors import AirstackError
 
 console = Console(highlight=False, soft_wrap=True)  # one line each, however long
@@ -47,10 +47,10 @@ class Outcome:
         return f"{namespace}: {self.what}: {state}" + (f": {self.detail}" if self.detail else "")
 
 
-def prefixes(options, tgt: helm_plan.Target) -> list[tuple[str, str]]:
+def prefixes(options, tgt: target.Target) -> list[tuple[str, str]]:
     """(bucket, key prefix) of each bucket the preview's pods write to: ``previews/<namespace>/`` (pure)."""
     buckets = [config.bucket_of(store.base) for store in (options.remote_logging, options.storage) if store]
-    return [(bucket, f"{helm_plan.PREVIEW_PREFIX}/{tgt.namespace}/") for bucket in dict.fromkeys(buckets)]
+    return [(bucket, f"{target.PREVIEW_PREFIX}/{tgt.namespace}/") for bucket in dict.fromkeys(buckets)]
 
 
 def delete_prefix(s3, bucket: str, prefix: str) -> int:
@@ -132,7 +132,7 @@ def _release(ctx: Context, name: str, namespace: str) -> bool:
         ctx.releases = set(ctx.helm.releases(spec.kube_context))
     if (name, namespace) not in ctx.releases:
         return False
-    ctx.helm.uninstall(helm_plan.uninstall_argv(ctx.helm.helm, name, namespace, spec.kube_context, spec.timeout))
+    ctx.helm.uninstall(helm_binary.uninstall_argv(ctx.helm.helm, name, namespace, spec.kube_context, spec.timeout))
     return True
 
 
@@ -201,7 +201,7 @@ def parts(ctx: Context, namespace: str) -> list[tuple[str, Callable[[], str | bo
     from airstack.deploy import preview_db
 
     env, spec = ctx.env, ctx.env.spec.helm
-    tgt = helm_plan.target(spec, namespace)
+    tgt = target.target(spec, namespace)
     found = [(f"release {name}", lambda name=name: _release(ctx, name, tgt.namespace))
              for name in (tgt.airflow_release, tgt.platform_release)]
     found.append(("pod identity", lambda: _pod_identity(ctx, namespace)))

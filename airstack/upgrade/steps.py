@@ -10,7 +10,7 @@ import sys
 from pathlib import Path
 
 from airstack import lint, proc
-from airstack.deploy.helm_values import OIDC_CONFIG
+from airstack.deploy.chart_values import OIDC_CONFIG
 from airstack.errors import AirstackError
 from airstack.upgrade import dagresults, deployed, locks
 

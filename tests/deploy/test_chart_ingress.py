@@ -13,9 +13,9 @@ import yaml
 
 from airstack.cli import run_main
 from airstack.deploy import config
-from airstack.deploy import helm_values as deploy_helm
+from airstack.deploy import chart_values, target
 from airstack.deploy import main as deploy_main
-from airstack.deploy.helm_values import merge_values
+from airstack.deploy.chart_values import merge_values
 from airstack.settings.deploy_file import AirflowOptions
 from airstack.settings.ingress import Ingress
 from airstack.settings.schema import parse_settings
@@ -28,15 +28,15 @@ RUNTIME = "registry.example/airflow:0123abcd"
 
 def rendered(chart, env: str, options: AirflowOptions, preview: bool = False, oidc: bool = False) -> list[dict]:
     release = "airflow-feature-x" if preview else "airflow"
-    tgt = deploy_helm.Target(release, f"{release}-platform", release, preview)
-    payload = deploy_helm.airflow_values(tgt, RUNTIME, {}, "digest", options, users_script="print()")
+    tgt = target.Target(release, f"{release}-platform", release, preview)
+    payload = chart_values.airflow_values(tgt, RUNTIME, {}, "digest", options, users_script="print()")
     if oidc:
         settings = parse_settings({"airflow": {"auth": {"oidc": {
             "provider": "sso", "client_id": "airflow", "client_secret": "s3cret-value-1234",
             "server_metadata_url": "https://idp.example.com/.well-known/openid-configuration",
             "default_role": "Viewer"}}}},
             "settings/integration/secret.yaml")
-        payload = deploy_helm.with_oidc(payload, release, settings.airflow.auth.oidc, "# config\n")
+        payload = chart_values.with_oidc(payload, release, settings.airflow.auth.oidc, "# config\n")
     assert official_chart.unknown_keys(pinned_schema(), payload) == []
     out = chart.render(values=merge_values(official_values(env), payload), name=release, namespace=release,
                        is_install=True)

@@ -29,8 +29,8 @@ import kubernetes_validate
 import pytest
 import yaml
 
-from airstack.deploy import helm_values as deploy_helm
-from airstack.deploy.helm_values import merge_values
+from airstack.deploy import auth_policy, chart_values, target
+from airstack.deploy.chart_values import merge_values
 from airstack import dag_bundles as bundles
 from airstack import verdict
 from airstack.deploy import config
@@ -364,8 +364,8 @@ def _every_option() -> list[AirflowOptions]:
 @pytest.mark.parametrize("options", _every_option(), ids=lambda o: o.executor)
 def test_the_deploy_payload_only_uses_keys_of_the_pinned_chart(options):
     """What the deploy pipes to the official chart, whatever deploy.yaml switches on, uses its keys only."""
-    values = deploy_helm.airflow_values(deploy_helm.Target("airflow", "airflow-platform", "airflow"),
-                                        "reg/airflow:tag", {"etl-basic": "reg/etl-basic:t"}, "digest", options)
+    values = chart_values.airflow_values(target.Target("airflow", "airflow-platform", "airflow"),
+                                         "reg/airflow:tag", {"etl-basic": "reg/etl-basic:t"}, "digest", options)
     assert official_chart.unknown_keys(pinned_schema(), values) == []
     assert {path for path, _ in leaf_paths(values) if _verified(path, DEPLOY_KEYS)}, "the payload sets no deploy key"
 
@@ -429,11 +429,11 @@ def test_official_values_match_the_runtime_lock():
     assert pinned and values["airflowVersion"] == pinned == values["defaultAirflowTag"]
     assert load_yaml(PLATFORM / "Chart.yaml")["appVersion"] == pinned
     # Deploys run FAB's auth manager: its provider is in the runtime lock (so in the runtime image).
-    assert values["config"]["core"]["auth_manager"] == deploy_helm.FAB_AUTH_MANAGER
+    assert values["config"]["core"]["auth_manager"] == auth_policy.FAB_AUTH_MANAGER
     assert re.search(r"^apache-airflow-providers-fab==", (ROOT / "requirements" / "runtime.txt").read_text(), re.M)
     assert values["createUserJob"]["enabled"] is False  # users come from settings, not a default password
     for env in ENVIRONMENTS:
-        assert deploy_helm.auth_problems([("values.yaml", values),
+        assert auth_policy.auth_problems([("values.yaml", values),
                                           (f"values-{env}.yaml", load_yaml(OFFICIAL / f"values-{env}.yaml"))]) == []
 
 
@@ -544,9 +544,9 @@ def render_official(chart: helm_python.Chart, env: str, options: AirflowOptions,
 
 @functools.cache
 def _render_official(chart: helm_python.Chart, env: str, options: AirflowOptions, release: str) -> list[dict]:
-    tgt = deploy_helm.Target(release, f"{release}-platform", release)
-    payload = deploy_helm.airflow_values(tgt, "registry.example/airflow:0123abcd", {"etl-basic": "r/e:t"},
-                                         "digest", options, dag_bundles=dag_bundles(release))
+    tgt = target.Target(release, f"{release}-platform", release)
+    payload = chart_values.airflow_values(tgt, "registry.example/airflow:0123abcd", {"etl-basic": "r/e:t"},
+                                          "digest", options, dag_bundles=dag_bundles(release))
     rendered = chart.render(values=merge_values(official_values(env), payload), name=release, namespace=release,
                             is_install=True)
     return [doc for path, text in sorted(rendered.items()) if not path.endswith("NOTES.txt")
@@ -635,10 +635,10 @@ def test_the_official_chart_renders_no_secret_of_its_own(official_chart_release,
 def test_api_server_pods_sync_users_from_the_platform_secrets(official_chart_release, platform_chart, env):
     """The sync-users init container renders as the deploy builds it (the chart passes init containers
     through `tpl`), and every Secret it reads is one the platform chart makes from settings."""
-    script = (ROOT / deploy_helm.USERS_SCRIPT).read_text()
-    tgt = deploy_helm.Target("airflow", "airflow-platform", "airflow")
-    payload = deploy_helm.airflow_values(tgt, "registry.example/airflow:0123abcd", {}, "digest",
-                                         users_script=script)
+    script = (ROOT / chart_values.USERS_SCRIPT).read_text()
+    tgt = target.Target("airflow", "airflow-platform", "airflow")
+    payload = chart_values.airflow_values(tgt, "registry.example/airflow:0123abcd", {}, "digest",
+                                          users_script=script)
     rendered = official_chart_release.render(values=merge_values(official_values(env), payload), name="airflow",
                                              namespace="airflow", is_install=True)
     objects = [d for p, t in rendered.items() if not p.endswith("NOTES.txt") for d in load_all(t)]
@@ -647,7 +647,7 @@ def test_api_server_pods_sync_users_from_the_platform_secrets(official_chart_rel
     (init,) = [c for c in api["spec"]["template"]["spec"]["initContainers"] if c["name"] == "sync-users"]
     assert init["args"] == [script] and init["image"] == "registry.example/airflow:0123abcd"
     config_map = by_kind(objects, "ConfigMap")["airflow-config"]["data"]["airflow.cfg"]
-    assert f"auth_manager = {deploy_helm.FAB_AUTH_MANAGER}" in config_map
+    assert f"auth_manager = {auth_policy.FAB_AUTH_MANAGER}" in config_map
     made = by_kind(render(platform_chart, platform_values(env, random_payload())), "Secret")
     for item in init["env"]:
         if "valueFrom" in item:
@@ -657,8 +657,8 @@ def test_api_server_pods_sync_users_from_the_platform_secrets(official_chart_rel
 
 def test_the_secret_check_finds_the_nil_broker_secret(official_chart_release):
     """Without the deploy's data.brokerUrlSecretName, 1.19.0 renders a Secret whose value is nil."""
-    values = merge_values(official_values("integration"), deploy_helm.airflow_values(
-        deploy_helm.Target("airflow", "airflow-platform", "airflow"), "r/airflow:t", {}, "d"))
+    values = merge_values(official_values("integration"), chart_values.airflow_values(
+        target.Target("airflow", "airflow-platform", "airflow"), "r/airflow:t", {}, "d"))
     del values["data"]["brokerUrlSecretName"]
     rendered = official_chart_release.render(values=values, name="airflow", namespace="airflow", is_install=True)
     objects = [d for p, t in rendered.items() if not p.endswith("NOTES.txt") for d in load_all(t)]
@@ -699,7 +699,7 @@ def test_the_longest_preview_name_fits_every_derived_name(official_chart_release
     and the platform chart derive from it, with every option on, fits Kubernetes' limits."""
     release = config.preview_name("feature/" + "x" * 100)  # cut to 33 characters, then -<6-char hash>
     assert len(release) == config.PREVIEW_NAME_MAX
-    tgt = deploy_helm.target(load_deploy("integration").helm, release)
+    tgt = target.target(load_deploy("integration").helm, release)
     objects = render_official(official_chart_release, "production", every_option(executor), release=release)
     objects += platform_chart_objects(platform_chart, tgt)
     if executor == "KubernetesExecutor":
@@ -718,7 +718,7 @@ def test_the_name_check_finds_a_53_character_release(official_chart_release):
     assert f"Job/{release}-run-airflow-migrations: name of 76 > 63" in problems
 
 
-def platform_chart_objects(chart: helm_python.Chart, tgt: deploy_helm.Target) -> list[dict]:
+def platform_chart_objects(chart: helm_python.Chart, tgt: target.Target) -> list[dict]:
     payload = random_payload(tgt.airflow_release)
     rendered = chart.render(values=platform_values("integration", payload), name=tgt.platform_release,
                             namespace=tgt.namespace, is_install=True)
