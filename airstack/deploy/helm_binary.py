@@ -117,6 +117,8 @@ class HelmError(AirstackError):
 
 
 class HelmBinary:
+    """``helm`` as a deploy runs it: each method builds its own argv (above) from names, and gives values on stdin."""
+
     def __init__(self, timeout_seconds: float = 1800) -> None:
         self.helm = proc.which("helm", HINT)
         self.timeout = timeout_seconds
@@ -135,11 +137,15 @@ class HelmBinary:
         out = self._run([self.helm, "plugin", "list"], check=False)
         return out.returncode == 0 and any(line.split()[:1] == ["diff"] for line in out.stdout.splitlines()[1:])
 
-    def upgrade(self, argv: list[str], values: dict) -> str:
+    def upgrade(self, release: Release_, name: str, namespace: str, kube_context: str, timeout: str,
+                values: dict) -> str:
+        """``helm upgrade --install`` of ``release`` as ``name`` (:func:`upgrade_argv`), ``values`` on stdin."""
+        argv = upgrade_argv(self.helm, self.major, release, name, namespace, kube_context, timeout)
         return self._run(argv, stdin=to_stdin(values)).stdout
 
-    def uninstall(self, argv: list[str]) -> str:
-        return self._run(argv).stdout
+    def uninstall(self, name: str, namespace: str, kube_context: str, timeout: str) -> str:
+        """``helm uninstall`` (:func:`uninstall_argv`): waits, and an absent release is no error."""
+        return self._run(uninstall_argv(self.helm, name, namespace, kube_context, timeout)).stdout
 
     def releases(self, kube_context: str) -> list[tuple[str, str]]:
         """(name, namespace) of every release the context's cluster holds."""
@@ -149,16 +155,14 @@ class HelmBinary:
         except (ValueError, KeyError, TypeError):
             raise HelmError(f"helm list gave no JSON list of releases: {out.strip()[:200]!r}") from None
 
-    def diff(self, release, name: str, namespace: str, context: str, values: dict) -> tuple[bool, str]:
+    def diff(self, release: Release_, name: str, namespace: str, context: str, values: dict) -> tuple[bool, str]:
         """(changed, text): the helm-diff plugin where installed, else ``helm template`` against the release."""
         if self.has_diff_plugin:
-            out = self._run(diff_argv(self.helm, release, name, namespace, context), to_stdin(values),
-                            check=False)
+            out = self._run(diff_argv(self.helm, release, name, namespace, context), to_stdin(values), check=False)
             if out.returncode not in (0, 2):
                 raise HelmError(f"helm diff failed: {(out.stderr.strip().splitlines() or [''])[-1]}")
             return out.returncode == 2, out.stdout
-        rendered = self._run(template_argv(self.helm, release, name, namespace, context),
-                             to_stdin(values)).stdout
+        rendered = self._run(template_argv(self.helm, release, name, namespace, context), to_stdin(values)).stdout
         deployed = self._run(get_manifest_argv(self.helm, name, namespace, context), check=False)
         before = masking.mask_secrets(deployed.stdout) if deployed.returncode == 0 else []
         after = masking.mask_secrets(_without_hooks(rendered))

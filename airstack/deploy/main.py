@@ -22,7 +22,7 @@ from rich.console import Console
 
 from airstack import cli, paths, verdict
 from airstack.deploy import config, guards, ingress, preflight, preview_access
-from airstack.deploy import auth_policy, chart_values, helm_binary, target
+from airstack.deploy import auth_policy, chart_values, target
 from airstack.deploy.guards import GuardError
 from airstack.deploy.shipping import Images, Promotion, copy_promoted, images, plan_promotion, write_record
 from airstack.errors import AirstackError, ConfigError
@@ -141,8 +141,7 @@ def helm_releases(root: Path, env: config.Environment, args, imgs: Images | None
             continue
         if not confirm(f"the {name} release"):
             raise AirstackError(f"declined: {name} not upgraded")
-        cli.upgrade(helm_binary.upgrade_argv(cli.helm, cli.major, release, name, tgt.namespace, spec.kube_context,
-                                             spec.timeout), values)
+        cli.upgrade(release, name, tgt.namespace, spec.kube_context, spec.timeout, values)
         console.print(f"[green]{name}[/]: upgraded")
     return chart_values.settings_digest(platform_values), dags
 
@@ -258,8 +257,7 @@ def cmd_destroy(args, root: Path) -> int:
         else:
             tgt = target.target(spec)
             for name in (tgt.airflow_release, tgt.platform_release):
-                cli.uninstall(helm_binary.uninstall_argv(cli.helm, name, tgt.namespace, spec.kube_context,
-                                                         spec.timeout))
+                cli.uninstall(name, tgt.namespace, spec.kube_context, spec.timeout)
                 console.print(f"{name}: uninstalled")
     if env.spec.cloudformation and not args.preview:
         from airstack.deploy import aws

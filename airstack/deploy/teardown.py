@@ -26,7 +26,7 @@ from pathlib import Path
 from rich.console import Console
 
 from airstack.deploy import config, previews
-from airstack.deploy import helm_binary, target
+from airstack.deploy import target
 from airstack.errors import AirstackError
 
 console = Console(highlight=False, soft_wrap=True)  # one line each, however long
@@ -132,7 +132,7 @@ def _release(ctx: Context, name: str, namespace: str) -> bool:
         ctx.releases = set(ctx.helm.releases(spec.kube_context))
     if (name, namespace) not in ctx.releases:
         return False
-    ctx.helm.uninstall(helm_binary.uninstall_argv(ctx.helm.helm, name, namespace, spec.kube_context, spec.timeout))
+    ctx.helm.uninstall(name, namespace, spec.kube_context, spec.timeout)
     return True
 
 
