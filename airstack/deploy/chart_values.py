@@ -188,7 +188,7 @@ def airflow_values(tgt: Target, runtime_image: str, worker_images: dict[str, str
                    dag_bundles: list[dict] | None = None) -> dict:
     """The official chart's stdin values: the runtime image by content tag, the settings Secrets' names,
     what deploy.yaml's ``airflow`` section switches on, (given its script) the users' sync and (given them)
-    the DAG bundles (:func:`airstack.dag_bundles.config_list`: the chart writes them to airflow.cfg)."""
+    the DAG bundles (:func:`airstack.git_bundle.config_list`: the chart writes them to airflow.cfg)."""
     options = options or AirflowOptions()
     celery = options.executor == CELERY
     values = render.chart_values(tgt.airflow_release)

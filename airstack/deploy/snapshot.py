@@ -180,7 +180,7 @@ def _running_schema(env) -> tuple[dict[str, str] | None, str]:
 def before_helm(root: Path, env, args) -> Snapshot | None:
     """A protected environment's snapshot before a deploy whose charts may migrate its database; None where none
     is needed (or in a dry run, which says what it would do). A SnapshotError or ConfigError stops the deploy."""
-    from airstack import dag_bundles
+    from airstack import git_bundle
     from airstack.deploy import aws
     from airstack.deploy.cloudformation import load_template
 
@@ -213,7 +213,7 @@ def before_helm(root: Path, env, args) -> Snapshot | None:
         console.print(f"would snapshot {target} before Helm: the deploy may migrate its schema ({reason}{note})")
         return None
     db = find()
-    commit = dag_bundles.head_commit(root)
+    commit = git_bundle.head_commit(root)
     snapshot = snapshot_id(db.instance, commit, datetime.now(timezone.utc))
     console.print(f"{env.name}: the deploy may migrate the schema ({reason}{note}): snapshot {snapshot} of "
                   f"{db.instance}...")

@@ -156,12 +156,12 @@ def _database(ctx: Context, namespace: str) -> bool:
 
 
 def _deploy_ref(ctx: Context, namespace: str, ref: str) -> bool:
-    from airstack import dag_bundles as bundles
+    from airstack import git_bundle
 
-    url = bundles.remote_url(ctx.root, ctx.env.spec.airflow.dag_bundle)
-    if bundles.remote_version(ctx.root, url, ref) is None:
+    url = git_bundle.remote_url(ctx.root, ctx.env.spec.airflow.dag_bundle)
+    if git_bundle.remote_version(ctx.root, url, ref) is None:
         return False
-    bundles.delete(ctx.root, url, ref)
+    git_bundle.delete(ctx.root, url, ref)
     return True
 
 
@@ -180,15 +180,15 @@ def _s3_prefix(ctx: Context, bucket: str, prefix: str) -> str | bool:
 def ref_namespaces(root: Path, env: config.Environment) -> set[str]:
     """Previews that still have a deploy ref on the DAG bundle's remote (``destroy --merged`` finds those whose
     releases are gone, e.g. destroyed before destroy removed everything, by these too); none if it cannot say."""
-    from airstack import dag_bundles as bundles
+    from airstack import git_bundle
 
     bundle = env.spec.airflow.dag_bundle
     if bundle is None or bundle.kind != "git":
         return set()
-    prefix = bundles.deploy_ref(env.name, "x").rsplit("/", 1)[0]
+    prefix = git_bundle.deploy_ref(env.name, "x").rsplit("/", 1)[0]
     try:
-        found = bundles.remote_branches(root, bundles.remote_url(root, bundle), prefix)
-    except bundles.BundleError as exc:
+        found = git_bundle.remote_branches(root, git_bundle.remote_url(root, bundle), prefix)
+    except git_bundle.BundleError as exc:
         console.print(f"[yellow]warning[/]: previews judged by their releases only: {exc}")
         return set()
     names = {ref.rsplit("/", 1)[-1] for ref in found}
@@ -197,7 +197,7 @@ def ref_namespaces(root: Path, env: config.Environment) -> set[str]:
 
 def parts(ctx: Context, namespace: str) -> list[tuple[str, Callable[[], str | bool | None]]]:
     """(what, action) of each part of one preview, in order (nothing runs here)."""
-    from airstack import dag_bundles as bundles
+    from airstack import git_bundle
     from airstack.deploy import preview_db
 
     env, spec = ctx.env, ctx.env.spec.helm
@@ -211,7 +211,7 @@ def parts(ctx: Context, namespace: str) -> list[tuple[str, Callable[[], str | bo
                   lambda: ctx.kubectl.delete_namespace(namespace, spec.kube_context, spec.timeout)))
     bundle = env.spec.airflow.dag_bundle
     if bundle is not None and bundle.kind == "git":
-        ref = bundles.deploy_ref(env.name, namespace)
+        ref = git_bundle.deploy_ref(env.name, namespace)
         found.append((f"deploy ref {ref}", lambda: _deploy_ref(ctx, namespace, ref)))
     for bucket, prefix in prefixes(env.spec.airflow, tgt):
         found.append((f"s3://{bucket}/{prefix}", lambda b=bucket, p=prefix: _s3_prefix(ctx, b, p)))

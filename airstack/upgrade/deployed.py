@@ -64,13 +64,14 @@ def readable_oidc(root: Path, env: str) -> Oidc | None:
 
 def chart_values(root: Path, env: str) -> dict:
     """The official chart's values for ``env``: its files, then the deploy's whole stdin payload."""
-    from airstack import dag_bundles as bundles
+    from airstack import git_bundle
     from airstack.deploy import chart_values, config, target
 
     spec = config.load(root, env).spec
     files = [_values_file(root, rel) for rel in spec.helm.airflow.values]
     tgt, bundle = target.target(spec.helm), spec.airflow.dag_bundle
-    listed = bundles.config_list(bundle, bundles.deploy_ref(env), bundle.repository) if bundle.kind == "git" else None
+    listed = git_bundle.config_list(bundle, git_bundle.deploy_ref(env), bundle.repository) \
+        if bundle.kind == "git" else None
     payload = chart_values.airflow_values(tgt, PLACEHOLDER_IMAGE, {}, "upgrade-rehearsal", spec.airflow,
                                           (root / chart_values.USERS_SCRIPT).read_text(), listed)
     payload = chart_values.with_oidc(payload, tgt.airflow_release, readable_oidc(root, env),

@@ -31,7 +31,7 @@ import yaml
 
 from airstack.deploy import auth_policy, chart_values, target
 from airstack.deploy.chart_values import merge_values
-from airstack import dag_bundles as bundles
+from airstack import git_bundle
 from airstack import verdict
 from airstack.deploy import config
 from airstack.settings.deploy_file import AirflowOptions, DagBundle
@@ -554,10 +554,10 @@ def _render_official(chart: helm_python.Chart, env: str, options: AirflowOptions
 
 
 def dag_bundles(release: str = "airflow") -> list[dict]:
-    """What a deploy passes: the GitDagBundle on the environment's deploy ref (airstack/dag_bundles.py)."""
+    """What a deploy passes: the GitDagBundle on the environment's deploy ref (airstack/git_bundle.py)."""
     bundle = DagBundle(kind="git", repository="https://git.example/team/airflow.git", refresh_interval=30)
-    ref = bundles.deploy_ref("integration", None if release == "airflow" else release)
-    return bundles.config_list(bundle, ref, bundle.repository)
+    ref = git_bundle.deploy_ref("integration", None if release == "airflow" else release)
+    return git_bundle.config_list(bundle, ref, bundle.repository)
 
 
 @pytest.mark.parametrize("env", ENVIRONMENTS)

@@ -20,7 +20,7 @@ LAYERS = {
     "airstack.settings": ("airstack.deploy", "airstack.localenv", "airstack.images", "airstack.bench"),
     "airstack.images": ("airstack.deploy", "airstack.localenv", "airstack.bench"),
     "airstack.localenv": ("airstack.deploy", "airstack.bench"),
-    "airstack.dag_bundles": ("airstack.deploy", "airstack.localenv", "airstack.bench"),
+    "airstack.git_bundle": ("airstack.deploy", "airstack.localenv", "airstack.bench"),
     "airstack.postgres": ("airstack.deploy", "airstack.localenv", "airstack.images", "airstack.settings"),
     "airstack.docker_client": ("airstack.deploy", "airstack.localenv", "airstack.images", "airstack.settings"),
     "airstack.proc": ("airstack.deploy", "airstack.localenv", "airstack.images", "airstack.settings"),
