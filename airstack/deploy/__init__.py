@@ -13,7 +13,8 @@
   :mod:`.auth_policy`: FAB, never SimpleAuthManager (pure); :mod:`.masking`: Secret values in manifests, masked;
 - :mod:`.helm_binary`: the ``helm`` binary through :mod:`airstack.proc`, and its argv;
 - :mod:`.dagdeploy`: ``deploy ENV --dags`` and the DAG bundle step of a full deploy (the bundle
-  itself, GitDagBundle on a per-environment deploy ref: :mod:`airstack.git_bundle`);
+  itself, GitDagBundle on a per-environment deploy ref, shared with the local env: :mod:`airstack.git_bundle`);
+  :mod:`.dag_bundles`: what deploys alone do with the bundle (record entry, DAG-only check, a preview's ref);
 - :mod:`.previews`: which previews outlived their branch; :mod:`.preview_access`,
   :mod:`.pod_identity`: a preview's AWS access (EKS Pod Identity);
 - :mod:`.aws`: the one boto3 client factory;

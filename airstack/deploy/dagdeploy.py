@@ -25,7 +25,7 @@ from rich.console import Console
 
 from airstack import proc
 from airstack import git_bundle
-from airstack.deploy import config, guards, release
+from airstack.deploy import config, dag_bundles, guards, release
 from airstack.errors import AirstackError, ConfigError
 from airstack.settings.deploy_file import DagBundle
 
@@ -78,7 +78,7 @@ def own_version(root: Path, env: config.Environment, current: release.Record | N
             raise ConfigError(f"no release record of {env.name}: deploy {env.name} in full first "
                               f"(nox -s deploy-{env.name}), then DAG changes with --dags")
         return head
-    changed = git_bundle.changed_outside(root, current.commit, head)
+    changed = dag_bundles.changed_outside(root, current.commit, head)
     if changed:
         shown = ", ".join(changed[:5]) + (f" and {len(changed) - 5} more" if len(changed) > 5 else "")
         raise ConfigError(f"--dags ships DAGs only, and since {env.name}'s last full deploy ({current.commit[:12]}) "
@@ -111,7 +111,7 @@ def ship(root: Path, env: config.Environment, ref: str, version: str, dry_run: b
                   + (" (unchanged)" if before == version else ""))
     if dry_run or before == version:
         return
-    git_bundle.ensure_commit(root, url, version, ref)
+    dag_bundles.ensure_commit(root, url, version, ref)
     git_bundle.push(root, url, version, ref)
     console.print(f"[green]dags[/]: {ref} now {version[:12]}: the DAG processor parses it at its next refresh "
                   f"(every {bundle.refresh_interval} s); running DagRuns keep their version")
@@ -142,7 +142,7 @@ def cmd_dags(args, root: Path, env: config.Environment, confirm) -> int:
         raise AirstackError("declined: DAGs not deployed")
     ship(root, env, ref, version, args.dry_run)
     if current is not None and not args.dry_run:
-        record = dataclasses.replace(current, dags=git_bundle.record_entry(bundle, ref, version), deployed_at=_now(),
+        record = dataclasses.replace(current, dags=dag_bundles.record_entry(bundle, ref, version), deployed_at=_now(),
                                      promoted_from=spec.promote_from or "")
         console.print(f"release record: {release.write(s3, spec.records, record)}")
     console.print(f"[green]{env.name}[/]: {'planned (nothing changed)' if args.dry_run else 'DAGs deployed'}")
@@ -160,4 +160,4 @@ def full_deploy(root: Path, env: config.Environment, tgt, source: release.Record
         raise ConfigError("the DAG bundle ships a commit: run the deploy in a git checkout with at least one commit")
     ship(root, env, ref, version, dry_run)
     listed = git_bundle.config_list(bundle, ref, git_bundle.remote_url(root, bundle))
-    return listed, git_bundle.record_entry(bundle, ref, version)
+    return listed, dag_bundles.record_entry(bundle, ref, version)

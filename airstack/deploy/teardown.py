@@ -157,11 +157,12 @@ def _database(ctx: Context, namespace: str) -> bool:
 
 def _deploy_ref(ctx: Context, namespace: str, ref: str) -> bool:
     from airstack import git_bundle
+    from airstack.deploy import dag_bundles
 
     url = git_bundle.remote_url(ctx.root, ctx.env.spec.airflow.dag_bundle)
     if git_bundle.remote_version(ctx.root, url, ref) is None:
         return False
-    git_bundle.delete(ctx.root, url, ref)
+    dag_bundles.delete(ctx.root, url, ref)
     return True
 
 
@@ -181,13 +182,14 @@ def ref_namespaces(root: Path, env: config.Environment) -> set[str]:
     """Previews that still have a deploy ref on the DAG bundle's remote (``destroy --merged`` finds those whose
     releases are gone, e.g. destroyed before destroy removed everything, by these too); none if it cannot say."""
     from airstack import git_bundle
+    from airstack.deploy import dag_bundles
 
     bundle = env.spec.airflow.dag_bundle
     if bundle is None or bundle.kind != "git":
         return set()
     prefix = git_bundle.deploy_ref(env.name, "x").rsplit("/", 1)[0]
     try:
-        found = git_bundle.remote_branches(root, git_bundle.remote_url(root, bundle), prefix)
+        found = dag_bundles.remote_branches(root, git_bundle.remote_url(root, bundle), prefix)
     except git_bundle.BundleError as exc:
         console.print(f"[yellow]warning[/]: previews judged by their releases only: {exc}")
         return set()

@@ -9,6 +9,7 @@ import pytest
 from pydantic import ValidationError
 
 from airstack import git_bundle
+from airstack.deploy import dag_bundles
 from airstack.settings.deploy_file import AirflowOptions, DagBundle
 from airstack.localenv import bundle as local_bundle
 
@@ -38,7 +39,7 @@ def test_a_path_repository_becomes_a_file_url_and_a_url_stays(tmp_path):
 
 
 def test_only_files_under_dags_ship_alone():
-    assert git_bundle.outside(["dags/a.py", "dags/tasks/x/run.py", "charts/airflow/values.yaml", "dagsx/y", ""]) == [
+    assert dag_bundles.outside(["dags/a.py", "dags/tasks/x/run.py", "charts/airflow/values.yaml", "dagsx/y", ""]) == [
         "charts/airflow/values.yaml", "dagsx/y"]
 
 

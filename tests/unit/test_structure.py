@@ -20,6 +20,7 @@ LAYERS = {
     "airstack.settings": ("airstack.deploy", "airstack.localenv", "airstack.images", "airstack.bench"),
     "airstack.images": ("airstack.deploy", "airstack.localenv", "airstack.bench"),
     "airstack.localenv": ("airstack.deploy", "airstack.bench"),
+    # The DAG bundle both deploys and the local env run; what deploys alone do with it: airstack.deploy.dag_bundles.
     "airstack.git_bundle": ("airstack.deploy", "airstack.localenv", "airstack.bench"),
     "airstack.postgres": ("airstack.deploy", "airstack.localenv", "airstack.images", "airstack.settings"),
     "airstack.docker_client": ("airstack.deploy", "airstack.localenv", "airstack.images", "airstack.settings"),
