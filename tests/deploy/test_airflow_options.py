@@ -18,7 +18,8 @@ import yaml
 from airstack.cli import run_main
 from airstack.deploy import config
 from airstack.deploy import chart_values, helm_binary, masking, target
-from airstack.deploy import main as deploy_main
+from airstack.deploy import deployer
+from airstack.deploy.main import main
 from airstack.settings.deploy_file import AirflowOptions
 from airstack.settings.schema import parse_settings
 from tests.helpers import leaves
@@ -204,8 +205,8 @@ def test_bad_airflow_options_are_one_line_before_anything_runs(scratch_repo, hel
     """Each fails before images are built, stacks planned or Helm asked anything."""
     root, _ = scratch_repo
     _edit_deploy_yaml(root, airflow)
-    monkeypatch.setattr(deploy_main, "images", lambda *a: pytest.fail("images built despite a bad deploy.yaml"))
-    assert run_main(deploy_main.main, ["deploy", "integration", "--yes"]) == 1
+    monkeypatch.setattr(deployer, "images", lambda *a: pytest.fail("images built despite a bad deploy.yaml"))
+    assert run_main(main, ["deploy", "integration", "--yes"]) == 1
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and err[0].startswith(f"error: {message}"), err
     assert helm_standin() == [], "helm was called"
@@ -232,9 +233,9 @@ def test_a_celery_deploy_passes_the_broker_url_on_stdin_only(scratch_repo, helm_
     # These references are made up (no image is pushed), digests included: no release record.
     refs = {"airflow": "127.0.0.1:5000/t/airflow:0123456789ab", "etl-basic": "127.0.0.1:5000/t/etl-basic:ab"}
     digests = dict.fromkeys(refs, "sha256:" + "0" * 64)
-    monkeypatch.setattr(deploy_main, "images", lambda *a: deploy_main.Images("127.0.0.1:5000/t", refs, [], digests))
+    monkeypatch.setattr(deployer, "images", lambda *a: deployer.Images("127.0.0.1:5000/t", refs, [], digests))
 
-    assert run_main(deploy_main.main, ["deploy", "integration", "--only", "helm", "--yes"]) == 0, \
+    assert run_main(main, ["deploy", "integration", "--only", "helm", "--yes"]) == 0, \
         capsys.readouterr().err
     calls = helm_standin()
     assert not [c for c in calls if BROKER_URL in " ".join(c["argv"]) or "broker-token" in " ".join(c["argv"])]
