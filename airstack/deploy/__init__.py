@@ -1,6 +1,8 @@
 """Deploys: ``python -m airstack.deploy plan|deploy|destroy ENV`` (``nox -s deploy-*``, ``destroy``).
 
-- :mod:`.main`: the command line and the order of a deploy (images, stacks, DAG bundle, charts, record);
+- :mod:`.main`: the command line only: argv -> one frozen request (:mod:`.request`), then the library call;
+- :mod:`.deployer`: :class:`~.deployer.Deployer`, the order of a deploy (checks, images, stacks, snapshot, DAG
+  bundle, charts, record); :mod:`.destroy`: ``destroy`` (an environment, a preview, the merged previews);
 - :mod:`.config`: what deploys check of ``settings/<env>/deploy.yaml`` beyond the file
   (:mod:`airstack.settings.deploy_file` reads it), and preview names;
 - :mod:`.guards`: what must hold before a protected environment changes;

@@ -19,6 +19,7 @@ from __future__ import annotations
 import dataclasses
 import sys
 from datetime import datetime, timezone
+from collections.abc import Callable
 from pathlib import Path
 
 from rich.console import Console
@@ -117,11 +118,12 @@ def ship(root: Path, env: config.Environment, ref: str, version: str, dry_run: b
                   f"(every {bundle.refresh_interval} s); running DagRuns keep their version")
 
 
-def cmd_dags(args, root: Path, env: config.Environment, confirm) -> int:
-    """``deploy ENV --dags``: the DAG bundle only, then the release record."""
+def deploy_dags(root: Path, env: config.Environment, preview: str | None, dry_run: bool,
+                confirm: Callable[[str], bool]) -> int:
+    """``deploy ENV --dags``: the DAG bundle only (``preview``: that preview's namespace), then the release record."""
     bundle = bundle_of(env)
     spec = env.spec.release
-    s3 = _records(env) if spec is not None and not args.preview else None
+    s3 = _records(env) if spec is not None and not preview else None
     current = release.read(s3, spec.records, env.name) if s3 else None
     promotes = s3 is not None and spec.promote_from is not None
     if promotes:
@@ -131,21 +133,15 @@ def cmd_dags(args, root: Path, env: config.Environment, confirm) -> int:
         version = own_version(root, env, current, recorded=s3 is not None)
         checked_is_shipped(root, version)
         run_checks(root)
-    preview = None
-    if args.preview:
-        branch = args.branch or guards.current_branch(root)
-        if branch in ("", "HEAD"):
-            raise ConfigError("--preview needs a branch: check one out, or give --branch NAME")
-        preview = config.preview_name(branch)
     ref = git_bundle.deploy_ref(env.name, preview)
-    if not args.dry_run and not confirm(f"moving {env.name}'s DAGs to {version[:12]}"):
+    if not dry_run and not confirm(f"moving {env.name}'s DAGs to {version[:12]}"):
         raise AirstackError("declined: DAGs not deployed")
-    ship(root, env, ref, version, args.dry_run)
-    if current is not None and not args.dry_run:
+    ship(root, env, ref, version, dry_run)
+    if current is not None and not dry_run:
         record = dataclasses.replace(current, dags=dag_bundles.record_entry(bundle, ref, version), deployed_at=_now(),
                                      promoted_from=spec.promote_from or "")
         console.print(f"release record: {release.write(s3, spec.records, record)}")
-    console.print(f"[green]{env.name}[/]: {'planned (nothing changed)' if args.dry_run else 'DAGs deployed'}")
+    console.print(f"[green]{env.name}[/]: {'planned (nothing changed)' if dry_run else 'DAGs deployed'}")
     return 0
 
 

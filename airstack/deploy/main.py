@@ -9,6 +9,9 @@ to Helm on stdin, and writes its own release record. The DAG bundle's deploy ref
 ``deploy ENV --dags`` moves only that (:mod:`airstack.deploy.dagdeploy`). ``destroy ENV`` removes an unprotected
 environment, one preview environment (``--preview BRANCH``) or the previews of merged or deleted
 branches (``--merged``).
+
+This module is the command line only: argv becomes one frozen request (:mod:`airstack.deploy.request`), one line
+per mistake, and the library runs it (:class:`airstack.deploy.deployer.Deployer`, :mod:`airstack.deploy.destroy`).
 """
 
 from __future__ import annotations
@@ -16,13 +19,22 @@ from __future__ import annotations
 import argparse
 
 from airstack import paths
-from airstack.deploy.deployer import cmd_deploy
-from airstack.deploy.destroy import cmd_destroy
+from airstack.deploy.deployer import Deployer
+from airstack.deploy.destroy import destroy
+from airstack.deploy.request import DeployRequest, DestroyRequest
+from airstack.errors import ConfigError
+
+USAGE = "python -m airstack.deploy {plan,deploy,destroy} ENV [options] (--help: every option)"
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message: str) -> None:  # one line, our exit path (argparse would print usage and exit 2)
+        raise ConfigError(f"{message} (usage: {USAGE})")
 
 
 def parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="python -m airstack.deploy", description=__doc__)
-    sub = p.add_subparsers(dest="verb", required=True)
+    p = _Parser(prog="python -m airstack.deploy", description=__doc__)
+    sub = p.add_subparsers(dest="verb", required=True, parser_class=_Parser)
     for verb in ("plan", "deploy"):
         d = sub.add_parser(verb, help="show what would change" if verb == "plan" else "deploy an environment")
         d.add_argument("env")
@@ -41,17 +53,41 @@ def parser() -> argparse.ArgumentParser:
     which.add_argument("--preview", metavar="BRANCH", help="remove BRANCH's preview environment only")
     which.add_argument("--merged", action="store_true",
                        help="remove every preview whose branch is merged into --base or gone from --remote")
-    destroy.add_argument("--remote", default="origin", help="with --merged: the remote whose branches count")
-    destroy.add_argument("--base", default="main", help="with --merged: the branch previews merge into")
+    destroy.add_argument("--remote", help="with --merged: the remote whose branches count (default: origin)")
+    destroy.add_argument("--base", help="with --merged: the branch previews merge into (default: main)")
     destroy.add_argument("--no-fetch", action="store_true", help="with --merged: judge by the refs as they are")
     destroy.add_argument("--dry-run", action="store_true", help="with --merged: list them, remove nothing")
     destroy.add_argument("--yes", action="store_true")
     return p
 
 
-def main(argv: list[str]) -> int:
+def _deploy_request(args: argparse.Namespace) -> DeployRequest:
+    if args.branch is not None and not args.preview:
+        raise ConfigError(f"--branch {args.branch}: only with --preview (the branch whose preview to deploy)")
+    if args.dags and args.only:
+        raise ConfigError(f"--dags with --only {args.only}: --dags ships the DAG bundle only (no chart, no stack)")
+    return DeployRequest(args.env, dry_run=args.dry_run or args.verb == "plan", only=args.only, preview=args.preview,
+                         branch=args.branch, yes=args.yes, dags=args.dags,
+                         skip_unavailable_base=args.skip_unavailable_base)
+
+
+def _destroy_request(args: argparse.Namespace) -> DestroyRequest:
+    if not args.merged:
+        options = (("remote", args.remote), ("base", args.base), ("no-fetch", args.no_fetch), ("dry-run", args.dry_run))
+        given = [f"--{name}" for name, value in options if value]
+        if given:
+            raise ConfigError(f"{', '.join(given)}: only with --merged (which previews to remove)")
+    return DestroyRequest(args.env, preview=args.preview, merged=args.merged, remote=args.remote or "origin",
+                          base=args.base or "main", fetch=not args.no_fetch, dry_run=args.dry_run, yes=args.yes)
+
+
+def parse(argv: list[str]) -> DeployRequest | DestroyRequest:
+    """The request argv makes (pure): one line per mistake."""
     args = parser().parse_args(argv)
+    return _destroy_request(args) if args.verb == "destroy" else _deploy_request(args)
+
+
+def main(argv: list[str]) -> int:
+    request = parse(argv)
     root = paths.repo_root()
-    if args.verb == "plan":
-        args.dry_run = True
-    return cmd_destroy(args, root) if args.verb == "destroy" else cmd_deploy(args, root)
+    return destroy(root, request) if isinstance(request, DestroyRequest) else Deployer(root, request).run()
