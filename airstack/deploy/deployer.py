@@ -25,6 +25,7 @@ from airstack.deploy.request import DeployRequest
 from airstack.deploy.shipping import Images, Promotion, copy_promoted, images, plan_promotion, write_record
 from airstack.errors import AirstackError, ConfigError
 from airstack.settings import store
+from airstack.settings.schema import SettingsFile
 
 console = Console(highlight=False)
 
@@ -115,7 +116,7 @@ class Deployer:
         snap = snapshot.before_helm(self.root, self.env, self.request.dry_run, self.request.preview) \
             if self.charts else None  # may the charts migrate? snapshot first
         with migration_timeout.reported(self.env, snap):  # a migration past Helm's timeout is reported as such
-            digest, dags = self.helm_releases(imgs, promotion)
+            digest, dags = self.charts_step(imgs, promotion)
         if self.charts and self.env.spec.release is not None and not (self.request.dry_run or self.request.preview):
             write_record(self.root, self.env, imgs, digest, promotion, dags, snap.id if snap else "")
         counted = self.checks.tally.ran or self.checks.tally.not_run
@@ -164,20 +165,41 @@ class Deployer:
         return cloudformation.deploy(client, specs, dry_run=self.request.dry_run, console=console,
                                      confirm=lambda spec, _plan: self.confirm(f"the change set of {spec.stack_name}"))
 
-    def helm_releases(self, imgs: Images | None, promotion: Promotion | None) -> tuple[str, dict[str, str]]:
-        """The DAG bundle's ref, then plan and upgrade both releases; returns the settings digest and the DAG
-        bundle entry (for the release record)."""
-        root, env, request, spec = self.root, self.env, self.request, self.env.spec.helm
-        if spec is None or imgs is None:
+    def charts_step(self, imgs: Images | None, promotion: Promotion | None) -> tuple[str, dict[str, str]]:
+        """Where the releases go, their settings, the DAG bundle's ref, then both releases; returns the settings
+        digest and the DAG bundle entry (for the release record)."""
+        if self.env.spec.helm is None or imgs is None:
             return "", {}
-        tgt = target.target(spec, config.preview_name(branch_of(root, request.branch)) if request.preview else None)
-        settings = store.load(root, env.name)  # decrypted in memory only
-        if tgt.preview:  # its own metadata database, never integration's: made before anything of the preview changes
-            settings = preview_db.provision(settings, tgt.namespace, f"settings/{env.name}/secret.yaml",
-                                            request.dry_run)
-        console.rule(f"DAG bundle ({env.spec.airflow.dag_bundle.kind})")
-        bundle_values, dags = dagdeploy.full_deploy(root, env, tgt, promotion.source if promotion else None,
-                                                    request.dry_run)
+        tgt = self.release_target()
+        settings = self.load_settings(tgt)
+        bundle_values, dags = self.dag_bundle(tgt, promotion)
+        return self.helm_releases(tgt, settings, imgs, bundle_values), dags
+
+    def release_target(self) -> target.Target:
+        """The environment's namespace and releases, or (``request.preview``) the branch's own."""
+        preview = config.preview_name(branch_of(self.root, self.request.branch)) if self.request.preview else None
+        return target.target(self.env.spec.helm, preview)
+
+    def load_settings(self, tgt: target.Target) -> SettingsFile:
+        """The environment's settings, decrypted in memory only; a preview's with its own metadata database, never
+        integration's (made before anything of the preview changes)."""
+        settings = store.load(self.root, self.env.name)
+        if tgt.preview:
+            settings = preview_db.provision(settings, tgt.namespace, f"settings/{self.env.name}/secret.yaml",
+                                            self.request.dry_run)
+        return settings
+
+    def dag_bundle(self, tgt: target.Target, promotion: Promotion | None) -> tuple[list[dict] | None, dict[str, str]]:
+        """The DAG bundle's deploy ref moved (before Helm, so new pods clone what the values name): the chart's
+        bundle list and the record's entry."""
+        console.rule(f"DAG bundle ({self.env.spec.airflow.dag_bundle.kind})")
+        return dagdeploy.full_deploy(self.root, self.env, tgt, promotion.source if promotion else None,
+                                     self.request.dry_run)
+
+    def helm_releases(self, tgt: target.Target, settings: SettingsFile, imgs: Images,
+                      bundle_values: list[dict] | None) -> str:
+        """Plan and (asked, where it changes) upgrade the platform release, then Airflow's; the settings digest."""
+        root, env, request, spec = self.root, self.env, self.request, self.env.spec.helm
         console.rule(f"Helm (context {spec.kube_context}, namespace {tgt.namespace})")
         runtime = imgs.pinned("airflow")  # registry/airflow:tag@sha256:...: every image by digest
         options = env.spec.airflow
@@ -201,4 +223,4 @@ class Deployer:
                 raise AirstackError(f"declined: {name} not upgraded")
             helm.upgrade(release, name, tgt.namespace, spec.kube_context, spec.timeout, values)
             console.print(f"[green]{name}[/]: upgraded")
-        return digest, dags
+        return digest
