@@ -8,7 +8,7 @@ from pathlib import Path
 
 
 # The local env's auth manager (every request an admin there); deploys refuse it
-# (airstack.deploy.helm_values.auth_problems) and run FAB's.
+# (airstack.deploy.auth_policy.auth_problems) and run FAB's.
 SIMPLE_AUTH_MANAGER = "airflow.api_fastapi.auth.managers.simple.simple_auth_manager.SimpleAuthManager"
 
 

@@ -1,7 +1,7 @@
 """The credential git uses to reach the DAG bundle's repository over HTTPS (push, ls-remote, fetch).
 
 A deploy moves the bundle's deploy ref with ``git push`` to the ``https://`` URL of deploy.yaml's
-``airflow.dag_bundle.repository`` (:mod:`airstack.dag_bundles`). CI holds a token for it in its context:
+``airflow.dag_bundle.repository`` (:mod:`airstack.git_bundle`). CI holds a token for it in its context:
 ``AIRSTACK_GIT_TOKEN``, a fine-grained personal access token (or a GitHub App installation token) limited to
 that one repository with *Contents: read and write*, and ``AIRSTACK_GIT_USERNAME`` where the host wants a
 particular user name (default ``x-access-token``, which GitHub accepts with any token).

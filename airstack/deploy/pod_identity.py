@@ -3,7 +3,7 @@
 The main release's associations are CloudFormation resources (cluster.yaml); a preview's namespace
 and release exist only once its branch is deployed, so the deploy associates them through the EKS
 API and ``destroy`` removes them. PreviewRole lets a pod use only ``previews/<its namespace>/`` of
-the logs and data buckets, which is where :func:`airstack.deploy.helm_values.airflow_values` points a
+the logs and data buckets, which is where :func:`airstack.deploy.chart_values.airflow_values` points a
 preview's task logs and storage. Clients come from :func:`airstack.deploy.aws.client_factory`.
 """
 

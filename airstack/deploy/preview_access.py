@@ -6,7 +6,7 @@ from __future__ import annotations
 from rich.console import Console
 
 from airstack.deploy import config
-from airstack.deploy import helm_values as helm_plan
+from airstack.deploy import target
 
 console = Console(highlight=False)
 
@@ -23,7 +23,7 @@ def find(env: config.Environment):
     return clients("eks"), cluster, role
 
 
-def grant(env: config.Environment, tgt: helm_plan.Target, dry_run: bool) -> None:
+def grant(env: config.Environment, tgt: target.Target, dry_run: bool) -> None:
     """A preview's service accounts get PreviewRole (their own S3 prefix), before its pods start."""
     from airstack.deploy import pod_identity
 
@@ -35,7 +35,7 @@ def grant(env: config.Environment, tgt: helm_plan.Target, dry_run: bool) -> None
     created = pod_identity.ensure(eks, cluster, tgt.namespace, tgt.airflow_release, role, dry_run=dry_run)
     verb = "would associate" if dry_run else "associated"
     console.print(f"{tgt.namespace}: {verb} {', '.join(created) or 'nothing new'} with the preview role "
-                  f"(s3 prefix {helm_plan.PREVIEW_PREFIX}/{tgt.namespace}/)")
+                  f"(s3 prefix {target.PREVIEW_PREFIX}/{tgt.namespace}/)")
 
 
 def revoke(identity, namespace: str) -> int:

@@ -36,7 +36,7 @@ class Record:
     settings_digest: str
     deployed_at: str = ""
     promoted_from: str = ""
-    # The DAG bundle it runs (airstack/dag_bundles.py): {"bundle", "kind", "ref", "version": commit}.
+    # The DAG bundle it runs (airstack/git_bundle.py): {"bundle", "kind", "ref", "version": commit}.
     # A DAG-only deploy (`--dags`) changes only this, deployed_at and promoted_from.
     dags: dict[str, str] = field(default_factory=dict)
     # The versions of the packages that carry schema migrations (airstack/deploy/snapshot.py), and the RDS snapshot

@@ -15,7 +15,7 @@ from pathlib import Path
 import yaml
 from rich.console import Console
 
-from airstack import dag_bundles as bundles
+from airstack import git_bundle
 from airstack.deploy import config
 from airstack.deploy.preflight import Checks
 from airstack.errors import ConfigError
@@ -106,7 +106,7 @@ def _source_record(root: Path, env: config.Environment, s3, checks: Checks):
                    if p.tag != "-"]
         tags = {p.spec.name: p.tag for p in planned}
         step.problems = [f"{env.name} ships only what {source_env} ran: {p}" for p in
-                         release.promotion_problems(source, source_env, bundles.head_commit(root), tags, where)]
+                         release.promotion_problems(source, source_env, git_bundle.head_commit(root), tags, where)]
     return (source, planned, where) if step.ran else None
 
 
@@ -175,7 +175,7 @@ def write_record(root: Path, env: config.Environment, imgs: Images, digest: str,
     from airstack.deploy import release, snapshot
 
     record = release.Record(
-        environment=env.name, commit=bundles.head_commit(root), registry=imgs.registry,
+        environment=env.name, commit=git_bundle.head_commit(root), registry=imgs.registry,
         images={name: {"tag": ref.rsplit(":", 1)[1], "digest": imgs.digests[name]} for name, ref in imgs.refs.items()},
         charts=_chart_versions(root, env), settings_digest=digest,
         deployed_at=datetime.now(timezone.utc).isoformat(timespec="seconds"),

@@ -177,14 +177,14 @@ def _running_schema(env) -> tuple[dict[str, str] | None, str]:
     return (record.schema if record else None), ""
 
 
-def before_helm(root: Path, env, args) -> Snapshot | None:
+def before_helm(root: Path, env, dry_run: bool, preview: bool = False) -> Snapshot | None:
     """A protected environment's snapshot before a deploy whose charts may migrate its database; None where none
     is needed (or in a dry run, which says what it would do). A SnapshotError or ConfigError stops the deploy."""
-    from airstack import dag_bundles
+    from airstack import git_bundle
     from airstack.deploy import aws
     from airstack.deploy.cloudformation import load_template
 
-    if not env.spec.protected or args.preview or env.spec.helm is None:
+    if not env.spec.protected or preview or env.spec.helm is None:
         return None
     shipped = schema_versions((root / LOCK).read_text())
     running, note = _running_schema(env)
@@ -205,7 +205,7 @@ def before_helm(root: Path, env, args) -> Snapshot | None:
     def find() -> Database:
         return describe(clients("cloudformation"), clients("rds"), stack_name, logical_id, cf_spec.region)
 
-    if args.dry_run:
+    if dry_run:
         try:
             target = find().instance
         except SnapshotError as exc:
@@ -213,7 +213,7 @@ def before_helm(root: Path, env, args) -> Snapshot | None:
         console.print(f"would snapshot {target} before Helm: the deploy may migrate its schema ({reason}{note})")
         return None
     db = find()
-    commit = dag_bundles.head_commit(root)
+    commit = git_bundle.head_commit(root)
     snapshot = snapshot_id(db.instance, commit, datetime.now(timezone.utc))
     console.print(f"{env.name}: the deploy may migrate the schema ({reason}{note}): snapshot {snapshot} of "
                   f"{db.instance}...")

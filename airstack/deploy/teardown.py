@@ -26,7 +26,7 @@ from pathlib import Path
 from rich.console import Console
 
 from airstack.deploy import config, previews
-from airstack.deploy import helm_values as helm_plan
+from airstack.deploy import target
 from airstack.errors import AirstackError
 
 console = Console(highlight=False, soft_wrap=True)  # one line each, however long
@@ -47,10 +47,10 @@ class Outcome:
         return f"{namespace}: {self.what}: {state}" + (f": {self.detail}" if self.detail else "")
 
 
-def prefixes(options, tgt: helm_plan.Target) -> list[tuple[str, str]]:
+def prefixes(options, tgt: target.Target) -> list[tuple[str, str]]:
     """(bucket, key prefix) of each bucket the preview's pods write to: ``previews/<namespace>/`` (pure)."""
     buckets = [config.bucket_of(store.base) for store in (options.remote_logging, options.storage) if store]
-    return [(bucket, f"{helm_plan.PREVIEW_PREFIX}/{tgt.namespace}/") for bucket in dict.fromkeys(buckets)]
+    return [(bucket, f"{target.PREVIEW_PREFIX}/{tgt.namespace}/") for bucket in dict.fromkeys(buckets)]
 
 
 def delete_prefix(s3, bucket: str, prefix: str) -> int:
@@ -132,7 +132,7 @@ def _release(ctx: Context, name: str, namespace: str) -> bool:
         ctx.releases = set(ctx.helm.releases(spec.kube_context))
     if (name, namespace) not in ctx.releases:
         return False
-    ctx.helm.uninstall(helm_plan.uninstall_argv(ctx.helm.helm, name, namespace, spec.kube_context, spec.timeout))
+    ctx.helm.uninstall(name, namespace, spec.kube_context, spec.timeout)
     return True
 
 
@@ -156,12 +156,13 @@ def _database(ctx: Context, namespace: str) -> bool:
 
 
 def _deploy_ref(ctx: Context, namespace: str, ref: str) -> bool:
-    from airstack import dag_bundles as bundles
+    from airstack import git_bundle
+    from airstack.deploy import dag_bundles
 
-    url = bundles.remote_url(ctx.root, ctx.env.spec.airflow.dag_bundle)
-    if bundles.remote_version(ctx.root, url, ref) is None:
+    url = git_bundle.remote_url(ctx.root, ctx.env.spec.airflow.dag_bundle)
+    if git_bundle.remote_version(ctx.root, url, ref) is None:
         return False
-    bundles.delete(ctx.root, url, ref)
+    dag_bundles.delete(ctx.root, url, ref)
     return True
 
 
@@ -180,15 +181,16 @@ def _s3_prefix(ctx: Context, bucket: str, prefix: str) -> str | bool:
 def ref_namespaces(root: Path, env: config.Environment) -> set[str]:
     """Previews that still have a deploy ref on the DAG bundle's remote (``destroy --merged`` finds those whose
     releases are gone, e.g. destroyed before destroy removed everything, by these too); none if it cannot say."""
-    from airstack import dag_bundles as bundles
+    from airstack import git_bundle
+    from airstack.deploy import dag_bundles
 
     bundle = env.spec.airflow.dag_bundle
     if bundle is None or bundle.kind != "git":
         return set()
-    prefix = bundles.deploy_ref(env.name, "x").rsplit("/", 1)[0]
+    prefix = git_bundle.deploy_ref(env.name, "x").rsplit("/", 1)[0]
     try:
-        found = bundles.remote_branches(root, bundles.remote_url(root, bundle), prefix)
-    except bundles.BundleError as exc:
+        found = dag_bundles.remote_branches(root, git_bundle.remote_url(root, bundle), prefix)
+    except git_bundle.BundleError as exc:
         console.print(f"[yellow]warning[/]: previews judged by their releases only: {exc}")
         return set()
     names = {ref.rsplit("/", 1)[-1] for ref in found}
@@ -197,11 +199,11 @@ def ref_namespaces(root: Path, env: config.Environment) -> set[str]:
 
 def parts(ctx: Context, namespace: str) -> list[tuple[str, Callable[[], str | bool | None]]]:
     """(what, action) of each part of one preview, in order (nothing runs here)."""
-    from airstack import dag_bundles as bundles
+    from airstack import git_bundle
     from airstack.deploy import preview_db
 
     env, spec = ctx.env, ctx.env.spec.helm
-    tgt = helm_plan.target(spec, namespace)
+    tgt = target.target(spec, namespace)
     found = [(f"release {name}", lambda name=name: _release(ctx, name, tgt.namespace))
              for name in (tgt.airflow_release, tgt.platform_release)]
     found.append(("pod identity", lambda: _pod_identity(ctx, namespace)))
@@ -211,7 +213,7 @@ def parts(ctx: Context, namespace: str) -> list[tuple[str, Callable[[], str | bo
                   lambda: ctx.kubectl.delete_namespace(namespace, spec.kube_context, spec.timeout)))
     bundle = env.spec.airflow.dag_bundle
     if bundle is not None and bundle.kind == "git":
-        ref = bundles.deploy_ref(env.name, namespace)
+        ref = git_bundle.deploy_ref(env.name, namespace)
         found.append((f"deploy ref {ref}", lambda: _deploy_ref(ctx, namespace, ref)))
     for bucket, prefix in prefixes(env.spec.airflow, tgt):
         found.append((f"s3://{bucket}/{prefix}", lambda b=bucket, p=prefix: _s3_prefix(ctx, b, p)))

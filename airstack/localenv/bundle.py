@@ -1,7 +1,7 @@
 """The local env's DAG bundle: the working tree (default), or the deployed environments' git bundle.
 
 settings/local/deploy.yaml ``airflow.dag_bundle.kind: git`` runs the same GitDagBundle as
-integration and production (:mod:`airstack.dag_bundles`). It works on a local bare repository
+integration and production (:mod:`airstack.git_bundle`). It works on a local bare repository
 (``repository``, relative to the repo root), tracking ``airstack/dags/local``. Airflow then parses
 committed versions only, and each DagRun keeps the commit it started with.
 ``python -m airstack.deploy deploy local --dags`` ships the checked-out
@@ -13,7 +13,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from airstack import dag_bundles as bundles
+from airstack import git_bundle
 from airstack.settings.deploy_file import DagBundle
 from airstack.errors import ConfigError
 
@@ -22,15 +22,15 @@ STORAGE_ENV = "AIRFLOW__DAG_PROCESSOR__DAG_BUNDLE_STORAGE_PATH"
 
 
 def ref() -> str:
-    return bundles.deploy_ref("local")
+    return git_bundle.deploy_ref("local")
 
 
 def airflow_env(root: Path, bundle: DagBundle) -> dict[str, str]:
     """The Airflow services' environment for a git bundle (pure); nothing for the working tree."""
     if bundle.kind != "git":
         return {}
-    url = bundles.remote_url(root, bundle)
-    return {**bundles.config_env(bundle, ref(), url),
+    url = git_bundle.remote_url(root, bundle)
+    return {**git_bundle.config_env(bundle, ref(), url),
             STORAGE_ENV: str(root / ".airstack" / "local" / "dag-bundles")}
 
 
@@ -38,14 +38,14 @@ def ensure_version(root: Path, bundle: DagBundle) -> str | None:
     """The commit the local bundle names; the checked-out one, shipped, when it names none yet."""
     if bundle.kind != "git":
         return None
-    url = bundles.remote_url(root, bundle)
-    bundles.ensure_local_remote(root, url)
-    version = bundles.remote_version(root, url, ref())
+    url = git_bundle.remote_url(root, bundle)
+    git_bundle.ensure_local_remote(root, url)
+    version = git_bundle.remote_version(root, url, ref())
     if version:
         return version
-    head = bundles.head_commit(root)
+    head = git_bundle.head_commit(root)
     if not head:
         raise ConfigError(f"{LOCAL_DEPLOY}: airflow.dag_bundle.kind: git serves committed DAGs: commit first "
                           "(or use kind: local, the working tree)")
-    bundles.push(root, url, head, ref())
+    git_bundle.push(root, url, head, ref())
     return head

@@ -36,7 +36,7 @@ and deploys all ask :func:`load`.
       metrics:
         statsd: true                     # StatsD -> the chart's statsd-exporter, scraped by Prometheus
         prometheus_rules: true           # the platform chart's PrometheusRule (charts/platform/files/alerts.yaml)
-      dag_bundle:                        # where DAGs come from (airstack/dag_bundles.py); deploys: git
+      dag_bundle:                        # where DAGs come from (airstack/git_bundle.py); deploys: git
         kind: git                        # GitDagBundle; `local`: the working tree (the local env's default)
         repository: https://github.com/example/airflow-platform.git   # cloned by Airflow, pushed to by deploys
         conn_id: git_dags                # optional, a connection of secret.yaml with the credentials

@@ -96,7 +96,7 @@ def parse(argv: list[str]) -> tuple[list[str], dict[str, list[str]]]:
 
 
 def values(options: dict, stdin: dict) -> dict:
-    from airstack.deploy.helm_values import merge_values
+    from airstack.deploy.chart_values import merge_values
 
     merged: dict = {}
     for file in options.get("--values", []):
@@ -131,7 +131,7 @@ def diff(name: str, chart: str, namespace: str, merged: dict, options: dict) -> 
 
 def installed(manifest: str) -> str:
     """What the "cluster" keeps of a release: no hooks, Secret values as the digests airstack's diff shows."""
-    from airstack.deploy.helm_values import installed_objects, mask_secret_values
+    from airstack.deploy.masking import installed_objects, mask_secret_values
 
     return yaml.safe_dump_all([mask_secret_values(d) for d in installed_objects(manifest)], sort_keys=True)
 

@@ -1,7 +1,7 @@
 """What each environment deploys to the official chart, as data (pure): its values and its Airflow config.
 
 The values are the environment's deploy.yaml ``helm.airflow.values`` files merged as Helm merges
-``-f`` files, then what the deploy pipes on stdin (:func:`airstack.deploy.helm_values.airflow_values`,
+``-f`` files, then what the deploy pipes on stdin (:func:`airstack.deploy.chart_values.airflow_values`,
 with deploy.yaml's ``airflow`` options, the users' sync, the DAG bundle, and FAB's OIDC login when
 settings have ``airflow.auth.oidc``; placeholder image and digest). Settings are read without keys: the
 OIDC section's readable part, its client secret a placeholder. Its Airflow config is the values'
@@ -20,7 +20,7 @@ from pathlib import Path
 import yaml
 
 from airstack.config_files import load_model
-from airstack.deploy.helm_values import merge_values
+from airstack.deploy.chart_values import merge_values
 from airstack.errors import ConfigError
 from airstack.settings.oidc import Oidc
 
@@ -64,17 +64,18 @@ def readable_oidc(root: Path, env: str) -> Oidc | None:
 
 def chart_values(root: Path, env: str) -> dict:
     """The official chart's values for ``env``: its files, then the deploy's whole stdin payload."""
-    from airstack import dag_bundles as bundles
-    from airstack.deploy import config, helm_values as helm
+    from airstack import git_bundle
+    from airstack.deploy import chart_values, config, target
 
     spec = config.load(root, env).spec
     files = [_values_file(root, rel) for rel in spec.helm.airflow.values]
-    tgt, bundle = helm.target(spec.helm), spec.airflow.dag_bundle
-    listed = bundles.config_list(bundle, bundles.deploy_ref(env), bundle.repository) if bundle.kind == "git" else None
-    payload = helm.airflow_values(tgt, PLACEHOLDER_IMAGE, {}, "upgrade-rehearsal", spec.airflow,
-                                  (root / helm.USERS_SCRIPT).read_text(), listed)
-    payload = helm.with_oidc(payload, tgt.airflow_release, readable_oidc(root, env),
-                             (root / helm.OIDC_CONFIG).read_text())
+    tgt, bundle = target.target(spec.helm), spec.airflow.dag_bundle
+    listed = git_bundle.config_list(bundle, git_bundle.deploy_ref(env), bundle.repository) \
+        if bundle.kind == "git" else None
+    payload = chart_values.airflow_values(tgt, PLACEHOLDER_IMAGE, {}, "upgrade-rehearsal", spec.airflow,
+                                          (root / chart_values.USERS_SCRIPT).read_text(), listed)
+    payload = chart_values.with_oidc(payload, tgt.airflow_release, readable_oidc(root, env),
+                                     (root / chart_values.OIDC_CONFIG).read_text())
     return merge_values({}, *files, payload)
 
 

@@ -10,8 +10,8 @@ import sys
 from pathlib import Path
 
 from airstack import proc
+from airstack.deploy.chart_values import OIDC_CONFIG
 from airstack.gate import lint
-from airstack.deploy.helm_values import OIDC_CONFIG
 from airstack.errors import AirstackError
 from airstack.upgrade import dagresults, deployed, locks
 

@@ -17,8 +17,9 @@ import yaml
 
 from airstack.cli import run_main
 from airstack.deploy import config
-from airstack.deploy import helm_values as plan
-from airstack.deploy import main as deploy_main
+from airstack.deploy import chart_values, helm_binary, masking, target
+from airstack.deploy import deployer
+from airstack.deploy.main import main
 from airstack.settings.deploy_file import AirflowOptions
 from airstack.settings.schema import parse_settings
 from tests.helpers import leaves
@@ -28,7 +29,7 @@ AFFECTED_BY = ("charts/", "settings/")
 
 ROOT = Path(__file__).resolve().parents[2]
 PLATFORM = ROOT / "charts" / "platform"
-TARGET = plan.Target(namespace="airflow", platform_release="airflow-platform", airflow_release="airflow")
+TARGET = target.Target(namespace="airflow", platform_release="airflow-platform", airflow_release="airflow")
 BROKER_URL = "rediss://:broker-token-7f3a9c@broker.internal:6379/0?ssl_cert_reqs=required"
 DEPLOY_FILE = "settings/integration/deploy.yaml"
 SECRET_FILE = "settings/integration/secret.yaml"
@@ -43,7 +44,7 @@ def settings(broker_url: str | None = BROKER_URL):
 
 
 def official(**options) -> dict:
-    return plan.airflow_values(TARGET, "reg/airflow:abc", {}, "digest", AirflowOptions(**options))
+    return chart_values.airflow_values(TARGET, "reg/airflow:abc", {}, "digest", AirflowOptions(**options))
 
 
 def env_of(values: dict) -> dict[str, str]:
@@ -62,7 +63,7 @@ def test_defaults_run_the_kubernetes_executor_with_logs_on_the_volume():
     assert values["data"] == {"metadataSecretName": "airflow-metadata", "brokerUrlSecretName": "airflow-broker"}
     assert not {"redis", "flower"} & set(values)
     assert set(values["workers"]) == {"extraInitContainers"}  # the task pods' wait (schema_wait), nothing Celery's
-    platform = plan.platform_values(settings(), TARGET, "reg/airflow:abc")
+    platform = chart_values.platform_values(settings(), TARGET, "reg/airflow:abc")
     assert platform["settings"]["celeryBrokerUrl"] == ""  # no broker Secret, even with a URL in settings
     assert platform["metrics"] == {"prometheusRules": {"enabled": False}}
 
@@ -86,7 +87,8 @@ def test_storage_is_in_every_airflow_pods_environment():
 
 def test_metrics_switches():
     assert official(metrics={"statsd": True})["statsd"] == {"enabled": True}
-    platform = plan.platform_values(settings(), TARGET, "r/a:t", AirflowOptions(metrics={"prometheus_rules": True}))
+    platform = chart_values.platform_values(settings(), TARGET, "r/a:t",
+                                            AirflowOptions(metrics={"prometheus_rules": True}))
     assert platform["metrics"] == {"prometheusRules": {"enabled": True}}
 
 
@@ -94,7 +96,7 @@ def test_celery_uses_the_environments_broker_and_flower():
     values = official(executor="CeleryExecutor")
     assert values["executor"] == "CeleryExecutor"
     assert values["redis"] == {"enabled": False}  # ElastiCache, not the chart's Redis
-    assert values["data"]["brokerUrlSecretName"] == plan.broker_secret_name("airflow") == "airflow-broker"
+    assert values["data"]["brokerUrlSecretName"] == chart_values.broker_secret_name("airflow") == "airflow-broker"
     assert values["flower"] == {"enabled": True, "command": ["/usr/bin/env"]}  # the runtime image, as the workers
     workers = values["workers"]
     # The runtime image has ENTRYPOINT ["airflow"] and no /entrypoint (charts/airflow/values.yaml).
@@ -103,16 +105,16 @@ def test_celery_uses_the_environments_broker_and_flower():
     assert "inspect ping" in workers["livenessProbe"]["command"][-1]
     assert workers["waitForMigrations"] == {"enabled": False}
     assert workers["persistence"] == {"enabled": False} and workers["logGroomerSidecar"] == {"enabled": False}
-    platform = plan.platform_values(settings(), TARGET, "r/a:t", AirflowOptions(executor="CeleryExecutor"))
+    platform = chart_values.platform_values(settings(), TARGET, "r/a:t", AirflowOptions(executor="CeleryExecutor"))
     assert platform["settings"]["celeryBrokerUrl"] == BROKER_URL
-    assert BROKER_URL not in plan.to_stdin(values), "the official chart gets the Secret's name, not the URL"
+    assert BROKER_URL not in helm_binary.to_stdin(values), "the official chart gets the Secret's name, not the URL"
 
 
 def test_the_settings_digest_follows_the_broker_url():
     options = AirflowOptions(executor="CeleryExecutor")
-    before = plan.settings_digest(plan.platform_values(settings(), TARGET, "r/a:t", options))
+    before = chart_values.settings_digest(chart_values.platform_values(settings(), TARGET, "r/a:t", options))
     other = settings(BROKER_URL.replace("broker-token", "broker-token-2"))
-    after = plan.settings_digest(plan.platform_values(other, TARGET, "r/a:t", options))
+    after = chart_values.settings_digest(chart_values.platform_values(other, TARGET, "r/a:t", options))
     assert before != after
 
 
@@ -137,12 +139,12 @@ def test_the_broker_secret_is_what_the_official_chart_reads(platform_chart, exec
     """The deploy's two payloads agree: data.brokerUrlSecretName names the platform's Secret, key
     `connection` (the official chart's AIRFLOW__CELERY__BROKER_URL secretKeyRef), the URL base64."""
     options = AirflowOptions(executor=executor)
-    platform = plan.platform_values(settings(), TARGET, "reg/airflow:abc", options)
+    platform = chart_values.platform_values(settings(), TARGET, "reg/airflow:abc", options)
     secrets_ = rendered_secrets(platform_chart, platform)
     if executor != "CeleryExecutor":
         assert "airflow-broker" not in secrets_
         return
-    name = plan.airflow_values(TARGET, "reg/airflow:abc", {}, "d", options)["data"]["brokerUrlSecretName"]
+    name = chart_values.airflow_values(TARGET, "reg/airflow:abc", {}, "d", options)["data"]["brokerUrlSecretName"]
     assert secrets_[name]["data"] == {"connection": base64.b64encode(BROKER_URL.encode()).decode()}
 
 
@@ -206,8 +208,8 @@ def test_bad_airflow_options_are_one_line_before_anything_runs(scratch_repo, hel
     """Each fails before images are built, stacks planned or Helm asked anything."""
     root, _ = scratch_repo
     _edit_deploy_yaml(root, airflow)
-    monkeypatch.setattr(deploy_main, "images", lambda *a: pytest.fail("images built despite a bad deploy.yaml"))
-    assert run_main(deploy_main.main, ["deploy", "integration", "--yes"]) == 1
+    monkeypatch.setattr(deployer, "images", lambda *a: pytest.fail("images built despite a bad deploy.yaml"))
+    assert run_main(main, ["deploy", "integration", "--yes"]) == 1
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and err[0].startswith(f"error: {message}"), err
     assert helm_standin() == [], "helm was called"
@@ -234,9 +236,9 @@ def test_a_celery_deploy_passes_the_broker_url_on_stdin_only(scratch_repo, helm_
     # These references are made up (no image is pushed), digests included: no release record.
     refs = {"airflow": "127.0.0.1:5000/t/airflow:0123456789ab", "etl-basic": "127.0.0.1:5000/t/etl-basic:ab"}
     digests = dict.fromkeys(refs, "sha256:" + "0" * 64)
-    monkeypatch.setattr(deploy_main, "images", lambda *a: deploy_main.Images("127.0.0.1:5000/t", refs, [], digests))
+    monkeypatch.setattr(deployer, "images", lambda *a: deployer.Images("127.0.0.1:5000/t", refs, [], digests))
 
-    assert run_main(deploy_main.main, ["deploy", "integration", "--only", "helm", "--yes"]) == 0, \
+    assert run_main(main, ["deploy", "integration", "--only", "helm", "--yes"]) == 0, \
         capsys.readouterr().err
     calls = helm_standin()
     assert not [c for c in calls if BROKER_URL in " ".join(c["argv"]) or "broker-token" in " ".join(c["argv"])]
@@ -255,6 +257,6 @@ def test_a_celery_deploy_passes_the_broker_url_on_stdin_only(scratch_repo, helm_
     (broker,) = [d for d in yaml.safe_load_all(installed.read_text())
                  if d and d["kind"] == "Secret" and d["metadata"]["name"] == "airflow-broker"]
     # The stand-in keeps Secret values as airstack's diff shows them: digests of the base64 value.
-    assert broker["data"] == {"connection": plan.mask_secret_values(
+    assert broker["data"] == {"connection": masking.mask_secret_values(
         {"kind": "Secret", "data": {"connection": base64.b64encode(BROKER_URL.encode()).decode()}})["data"][
         "connection"]}

@@ -15,8 +15,8 @@ import configparser
 import pytest
 import yaml
 
-from airstack.deploy import helm_values as deploy_helm
-from airstack.deploy.helm_values import merge_values
+from airstack.deploy import chart_values, target
+from airstack.deploy.chart_values import merge_values
 from airstack.deploy.shipping import Images
 from airstack.settings.deploy_file import AirflowOptions
 from tests.deploy.charts.render import (EXECUTORS, by_kind, dag_bundles, every_option, load_all,  # noqa: F401
@@ -30,9 +30,9 @@ THIRD_PARTY = ("quay.io/prometheus/statsd-exporter:",)
 
 
 def render_pinned(chart, env: str, options: AirflowOptions) -> list[dict]:
-    tgt = deploy_helm.Target("airflow", "airflow-platform", "airflow")
-    payload = deploy_helm.airflow_values(tgt, RUNTIME, {"etl-basic": WORKER}, "digest", options,
-                                         users_script="print('sync')", dag_bundles=dag_bundles())
+    tgt = target.Target("airflow", "airflow-platform", "airflow")
+    payload = chart_values.airflow_values(tgt, RUNTIME, {"etl-basic": WORKER}, "digest", options,
+                                          users_script="print('sync')", dag_bundles=dag_bundles())
     rendered = chart.render(values=merge_values(official_values(env), payload), name="airflow", namespace="airflow",
                             is_install=True)
     return [doc for path, text in sorted(rendered.items()) if not path.endswith("NOTES.txt") for doc in load_all(text)]
@@ -110,8 +110,8 @@ def test_the_only_image_not_pinned_is_the_charts_statsd_exporter(official_chart_
 
 def test_a_tag_alone_is_what_the_check_finds(official_chart_release):  # noqa: F811
     """The check fails where the deploy gives a tag (as before digests): the task pods and the executor's setting."""
-    tgt = deploy_helm.Target("airflow", "airflow-platform", "airflow")
-    payload = deploy_helm.airflow_values(tgt, RUNTIME.split("@")[0], {}, "digest", AirflowOptions())
+    tgt = target.Target("airflow", "airflow-platform", "airflow")
+    payload = chart_values.airflow_values(tgt, RUNTIME.split("@")[0], {}, "digest", AirflowOptions())
     rendered = official_chart_release.render(values=merge_values(official_values("production"), payload),
                                              name="airflow", namespace="airflow", is_install=True)
     objects = [d for p, t in sorted(rendered.items()) if not p.endswith("NOTES.txt") for d in load_all(t)]
@@ -121,9 +121,9 @@ def test_a_tag_alone_is_what_the_check_finds(official_chart_release):  # noqa: F
 
 
 def test_image_values_split_a_pinned_reference():
-    assert deploy_helm.image_values(RUNTIME) == {"repository": "registry.example:5000/team/airflow", "tag": "0123abcd",
-                                                 "digest": "sha256:" + "ab" * 32}
-    assert deploy_helm.image_values("registry.example:5000/airflow:t1") == {
+    assert chart_values.image_values(RUNTIME) == {"repository": "registry.example:5000/team/airflow", "tag": "0123abcd",
+                                                  "digest": "sha256:" + "ab" * 32}
+    assert chart_values.image_values("registry.example:5000/airflow:t1") == {
         "repository": "registry.example:5000/airflow", "tag": "t1"}
     imgs = Images("r", {"airflow": "r/airflow:t1", "etl": "r/etl:t2"}, ["etl"], {"airflow": "sha256:" + "0" * 64})
     assert imgs.pinned("airflow") == "r/airflow:t1@sha256:" + "0" * 64 and imgs.pinned("etl") == "r/etl:t2"

@@ -7,8 +7,8 @@ from __future__ import annotations
 
 import pytest
 
-from airstack.deploy import helm_values as deploy_helm
-from airstack.deploy.helm_values import merge_values
+from airstack.deploy import chart_values, target
+from airstack.deploy.chart_values import merge_values
 from tests.deploy.charts.render import (ENVIRONMENTS, EXECUTORS, ROOT, by_kind, dag_bundles, every_option, load_all,
                                         official_chart_release, official_values, pod_template)
 
@@ -54,9 +54,9 @@ def foreign_images(objects: list[dict]) -> list[str]:
 
 
 def rendered(chart, env: str, executor: str, drop_images: tuple[str, ...] = ()) -> list[dict]:
-    payload = deploy_helm.airflow_values(
-        deploy_helm.Target("airflow", "airflow-platform", "airflow"), RUNTIME, {"etl-basic": "r/e:t"}, "digest",
-        every_option(executor), users_script=(ROOT / deploy_helm.USERS_SCRIPT).read_text(),
+    payload = chart_values.airflow_values(
+        target.Target("airflow", "airflow-platform", "airflow"), RUNTIME, {"etl-basic": "r/e:t"}, "digest",
+        every_option(executor), users_script=(ROOT / chart_values.USERS_SCRIPT).read_text(),
         dag_bundles=dag_bundles())
     for name in drop_images:
         del payload["images"][name]

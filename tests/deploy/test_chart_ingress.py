@@ -13,9 +13,10 @@ import yaml
 
 from airstack.cli import run_main
 from airstack.deploy import config
-from airstack.deploy import helm_values as deploy_helm
-from airstack.deploy import main as deploy_main
-from airstack.deploy.helm_values import merge_values
+from airstack.deploy import chart_values, target
+from airstack.deploy import deployer
+from airstack.deploy.main import main
+from airstack.deploy.chart_values import merge_values
 from airstack.settings.deploy_file import AirflowOptions
 from airstack.settings.ingress import Ingress
 from airstack.settings.schema import parse_settings
@@ -28,15 +29,15 @@ RUNTIME = "registry.example/airflow:0123abcd"
 
 def rendered(chart, env: str, options: AirflowOptions, preview: bool = False, oidc: bool = False) -> list[dict]:
     release = "airflow-feature-x" if preview else "airflow"
-    tgt = deploy_helm.Target(release, f"{release}-platform", release, preview)
-    payload = deploy_helm.airflow_values(tgt, RUNTIME, {}, "digest", options, users_script="print()")
+    tgt = target.Target(release, f"{release}-platform", release, preview)
+    payload = chart_values.airflow_values(tgt, RUNTIME, {}, "digest", options, users_script="print()")
     if oidc:
         settings = parse_settings({"airflow": {"auth": {"oidc": {
             "provider": "sso", "client_id": "airflow", "client_secret": "s3cret-value-1234",
             "server_metadata_url": "https://idp.example.com/.well-known/openid-configuration",
             "default_role": "Viewer"}}}},
             "settings/integration/secret.yaml")
-        payload = deploy_helm.with_oidc(payload, release, settings.airflow.auth.oidc, "# config\n")
+        payload = chart_values.with_oidc(payload, release, settings.airflow.auth.oidc, "# config\n")
     assert official_chart.unknown_keys(pinned_schema(), payload) == []
     out = chart.render(values=merge_values(official_values(env), payload), name=release, namespace=release,
                        is_install=True)
@@ -122,8 +123,8 @@ def test_a_deploy_passes_the_ingress_on_stdin(scratch_repo, helm_standin, monkey
     path.write_text(yaml.safe_dump({k: v for k, v in yaml.safe_load(path.read_text()).items() if k != "release"}))
     refs = {"airflow": "127.0.0.1:5000/t/airflow:0123456789ab", "etl-basic": "127.0.0.1:5000/t/etl-basic:ab"}
     digests = dict.fromkeys(refs, "sha256:" + "0" * 64)
-    monkeypatch.setattr(deploy_main, "images", lambda *a: deploy_main.Images("127.0.0.1:5000/t", refs, [], digests))
-    assert run_main(deploy_main.main, ["deploy", "integration", "--only", "helm", "--yes"]) == 0, \
+    monkeypatch.setattr(deployer, "images", lambda *a: deployer.Images("127.0.0.1:5000/t", refs, [], digests))
+    assert run_main(main, ["deploy", "integration", "--only", "helm", "--yes"]) == 0, \
         capsys.readouterr().err
     (upgrade,) = [c for c in helm_standin() if c["argv"][:1] == ["upgrade"] and c["argv"][2] == "airflow"]
     stdin = upgrade["stdin"]
@@ -149,9 +150,9 @@ def test_oidc_behind_an_ingress_that_trusts_nobody_is_warned_about(scratch_repo,
     del deploy["airflow"]["ingress"]["trusted_proxies"]
     path.write_text(yaml.safe_dump(deploy))
     refs = {"airflow": "127.0.0.1:5000/t/airflow:0123456789ab", "etl-basic": "127.0.0.1:5000/t/etl-basic:ab"}
-    monkeypatch.setattr(deploy_main, "images", lambda *a: deploy_main.Images(
+    monkeypatch.setattr(deployer, "images", lambda *a: deployer.Images(
         "127.0.0.1:5000/t", refs, [], dict.fromkeys(refs, "sha256:" + "0" * 64)))
-    assert run_main(deploy_main.main, ["deploy", "integration", "--only", "helm", "--dry-run"]) == 0, \
+    assert run_main(main, ["deploy", "integration", "--only", "helm", "--dry-run"]) == 0, \
         capsys.readouterr().err
     out = " ".join(capsys.readouterr().out.split())
     assert ("warning: settings/integration/deploy.yaml: airflow.ingress.trusted_proxies: empty, so the api-server "

@@ -1,6 +1,6 @@
 """FAB's OIDC login in the deploy's charts (settings' airflow.auth.oidc), rendered by the real Helm engine:
 the platform chart's Secret <release>-oidc, and the official chart 1.19.0 with the deploy's payload
-(airstack.deploy.helm_values.with_oidc) giving the api-server files/webserver_config.py and the env."""
+(airstack.deploy.chart_values.with_oidc) giving the api-server files/webserver_config.py and the env."""
 
 from __future__ import annotations
 
@@ -11,15 +11,15 @@ import secrets
 import pytest
 import yaml
 
-from airstack.deploy import helm_values as deploy_helm
-from airstack.deploy.helm_values import merge_values
+from airstack.deploy import chart_values, target
+from airstack.deploy.chart_values import merge_values
 from airstack.settings.schema import parse_settings
 from tests.deploy.charts.render import (ENVIRONMENTS, K8S_VERSIONS, ROOT, assert_valid_kubernetes, by_kind, decoded,
                                         load_all, official_chart_release, official_values, platform_chart,
                                         platform_values, render)
 
 __all__ = ["official_chart_release", "platform_chart"]  # fixtures used here
-TGT = deploy_helm.Target("airflow", "airflow-platform", "airflow")
+TGT = target.Target("airflow", "airflow-platform", "airflow")
 RUNTIME = "registry.example/airflow:0123abcd"
 
 
@@ -33,10 +33,10 @@ def oidc_settings(client_secret: str):
 
 def rendered_pair(official_chart, platform_chart, env: str, client_secret: str) -> tuple[list[dict], list[dict]]:
     settings = oidc_settings(client_secret)
-    platform = render(platform_chart, platform_values(env, deploy_helm.platform_values(settings, TGT, RUNTIME)))
-    config = (ROOT / deploy_helm.OIDC_CONFIG).read_text()
-    payload = deploy_helm.with_oidc(
-        deploy_helm.airflow_values(TGT, RUNTIME, {}, "digest", users_script="print()"), TGT.airflow_release,
+    platform = render(platform_chart, platform_values(env, chart_values.platform_values(settings, TGT, RUNTIME)))
+    config = (ROOT / chart_values.OIDC_CONFIG).read_text()
+    payload = chart_values.with_oidc(
+        chart_values.airflow_values(TGT, RUNTIME, {}, "digest", users_script="print()"), TGT.airflow_release,
         settings.airflow.auth.oidc, config)
     rendered = official_chart.render(values=merge_values(official_values(env), payload), name="airflow",
                                      namespace="airflow", is_install=True)
@@ -63,7 +63,7 @@ def test_the_api_server_gets_the_oidc_config_and_the_secret_from_the_platform_se
     # The chart's ConfigMap holds files/webserver_config.py as it is (the chart renders it with tpl),
     # and the api-server mounts it where [fab] config_file looks ($AIRFLOW_HOME/webserver_config.py).
     (config_map,) = [o for o in by_kind(official, "ConfigMap").values() if "webserver_config.py" in o.get("data", {})]
-    assert config_map["data"]["webserver_config.py"] == (ROOT / deploy_helm.OIDC_CONFIG).read_text().rstrip("\n")
+    assert config_map["data"]["webserver_config.py"] == (ROOT / chart_values.OIDC_CONFIG).read_text().rstrip("\n")
     mounts = {m["mountPath"]: m for m in container["volumeMounts"]}
     assert mounts["/opt/airflow/webserver_config.py"]["subPath"] == "webserver_config.py"
     assert_valid_kubernetes(platform + official, K8S_VERSIONS)
@@ -80,8 +80,8 @@ def test_the_client_secret_is_only_in_the_platform_secret(official_chart_release
 
 def test_without_oidc_nothing_changes(official_chart_release, platform_chart):
     settings = parse_settings({"airflow": {}}, "settings/integration/secret.yaml")
-    values = deploy_helm.airflow_values(TGT, RUNTIME, {}, "digest", users_script="print()")
-    assert deploy_helm.with_oidc(values, "airflow", settings.airflow.auth.oidc, "ignored") is values
-    platform = render(platform_chart, platform_values("integration", deploy_helm.platform_values(settings, TGT,
-                                                                                                 RUNTIME)))
+    values = chart_values.airflow_values(TGT, RUNTIME, {}, "digest", users_script="print()")
+    assert chart_values.with_oidc(values, "airflow", settings.airflow.auth.oidc, "ignored") is values
+    platform = render(platform_chart, platform_values("integration", chart_values.platform_values(settings, TGT,
+                                                                                                  RUNTIME)))
     assert "airflow-oidc" not in by_kind(platform, "Secret")

@@ -266,7 +266,7 @@ def test_the_airflow_role_may_use_both_buckets(templates):
 
 def test_previews_may_use_only_their_own_prefix(templates):
     """cluster.yaml's PreviewRole: objects under previews/<the pod's namespace>/ of both buckets (the
-    prefix airstack.deploy.helm_values.store_base gives a preview), listing there only, preview namespaces only."""
+    prefix airstack.deploy.target.store_base gives a preview), listing there only, preview namespaces only."""
     role = templates["cluster"]["Resources"]["PreviewRole"]["Properties"]
     (trust,) = role["AssumeRolePolicyDocument"]["Statement"]
     assert trust["Condition"]["StringLike"] == {

@@ -16,7 +16,7 @@ from pathlib import Path
 
 from airstack import proc
 from airstack.cli import run_main
-from airstack import dag_bundles as bundles
+from airstack import git_bundle
 from airstack.deploy import release
 from airstack.deploy.main import main
 from airstack.deploy.replay import dags_remote
@@ -37,7 +37,7 @@ def commit(root: Path, message: str) -> str:
 
 
 def ref_on_remote(root: Path, env: str) -> str | None:
-    return bundles.remote_version(root, dags_remote(root).as_uri(), bundles.deploy_ref(env))
+    return git_bundle.remote_version(root, dags_remote(root).as_uri(), git_bundle.deploy_ref(env))
 
 
 def nothing_but_dags(monkeypatch) -> None:
@@ -161,7 +161,7 @@ def test_a_preview_ships_its_dags_to_its_own_ref(promotable, capsys):  # noqa: F
     argv = ["deploy", "integration", "--dags", "--preview", "--branch", "feature/x", "--yes",
             ]
     assert run_main(main, argv) == 0, capsys.readouterr().err
-    ref = bundles.deploy_ref("integration", config.preview_name("feature/x"))
-    assert bundles.remote_version(root, dags_remote(root).as_uri(), ref) == head(root)
+    ref = git_bundle.deploy_ref("integration", config.preview_name("feature/x"))
+    assert git_bundle.remote_version(root, dags_remote(root).as_uri(), ref) == head(root)
     assert ref_on_remote(root, "integration") is None, "the preview moved integration's own ref"
     assert release.read(s3, RECORDS, "integration") is None

@@ -15,9 +15,10 @@ import pytest
 import yaml
 
 from airstack.cli import run_main
+from airstack.airflow_env import SIMPLE_AUTH_MANAGER
 from airstack.deploy import config
 from airstack.settings import deploy_file
-from airstack.deploy import helm_values as plan
+from airstack.deploy import auth_policy, chart_values, helm_binary, masking, target
 from airstack.deploy.main import main
 from airstack.settings.schema import parse_settings
 from tests.helpers import leaves
@@ -59,7 +60,7 @@ def _stdin_values(document: dict) -> list[str]:
                                                        (4, "--rollback-on-failure", "--atomic")])
 def test_upgrade_argv_rolls_back_waits_and_reads_values_from_stdin_last(major, flag, absent):
     spec = _helm_spec()
-    argv = plan.upgrade_argv("helm", major, spec.airflow, "airflow", "airflow", "ctx", "15m")
+    argv = helm_binary.upgrade_argv("helm", major, spec.airflow, "airflow", "airflow", "ctx", "15m")
     assert argv[:5] == ["helm", "upgrade", "--install", "airflow", "airflow"]
     assert flag in argv and absent not in argv and "--wait" in argv
     assert argv[argv.index("--timeout") + 1] == "15m" and argv[argv.index("--kube-context") + 1] == "ctx"
@@ -81,7 +82,7 @@ def test_helm_reads_the_payload_as_we_meant_it():
     values = {"settings": {"env": {f"AIRFLOW_VAR_V{i}": v for i, v in enumerate(LOOKALIKES)}},
               "projects": {"p": {"config": {v: v for v in LOOKALIKES if v}}}, "list": LOOKALIKES,
               "n": 3, "y": True, "ratio": 0.25, "none": None}
-    assert helm_python.values_from_yaml(plan.to_stdin(values)) == values  # Helm's own parser
+    assert helm_python.values_from_yaml(helm_binary.to_stdin(values)) == values  # Helm's own parser
     # What the deploy sent before (PyYAML): Helm reads some of these strings, and even keys, as other types.
     misread = helm_python.values_from_yaml(yaml.safe_dump(values, sort_keys=True))
     assert misread != values and misread["settings"]["env"]["AIRFLOW_VAR_V0"] == 1000
@@ -94,46 +95,46 @@ def test_the_standin_reads_values_as_helm_does(tmp_path, monkeypatch):
     values_file = tmp_path / "values.yaml"
     values_file.write_text("threshold: 1e3\nflag: y\n")  # a values file written by hand, unquoted
     merged = helm_standin.values({"--values": [str(values_file), "-"]},
-                                 helm_standin.helm_values(plan.to_stdin({"label": "1e3"})))
+                                 helm_standin.helm_values(helm_binary.to_stdin({"label": "1e3"})))
     assert merged == {"threshold": 1000, "flag": True, "label": "1e3"}
 
 
 def test_helm_major_reads_both_generations():
-    assert plan.helm_major("v3.17.2+gcc0bbbd") == 3 and plan.helm_major("v4.0.0+g1") == 4
+    assert helm_binary.helm_major("v3.17.2+gcc0bbbd") == 3 and helm_binary.helm_major("v4.0.0+g1") == 4
     with pytest.raises(ValueError):
-        plan.helm_major("helm says hi")
+        helm_binary.helm_major("helm says hi")
 
 
 def test_payloads_carry_the_secrets_and_argv_none(scratch_repo):
     _, document = scratch_repo
     settings = _settings(document)
-    tgt = plan.target(_helm_spec())
-    platform = plan.platform_values(settings, tgt, "reg/airflow:0123456789ab")
-    stdin = plan.to_stdin(platform)
+    tgt = target.target(_helm_spec())
+    platform = chart_values.platform_values(settings, tgt, "reg/airflow:0123456789ab")
+    stdin = helm_binary.to_stdin(platform)
     for secret in _secret_values(document):
         assert secret in stdin
     assert platform["settings"]["keys"]["fernet-key"] == document["airflow"]["keys"]["fernet_key"]
     assert platform["projects"]["example1"]["secret"] == document["projects"]["example1"]["secret"]
     assert "dagsSync" not in platform  # DAGs come from the DAG bundle, not from the runtime image
     spec = _helm_spec()
-    argv = " ".join(plan.upgrade_argv("helm", 4, spec.platform, tgt.platform_release, tgt.namespace, "c", "1m"))
+    argv = " ".join(helm_binary.upgrade_argv("helm", 4, spec.platform, tgt.platform_release, tgt.namespace, "c", "1m"))
     assert not any(secret in argv for secret in _secret_values(document))
 
-    official = plan.airflow_values(tgt, "reg/airflow:0123456789ab", {"etl-basic": "reg/etl-basic:aa"},
-                                   plan.settings_digest(platform))
+    official = chart_values.airflow_values(tgt, "reg/airflow:0123456789ab", {"etl-basic": "reg/etl-basic:aa"},
+                                           chart_values.settings_digest(platform))
     assert official["fernetKeySecretName"] == official["jwtSecretName"] == "airflow-settings-keys"
     assert official["images"]["airflow"]["tag"] == "0123456789ab"
     assert official["data"]["metadataSecretName"] == "airflow-metadata"
     assert {"name": "AIRSTACK_K8S_NAMESPACE", "value": "airflow"} in official["env"]
-    assert not any(secret in plan.to_stdin(official) for secret in _secret_values(document))
+    assert not any(secret in helm_binary.to_stdin(official) for secret in _secret_values(document))
 
 
 def test_settings_digest_changes_with_any_setting(scratch_repo):
     _, document = scratch_repo
-    tgt = plan.target(_helm_spec())
-    before = plan.settings_digest(plan.platform_values(_settings(document), tgt, "r/a:t"))
+    tgt = target.target(_helm_spec())
+    before = chart_values.settings_digest(chart_values.platform_values(_settings(document), tgt, "r/a:t"))
     document["projects"]["example1"]["secret"]["API_TOKEN"] += "x"
-    assert plan.settings_digest(plan.platform_values(_settings(document), tgt, "r/a:t")) != before
+    assert chart_values.settings_digest(chart_values.platform_values(_settings(document), tgt, "r/a:t")) != before
 
 
 def test_preview_names_are_dns_labels_and_distinct():
@@ -146,15 +147,15 @@ def test_preview_names_are_dns_labels_and_distinct():
     long_a, long_b = "feature/remote-task-logs-on-s3", "feature/remote-task-logs-on-s3-and-gcs"
     assert config.preview_name(long_a) != config.preview_name(long_b)
     assert config.preview_name("short") == "airflow-short"  # a short, unaltered branch is kept as it is
-    tgt = plan.target(_helm_spec(), config.preview_name("feature/S3-logs"))
+    tgt = target.target(_helm_spec(), config.preview_name("feature/S3-logs"))
     assert tgt.namespace == tgt.airflow_release and tgt.platform_release.endswith("-platform")
 
 
 def test_mask_secrets_hides_values_but_shows_a_change():
     manifest = yaml.safe_dump({"kind": "Secret", "metadata": {"name": "s"}, "data": {"k": "c2VjcmV0"}})
-    masked = "\n".join(plan.mask_secrets(manifest))
+    masked = "\n".join(masking.mask_secrets(manifest))
     assert "c2VjcmV0" not in masked and "<sha256:" in masked
-    other = "\n".join(plan.mask_secrets(manifest.replace("c2VjcmV0", "b3RoZXI=")))
+    other = "\n".join(masking.mask_secrets(manifest.replace("c2VjcmV0", "b3RoZXI=")))
     assert masked != other
 
 
@@ -251,8 +252,8 @@ def test_plan_uses_the_helm_diff_plugin_where_installed(deployable, helm_standin
 
 
 # ---------------------------------------------------------------------- auth manager --
-SIMPLE = {"config": {"core": {"auth_manager": plan.SIMPLE_AUTH_MANAGER}}}
-FAB = {"config": {"core": {"auth_manager": plan.FAB_AUTH_MANAGER}}}
+SIMPLE = {"config": {"core": {"auth_manager": SIMPLE_AUTH_MANAGER}}}
+FAB = {"config": {"core": {"auth_manager": auth_policy.FAB_AUTH_MANAGER}}}
 
 
 @pytest.mark.parametrize(("files", "problem"), [
@@ -262,7 +263,7 @@ FAB = {"config": {"core": {"auth_manager": plan.FAB_AUTH_MANAGER}}}
     ([("values.yaml", {}), ("values-x.yaml", {"config": {}})], "values-x.yaml: config.core.auth_manager: not set"),
 ])
 def test_auth_problems_read_the_values_files_in_order(files, problem):
-    problems = plan.auth_problems(files)
+    problems = auth_policy.auth_problems(files)
     assert problems == [] if problem is None else (len(problems) == 1 and problems[0].startswith(problem)), problems
 
 
@@ -276,21 +277,21 @@ def test_a_deploy_refuses_simple_auth_manager(scratch_repo, helm_standin, env, c
     err = capsys.readouterr().err.strip().splitlines()
     assert err == [f"error: settings/{env}/deploy.yaml: helm.airflow.values: charts/airflow/values-{env}.yaml: "
                    f"config.core.auth_manager: SimpleAuthManager is for the local env only (passwords generated per "
-                   f"api-server pod, no shared users): deploys use {plan.FAB_AUTH_MANAGER}"]
+                   f"api-server pod, no shared users): deploys use {auth_policy.FAB_AUTH_MANAGER}"]
     assert helm_standin() == [], "refused before Helm ran"
 
 
 def test_the_official_payload_syncs_users_from_secrets_only(scratch_repo):
     _, document = scratch_repo
-    script = (ROOT / plan.USERS_SCRIPT).read_text()
-    values = plan.airflow_values(plan.target(_helm_spec()), "reg/airflow:t", {}, "d", users_script=script)
+    script = (ROOT / chart_values.USERS_SCRIPT).read_text()
+    values = chart_values.airflow_values(target.target(_helm_spec()), "reg/airflow:t", {}, "d", users_script=script)
     wait, container = values["apiServer"]["extraInitContainers"]  # sync-users after the schema's wait
     assert wait["name"] == "wait-for-migrations" and container["name"] == "sync-users"
     assert container["image"] == "reg/airflow:t" and container["args"] == [script]
     refs = {e["name"]: e["valueFrom"]["secretKeyRef"] for e in container["env"] if "valueFrom" in e}
     assert refs["AIRSTACK_USERS"] == {"name": "airflow-users", "key": "users.json", "optional": True}
     assert refs["AIRFLOW__DATABASE__SQL_ALCHEMY_CONN"] == {"name": "airflow-metadata", "key": "connection"}
-    assert not any(s in plan.to_stdin(values) for s in _secret_values(document))
+    assert not any(s in helm_binary.to_stdin(values) for s in _secret_values(document))
     assert "{{" not in script, "the chart renders init containers with tpl"
 
 

@@ -11,7 +11,7 @@ import boto3
 import pytest
 from botocore.stub import Stubber
 
-from airstack.deploy import helm_values as plan
+from airstack.deploy import chart_values, target
 from airstack.deploy import pod_identity
 from airstack.settings.deploy_file import AirflowOptions
 
@@ -74,10 +74,11 @@ def test_the_cluster_stack_names_the_cluster_and_the_preview_role(preview_aws, a
 def test_a_preview_keeps_to_its_own_prefix_of_the_buckets():
     """What PreviewRole allows (cluster.yaml: previews/<namespace>/*) is where a preview's pods write."""
     options = AirflowOptions(remote_logging={"base": "s3://logs-b/logs"}, storage={"base": "s3://data-b"})
-    preview = plan.Target(NS, f"{NS}-platform", NS, preview=True)
-    values = plan.airflow_values(preview, "r/a:t", {}, "d", options)
+    preview = target.Target(NS, f"{NS}-platform", NS, preview=True)
+    values = chart_values.airflow_values(preview, "r/a:t", {}, "d", options)
     assert values["config"]["logging"]["remote_base_log_folder"] == f"s3://logs-b/previews/{NS}/logs"
     env = {e["name"]: e["value"] for e in values["env"]}
     assert env["AIRSTACK_STORAGE_BASE"] == f"s3://data-b/previews/{NS}"
-    main = plan.airflow_values(plan.Target("airflow", "airflow-platform", "airflow"), "r/a:t", {}, "d", options)
+    main = chart_values.airflow_values(target.Target("airflow", "airflow-platform", "airflow"), "r/a:t", {}, "d",
+                                       options)
     assert main["config"]["logging"]["remote_base_log_folder"] == "s3://logs-b/logs"

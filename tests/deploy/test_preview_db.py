@@ -21,7 +21,7 @@ from psycopg import sql
 
 from airstack.cli import run_main
 from airstack.deploy import config, preview_db
-from airstack.deploy import helm_values as plan
+from airstack.deploy import chart_values, helm_binary, target
 from airstack.deploy.main import main
 from airstack.deploy.replay import dags_remote
 from airstack.settings.schema import parse_settings
@@ -48,24 +48,25 @@ def test_a_rendered_preview_carries_nothing_of_integrations_database(scratch_rep
     document["airflow"]["metadata_connection"] = integration
     settings = parse_settings(document, FILE)
     spec = config.load(ROOT, "integration").spec
-    tgt = plan.target(spec.helm, config.preview_name(BRANCH))
+    tgt = target.target(spec.helm, config.preview_name(BRANCH))
     preview = preview_db.provision(settings, tgt.namespace, FILE, dry_run=True)  # what the deploy does
     database, _ = preview_db.names(tgt.namespace)
     assert f"would make (if absent) database {database} and role {database}" in capsys.readouterr().out
 
-    platform = plan.platform_values(preview, tgt, "reg/airflow:t", spec.airflow)
-    official = plan.airflow_values(tgt, "reg/airflow:t", {}, plan.settings_digest(platform), spec.airflow,
-                                   (ROOT / plan.USERS_SCRIPT).read_text())
+    platform = chart_values.platform_values(preview, tgt, "reg/airflow:t", spec.airflow)
+    official = chart_values.airflow_values(tgt, "reg/airflow:t", {}, chart_values.settings_digest(platform),
+                                           spec.airflow, (ROOT / chart_values.USERS_SCRIPT).read_text())
     values = {}
     for name in spec.helm.platform.values:
-        values = plan.merge_values(values, yaml.safe_load((ROOT / name).read_text()) or {})
+        values = chart_values.merge_values(values, yaml.safe_load((ROOT / name).read_text()) or {})
     with helm_python.Chart.load(str(ROOT / "charts" / "platform")) as chart:
-        rendered = chart.render(values=plan.merge_values(values, platform), name=tgt.platform_release,
+        rendered = chart.render(values=chart_values.merge_values(values, platform), name=tgt.platform_release,
                                 namespace=tgt.namespace, is_install=True)
     objects = [d for path, text in rendered.items() if not path.endswith("NOTES.txt") for d in yaml.safe_load_all(text)
                if d]
     decoded = [base64.b64decode(v).decode() for d in objects if d["kind"] == "Secret" for v in d["data"].values()]
-    everything = "\n".join([plan.to_stdin(platform), plan.to_stdin(official), *rendered.values(), *decoded])
+    everything = "\n".join([helm_binary.to_stdin(platform), helm_binary.to_stdin(official), *rendered.values(),
+                            *decoded])
     for what, value in _integration_parts(integration).items():
         assert value not in everything, f"integration's database {what} is in the preview's values or manifests"
 

@@ -123,8 +123,8 @@ def deployed(preview_server, cloned, helm_standin, preview_aws):
     pod identities, a database and role on the real Postgres, a deploy ref on the DAG bundle's (bare git) remote,
     and objects (several versions, a delete marker) under its prefix of both buckets on the moto server;
     integration has its releases, ref and objects too, and a neighbour prefix (`<preview>x/`) holds one object."""
-    from airstack import dag_bundles as bundles
-    from airstack.deploy import helm_values as plan
+    from airstack import git_bundle
+    from airstack.deploy import target
     from airstack.deploy.replay import dags_remote
 
     url, _ = preview_server
@@ -136,7 +136,8 @@ def deployed(preview_server, cloned, helm_standin, preview_aws):
     head = git(cloned, "rev-parse", "HEAD").strip()
     install(helm, "airflow", "airflow")
     install(helm, "airflow-platform", "airflow")
-    git(cloned, "push", "--quiet", str(dags_remote(cloned)), f"{head}:refs/heads/{bundles.deploy_ref('integration')}")
+    git(cloned, "push", "--quiet", str(dags_remote(cloned)),
+        f"{head}:refs/heads/{git_bundle.deploy_ref('integration')}")
     for store in (options.remote_logging, options.storage):
         _writes(s3, store.base)
     for branch in BRANCHES:
@@ -146,11 +147,11 @@ def deployed(preview_server, cloned, helm_standin, preview_aws):
         preview_aws.create_pod_identity_association("airflow-integration", name, f"{name}-worker", "role", {})
         preview_db.ensure(preview_db.plan(url, name, FILE), url)
         git(cloned, "push", "--quiet", str(dags_remote(cloned)),
-            f"{head}:refs/heads/{bundles.deploy_ref('integration', name)}")
-        tgt = plan.target(env.spec.helm, name)
+            f"{head}:refs/heads/{git_bundle.deploy_ref('integration', name)}")
+        tgt = target.target(env.spec.helm, name)
         for store in (options.remote_logging, options.storage):
-            _writes(s3, plan.store_base(store.base, tgt))
-    neighbour = f"{plan.PREVIEW_PREFIX}/{config.preview_name(BRANCHES[0])}x/kept.log"
+            _writes(s3, target.store_base(store.base, tgt))
+    neighbour = f"{target.PREVIEW_PREFIX}/{config.preview_name(BRANCHES[0])}x/kept.log"
     s3.put_object(Bucket=config.bucket_of(options.storage.base), Key=neighbour, Body=b"not the preview's")
     return helm_standin
 

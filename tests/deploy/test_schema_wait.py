@@ -8,9 +8,10 @@ from __future__ import annotations
 
 import pytest
 
-from airstack.deploy import helm_values as deploy_helm
+from airstack.deploy import chart_values, target
 from airstack.deploy import schema_wait
-from airstack.deploy.helm_values import merge_values
+from airstack.settings import deploy_file
+from airstack.deploy.chart_values import merge_values
 from tests.deploy.charts.render import (ENVIRONMENTS, EXECUTORS, by_kind, load_all, official_chart_release,
                                         official_values, platform_chart, platform_values, pod_template, random_payload)
 from tests.deploy.charts.render import render as render_platform
@@ -25,9 +26,9 @@ SCRIPT = "print('sync')"
 
 
 def rendered(chart, env: str, executor: str, release: str = "airflow") -> list[dict]:
-    tgt = deploy_helm.Target(release, f"{release}-platform", release)
-    payload = deploy_helm.airflow_values(tgt, RUNTIME, {}, "digest", deploy_helm.AirflowOptions(executor=executor),
-                                         users_script=SCRIPT)
+    tgt = target.Target(release, f"{release}-platform", release)
+    payload = chart_values.airflow_values(tgt, RUNTIME, {}, "digest", deploy_file.AirflowOptions(executor=executor),
+                                          users_script=SCRIPT)
     out = chart.render(values=merge_values(official_values(env), payload), name=release, namespace=release,
                        is_install=True)
     return [d for path, text in sorted(out.items()) if not path.endswith("NOTES.txt") for d in load_all(text)]

@@ -14,7 +14,6 @@ import json
 import re
 import shlex
 from datetime import datetime, timezone
-from types import SimpleNamespace
 
 import boto3
 import pytest
@@ -155,13 +154,9 @@ def production(repo_root, aws_env):
     return config.load(repo_root, "production"), s3, rds, instance
 
 
-def args(dry_run: bool = False) -> SimpleNamespace:
-    return SimpleNamespace(dry_run=dry_run, preview=False)
-
-
 def test_a_first_deploy_snapshots_the_database_and_says_how_to_restore(repo_root, production, capsys):
     env, _, rds, instance = production
-    taken = snapshot.before_helm(repo_root, env, args())
+    taken = snapshot.before_helm(repo_root, env, dry_run=False)
     (found,) = rds.describe_db_snapshots(DBInstanceIdentifier=instance)["DBSnapshots"]
     assert found["DBSnapshotIdentifier"] == taken.id and found["Status"] == "available"
     tags = {t["Key"]: t["Value"] for t in rds.list_tags_for_resource(ResourceName=found["DBSnapshotArn"])["TagList"]}
@@ -182,12 +177,12 @@ def test_the_same_schema_takes_no_snapshot_and_a_dry_run_takes_none(repo_root, p
     older = {**shipped, "apache-airflow-core": "3.2.2"}
     record = release.Record("production", "c" * 40, "r", {}, {}, "d", schema=older)
     release.write(s3, RECORDS, record)
-    assert snapshot.before_helm(repo_root, env, args(dry_run=True)) is None
+    assert snapshot.before_helm(repo_root, env, dry_run=True) is None
     out = " ".join(capsys.readouterr().out.split())
     assert f"would snapshot {instance} before Helm: the deploy may migrate its schema (apache-airflow-core 3.2.2 -> " \
            f"{shipped['apache-airflow-core']})" in out
     release.write(s3, RECORDS, release.Record("production", "c" * 40, "r", {}, {}, "d", schema=shipped))
-    assert snapshot.before_helm(repo_root, env, args()) is None
+    assert snapshot.before_helm(repo_root, env, dry_run=False) is None
     assert "production: no schema change" in capsys.readouterr().out
     assert rds.describe_db_snapshots(DBInstanceIdentifier=instance)["DBSnapshots"] == []
 
@@ -196,7 +191,7 @@ def test_a_database_that_cannot_be_found_stops_with_one_line(repo_root, producti
     env, _, rds, instance = production
     rds.delete_db_instance(DBInstanceIdentifier=instance, SkipFinalSnapshot=True)
     with pytest.raises(snapshot.SnapshotError) as caught:
-        snapshot.before_helm(repo_root, env, args())
+        snapshot.before_helm(repo_root, env, dry_run=False)
     assert str(caught.value) == ("the metadata database (airflow-production-database DBInstance) cannot be found: "
                                  f"DBInstanceNotFound: DBInstance {instance} not found.")
 

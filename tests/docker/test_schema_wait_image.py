@@ -12,7 +12,7 @@ import time
 import pytest
 
 from airstack.deploy import schema_wait
-from airstack.deploy.helm_values import FAB_AUTH_MANAGER
+from airstack.deploy.auth_policy import FAB_AUTH_MANAGER
 from airstack.docker_client import get_client
 from airstack.external_images import image
 from airstack.postgres import Provider, postgres_server, probe

@@ -17,7 +17,8 @@ import pytest
 
 from airstack import proc
 from airstack.airflow_env import base_env
-from airstack.deploy.helm_values import FAB_AUTH_MANAGER, USERS_SCRIPT
+from airstack.deploy.auth_policy import FAB_AUTH_MANAGER
+from airstack.deploy.chart_values import USERS_SCRIPT
 from airstack.postgres import sql
 from airstack.postgres.embedded import free_port
 from airstack.settings import render

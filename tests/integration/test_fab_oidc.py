@@ -21,7 +21,7 @@ import oidc_provider_mock
 import pytest
 import werkzeug.serving
 
-from airstack.deploy.helm_values import OIDC_CONFIG
+from airstack.deploy.chart_values import OIDC_CONFIG
 from airstack.postgres.embedded import free_port
 from airstack.settings.schema import parse_settings
 from tests.helpers import server

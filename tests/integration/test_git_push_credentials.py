@@ -18,7 +18,7 @@ from pathlib import Path
 
 import pytest
 
-from airstack import dag_bundles as bundles
+from airstack import git_bundle
 from airstack import git_auth
 
 USER = "x-access-token"
@@ -117,11 +117,11 @@ def test_the_deploy_ref_is_pushed_with_the_token_and_the_token_goes_nowhere_else
     root, remote, home, token = setup
     monkeypatch.setenv(git_auth.TOKEN_ENV, token)
     commit = git("rev-parse", "HEAD", cwd=root)
-    ref = bundles.deploy_ref("integration")
+    ref = git_bundle.deploy_ref("integration")
     with caplog.at_level(logging.DEBUG, logger="airstack.proc"), GitServer(remote, token) as server:
-        assert bundles.remote_version(root, server.url, ref) is None
-        bundles.push(root, server.url, commit, ref)
-        assert bundles.remote_version(root, server.url, ref) == commit
+        assert git_bundle.remote_version(root, server.url, ref) is None
+        git_bundle.push(root, server.url, commit, ref)
+        assert git_bundle.remote_version(root, server.url, ref) == commit
     assert git("--git-dir", str(remote / "dags.git"), "rev-parse", f"refs/heads/{ref}") == commit
     assert any(seen.startswith("Basic ") for seen in server.seen), "the server was asked with the token"
     logged = caplog.text
@@ -137,8 +137,8 @@ def test_a_refused_token_fails_in_one_line_without_prompting(setup, monkeypatch)
     root, remote, _, token = setup
     monkeypatch.setenv(git_auth.TOKEN_ENV, "wrong-" + token)
     commit = git("rev-parse", "HEAD", cwd=root)
-    with GitServer(remote, token) as server, pytest.raises(bundles.BundleError) as raised:
-        bundles.push(root, server.url, commit, bundles.deploy_ref("integration"))
+    with GitServer(remote, token) as server, pytest.raises(git_bundle.BundleError) as raised:
+        git_bundle.push(root, server.url, commit, git_bundle.deploy_ref("integration"))
     message = str(raised.value)
     assert "\n" not in message and "wrong-" not in message and token not in message
     assert "Authentication failed" in message or "401" in message, message

@@ -4,7 +4,7 @@ FAB and files/webserver_config.py, against a real OpenID Connect provider that, 
 the redirect URI registered for the client (the public https one), on a real Postgres. httpx is the browser.
 
 The api-server runs exactly what the chart values give the pod (airstack.deploy.ingress.chart_values, then
-helm_values.with_oidc): the args' command line, the env (FORWARDED_ALLOW_IPS, the OIDC settings, the client
+chart_values.with_oidc): the args' command line, the env (FORWARDED_ALLOW_IPS, the OIDC settings, the client
 secret as Secret <release>-oidc holds it) and the ``config`` sections as AIRFLOW__SECTION__KEY. The proxy dials
 the pod from 127.0.0.2, the only trusted address; anything else (127.0.0.1) stands for a pod or a user that
 reaches the api-server without the ingress.
@@ -33,7 +33,7 @@ import pytest
 import trustme
 import werkzeug.serving
 
-from airstack.deploy import helm_values, ingress
+from airstack.deploy import chart_values, ingress
 from airstack.postgres.embedded import free_port
 from airstack.settings.ingress import Ingress
 from airstack.settings.schema import parse_settings
@@ -134,8 +134,8 @@ def ingress_site(fab_env: dict[str, str], work: Path, idp: str, trusted: list[st
         "server_metadata_url": f"{idp}/.well-known/openid-configuration",
         "role_mapping": {"airflow-admins": "Admin", "readers": "Viewer"}}}}}, "settings/integration/secret.yaml")
     spec = Ingress(url=public, tls={"secret": "airflow-tls"}, trusted_proxies=trusted)
-    values = helm_values.with_oidc(ingress.chart_values(spec), RELEASE, settings.airflow.auth.oidc,
-                                   (ROOT / helm_values.OIDC_CONFIG).read_text())
+    values = chart_values.with_oidc(ingress.chart_values(spec), RELEASE, settings.airflow.auth.oidc,
+                                    (ROOT / chart_values.OIDC_CONFIG).read_text())
     argv, pod_env = pod_process(values, {(f"{RELEASE}-oidc", "client-secret"): client["client_secret"]})
     config = work / "webserver_config.py"  # the chart mounts apiServer.apiServerConfig there
     config.write_text(values["apiServer"]["apiServerConfig"])

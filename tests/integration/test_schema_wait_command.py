@@ -13,7 +13,7 @@ from pathlib import Path
 
 from airstack import proc
 from airstack.deploy import schema_wait
-from airstack.deploy.helm_values import FAB_AUTH_MANAGER
+from airstack.deploy.auth_policy import FAB_AUTH_MANAGER
 from airstack.postgres import sql
 
 AIRFLOW = Path(sys.executable).parent / "airflow"

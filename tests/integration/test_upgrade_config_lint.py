@@ -14,7 +14,7 @@ import pytest
 import yaml
 
 from airstack import paths
-from airstack.deploy import helm_values
+from airstack.deploy import chart_values
 from airstack.errors import ConfigError
 from airstack.settings import sops
 from airstack.settings.keys import generate_age_key, new_fernet_key, new_secret
@@ -49,7 +49,7 @@ def test_the_api_servers_oidc_config_is_part_of_what_is_linted(tmp_path):
     root = scratch(tmp_path)
     values = deployed.chart_values(root, "integration")
     config, env = deployed.api_server(values)
-    assert config == (root / helm_values.OIDC_CONFIG).read_text()
+    assert config == (root / chart_values.OIDC_CONFIG).read_text()
     assert json.loads(env["AIRSTACK_OIDC"])["client_id"] == "airflow-integration"
     assert env["AIRSTACK_OIDC_CLIENT_SECRET"] == deployed.SECRET_PLACEHOLDER  # from a Secret: never decrypted
     config, env = deployed.api_server(deployed.chart_values(root, "production"))  # no OIDC there
@@ -63,7 +63,7 @@ def test_the_api_servers_oidc_config_is_part_of_what_is_linted(tmp_path):
 def test_a_webserver_config_the_target_cannot_load_is_a_finding(tmp_path):
     """As when an upgrade of FAB drops a name files/webserver_config.py imports: only where OIDC is deployed."""
     root = scratch(tmp_path)
-    config = root / helm_values.OIDC_CONFIG
+    config = root / chart_values.OIDC_CONFIG
     config.write_text(config.read_text().replace("import AUTH_OAUTH", "import AUTH_OAUTH, AUTH_GONE_IN_FAB_9"))
     (finding,) = [f for f in lint(root, "integration", tmp_path) if not f.startswith(INFORMATIONAL)]
     assert finding.startswith("the api-server's webserver_config.py (charts/platform/files/webserver_config.py) "

@@ -12,7 +12,7 @@ from urllib.parse import unquote, urlsplit
 import pytest
 
 from airstack.deploy import config, preview_db, teardown
-from airstack.deploy import helm_values as plan
+from airstack.deploy import target
 from airstack.errors import ConfigError
 from airstack.settings.deploy_file import AirflowOptions
 
@@ -80,14 +80,14 @@ def test_isolated_settings_replace_only_the_metadata_url():
 
 
 def test_teardown_prefixes_are_the_previews_own_in_each_bucket_once():
-    tgt = plan.target(config.load(config_root(), "integration").spec.helm, "airflow-x")
+    tgt = target.target(config.load(config_root(), "integration").spec.helm, "airflow-x")
     shared = AirflowOptions(remote_logging={"base": "s3://bkt-one/logs"}, storage={"base": "s3://bkt-one/data"})
     assert teardown.prefixes(shared, tgt) == [("bkt-one", "previews/airflow-x/")]
     two = AirflowOptions(remote_logging={"base": "s3://bkt-one/logs"}, storage={"base": "s3://bkt-two"})
     assert teardown.prefixes(two, tgt) == [("bkt-one", "previews/airflow-x/"), ("bkt-two", "previews/airflow-x/")]
     assert teardown.prefixes(AirflowOptions(), tgt) == []
     # What the preview's pods were given lies under the prefix removed.
-    assert plan.store_base("s3://bkt-one/logs", tgt).startswith("s3://bkt-one/previews/airflow-x/")
+    assert target.store_base("s3://bkt-one/logs", tgt).startswith("s3://bkt-one/previews/airflow-x/")
 
 
 def test_an_outcome_is_one_line():

@@ -29,14 +29,14 @@ ROOMS: dict[str, tuple[str, ...]] = {
     "dagtools": BASE,                                               # check, runs, airflow_seam, snapshot, diff
     "settings": BASE,                                               # settings as code
     "postgres": (*BASE, "docker_client", "external_images"),
-    "dag_bundles": (*BASE, "git_auth", "settings"),                 # the deploy's (moves into airstack/deploy/)
+    "git_bundle": (*BASE, "git_auth", "settings"),  # the bundle deploys and the local env share (deploy: dag_bundles)
     "images": (*BASE, "docker_client", "external_images", "settings", "gate"),
-    "localenv": (*BASE, "docker_client", "external_images", "settings", "postgres", "images", "dag_bundles",
+    "localenv": (*BASE, "docker_client", "external_images", "settings", "postgres", "images", "git_bundle",
                  "dagtools"),
-    "deploy": (*BASE, "git_auth", "settings", "images", "dag_bundles", "standins"),
+    "deploy": (*BASE, "git_auth", "settings", "images", "git_bundle", "standins"),
     "standins": (*BASE, "deploy"),                                  # for tests, `nox -s ci` and benchmarks
-    "upgrade": (*BASE, "settings", "postgres", "images", "dag_bundles", "deploy", "gate"),
-    "bench": (*BASE, "docker_client", "external_images", "settings", "postgres", "images", "dag_bundles",
+    "upgrade": (*BASE, "settings", "postgres", "images", "git_bundle", "deploy", "gate"),
+    "bench": (*BASE, "docker_client", "external_images", "settings", "postgres", "images", "git_bundle",
               "localenv", "deploy", "standins", "dagtools", "gate"),
 }
 # The pairs docs/architecture.md draws: a lower layer imports nothing from the higher ones (a check of
@@ -45,7 +45,8 @@ LAYERS = {
     "airstack.settings": ("airstack.deploy", "airstack.localenv", "airstack.images", "airstack.bench"),
     "airstack.images": ("airstack.deploy", "airstack.localenv", "airstack.bench"),
     "airstack.localenv": ("airstack.deploy", "airstack.bench"),
-    "airstack.dag_bundles": ("airstack.deploy", "airstack.localenv", "airstack.bench"),
+    # The DAG bundle both deploys and the local env run; what deploys alone do with it: airstack.deploy.dag_bundles.
+    "airstack.git_bundle": ("airstack.deploy", "airstack.localenv", "airstack.bench"),
     "airstack.postgres": ("airstack.deploy", "airstack.localenv", "airstack.images", "airstack.settings"),
     "airstack.docker_client": ("airstack.deploy", "airstack.localenv", "airstack.images", "airstack.settings"),
     "airstack.proc": ("airstack.deploy", "airstack.localenv", "airstack.images", "airstack.settings"),

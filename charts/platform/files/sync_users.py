@@ -1,7 +1,7 @@
 """Keep the FAB auth manager's users as settings/<env>/secret.yaml says (airflow.users).
 
 Runs with the runtime image's Python as the api-server pods' `sync-users` init container (the
-deploy's payload for the official chart: airstack.deploy.helm_values.users_sync_container), after the
+deploy's payload for the official chart: airstack.deploy.chart_values.users_sync_container), after the
 pod's wait-for-migrations init container (airstack.deploy.schema_wait: FAB's tables are migrated by
 then) and before the api-server starts, and in tests/integration/test_fab_auth.py against a real Postgres.
 

@@ -2,7 +2,7 @@
 
 The deploy puts this file in the official chart's ``apiServer.apiServerConfig`` (the chart mounts it as
 ``$AIRFLOW_HOME/webserver_config.py``, which ``[fab] config_file`` points at) when settings have an
-``oidc`` section (airstack.deploy.helm_values.oidc_values). Input, from the environment only:
+``oidc`` section (airstack.deploy.chart_values.with_oidc). Input, from the environment only:
 
   AIRSTACK_OIDC                 JSON: provider, client_id, server_metadata_url, scopes, roles_claim,
                                 role_mapping, default_role (not secret: settings' readable part)

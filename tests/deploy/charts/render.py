@@ -25,9 +25,9 @@ import kubernetes_validate
 import pytest
 import yaml
 
-from airstack.deploy import helm_values as deploy_helm
-from airstack.deploy.helm_values import merge_values
-from airstack import dag_bundles as bundles
+from airstack.deploy import auth_policy, chart_values, target
+from airstack.deploy.chart_values import merge_values
+from airstack import git_bundle
 from airstack import verdict
 from airstack.deploy import config
 from airstack.settings.deploy_file import AirflowOptions, DagBundle
@@ -263,8 +263,8 @@ def render_official(chart: helm_python.Chart, env: str, options: AirflowOptions,
 
 @functools.cache
 def _render_official(chart: helm_python.Chart, env: str, options: AirflowOptions, release: str) -> list[dict]:
-    tgt = deploy_helm.Target(release, f"{release}-platform", release)
-    payload = deploy_helm.airflow_values(tgt, "registry.example/airflow:0123abcd", {"etl-basic": "r/e:t"},
+    tgt = target.Target(release, f"{release}-platform", release)
+    payload = chart_values.airflow_values(tgt, "registry.example/airflow:0123abcd", {"etl-basic": "r/e:t"},
                                          "digest", options, dag_bundles=dag_bundles(release))
     rendered = chart.render(values=merge_values(official_values(env), payload), name=release, namespace=release,
                             is_install=True)
@@ -273,10 +273,10 @@ def _render_official(chart: helm_python.Chart, env: str, options: AirflowOptions
 
 
 def dag_bundles(release: str = "airflow") -> list[dict]:
-    """What a deploy passes: the GitDagBundle on the environment's deploy ref (airstack/dag_bundles.py)."""
+    """What a deploy passes: the GitDagBundle on the environment's deploy ref (airstack/git_bundle.py)."""
     bundle = DagBundle(kind="git", repository="https://git.example/team/airflow.git", refresh_interval=30)
-    ref = bundles.deploy_ref("integration", None if release == "airflow" else release)
-    return bundles.config_list(bundle, ref, bundle.repository)
+    ref = git_bundle.deploy_ref("integration", None if release == "airflow" else release)
+    return git_bundle.config_list(bundle, ref, bundle.repository)
 
 
 def pod_template(objects: list[dict], release: str = "airflow") -> dict:
@@ -312,7 +312,7 @@ def longest_names(objects: list[dict]) -> str:
     return ", ".join(f"{name} ({len(name.split('/', 1)[1])} <= {limit}?)" for limit, name in sorted(longest.items()))
 
 
-def platform_chart_objects(chart: helm_python.Chart, tgt: deploy_helm.Target) -> list[dict]:
+def platform_chart_objects(chart: helm_python.Chart, tgt: target.Target) -> list[dict]:
     payload = random_payload(tgt.airflow_release)
     rendered = chart.render(values=platform_values("integration", payload), name=tgt.platform_release,
                             namespace=tgt.namespace, is_install=True)

@@ -39,8 +39,8 @@ def official_objects(chart, env: str, executor: str) -> list[dict]:
     ingress = config.load(charts.ROOT, env).spec.airflow.ingress  # as deployed: its ingress and trusted proxies
     options = AirflowOptions(executor=executor, remote_logging=store, storage=store, ingress=ingress,
                              metrics={"statsd": True, "prometheus_rules": True})
-    tgt = charts.deploy_helm.Target("airflow", "airflow-platform", "airflow")
-    payload = charts.deploy_helm.airflow_values(
+    tgt = charts.target.Target("airflow", "airflow-platform", "airflow")
+    payload = charts.chart_values.airflow_values(
         tgt, f"registry.example/airflow:0123abcd@{DIGEST}", {"etl-basic": f"r/e:t@{DIGEST}"}, DIGEST, options,
         users_script="print('sync')", dag_bundles=charts.dag_bundles())
     rendered = chart.render(values=charts.merge_values(charts.official_values(env), payload), name="airflow",

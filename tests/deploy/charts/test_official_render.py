@@ -10,8 +10,8 @@ import json
 import pytest
 
 from airstack.deploy import config
-from airstack.deploy import helm_values as deploy_helm
-from airstack.deploy.helm_values import merge_values
+from airstack.deploy import auth_policy, chart_values, target
+from airstack.deploy.chart_values import merge_values
 from airstack.settings.deploy_file import AirflowOptions
 from tests.deploy import official_chart
 from tests.deploy.charts.render import (DNS_LABEL_MAX, ENVIRONMENTS, EXECUTORS, K8S_VERSIONS, ROOT, _quantity,
@@ -94,9 +94,9 @@ def test_the_official_chart_renders_no_secret_of_its_own(official_chart_release,
 def test_api_server_pods_sync_users_from_the_platform_secrets(official_chart_release, platform_chart, env):
     """The sync-users init container renders as the deploy builds it (the chart passes init containers
     through `tpl`), and every Secret it reads is one the platform chart makes from settings."""
-    script = (ROOT / deploy_helm.USERS_SCRIPT).read_text()
-    tgt = deploy_helm.Target("airflow", "airflow-platform", "airflow")
-    payload = deploy_helm.airflow_values(tgt, "registry.example/airflow:0123abcd", {}, "digest",
+    script = (ROOT / chart_values.USERS_SCRIPT).read_text()
+    tgt = target.Target("airflow", "airflow-platform", "airflow")
+    payload = chart_values.airflow_values(tgt, "registry.example/airflow:0123abcd", {}, "digest",
                                          users_script=script)
     rendered = official_chart_release.render(values=merge_values(official_values(env), payload), name="airflow",
                                              namespace="airflow", is_install=True)
@@ -106,7 +106,7 @@ def test_api_server_pods_sync_users_from_the_platform_secrets(official_chart_rel
     (init,) = [c for c in api["spec"]["template"]["spec"]["initContainers"] if c["name"] == "sync-users"]
     assert init["args"] == [script] and init["image"] == "registry.example/airflow:0123abcd"
     config_map = by_kind(objects, "ConfigMap")["airflow-config"]["data"]["airflow.cfg"]
-    assert f"auth_manager = {deploy_helm.FAB_AUTH_MANAGER}" in config_map
+    assert f"auth_manager = {auth_policy.FAB_AUTH_MANAGER}" in config_map
     made = by_kind(render(platform_chart, platform_values(env, random_payload())), "Secret")
     for item in init["env"]:
         if "valueFrom" in item:
@@ -116,8 +116,8 @@ def test_api_server_pods_sync_users_from_the_platform_secrets(official_chart_rel
 
 def test_the_secret_check_finds_the_nil_broker_secret(official_chart_release):
     """Without the deploy's data.brokerUrlSecretName, 1.19.0 renders a Secret whose value is nil."""
-    values = merge_values(official_values("integration"), deploy_helm.airflow_values(
-        deploy_helm.Target("airflow", "airflow-platform", "airflow"), "r/airflow:t", {}, "d"))
+    values = merge_values(official_values("integration"), chart_values.airflow_values(
+        target.Target("airflow", "airflow-platform", "airflow"), "r/airflow:t", {}, "d"))
     del values["data"]["brokerUrlSecretName"]
     rendered = official_chart_release.render(values=values, name="airflow", namespace="airflow", is_install=True)
     objects = [d for p, t in rendered.items() if not p.endswith("NOTES.txt") for d in load_all(t)]
@@ -130,7 +130,7 @@ def test_the_longest_preview_name_fits_every_derived_name(official_chart_release
     and the platform chart derive from it, with every option on, fits Kubernetes' limits."""
     release = config.preview_name("feature/" + "x" * 100)  # cut to 33 characters, then -<6-char hash>
     assert len(release) == config.PREVIEW_NAME_MAX
-    tgt = deploy_helm.target(load_deploy("integration").helm, release)
+    tgt = target.target(load_deploy("integration").helm, release)
     objects = render_official(official_chart_release, "production", every_option(executor), release=release)
     objects += platform_chart_objects(platform_chart, tgt)
     if executor == "KubernetesExecutor":

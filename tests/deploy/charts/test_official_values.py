@@ -10,8 +10,8 @@ import re
 import pytest
 import yaml
 
-from airstack.deploy import helm_values as deploy_helm
-from airstack.deploy.helm_values import merge_values
+from airstack.deploy import auth_policy, chart_values, target
+from airstack.deploy.chart_values import merge_values
 from airstack.settings import render as settings_render
 from tests.deploy import official_chart
 from tests.deploy.charts.render import (_CREDENTIAL_URL, _FERNET_KEY, AIRFLOW_COMPONENTS, DEPLOY_KEYS, ENVIRONMENTS,
@@ -46,7 +46,7 @@ def test_the_key_check_finds_a_key_of_another_chart_version():
 @pytest.mark.parametrize("options", _every_option(), ids=lambda o: o.executor)
 def test_the_deploy_payload_only_uses_keys_of_the_pinned_chart(options):
     """What the deploy pipes to the official chart, whatever deploy.yaml switches on, uses its keys only."""
-    values = deploy_helm.airflow_values(deploy_helm.Target("airflow", "airflow-platform", "airflow"),
+    values = chart_values.airflow_values(target.Target("airflow", "airflow-platform", "airflow"),
                                         "reg/airflow:tag", {"etl-basic": "reg/etl-basic:t"}, "digest", options)
     assert official_chart.unknown_keys(pinned_schema(), values) == []
     assert {path for path, _ in leaf_paths(values) if _verified(path, DEPLOY_KEYS)}, "the payload sets no deploy key"
@@ -107,11 +107,11 @@ def test_official_values_match_the_runtime_lock():
     assert pinned and values["airflowVersion"] == pinned == values["defaultAirflowTag"]
     assert load_yaml(PLATFORM / "Chart.yaml")["appVersion"] == pinned
     # Deploys run FAB's auth manager: its provider is in the runtime lock (so in the runtime image).
-    assert values["config"]["core"]["auth_manager"] == deploy_helm.FAB_AUTH_MANAGER
+    assert values["config"]["core"]["auth_manager"] == auth_policy.FAB_AUTH_MANAGER
     assert re.search(r"^apache-airflow-providers-fab==", (ROOT / "requirements" / "runtime.txt").read_text(), re.M)
     assert values["createUserJob"]["enabled"] is False  # users come from settings, not a default password
     for env in ENVIRONMENTS:
-        assert deploy_helm.auth_problems([("values.yaml", values),
+        assert auth_policy.auth_problems([("values.yaml", values),
                                           (f"values-{env}.yaml", load_yaml(OFFICIAL / f"values-{env}.yaml"))]) == []
 
 

@@ -8,37 +8,38 @@ from pathlib import Path
 import pytest
 from pydantic import ValidationError
 
-from airstack import dag_bundles as bundles
+from airstack import git_bundle
+from airstack.deploy import dag_bundles
 from airstack.settings.deploy_file import AirflowOptions, DagBundle
 from airstack.localenv import bundle as local_bundle
 
 
 def test_each_environment_and_preview_tracks_its_own_ref():
-    assert bundles.deploy_ref("integration") == "airstack/dags/integration"
-    assert bundles.deploy_ref("production") == "airstack/dags/production"
+    assert git_bundle.deploy_ref("integration") == "airstack/dags/integration"
+    assert git_bundle.deploy_ref("production") == "airstack/dags/production"
     # Never a prefix of another environment's ref (git refuses a ref inside another one).
-    assert bundles.deploy_ref("integration", "airflow-x") == "airstack/dags/previews/airflow-x"
+    assert git_bundle.deploy_ref("integration", "airflow-x") == "airstack/dags/previews/airflow-x"
 
 
 def test_the_config_list_is_a_git_bundle_on_the_ref():
     bundle = DagBundle(kind="git", repository="https://git.example/t/a.git", conn_id="git_dags", refresh_interval=15)
-    (entry,) = bundles.config_list(bundle, "airstack/dags/integration", bundle.repository)
+    (entry,) = git_bundle.config_list(bundle, "airstack/dags/integration", bundle.repository)
     assert entry == {"name": "dags", "classpath": "airflow.providers.git.bundles.git.GitDagBundle",
                      "kwargs": {"repo_url": "https://git.example/t/a.git", "tracking_ref": "airstack/dags/integration",
                                 "subdir": "dags", "refresh_interval": 15, "git_conn_id": "git_dags"}}
-    env = bundles.config_env(bundle, "r", "u")
-    assert json.loads(env[bundles.CONFIG_ENV])[0]["kwargs"]["tracking_ref"] == "r"
+    env = git_bundle.config_env(bundle, "r", "u")
+    assert json.loads(env[git_bundle.CONFIG_ENV])[0]["kwargs"]["tracking_ref"] == "r"
 
 
 def test_a_path_repository_becomes_a_file_url_and_a_url_stays(tmp_path):
-    assert bundles.remote_url(tmp_path, DagBundle(kind="git", repository=".airstack/dags.git")) == \
+    assert git_bundle.remote_url(tmp_path, DagBundle(kind="git", repository=".airstack/dags.git")) == \
         (tmp_path / ".airstack" / "dags.git").resolve().as_uri()
     for url in ("https://git.example/a.git", "git@git.example:t/a.git", "ssh://git@git.example/a.git"):
-        assert bundles.remote_url(tmp_path, DagBundle(kind="git", repository=url)) == url
+        assert git_bundle.remote_url(tmp_path, DagBundle(kind="git", repository=url)) == url
 
 
 def test_only_files_under_dags_ship_alone():
-    assert bundles.outside(["dags/a.py", "dags/tasks/x/run.py", "charts/airflow/values.yaml", "dagsx/y", ""]) == [
+    assert dag_bundles.outside(["dags/a.py", "dags/tasks/x/run.py", "charts/airflow/values.yaml", "dagsx/y", ""]) == [
         "charts/airflow/values.yaml", "dagsx/y"]
 
 
@@ -51,7 +52,7 @@ def test_a_git_bundle_needs_its_repository():
 def test_the_local_env_gets_the_bundle_only_for_kind_git(tmp_path: Path):
     assert local_bundle.airflow_env(tmp_path, DagBundle()) == {}
     env = local_bundle.airflow_env(tmp_path, DagBundle(kind="git", repository="r.git", refresh_interval=2))
-    (entry,) = json.loads(env[bundles.CONFIG_ENV])
+    (entry,) = json.loads(env[git_bundle.CONFIG_ENV])
     assert entry["kwargs"]["tracking_ref"] == "airstack/dags/local"
     assert entry["kwargs"]["repo_url"] == (tmp_path / "r.git").resolve().as_uri()
     assert env[local_bundle.STORAGE_ENV].startswith(str(tmp_path / ".airstack"))
@@ -80,4 +81,4 @@ def test_a_deploy_refuses_the_working_tree_bundle():
     env = Environment(name="integration", file="settings/integration/deploy.yaml",
                       spec=DeployFile.model_validate({"images": {"registry": "r"}}))
     with pytest.raises(ConfigError, match=r"^settings/integration/deploy.yaml: airflow.dag_bundle.kind: 'local': "):
-        dagdeploy.git_bundle(env)
+        dagdeploy.bundle_of(env)

@@ -12,10 +12,11 @@ newer DAG code.
 S3DagBundle (the amazon provider) was not chosen. It has ``supports_versioning = False``, so a
 running DagRun would switch to whatever the bucket holds now.
 
-Deploys (:mod:`airstack.deploy.dagdeploy`) and the local env (:mod:`airstack.localenv.bundle`) both use it.
-The functions here are pure, except :func:`head_commit`, :func:`push`, :func:`delete`,
-:func:`ensure_local_remote`, :func:`remote_version`, :func:`remote_branches`, :func:`ensure_commit` and
-:func:`changed_outside`, which run git through :mod:`airstack.proc`.
+Deploys (:mod:`airstack.deploy.dagdeploy`) and the local env (:mod:`airstack.localenv.bundle`) both use it, so it
+sits below both layers; what only deploys do with the bundle (release record entries, DAG-only checks, a preview's
+ref removed) is :mod:`airstack.deploy.dag_bundles`. The functions here are pure, except :func:`git`,
+:func:`head_commit`, :func:`push`, :func:`ensure_local_remote` and :func:`remote_version`, which run git through
+:mod:`airstack.proc`.
 """
 
 from __future__ import annotations
@@ -25,7 +26,7 @@ from pathlib import Path
 
 from airstack import git_auth, proc
 from airstack.settings.deploy_file import DagBundle
-from airstack.errors import AirstackError, ConfigError
+from airstack.errors import AirstackError
 
 NAME = "dags"  # the bundle's name: DagRuns and DAG versions name it
 CLASSPATH = "airflow.providers.git.bundles.git.GitDagBundle"
@@ -63,12 +64,7 @@ def config_env(bundle: DagBundle, ref: str, url: str) -> dict[str, str]:
     return {CONFIG_ENV: json.dumps(config_list(bundle, ref, url))}
 
 
-def record_entry(bundle: DagBundle, ref: str, commit: str) -> dict[str, str]:
-    """What a release record says about the DAGs it shipped."""
-    return {"bundle": NAME, "kind": bundle.kind, "ref": ref, "version": commit}
-
-
-def _git(root: Path, *args: str, check: bool = True, timeout: float = 120.0) -> proc.Result:
+def git(root: Path, *args: str, check: bool = True, timeout: float = 120.0) -> proc.Result:
     """git in ``root``; a remote over HTTPS gets CI's token through a credential helper (:mod:`airstack.git_auth`)."""
     return proc.run(["git", *args], cwd=root, check=check, timeout=timeout, what=f"git {args[0]}",
                     env=git_auth.env() or None)
@@ -76,24 +72,16 @@ def _git(root: Path, *args: str, check: bool = True, timeout: float = 120.0) -> 
 
 def head_commit(root: Path) -> str:
     """The checked-out commit's full hash; empty outside a git checkout (or before the first commit)."""
-    out = _git(root, "rev-parse", "HEAD", check=False)
+    out = git(root, "rev-parse", "HEAD", check=False)
     return out.stdout.strip() if out.returncode == 0 else ""
 
 
 def push(root: Path, url: str, commit: str, ref: str) -> None:
     """Move the deploy ref to ``commit`` (forced: a rollback moves it back; the ref is the deploy's own)."""
     try:
-        _git(root, "push", "--quiet", "--force", url, f"{commit}:refs/heads/{ref}")
+        git(root, "push", "--quiet", "--force", url, f"{commit}:refs/heads/{ref}")
     except proc.CommandFailedError as exc:
         raise BundleError(f"pushing the DAGs ({commit[:12]}) to {url} {ref}: {exc}") from None
-
-
-def delete(root: Path, url: str, ref: str) -> None:
-    """Remove the deploy ref from the remote (a preview's, when the preview is destroyed)."""
-    try:
-        _git(root, "push", "--quiet", url, f":refs/heads/{ref}")
-    except proc.CommandFailedError as exc:
-        raise BundleError(f"deleting {ref} on {url}: {exc}") from None
 
 
 def ensure_local_remote(root: Path, url: str) -> None:
@@ -101,7 +89,7 @@ def ensure_local_remote(root: Path, url: str) -> None:
     if url.startswith("file://"):
         path = Path(url.removeprefix("file://"))
         if not path.exists():
-            _git(root, "init", "--quiet", "--bare", str(path))
+            git(root, "init", "--quiet", "--bare", str(path))
 
 
 def remote_version(root: Path, url: str, ref: str) -> str | None:
@@ -109,42 +97,7 @@ def remote_version(root: Path, url: str, ref: str) -> str | None:
     if url.startswith("file://") and not Path(url.removeprefix("file://")).exists():
         return None
     try:
-        out = _git(root, "ls-remote", url, f"refs/heads/{ref}").stdout.split()
+        out = git(root, "ls-remote", url, f"refs/heads/{ref}").stdout.split()
     except proc.CommandFailedError as exc:
         raise BundleError(f"reading {ref} from {url}: {exc}") from None
     return out[0] if out else None
-
-
-def remote_branches(root: Path, url: str, prefix: str) -> list[str]:
-    """The branches under ``prefix/`` on the remote (``ls-remote``; none where a local remote is not made yet)."""
-    if url.startswith("file://") and not Path(url.removeprefix("file://")).exists():
-        return []
-    try:
-        out = _git(root, "ls-remote", url, f"refs/heads/{prefix}/*").stdout.splitlines()
-    except proc.CommandFailedError as exc:
-        raise BundleError(f"listing {prefix}/ on {url}: {exc}") from None
-    return sorted(line.split("\t", 1)[1].removeprefix("refs/heads/") for line in out if "\t" in line)
-
-
-def ensure_commit(root: Path, url: str, commit: str, ref: str) -> None:
-    """Have ``commit`` locally (to push it elsewhere): fetch ``ref`` from the remote when it is missing."""
-    if _git(root, "cat-file", "-e", f"{commit}^{{commit}}", check=False).returncode == 0:
-        return
-    _git(root, "fetch", "--quiet", url, f"refs/heads/{ref}", check=False)
-    if _git(root, "cat-file", "-e", f"{commit}^{{commit}}", check=False).returncode != 0:
-        raise BundleError(f"commit {commit[:12]} is neither in this checkout nor on {url} {ref}")
-
-
-def changed_outside(root: Path, base: str, head: str, subdir: str = SUBDIR) -> list[str]:
-    """Files that differ between ``base`` and ``head`` outside ``subdir``: what a DAG-only deploy cannot ship."""
-    try:
-        out = _git(root, "diff", "--name-only", base, head).stdout.splitlines()
-    except proc.CommandFailedError as exc:
-        raise ConfigError(f"comparing {head[:12]} with the last full deploy's commit {base[:12]}: {exc} "
-                          "(a shallow checkout? fetch more history)") from None
-    return outside(out, subdir)
-
-
-def outside(paths: list[str], subdir: str = SUBDIR) -> list[str]:
-    """The paths not under ``subdir/`` (pure)."""
-    return sorted(p for p in paths if p and not p.startswith(subdir.rstrip("/") + "/"))

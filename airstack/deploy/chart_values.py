@@ -1,11 +1,11 @@
-"""Helm releases of an environment: argv and the values given on stdin (pure; nothing runs here).
+"""The Helm releases' stdin values (pure; nothing runs here).
 
 Two releases, in order, in one namespace: ``platform`` (our chart: the settings Secrets, each
 project's ConfigMap/Secret, the volumes) and ``airflow`` (the official chart, by version).
-Everything secret travels in the stdin payload (``--values -``); argv holds only names, paths
-and versions, so nothing secret shows in ``ps`` or in a log of the command line.
+Everything secret travels in the stdin payload (``--values -``, :mod:`airstack.deploy.helm_binary`);
+argv holds only names, paths and versions, so nothing secret shows in ``ps`` or in a log of the command line.
 
-deploy.yaml's ``airflow`` section (:class:`AirflowOptions`) becomes chart values here too:
+deploy.yaml's ``airflow`` section (:class:`AirflowOptions`) becomes chart values here:
 
 - ``executor``: the official chart's ``executor``; CeleryExecutor adds the broker (ElastiCache,
   never the chart's Redis) through Secret ``<airflowRelease>-broker`` (the platform chart makes it
@@ -14,10 +14,10 @@ deploy.yaml's ``airflow`` section (:class:`AirflowOptions`) becomes chart values
 - ``storage``: ``AIRSTACK_STORAGE_BASE``/``AIRSTACK_STORAGE_CONN_ID`` on every Airflow pod;
 - ``metrics``: ``statsd.enabled`` (official chart), ``metrics.prometheusRules.enabled`` (platform).
 
-Authentication: deploys run FAB's auth manager (charts/airflow/values.yaml); :func:`auth_problems`
-refuses SimpleAuthManager. Settings' ``airflow.users`` become Secret ``<release>-users`` (platform
-chart) and :func:`users_sync_container` keeps them in FAB's tables from each api-server pod; with settings'
-``airflow.auth.oidc``, :func:`with_oidc` adds FAB's OIDC login (the client secret from Secret ``<release>-oidc``).
+Authentication: deploys run FAB's auth manager (:mod:`airstack.deploy.auth_policy`). Settings' ``airflow.users``
+become Secret ``<release>-users`` (platform chart) and :func:`users_sync_container` keeps them in FAB's tables from
+each api-server pod; with settings' ``airflow.auth.oidc``, :func:`with_oidc` adds FAB's OIDC login (the client secret
+from Secret ``<release>-oidc``).
 """
 
 from __future__ import annotations
@@ -25,110 +25,16 @@ from __future__ import annotations
 import copy
 import hashlib
 import json
-import re
-from dataclasses import dataclass
-
-import yaml
 
 from airstack import paths
-from airstack.airflow_env import SIMPLE_AUTH_MANAGER
-from airstack.deploy import ingress
-from airstack.deploy import db_cleanup, pod_security
+from airstack.deploy import db_cleanup, ingress, pod_security
+from airstack.deploy.auth_policy import FAB_AUTH_MANAGER
 from airstack.deploy.schema_wait import with_schema_wait
-from airstack.settings.deploy_file import AirflowOptions, Helm, Release_
+from airstack.deploy.target import Target, store_base
 from airstack.settings import render
+from airstack.settings.deploy_file import AirflowOptions
 from airstack.settings.oidc import Oidc
 from airstack.settings.schema import SettingsFile
-
-
-@dataclass(frozen=True)
-class Target:
-    """Where an environment's releases go (a preview environment changes the names)."""
-
-    namespace: str
-    platform_release: str
-    airflow_release: str
-    preview: bool = False
-
-
-def target(helm: Helm, preview: str | None = None) -> Target:
-    if preview:
-        return Target(namespace=preview, platform_release=f"{preview}-platform"[:53].rstrip("-"),
-                      airflow_release=preview, preview=True)
-    return Target(helm.namespace, helm.platform.release, helm.airflow.release)
-
-
-PREVIEW_PREFIX = "previews"
-
-
-def store_base(base: str, tgt: Target) -> str:
-    """Where a store lives for this target: a preview's is ``previews/<namespace>/`` of the bucket, the only
-    prefix cluster.yaml's PreviewRole lets its pods use (``s3://b/logs`` -> ``s3://b/previews/<ns>/logs``)."""
-    if not tgt.preview:
-        return base
-    bucket, _, rest = base.removeprefix("s3://").partition("/")
-    return f"s3://{bucket}/{PREVIEW_PREFIX}/{tgt.namespace}" + (f"/{rest}" if rest else "")
-
-
-def helm_major(version_output: str) -> int:
-    """3 or 4 from ``helm version --short`` (``v3.17.2+g...``)."""
-    match = re.search(r"v(\d+)\.", version_output)
-    if not match:
-        raise ValueError(f"cannot read a Helm version from {version_output.strip()!r}")
-    return int(match.group(1))
-
-
-def _chart_args(release: Release_) -> list[str]:
-    args = [release.chart]
-    if release.repository:
-        args += ["--repo", release.repository]
-    if release.version:
-        args += ["--version", release.version]
-    return args
-
-
-def upgrade_argv(helm: str, major: int, release: Release_, name: str, namespace: str, kube_context: str,
-                 timeout: str) -> list[str]:
-    """``helm upgrade --install`` that rolls back on failure and waits; values files, then stdin."""
-    rollback = "--rollback-on-failure" if major >= 4 else "--atomic"  # Helm 4 renamed --atomic
-    argv = [helm, "upgrade", "--install", name, *_chart_args(release), "--namespace", namespace,
-            "--create-namespace", "--kube-context", kube_context, rollback, "--wait", "--timeout", timeout]
-    for file in release.values:
-        argv += ["--values", file]
-    return [*argv, "--values", "-"]
-
-
-def template_argv(helm: str, release: Release_, name: str, namespace: str, kube_context: str) -> list[str]:
-    """``helm template`` of what ``upgrade_argv`` would install (the plan without the diff plugin)."""
-    argv = [helm, "template", name, *_chart_args(release), "--namespace", namespace, "--kube-context", kube_context]
-    for file in release.values:
-        argv += ["--values", file]
-    return [*argv, "--values", "-"]
-
-
-def diff_argv(helm: str, release: Release_, name: str, namespace: str, kube_context: str) -> list[str]:
-    """``helm diff upgrade`` (the helm-diff plugin), secrets suppressed in its output."""
-    argv = [helm, "diff", "upgrade", name, *_chart_args(release), "--namespace", namespace,
-            "--kube-context", kube_context, "--allow-unreleased", "--suppress-secrets", "--detailed-exitcode"]
-    for file in release.values:
-        argv += ["--values", file]
-    return [*argv, "--values", "-"]
-
-
-def uninstall_argv(helm: str, name: str, namespace: str, kube_context: str, timeout: str) -> list[str]:
-    return [helm, "uninstall", name, "--namespace", namespace, "--kube-context", kube_context, "--wait",
-            "--timeout", timeout, "--ignore-not-found"]
-
-
-def list_argv(helm: str, kube_context: str) -> list[str]:
-    """Every release of every namespace in any state (a failed or stuck preview too), as JSON: ``destroy
-    --merged`` finds the previews there. ``--max`` well above any number of previews (Helm's default is 256)."""
-    return [helm, "list", "--all-namespaces", "--all", "--kube-context", kube_context, "--output", "json",
-            "--max", "10000"]
-
-
-def get_manifest_argv(helm: str, name: str, namespace: str, kube_context: str) -> list[str]:
-    return [helm, "get", "manifest", name, "--namespace", namespace, "--kube-context", kube_context]
 
 
 def image_values(ref: str) -> dict[str, str]:
@@ -232,27 +138,8 @@ def _celery() -> dict:
     }
 
 
-FAB_AUTH_MANAGER = "airflow.providers.fab.auth_manager.fab_auth_manager.FabAuthManager"
 # What the api-server pods' sync-users init container runs (python3 -c), shipped in the payload.
 USERS_SCRIPT = "charts/platform/files/sync_users.py"
-
-
-def auth_problems(files: list[tuple[str, dict]]) -> list[str]:
-    """A deploy's auth manager, as the official chart's values files set it (later files win), one line
-    per problem (pure): SimpleAuthManager generates each user's password per api-server pod and has no
-    shared users, so it is the local env's only."""
-    where, manager = None, None
-    for name, values in files:
-        value = ((values.get("config") or {}).get("core") or {}).get("auth_manager")
-        if value is not None:
-            where, manager = name, str(value)
-    if manager is None:
-        return [f"{files[-1][0] if files else 'charts/airflow'}: config.core.auth_manager: not set: set "
-                f"{FAB_AUTH_MANAGER} (the chart's default may change with its version)"]
-    if manager.rsplit(".", 1)[-1] == SIMPLE_AUTH_MANAGER.rsplit(".", 1)[-1]:
-        return [f"{where}: config.core.auth_manager: SimpleAuthManager is for the local env only (passwords "
-                f"generated per api-server pod, no shared users): deploys use {FAB_AUTH_MANAGER}"]
-    return []
 
 
 OIDC_CONFIG = "charts/platform/files/webserver_config.py"
@@ -301,7 +188,7 @@ def airflow_values(tgt: Target, runtime_image: str, worker_images: dict[str, str
                    dag_bundles: list[dict] | None = None) -> dict:
     """The official chart's stdin values: the runtime image by content tag, the settings Secrets' names,
     what deploy.yaml's ``airflow`` section switches on, (given its script) the users' sync and (given them)
-    the DAG bundles (:func:`airstack.dag_bundles.config_list`: the chart writes them to airflow.cfg)."""
+    the DAG bundles (:func:`airstack.git_bundle.config_list`: the chart writes them to airflow.cfg)."""
     options = options or AirflowOptions()
     celery = options.executor == CELERY
     values = render.chart_values(tgt.airflow_release)
@@ -337,48 +224,6 @@ def airflow_values(tgt: Target, runtime_image: str, worker_images: dict[str, str
     values = merge_values(values, ingress.chart_values(options.ingress, tgt.preview))  # deploy/ingress.py
     values = with_schema_wait(values, tgt.airflow_release, runtime_image)  # every Airflow pod waits for the schema
     return pod_security.harden(values)  # the containers added above: non-root, no escalation, no capability
-
-
-def to_stdin(values: dict) -> str:
-    """The values for ``--values -`` as JSON, which Helm's YAML parser reads with the same types.
-
-    Every string is quoted, so text such as ``1e3``, ``0o17``, ``y``, ``N`` or ``+1E3`` stays text
-    (PyYAML leaves those unquoted, and Helm reads them as numbers or booleans); non-ASCII is
-    escaped, so that no character Helm's YAML 1.1 parser counts as a line break (U+2028) is folded.
-    """
-    return json.dumps(values, sort_keys=True, ensure_ascii=True, indent=1)
-
-
-_MASK = re.compile(r"^<sha256:[0-9a-f]{8}>$")
-
-
-def _masked(value) -> str:
-    text = str(value)
-    return text if _MASK.match(text) else f"<sha256:{hashlib.sha256(text.encode()).hexdigest()[:8]}>"
-
-
-def installed_objects(manifest: str) -> list[dict]:
-    """The objects a release keeps (``helm get manifest``): the manifest's, hooks left out."""
-    return [d for d in yaml.safe_load_all(manifest) if isinstance(d, dict)
-            and "helm.sh/hook" not in ((d.get("metadata") or {}).get("annotations") or {})]
-
-
-def mask_secret_values(doc: dict) -> dict:
-    """``doc`` with a Secret's values replaced by short digests (diffable, not readable); others as they are."""
-    if doc.get("kind") == "Secret":
-        for field in ("data", "stringData"):
-            if isinstance(doc.get(field), dict):
-                doc[field] = {k: _masked(v) for k, v in doc[field].items()}
-    return doc
-
-
-def mask_secrets(manifest: str) -> list[str]:
-    """A manifest's lines with every Secret value replaced by a short digest (diffable, not readable)."""
-    out: list[str] = []
-    for doc in yaml.safe_load_all(manifest):
-        if isinstance(doc, dict):
-            out += ["---", *yaml.safe_dump(mask_secret_values(doc), sort_keys=True).splitlines()]
-    return out
 
 
 def merge_values(base: dict, *overrides: dict) -> dict:
