@@ -237,3 +237,28 @@ def merge_values(base: dict, *overrides: dict) -> dict:
             else:
                 result[key] = copy.deepcopy(value)
     return result
+
+
+# The payload's lists of named items (env vars, init containers). Helm replaces a list that a later file gives
+# again, so the payload would silently drop a values file's own entries: it carries them, first.
+NAMED_LISTS = (("env",), ("apiServer", "env"),
+               *((part, "extraInitContainers") for part in ("apiServer", "scheduler", "dagProcessor", "triggerer",
+                                                            "workers")))
+
+
+def keeping_listed(payload: dict, files: list[dict]) -> dict:
+    """``payload`` whose named lists (:data:`NAMED_LISTS`) also hold the values files' entries, before its own;
+    an entry the payload names too is the payload's (pure; nothing given is changed)."""
+    given = merge_values({}, *files)
+    result = copy.deepcopy(payload)
+    for path in NAMED_LISTS:
+        *parents, key = path
+        ours, theirs = result, given
+        for part in parents:
+            ours, theirs = (ours or {}).get(part), (theirs or {}).get(part)
+        if not isinstance(ours, dict) or not isinstance((theirs or {}).get(key), list) or key not in ours:
+            continue
+        named = {item.get("name") for item in ours[key] if isinstance(item, dict)}
+        kept = [item for item in theirs[key] if not (isinstance(item, dict) and item.get("name") in named)]
+        ours[key] = [*copy.deepcopy(kept), *ours[key]]
+    return result

@@ -76,15 +76,20 @@ def check_settings(root: Path, env: config.Environment) -> None:
         console.print(f"[yellow]warning[/]: {line}")
 
 
-def check_auth(root: Path, env: config.Environment) -> None:
-    """The official chart's auth manager, as the environment's values files set it: never SimpleAuthManager."""
+def values_files(root: Path, env: config.Environment) -> list[tuple[str, dict]]:
+    """The official chart's values files of ``env``, in order, each as (its path, its values)."""
     files = []
     for name in env.spec.helm.airflow.values:
         try:
             files.append((name, yaml.safe_load((root / name).read_text()) or {}))
         except yaml.YAMLError as exc:
             raise ConfigError(f"{name}: not valid YAML: {getattr(exc, 'problem', exc)}") from None
-    problems = auth_policy.auth_problems(files)
+    return files
+
+
+def check_auth(root: Path, env: config.Environment) -> None:
+    """The official chart's auth manager, as the environment's values files set it: never SimpleAuthManager."""
+    problems = auth_policy.auth_problems(values_files(root, env))
     if problems:
         raise ConfigError("\n".join(f"{env.file}: helm.airflow.values: {p}" for p in problems))
 
@@ -210,6 +215,7 @@ class Deployer:
                                                      (root / chart_values.USERS_SCRIPT).read_text(), bundle_values)
         airflow_values = chart_values.with_oidc(airflow_values, tgt.airflow_release, settings.airflow.auth.oidc,
                                                 (root / chart_values.OIDC_CONFIG).read_text())
+        airflow_values = chart_values.keeping_listed(airflow_values, [v for _, v in values_files(root, env)])
         helm = HelmBinary(process_timeout(spec.timeout))  # never killed while Helm waits (a long migration)
         if tgt.preview:
             preview_access.grant(env, tgt, request.dry_run)

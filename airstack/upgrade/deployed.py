@@ -76,7 +76,7 @@ def chart_values(root: Path, env: str) -> dict:
                                           (root / chart_values.USERS_SCRIPT).read_text(), listed)
     payload = chart_values.with_oidc(payload, tgt.airflow_release, readable_oidc(root, env),
                                      (root / chart_values.OIDC_CONFIG).read_text())
-    return merge_values({}, *files, payload)
+    return merge_values({}, *files, chart_values.keeping_listed(payload, files))
 
 
 def airflow_config(values: dict) -> tuple[dict[str, dict[str, str]], dict[str, str]]:

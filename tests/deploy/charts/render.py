@@ -25,7 +25,7 @@ import kubernetes_validate
 import pytest
 import yaml
 
-from airstack.deploy import auth_policy, chart_values, target
+from airstack.deploy import chart_values, target
 from airstack.deploy.chart_values import merge_values
 from airstack import git_bundle
 from airstack import verdict
@@ -265,7 +265,7 @@ def render_official(chart: helm_python.Chart, env: str, options: AirflowOptions,
 def _render_official(chart: helm_python.Chart, env: str, options: AirflowOptions, release: str) -> list[dict]:
     tgt = target.Target(release, f"{release}-platform", release)
     payload = chart_values.airflow_values(tgt, "registry.example/airflow:0123abcd", {"etl-basic": "r/e:t"},
-                                         "digest", options, dag_bundles=dag_bundles(release))
+                                          "digest", options, dag_bundles=dag_bundles(release))
     rendered = chart.render(values=merge_values(official_values(env), payload), name=release, namespace=release,
                             is_install=True)
     return [doc for path, text in sorted(rendered.items()) if not path.endswith("NOTES.txt")

@@ -97,7 +97,7 @@ def test_api_server_pods_sync_users_from_the_platform_secrets(official_chart_rel
     script = (ROOT / chart_values.USERS_SCRIPT).read_text()
     tgt = target.Target("airflow", "airflow-platform", "airflow")
     payload = chart_values.airflow_values(tgt, "registry.example/airflow:0123abcd", {}, "digest",
-                                         users_script=script)
+                                          users_script=script)
     rendered = official_chart_release.render(values=merge_values(official_values(env), payload), name="airflow",
                                              namespace="airflow", is_install=True)
     objects = [d for p, t in rendered.items() if not p.endswith("NOTES.txt") for d in load_all(t)]

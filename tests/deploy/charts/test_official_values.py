@@ -47,7 +47,7 @@ def test_the_key_check_finds_a_key_of_another_chart_version():
 def test_the_deploy_payload_only_uses_keys_of_the_pinned_chart(options):
     """What the deploy pipes to the official chart, whatever deploy.yaml switches on, uses its keys only."""
     values = chart_values.airflow_values(target.Target("airflow", "airflow-platform", "airflow"),
-                                        "reg/airflow:tag", {"etl-basic": "reg/etl-basic:t"}, "digest", options)
+                                         "reg/airflow:tag", {"etl-basic": "reg/etl-basic:t"}, "digest", options)
     assert official_chart.unknown_keys(pinned_schema(), values) == []
     assert {path for path, _ in leaf_paths(values) if _verified(path, DEPLOY_KEYS)}, "the payload sets no deploy key"
 
