@@ -1,4 +1,4 @@
-"""The DAG-run harness's contract on every Airflow release it supports (airstack.dagtools.airflow_seam.RELEASES).
+"""The DAG-run harness's contract on every Airflow release it supports (airstack.airflow_compat.RELEASES).
 
 Per release, a venv with that Airflow: this environment where the lock pins that version, else a
 throwaway venv made as the upgrade rehearsal makes its candidate (requirements/runtime.in re-pinned,
@@ -18,7 +18,7 @@ from pathlib import Path
 import pytest
 
 from airstack import paths, proc
-from airstack.dagtools import airflow_seam
+from airstack import airflow_compat
 from airstack.upgrade import steps
 
 CONTRACT = ("tests/dags/checker/test_airflow_seam.py", "tests/dags/checker/test_dag_run_failures.py")
@@ -32,7 +32,7 @@ def _python_with(airflow: str, scratch: Path) -> str:
     return steps.install(scratch, uv)
 
 
-@pytest.mark.parametrize("airflow", sorted(airflow_seam.CONTRACT_VERSIONS.values()))
+@pytest.mark.parametrize("airflow", sorted(airflow_compat.CONTRACT_VERSIONS.values()))
 def test_the_harness_keeps_its_contract_on(airflow, tmp_path):
     python = _python_with(airflow, tmp_path)
     result = proc.run([python, "-m", "pytest", "-n", "0", "-q", "-p", "no:cacheprovider", "--no-header", "-rfE",
@@ -40,6 +40,6 @@ def test_the_harness_keeps_its_contract_on(airflow, tmp_path):
                       cwd=paths.repo_root(), env={"PYTHONPATH": str(paths.repo_root())}, check=False, timeout=1200)
     assert result.returncode == 0, result.stdout[-4000:]
     assert " passed" in result.stdout and " skipped" not in result.stdout, result.stdout[-2000:]
-    seen = proc.run([python, "-c", "from airstack.dagtools import airflow_seam as s; print(s.current())"],
+    seen = proc.run([python, "-c", "from airstack import airflow_compat as s; print(s.current())"],
                     env={"PYTHONPATH": str(paths.repo_root())}, check=False)
     assert f"airflow='{airflow}'" in seen.stdout, seen.stdout + seen.stderr

@@ -97,7 +97,7 @@ def _supervisor():
 def _require(module, name: str, seam: Seam):
     if not hasattr(module, name):
         raise HarnessError(f"Airflow {seam.airflow} has no {module.__name__}.{name}, which the harness uses "
-                           "on this release: update airstack/dagtools/airflow_seam.py (and its contract test)")
+                           "on this release: update airstack/airflow_compat.py (and its contract test)")
     return getattr(module, name)
 
 
@@ -140,7 +140,7 @@ def warm_up() -> bool:
     build = _require(_supervisor(), "in_process_api_server", seam)
     if not hasattr(build, "cache_info"):
         raise HarnessError(f"Airflow {seam.airflow}: in_process_api_server is not one API per process: "
-                           "update airstack/dagtools/airflow_seam.py")
+                           "update airstack/airflow_compat.py")
     api = build()  # (once the first transport's lifespan has closed, the next one needs prepare()'s secret)
     with httpx.Client(transport=api.transport, base_url="http://in-process") as client:
         client.get("/health")
