@@ -1,6 +1,13 @@
-"""The Airflow internals the DAG-run harness (:mod:`airstack.dagtools.runs`) relies on: this module is their one owner.
+"""Every use of Airflow's internals, one function per capability: the rest of airstack imports only Airflow's public
+modules (``tests/unit/test_structure.py`` holds the list), and an Airflow upgrade breaks this file, loudly
+(``tests/integration/test_airflow_contract.py`` runs each capability on every release :data:`RELEASES` lists).
 
-``dag.test()`` is public; what the harness adds around it is not, and differs between releases:
+Capabilities: lookups and ``DAG(...)`` calls recorded while a file is parsed; a file parsed as the DAG processor
+does; a DAG serialized; a template context's parts; the metadata database (session, engine, ORM, migration,
+Fernet); the CLI in-process; a cluster policy registered at run time; the DAG-run harness, as follows.
+
+The DAG-run harness (:mod:`airstack.dagtools.runs`): ``dag.test()`` is public; what the harness adds around it
+is not, and differs between releases:
 
 - **warm**: the parent process builds the in-process Execution API and answers one request, then drops its
   transport (and with it the loop thread), so that workers forked from it inherit the built routes (about
@@ -53,17 +60,9 @@ class Seam:
     def release(self) -> str:
         return ".".join(self.airflow.split(".")[:2])
 
-    @property
-    def warm(self) -> bool:
-        return "warm" in self.uses
-
-    @property
-    def hook(self) -> bool:
-        return "hook" in self.uses
-
-    @property
-    def one_api(self) -> bool:
-        return "one_api" in self.uses
+    warm = property(lambda self: "warm" in self.uses)
+    hook = property(lambda self: "hook" in self.uses)
+    one_api = property(lambda self: "one_api" in self.uses)
 
     @property
     def reduced(self) -> str:
@@ -190,3 +189,204 @@ def hook_tasks(before: Callable[[str], None], after: Callable[[str, BaseExceptio
 
     supervisor.run_task_in_process = run_task_in_process
     return lambda: setattr(supervisor, "run_task_in_process", original)
+
+
+# ------------------------------------------------------------------- parse-time lookups --
+_watched: dict[str, Callable] = {}
+
+
+def watch_lookups(refuse: Callable[[str, str, object], None]) -> None:
+    """Call ``refuse(kind, what, key)`` (kind: "variable" or "connection") before every lookup, once per process.
+
+    Wrapped: the Task SDK's ``_get_variable``/``_get_connection`` (what ``Variable.get`` and a hook's
+    connection lookup reach) and the Airflow 2 entry points on the models. ``refuse`` raises to refuse it.
+    A secrets backend would see a lookup only after the SDK's cache, and its exceptions are logged and
+    swallowed (the SDK goes on to the next backend), so it could neither see every lookup nor refuse one.
+    """
+    if "lookups" in _watched:
+        _watched["lookups"] = refuse
+        return
+    import airflow.sdk.execution_time.context as sdk_context
+    from airflow.models.connection import Connection
+    from airflow.models.variable import Variable
+
+    _watched["lookups"] = refuse
+
+    def wrap(owner, name: str, kind: str, what: str, bound: bool) -> None:
+        original = getattr(owner, name)
+
+        def spy(*args, **kwargs):
+            args = args[1:] if bound else args  # (the class, for a classmethod: `original` is bound to it)
+            _watched["lookups"](kind, what, (args or tuple(kwargs.values()) or (None,))[0])
+            return original(*args, **kwargs)
+
+        spy.__wrapped__ = original
+        setattr(owner, name, classmethod(spy) if bound else spy)
+
+    wrap(sdk_context, "_get_variable", "variable", "Variable.get", False)
+    wrap(sdk_context, "_get_connection", "connection", "connection lookup", False)
+    wrap(Variable, "get", "variable", "Variable.get", True)
+    wrap(Connection, "get_connection_from_secrets", "connection", "Connection.get_connection_from_secrets", True)
+
+
+def watch_dags(seen: Callable[[str, set[str], bool], None]) -> None:
+    """Call ``seen(dag_id, keyword arguments given, made by @asset)`` for every ``DAG(...)``, once per process."""
+    if "dags" in _watched:
+        _watched["dags"] = seen
+        return
+    import sys
+
+    from airflow.sdk import DAG
+    from airflow.sdk.definitions.asset.decorators import _DAGFactory
+
+    _watched["dags"] = seen
+    original = DAG.__init__
+    asset_factory = _DAGFactory.create_dag.__code__
+
+    def init(self, *args, **kwargs):
+        dag_id = str(args[0] if args else kwargs.get("dag_id"))
+        _watched["dags"](dag_id, set(kwargs), sys._getframe(1).f_code is asset_factory)
+        original(self, *args, **kwargs)
+
+    init.__wrapped__ = original
+    DAG.__init__ = init
+
+
+# ------------------------------------------------------------------------ DAG files --
+def new_dagbag(dags_folder, file=None):
+    """A DagBag as Airflow 3's DAG processor makes it (the folder a bundle, on sys.path): empty, or with ``file``'s
+    DAGs collected (its import errors in ``import_errors``)."""
+    from pathlib import Path
+
+    from airflow.dag_processing.dagbag import BundleDagBag
+
+    return BundleDagBag(dag_folder=str(file or dags_folder), bundle_path=Path(dags_folder), bundle_name="dags-folder",
+                        collect_dags=file is not None, load_op_links=False)
+
+
+def process_file(bag, path, logger) -> tuple[list, dict[str, str]]:
+    """Parse one file into ``bag`` (with ``logger`` for its messages): (the DAGs it returned, import errors)."""
+    bag._log = logger  # instead of its structlog logger
+    return bag.process_file(str(path), only_if_updated=False, safe_mode=False), dict(bag.import_errors)
+
+
+def might_contain_dag(path) -> bool:
+    """Airflow's safe-mode heuristic (``[core] might_contain_dag_callable``) for one file."""
+    from airflow.utils.file import might_contain_dag as heuristic
+
+    return heuristic(str(path), safe_mode=True)
+
+
+def dag_files(folder, safe_mode: bool = True) -> list[str]:
+    """The Python files Airflow lists in ``folder`` (``.airflowignore`` honoured)."""
+    from airflow.utils.file import list_py_file_paths
+
+    return list_py_file_paths(str(folder), safe_mode=safe_mode)
+
+
+def serialize_dag(dag) -> dict:
+    """The DAG as the DAG processor stores it; raises what Airflow raises for a DAG it cannot serialize."""
+    from airflow.serialization.serialized_objects import DagSerialization
+
+    return DagSerialization.serialize_dag(dag)
+
+
+def template_parts(task) -> tuple[frozenset[str], object, dict]:
+    """What a task's template context is made of: (its keys, the ``macros`` accessor with the plugins' macros,
+    the task's processed params)."""
+    from airflow.sdk.definitions.context import KNOWN_CONTEXT_KEYS
+    from airflow.sdk.definitions.param import process_params
+    from airflow.sdk.execution_time.context import MacrosAccessor
+    from airflow.sdk.plugins_manager import integrate_macros_plugins
+
+    integrate_macros_plugins()  # `macros.<plugin>.<name>`, as the task runner does
+    params = process_params(task.dag, task, None, suppress_exception=True)
+    return frozenset(KNOWN_CONTEXT_KEYS), MacrosAccessor(), params
+
+
+def run_time_reference() -> type:
+    """The base class of what a template holds that resolves only at run time (an XComArg, a mapped value)."""
+    from airflow.sdk.definitions._internal.mixins import ResolveMixin
+
+    return ResolveMixin
+
+
+def is_mapped(task) -> bool:
+    """Whether ``task`` is a mapped task (``.partial().expand()``): its fields are in ``partial_kwargs``."""
+    from airflow.sdk.definitions.mappedoperator import MappedOperator
+
+    return isinstance(task, MappedOperator)
+
+
+# ------------------------------------------------------------------- metadata database --
+def session():
+    """A session on the metadata database: committed on exit, rolled back on an error."""
+    from airflow.utils.session import create_session
+
+    return create_session()
+
+
+def engine():
+    """This process's engine on the metadata database."""
+    from airflow import settings
+
+    return settings.get_engine()
+
+
+def reconfigure_orm() -> None:
+    """Re-read the database settings and the Fernet key (from the environment) and rebuild this process's ORM."""
+    from airflow import settings
+    from airflow.models.crypto import get_fernet
+
+    settings.configure_vars()
+    settings.reconfigure_orm()
+    get_fernet.cache_clear()
+
+
+def disconnect(orm: bool = False) -> None:
+    """Close this process's database connections (before forking: none is shared; it reconnects on demand);
+    ``orm``: the ORM torn down too (when done with the database)."""
+    from airflow import settings
+
+    if orm:
+        settings.dispose_orm()
+    else:
+        settings.engine.dispose()
+
+
+def migrate(upgrade: bool = True) -> None:
+    """Migrate the configured metadata database in this process (``initdb``: also its default rows)."""
+    from airflow.utils import db
+
+    (db.upgradedb if upgrade else db.initdb)()
+
+
+def fernet():
+    """Airflow's Fernet (``[core] fernet_key``, its rotation list included)."""
+    from airflow.models.crypto import get_fernet
+
+    return get_fernet()
+
+
+# --------------------------------------------------------------------------- the rest --
+def run_cli() -> None:
+    """Airflow's CLI in this process, on ``sys.argv`` (raises SystemExit as the command does)."""
+    from airflow.__main__ import main
+
+    main()
+
+
+def register_task_policy(policy: Callable[[object], None]) -> Callable[[], None]:
+    """``policy`` as a ``task_policy`` of this process's cluster policies (as an ``airflow_local_settings`` on
+    ``PYTHONPATH`` registers it at start); the undo."""
+    from airflow.policies import hookimpl
+    from airflow.settings import get_policy_plugin_manager
+
+    class Policy:
+        @hookimpl
+        def task_policy(self, task) -> None:
+            policy(task)
+
+    plugin, manager = Policy(), get_policy_plugin_manager()
+    manager.register(plugin)
+    return lambda: manager.unregister(plugin)

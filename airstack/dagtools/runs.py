@@ -293,11 +293,8 @@ def migrate(dsn: str) -> None:
 
 def use_database(dsn: str) -> None:
     """Point this process's Airflow at ``dsn`` (a worker's own copy of the metadata database)."""
-    from airflow import settings
-
     os.environ["AIRFLOW__DATABASE__SQL_ALCHEMY_CONN"] = dsn
-    settings.configure_vars()
-    settings.reconfigure_orm()
+    airflow_compat.reconfigure_orm()
 
 
 def _init_worker(dsns, dags_folder: str, log_dir: str) -> None:
@@ -343,9 +340,7 @@ class DagRuns:
 def start(files: Sequence[Path], dags_folder: Path, skips: dict[str, str], databases: Sequence[str],
           log_dir: Path, timeout: float = 900.0) -> DagRuns:
     """Fork one worker per database (Airflow, the ORM and the Execution API warm) and run ``files`` on them."""
-    from airflow import settings
-
-    settings.engine.dispose()  # no connection is shared with the children; the parent reconnects on demand
+    airflow_compat.disconnect()  # no connection is shared with the children; the parent reconnects on demand
     context = get_context("fork")
     queue = context.Queue()
     for dsn in databases:

@@ -7,7 +7,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from airstack import airflow_compat, runs
+from airstack import airflow_compat
+from airstack.dagtools import runs
 
 
 def test_this_airflow_is_a_release_the_harness_has_a_contract_with():
