@@ -1,10 +1,8 @@
-"""Every use of Airflow's internals, one function per capability: the rest of airstack imports only Airflow's public
-modules (``tests/unit/test_structure.py`` holds the list), and an Airflow upgrade breaks this file, loudly
+"""Every use of Airflow's internals, one function per capability (parse-time lookups and DAG calls seen, a file
+parsed as the DAG processor does, a DAG serialized, a template context's parts, the metadata database, the CLI
+in-process, a cluster policy, the DAG-run harness): the rest of airstack imports only Airflow's public modules
+(``tests/unit/test_structure.py``), and an Airflow upgrade breaks this file, loudly
 (``tests/integration/test_airflow_contract.py`` runs each capability on every release :data:`RELEASES` lists).
-
-Capabilities: lookups and ``DAG(...)`` calls recorded while a file is parsed; a file parsed as the DAG processor
-does; a DAG serialized; a template context's parts; the metadata database (session, engine, ORM, migration,
-Fernet); the CLI in-process; a cluster policy registered at run time; the DAG-run harness, as follows.
 
 The DAG-run harness (:mod:`airstack.dagtools.runs`): ``dag.test()`` is public; what the harness adds around it
 is not, and differs between releases:
@@ -20,17 +18,17 @@ is not, and differs between releases:
   task with ``'State' object has no attribute 'svcs_registry'`` (even outside this harness). Memoising
   ``in_process_api_server`` (as 3.3 does) makes it one API per process, as in 3.3.
 
-:data:`RELEASES` says which apply to which release; each one listed has a contract test
-(``tests/dags/checker/test_airflow_seam.py``, run on each release by ``tests/integration/test_airflow_seam.py``).
-On any other release the harness runs plain ``dag.test()``, and every outcome says that its per-task detail is
-reduced. An internal that a listed release should have and does not is a :class:`HarnessError`: the harness's
-failure, reported as such, never a DAG's.
+:data:`RELEASES` says which apply to which release. On any other, the harness runs plain ``dag.test()``, and
+every outcome says that its per-task detail is reduced. An internal that a listed release should have and does
+not is a :class:`HarnessError`: the harness's failure, reported as such, never a DAG's.
 """
 
 from __future__ import annotations
 
 import functools
 import os
+import sys
+from pathlib import Path
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -41,7 +39,7 @@ RELEASES: dict[str, frozenset[str]] = {
     "3.2": frozenset({"hook", "one_api"}),
     "3.3": frozenset({"warm", "hook"}),
 }
-# One version of each release that the contract test installs (tests/integration/test_airflow_seam.py).
+# One version of each release that the contract test installs (tests/integration/test_airflow_contract.py).
 CONTRACT_VERSIONS = {"3.2": "3.2.2", "3.3": "3.3.2"}
 
 
@@ -192,72 +190,81 @@ def hook_tasks(before: Callable[[str], None], after: Callable[[str, BaseExceptio
 
 
 # ------------------------------------------------------------------- parse-time lookups --
-_watched: dict[str, Callable] = {}
+_watchers: dict[str, list[Callable]] = {}
 
 
-def watch_lookups(refuse: Callable[[str, str, object], None]) -> None:
-    """Call ``refuse(kind, what, key)`` (kind: "variable" or "connection") before every lookup, once per process.
+def _watch(kind: str, watcher: Callable) -> Callable[[], None]:
+    _watchers[kind].append(watcher)
+    return lambda: _watchers[kind].remove(watcher)
+
+
+def watch_lookups(refuse: Callable[[str, str, object], None]) -> Callable[[], None]:
+    """Call ``refuse(kind, what, key)`` (kind: "variable" or "connection") before every lookup; the undo.
 
     Wrapped: the Task SDK's ``_get_variable``/``_get_connection`` (what ``Variable.get`` and a hook's
-    connection lookup reach) and the Airflow 2 entry points on the models. ``refuse`` raises to refuse it.
-    A secrets backend would see a lookup only after the SDK's cache, and its exceptions are logged and
-    swallowed (the SDK goes on to the next backend), so it could neither see every lookup nor refuse one.
+    connection lookup reach; on a release without them, the SDK's public ``Variable.get``/``Connection.get``)
+    and the Airflow 2 entry points on the models. ``refuse`` raises to refuse it.
+    A recording secrets backend would not do: it sees a lookup only after the SDK's cache, and on 3.2 an
+    exception it raises is logged and passed over (the next backend answers), so it cannot refuse one.
     """
-    if "lookups" in _watched:
-        _watched["lookups"] = refuse
-        return
+    if "lookups" in _watchers:
+        return _watch("lookups", refuse)
     import airflow.sdk.execution_time.context as sdk_context
+    from airflow import sdk
     from airflow.models.connection import Connection
     from airflow.models.variable import Variable
 
-    _watched["lookups"] = refuse
+    _watchers["lookups"] = []
 
     def wrap(owner, name: str, kind: str, what: str, bound: bool) -> None:
         original = getattr(owner, name)
 
         def spy(*args, **kwargs):
             args = args[1:] if bound else args  # (the class, for a classmethod: `original` is bound to it)
-            _watched["lookups"](kind, what, (args or tuple(kwargs.values()) or (None,))[0])
+            for watcher in list(_watchers["lookups"]):
+                watcher(kind, what, (args or tuple(kwargs.values()) or (None,))[0])
             return original(*args, **kwargs)
 
         spy.__wrapped__ = original
         setattr(owner, name, classmethod(spy) if bound else spy)
 
-    wrap(sdk_context, "_get_variable", "variable", "Variable.get", False)
-    wrap(sdk_context, "_get_connection", "connection", "connection lookup", False)
+    if hasattr(sdk_context, "_get_variable") and hasattr(sdk_context, "_get_connection"):
+        wrap(sdk_context, "_get_variable", "variable", "Variable.get", False)
+        wrap(sdk_context, "_get_connection", "connection", "connection lookup", False)
+    else:
+        wrap(sdk.Variable, "get", "variable", "Variable.get", True)
+        wrap(sdk.Connection, "get", "connection", "connection lookup", True)
     wrap(Variable, "get", "variable", "Variable.get", True)
     wrap(Connection, "get_connection_from_secrets", "connection", "Connection.get_connection_from_secrets", True)
+    return _watch("lookups", refuse)
 
 
-def watch_dags(seen: Callable[[str, set[str], bool], None]) -> None:
-    """Call ``seen(dag_id, keyword arguments given, made by @asset)`` for every ``DAG(...)``, once per process."""
-    if "dags" in _watched:
-        _watched["dags"] = seen
-        return
-    import sys
-
+def watch_dags(seen: Callable[[str, set[str], bool], None]) -> Callable[[], None]:
+    """Call ``seen(dag_id, keyword arguments given, made by @asset)`` for every ``DAG(...)``; the undo."""
+    if "dags" in _watchers:
+        return _watch("dags", seen)
     from airflow.sdk import DAG
     from airflow.sdk.definitions.asset.decorators import _DAGFactory
 
-    _watched["dags"] = seen
+    _watchers["dags"] = []
     original = DAG.__init__
     asset_factory = _DAGFactory.create_dag.__code__
 
     def init(self, *args, **kwargs):
         dag_id = str(args[0] if args else kwargs.get("dag_id"))
-        _watched["dags"](dag_id, set(kwargs), sys._getframe(1).f_code is asset_factory)
+        for watcher in list(_watchers["dags"]):
+            watcher(dag_id, set(kwargs), sys._getframe(1).f_code is asset_factory)
         original(self, *args, **kwargs)
 
     init.__wrapped__ = original
     DAG.__init__ = init
+    return _watch("dags", seen)
 
 
 # ------------------------------------------------------------------------ DAG files --
 def new_dagbag(dags_folder, file=None):
     """A DagBag as Airflow 3's DAG processor makes it (the folder a bundle, on sys.path): empty, or with ``file``'s
     DAGs collected (its import errors in ``import_errors``)."""
-    from pathlib import Path
-
     from airflow.dag_processing.dagbag import BundleDagBag
 
     return BundleDagBag(dag_folder=str(file or dags_folder), bundle_path=Path(dags_folder), bundle_name="dags-folder",

@@ -1,5 +1,5 @@
 """The contract of airstack.airflow_compat with the Airflow installed here: each internal it uses on this release
-is there and behaves as the harness needs. tests/integration/test_airflow_seam.py runs this file (and
+is there and behaves as the harness needs. tests/integration/test_airflow_contract.py runs this file (and
 test_dag_run_failures.py, the harness end to end) on every release airstack.airflow_compat.RELEASES lists.
 """
 
