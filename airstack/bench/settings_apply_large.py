@@ -149,9 +149,9 @@ def run(args: argparse.Namespace) -> None:
                 results[name] = _case(root, env, secret, name, items, large)
             _empty_database()
         finally:
-            from airflow import settings as airflow_settings
+            from airstack import airflow_compat
 
-            airflow_settings.dispose_orm()
+            airflow_compat.disconnect(orm=True)
     per_item = {n: r["whole_command_seconds"] / r["items"] for n, r in results.items() if n != "large"}
 
     def marginal(key: str) -> list[float]:  # seconds per added item: 250 -> 500 -> 1,000

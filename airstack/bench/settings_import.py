@@ -81,10 +81,11 @@ def _wipe_bench_rows() -> None:
     """Delete the benchmark's connections and variables (one session), so each variant starts empty."""
     from airflow.models.connection import Connection
     from airflow.models.variable import Variable
-    from airflow.utils.session import create_session
     from sqlalchemy import delete
 
-    with create_session() as session:
+    from airstack import airflow_compat
+
+    with airflow_compat.session() as session:
         for column in (Connection.conn_id, Variable.key):
             session.execute(delete(column.class_).where(column.startswith(BENCH_PREFIX, autoescape=True))
                             .execution_options(synchronize_session=False))
@@ -146,9 +147,9 @@ def run(args: argparse.Namespace) -> None:
                                  lambda: proc.run(settings_import_child_argv(), env=env, timeout=300,
                                                   what="the settings-import child"))
         finally:
-            from airflow import settings as airflow_settings
+            from airstack import airflow_compat
 
-            airflow_settings.dispose_orm()
+            airflow_compat.disconnect(orm=True)
     ratio, ratio_whole = old / ours, old / whole
     write_result(
         "settings-import", ratio, "x",

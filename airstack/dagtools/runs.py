@@ -12,7 +12,7 @@ of that task's log, so an assertion message can say why without digging. Tasks r
 ``retry_delay``. The whole output of each DAG's run is kept in ``LOG_DIR/<dag_id>.log``.
 
 What this needs of Airflow beyond ``dag.test()`` (the warm-up, the task-runner hook) comes from
-:mod:`airstack.dagtools.airflow_seam`, per release; where it cannot apply, a run is plain ``dag.test()``.
+:mod:`airstack.airflow_compat`, per release; where it cannot apply, a run is plain ``dag.test()``.
 A run the harness itself could not make says ``could not run: harness: ...``, and blames no DAG.
 
 Airflow is imported lazily; the caller configures ``AIRFLOW_HOME`` and the database first.
@@ -32,7 +32,7 @@ from datetime import datetime
 from multiprocessing import get_context
 from pathlib import Path
 
-from airstack.dagtools import airflow_seam
+from airstack import airflow_compat
 from airstack.output import flush_streams, output_to
 from airstack.verdict import could_not_run
 
@@ -61,7 +61,7 @@ class DagOutcome:
     log_file: str = ""
     error: str = ""  # the run itself could not start or finish (parse error, timeout)
     harness: str = ""  # the harness could not run it (not the DAG's failure): why
-    reduced: str = ""  # why a failure's per-task detail is reduced on this Airflow (dagtools.airflow_seam), or ""
+    reduced: str = ""  # why a failure's per-task detail is reduced on this Airflow (airstack.airflow_compat), or ""
     logical_date: datetime | None = None
     run_after: datetime | None = None
 
@@ -176,7 +176,7 @@ def _offset() -> int:
 
 
 def _record_tasks(record: _TaskLog):
-    """Note each task's log slice and exception (through airstack.dagtools.airflow_seam's hook); the undo, or None
+    """Note each task's log slice and exception (through airstack.airflow_compat's hook); the undo, or None
     where the hook does not apply on this Airflow."""
     starts: dict[str, int] = {}
 
@@ -188,7 +188,7 @@ def _record_tasks(record: _TaskLog):
         if error is not None:
             record.errors[task_id] = error
 
-    return airflow_seam.hook_tasks(before, after)
+    return airflow_compat.hook_tasks(before, after)
 
 
 def _failures(tasks: dict[str, str], record: _TaskLog, log_path: Path, dags_folder: Path) -> list[TaskFailure]:
@@ -221,12 +221,12 @@ def run_dag(dag, file: str, dags_folder: Path, log_dir: Path) -> DagOutcome:
         task.retries = 0
     record = _TaskLog()
     try:
-        airflow_seam.prepare()
+        airflow_compat.prepare()
         undo = _record_tasks(record)
-    except airflow_seam.HarnessError as exc:
+    except airflow_compat.HarnessError as exc:
         outcome.harness = str(exc)
         return outcome
-    outcome.reduced = "" if undo else airflow_seam.current().reduced
+    outcome.reduced = "" if undo else airflow_compat.current().reduced
     started = time.perf_counter()
     try:
         with output_to(log_path):
@@ -273,10 +273,10 @@ def _display(path: Path, dags_folder: Path) -> str:
 # ------------------------------------------------------------------ in the parent process --
 def warm_execution_api() -> None:
     """Warm the in-process Execution API before forking the workers, where this Airflow allows it
-    (:func:`airstack.dagtools.airflow_seam.warm_up`); elsewhere each worker warms its own on its first task."""
+    (:func:`airstack.airflow_compat.warm_up`); elsewhere each worker warms its own on its first task."""
     global _warmed
     if not _warmed:
-        airflow_seam.warm_up()
+        airflow_compat.warm_up()
         _warmed = True
 
 
@@ -293,15 +293,12 @@ def migrate(dsn: str) -> None:
 
 def use_database(dsn: str) -> None:
     """Point this process's Airflow at ``dsn`` (a worker's own copy of the metadata database)."""
-    from airflow import settings
-
     os.environ["AIRFLOW__DATABASE__SQL_ALCHEMY_CONN"] = dsn
-    settings.configure_vars()
-    settings.reconfigure_orm()
+    airflow_compat.reconfigure_orm()
 
 
 def _init_worker(dsns, dags_folder: str, log_dir: str) -> None:
-    airflow_seam.after_fork()  # a loop thread never survives a fork: a new one here
+    airflow_compat.after_fork()  # a loop thread never survives a fork: a new one here
     # dag.test() serializes the DAGs of the configured bundle: the folder under test is it.
     os.environ["AIRFLOW__CORE__DAGS_FOLDER"] = dags_folder
     use_database(dsns.get())
@@ -343,9 +340,7 @@ class DagRuns:
 def start(files: Sequence[Path], dags_folder: Path, skips: dict[str, str], databases: Sequence[str],
           log_dir: Path, timeout: float = 900.0) -> DagRuns:
     """Fork one worker per database (Airflow, the ORM and the Execution API warm) and run ``files`` on them."""
-    from airflow import settings
-
-    settings.engine.dispose()  # no connection is shared with the children; the parent reconnects on demand
+    airflow_compat.disconnect()  # no connection is shared with the children; the parent reconnects on demand
     context = get_context("fork")
     queue = context.Queue()
     for dsn in databases:

@@ -170,11 +170,8 @@ def snapshot(folder: Path) -> dict:
     dags, errors = {}, {}
     for path in parse.dag_files(folder):
         name = path.relative_to(folder.parent).as_posix()  # dags/x.py
-        parse._current = parse._Recording(str(path.resolve()))
-        try:
-            found, failures = parse._process(parse.new_dagbag(folder), path)
-        finally:
-            parse._current = None
+        with parse.recording(path):
+            found, failures = parse.process(parse.new_dagbag(folder), path)
         if failures:
             errors[name] = failures[0].strip().splitlines()[-1] if failures[0].strip() else "import error"
             continue

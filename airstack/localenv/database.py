@@ -12,6 +12,7 @@ from pathlib import Path
 
 from rich.console import Console
 
+from airstack import airflow_compat
 from airstack.errors import AirstackError
 from airstack.localenv import health
 from airstack.localenv.config import LocalConfig
@@ -76,8 +77,6 @@ def migrate_and_import(config: LocalConfig, runtime: Runtime, settings, env: dic
 
     dsn = runtime.metadata_dsn
     configure_process(env | {"AIRFLOW__DATABASE__SQL_ALCHEMY_CONN": dsn})
-    from airflow.utils.db import upgradedb
-
     from airstack.output import output_to
     from airstack.settings import importer
 
@@ -86,7 +85,7 @@ def migrate_and_import(config: LocalConfig, runtime: Runtime, settings, env: dic
     try:
         with nullcontext() if verbose else output_to(log):
             if migrate:
-                upgradedb()
+                airflow_compat.migrate()
                 stamp_file(config, runtime).write_text(migration_stamp(dsn))
             roles = ensure_local_roles(config, dsn, settings)
             return roles, importer.apply(settings.airflow)

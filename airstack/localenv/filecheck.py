@@ -25,12 +25,11 @@ MARK = "PARSED="
 
 def parse(folder: str, files: list[str]) -> dict[str, dict]:
     """Each file's DAG ids and import error (None: it imported), each file parsed on its own."""
-    from airflow.dag_processing.dagbag import BundleDagBag
+    from airstack import airflow_compat
 
     found = {}
     for file in files:
-        bag = BundleDagBag(dag_folder=os.path.join(folder, file), bundle_path=Path(folder), bundle_name="dags-folder",
-                           load_op_links=False)
+        bag = airflow_compat.new_dagbag(Path(folder), os.path.join(folder, file))
         errors = list(bag.import_errors.values())
         found[file] = {"dags": sorted(bag.dags), "error": errors[0] if errors else None}
     return found

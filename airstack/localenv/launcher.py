@@ -88,9 +88,9 @@ def _run_service(argv: list[str], log: str, titled: int) -> None:
         setproctitle(" ".join(argv))  # what `ps` and the pid checks see: `airflow scheduler`
         os.close(titled)
         sys.argv = ["airflow", *argv[1:]]
-        from airflow.__main__ import main
+        from airstack import airflow_compat
 
-        main()
+        airflow_compat.run_cli()
         code = 0
     except SystemExit as stop:
         code = stop.code if isinstance(stop.code, int) else (0 if stop.code is None else 1)
@@ -114,10 +114,11 @@ def _answer(channel, message: dict) -> None:
 
 def _dag_files(folder: str) -> list[str]:
     from airflow.configuration import conf
-    from airflow.utils.file import list_py_file_paths
+
+    from airstack import airflow_compat
 
     safe_mode = conf.getboolean("core", "dag_discovery_safe_mode", fallback=True)
-    return sorted(os.path.relpath(p, folder) for p in list_py_file_paths(folder, safe_mode=safe_mode))
+    return sorted(os.path.relpath(p, folder) for p in airflow_compat.dag_files(folder, safe_mode=safe_mode))
 
 
 class Launcher:

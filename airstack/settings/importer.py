@@ -27,6 +27,7 @@ import sys
 from contextlib import contextmanager
 from typing import Any
 
+from airstack import airflow_compat
 from airstack.errors import AirstackError
 from airstack.settings.fields import FIELDS, connection_fields
 from airstack.settings.plan import ADD, CHANGE, REMOVE, Action, State, changes, plan
@@ -72,9 +73,7 @@ def _tables():
 
 
 def _fernet():
-    from airflow.models.crypto import get_fernet
-
-    return get_fernet()
+    return airflow_compat.fernet()
 
 
 def _decrypt(fernet, token: str | None, encrypted: bool, kind: str, name: str) -> str | None:
@@ -173,11 +172,10 @@ def _write(session, actions: list[Action], desired: State) -> None:
 @contextmanager
 def _writer_session():
     """A session whose transaction holds the settings writers' lock (Postgres; others have one writer anyway)."""
-    from airflow.utils.session import create_session
     from sqlalchemy import text
     from sqlalchemy.exc import OperationalError
 
-    with create_session() as session:
+    with airflow_compat.session() as session:
         if session.get_bind().dialect.name == "postgresql":
             if not session.execute(text("SELECT pg_try_advisory_xact_lock(:k)"), {"k": LOCK_KEY}).scalar():
                 print("another settings writer holds this database's settings lock: waiting for it "
@@ -199,9 +197,8 @@ def apply(settings: Airflow, *, prune: bool = False, dry_run: bool = False) -> l
 
 def snapshot() -> State:
     """What the database holds now (decrypted): used to compare before and after."""
-    from airflow.utils.session import create_session
 
-    with create_session() as session:
+    with airflow_compat.session() as session:
         return current_state(session)
 
 
@@ -217,9 +214,8 @@ def apply_state(desired: State, *, prune: bool = False, dry_run: bool = False, t
     phase = timings or _untimed
     try:
         if dry_run:
-            from airflow.utils.session import create_session
 
-            with create_session() as session:
+            with airflow_compat.session() as session:
                 actions = plan(desired, current_state(session), prune=prune)
                 session.rollback()
             return actions
@@ -271,10 +267,9 @@ def read_back(kind: str, name: str) -> Any:
     """One item as Airflow's own models return it (tests use this to check round trips)."""
     from airflow.models.connection import Connection
     from airflow.models.variable import Variable
-    from airflow.utils.session import create_session
     from sqlalchemy import select
 
-    with create_session() as session:
+    with airflow_compat.session() as session:
         if kind == "variable":
             var = session.scalars(select(Variable).where(Variable.key == name)).first()
             return None if var is None else var.val

@@ -98,10 +98,10 @@ def _check_database() -> None:
     from sqlalchemy import inspect
     from sqlalchemy.exc import SQLAlchemyError
 
-    from airflow import settings as airflow_settings
+    from airstack import airflow_compat
 
     try:
-        tables = set(inspect(airflow_settings.get_engine()).get_table_names())
+        tables = set(inspect(airflow_compat.engine()).get_table_names())
     except SQLAlchemyError as exc:
         first = str(getattr(exc, "orig", exc) or exc).strip().splitlines()[0]
         raise AirstackError(f"cannot reach the Airflow database in {DB_ENV}: {first}") from None

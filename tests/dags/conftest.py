@@ -198,8 +198,7 @@ def dag_runs(request, airflow_settings, airflow_db: PostgresServer):
     Each worker gets its own copy of the metadata database (settings/local imported), so the
     runs are independent; they run while the other tests go on. See airstack.dagtools.runs.
     """
-    from airflow import settings as airflow_settings_module
-
+    from airstack import airflow_compat
     from airstack.dagtools import runs
 
     from tests.conftest import PHASES, phase, prestarted
@@ -210,7 +209,7 @@ def dag_runs(request, airflow_settings, airflow_db: PostgresServer):
     with phase("waiting for the execution API warm-up"):
         prestarted(request.config, "execution_api")  # started in the background, if it was
         runs.warm_execution_api()  # (nothing left to do then)
-    airflow_settings_module.engine.dispose()  # nobody connected while the database is copied
+    airflow_compat.disconnect()  # nobody connected while the database is copied
     workers = max(1, min(len(files), os.cpu_count() or 1))
     with phase(f"database copied for {workers} run workers"):
         databases = [clone_database(airflow_db.dsn, f"dag_runs_{i}") for i in range(workers)]
@@ -300,21 +299,12 @@ def local_settings_policy():
     """The local env's ``airflow_local_settings`` (``airstack/localenv/local_settings/``), registered with
     Airflow's policy plugins for one test, as Airflow registers it at start where it is on ``PYTHONPATH``
     (this process imported Airflow long before). The DAGs parsed meanwhile get its task policy."""
-    from airflow.policies import hookimpl
-    from airflow.settings import get_policy_plugin_manager
-
+    from airstack import airflow_compat
     from airstack.localenv.local_settings import airflow_local_settings as module
 
-    class LocalSettings:
-        @hookimpl
-        def task_policy(self, task) -> None:
-            module.task_policy(task)
-
-    plugin = LocalSettings()
-    manager = get_policy_plugin_manager()
-    manager.register(plugin)
+    undo = airflow_compat.register_task_policy(module.task_policy)
     yield module
-    manager.unregister(plugin)
+    undo()
 
 
 @pytest.fixture()

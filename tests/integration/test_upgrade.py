@@ -9,7 +9,7 @@ accepts since 1.19: it must run on the lock and fail on 1.18.0. Each rehearsal t
 there are two: one that finds the regression (and so applies nothing), and one ``--apply`` on one DAG.
 
 A third rehearsal cannot start its Postgres (issue 23): it is `incomplete`, never "no regressions". The
-DAG-run harness on Airflow 3.2 is checked by tests/integration/test_airflow_seam.py.
+DAG-run harness on Airflow 3.2 is checked by tests/integration/test_airflow_contract.py.
 """
 
 from __future__ import annotations

@@ -16,17 +16,18 @@ from airstack import paths
 
 ROOT = paths.repo_root()
 MAX_LINES = 400  # a module under airstack/, and a test file under tests/
-BASE = ("errors", "paths", "output", "proc", "cli", "config_files", "verdict", "airflow_env")
+BASE = ("errors", "paths", "output", "proc", "cli", "config_files", "verdict", "airflow_env", "airflow_compat")
 # The package map: each room of airstack/ (a package or a top-level module) and the rooms it may import
 # (function-level imports included). Rooms import only downward: the map has no cycle but DEPLOY_STANDINS.
 ROOMS: dict[str, tuple[str, ...]] = {
     "errors": (), "paths": (), "output": (), "git_auth": (), "ci": (), "airflow_env": (), "__main__": (),
+    "airflow_compat": ("errors",),                                  # Airflow's internals' one user
     "proc": ("errors",), "cli": ("errors",), "config_files": ("errors",), "verdict": ("errors",),
     "docker_client": ("errors",),                                   # the Docker SDK's one importer
     "external_images": ("errors", "docker_client"),
     "metrics": BASE,                                                # the StatsD bridge (local env)
     "gate": BASE,                                                   # lanes, lint, affected, the pytest plugins
-    "dagtools": BASE,                                               # check, runs, airflow_seam, snapshot, diff
+    "dagtools": BASE,                                               # check, runs, snapshot, diff
     "settings": BASE,                                               # settings as code
     "postgres": (*BASE, "docker_client", "external_images"),
     "git_bundle": (*BASE, "git_auth", "settings"),  # the bundle deploys and the local env share (deploy: dag_bundles)
@@ -178,4 +179,70 @@ def test_dags_and_plugins_import_no_tooling():
     files = [p for folder in ("dags", "plugins") for p in sorted((ROOT / folder).rglob("*.py"))]
     assert any(p.name == "kpo.py" for p in files)
     found = {p.relative_to(ROOT).as_posix(): sorted(tooling_imports(p.read_text())) for p in files}
+    assert {path: names for path, names in found.items() if names} == {}
+
+
+# Airflow's public interface, as its docs define it (docs/apache-airflow/public-airflow-interface, 3.x): the Task
+# SDK (airflow.sdk) for DAG authors; the providers' operators, hooks, sensors...; and what extends Airflow or is
+# documented with it: exceptions, configuration (`conf`), the Connection/Variable/Pool models, cluster policies,
+# secrets backends. Anything else (airflow.settings, airflow.utils.*, dag_processing, serialization, the SDK's
+# definitions/execution_time, private modules) is an internal: only airstack/airflow_compat.py uses those.
+AIRFLOW_PUBLIC = {"airflow.sdk", "airflow.sdk.exceptions", "airflow.exceptions", "airflow.configuration",
+                  "airflow.models.connection", "airflow.models.variable", "airflow.models.pool",
+                  "airflow.policies", "airflow.secrets"}
+PROVIDER_KINDS = {"operators", "hooks", "sensors", "triggers", "decorators", "transfers", "notifications", "secrets"}
+AIRFLOW_SEAM = "airstack/airflow_compat.py"
+
+
+def airflow_imports(source: str) -> set[str]:
+    """The Airflow modules a file imports, anywhere in it (``from airflow import settings``: airflow.settings),
+    ``import_module`` of a literal name included."""
+    names = set()
+    for node in ast.walk(ast.parse(source)):
+        if isinstance(node, ast.Import):
+            names |= {a.name for a in node.names}
+        elif isinstance(node, ast.ImportFrom) and not node.level and node.module:
+            names |= {f"airflow.{a.name}" for a in node.names} if node.module == "airflow" else {node.module}
+        elif (isinstance(node, ast.Call) and getattr(node.func, "attr", getattr(node.func, "id", None))
+              in ("import_module", "__import__") and node.args and isinstance(node.args[0], ast.Constant)):
+            names.add(str(node.args[0].value))
+    return {n for n in names if n == "airflow" or n.startswith("airflow.")}
+
+
+def airflow_public(module: str) -> bool:
+    parts = module.split(".")
+    if any(part.startswith("_") for part in parts):
+        return False
+    return module in AIRFLOW_PUBLIC or (parts[:2] == ["airflow", "providers"] and bool(PROVIDER_KINDS & set(parts)))
+
+
+@pytest.mark.parametrize(("source", "found"), [
+    ("def f():\n    from airflow import settings\n", {"airflow.settings"}),
+    ("import airflow.sdk.execution_time.context as c\n", {"airflow.sdk.execution_time.context"}),
+    ("import importlib\nimportlib.import_module('airflow.utils.db')\n", {"airflow.utils.db"}),
+    ("from airflow.sdk import DAG\nimport airflowctl\n", {"airflow.sdk"}),
+])
+def test_airflow_imports_are_found_where_they_hide(source, found):
+    assert airflow_imports(source) == found
+
+
+@pytest.mark.parametrize(("module", "public"), [
+    ("airflow.sdk", True), ("airflow.providers.postgres.hooks.postgres", True),
+    ("airflow.providers.cncf.kubernetes.operators.pod", True), ("airflow.models.variable", True),
+    ("airflow.sdk.definitions.dag", False), ("airflow.settings", False), ("airflow.utils.session", False),
+    ("airflow.providers.cncf.kubernetes.utils.pod_manager", False), ("airflow.providers.x.hooks._internal", False),
+])
+def test_the_allowlist_tells_public_from_internal(module, public):
+    assert airflow_public(module) is public
+
+
+def test_only_the_seam_imports_airflow_internals():
+    """Issue 25: an Airflow upgrade breaks one file. The product (airstack/, dags/, plugins/) and the DAG tests'
+    conftest import Airflow's public modules only; its internals, one capability per function, in the seam."""
+    files = [*(ROOT / "airstack").rglob("*.py"), *(ROOT / "dags").rglob("*.py"), *(ROOT / "plugins").rglob("*.py"),
+             ROOT / "tests" / "dags" / "conftest.py"]
+    found = {p.relative_to(ROOT).as_posix(): sorted(m for m in airflow_imports(p.read_text()) if not airflow_public(m))
+             for p in files}
+    seam = found.pop(AIRFLOW_SEAM)
+    assert "airflow.settings" in seam  # what the exemption is for
     assert {path: names for path, names in found.items() if names} == {}

@@ -3,11 +3,10 @@
 For every file this records, for real:
 
 - SQL statements sent to any database (a SQLAlchemy ``before_cursor_execute`` listener);
-- connection and variable lookups (``airflow.sdk`` and the Airflow 2 ``airflow.models``
-  entry points are wrapped: the call is recorded with its line and then refused, so the
-  DAG never sees a value it could not have in production);
-- which keyword arguments each ``DAG(...)`` was given (to tell an explicit ``catchup=``
-  from the default), and which DAGs ``@asset`` made;
+- connection and variable lookups (:func:`airstack.airflow_compat.watch_lookups`): the call is
+  recorded with its line and then refused, so the DAG never sees a value it could not have in production;
+- which keyword arguments each ``DAG(...)`` was given, to tell an explicit ``catchup=`` from the
+  default, and which DAGs ``@asset`` made (:func:`airstack.airflow_compat.watch_dags`);
 - the wall time of the import.
 
 Then each DAG (once, however often ``process_file`` returns it) gets the policy, the
@@ -21,7 +20,6 @@ from __future__ import annotations
 
 import logging
 import os
-import sys
 import time
 import traceback
 from collections.abc import Iterable, Iterator, Sequence
@@ -31,6 +29,7 @@ from dataclasses import dataclass, field
 from multiprocessing import get_context
 from pathlib import Path
 
+from airstack import airflow_compat
 from airstack.dagtools.check import rules, templates
 from airstack.dagtools.check.policy import DagPolicy
 from airstack.dagtools.check.rules import Violation
@@ -68,7 +67,9 @@ class FileReport:
 
 
 @dataclass
-class _Recording:
+class Recording:
+    """What one file did while it was parsed (:func:`recording`)."""
+
     path: str
     sql: list[str] = field(default_factory=list)
     accesses: list[tuple[str, str]] = field(default_factory=list)  # (rule, message)
@@ -76,8 +77,9 @@ class _Recording:
     origin: dict[str, str] = field(default_factory=dict)  # dag_id -> rules.ASSET for @asset DAGs
 
 
-_current: _Recording | None = None
+_current: Recording | None = None
 _installed = False
+_RULES = {"variable": rules.PARSE_TIME_VARIABLE, "connection": rules.PARSE_TIME_CONNECTION}
 
 
 def _caller_line(path: str) -> str:
@@ -87,38 +89,25 @@ def _caller_line(path: str) -> str:
     return "while parsing"
 
 
-def _refuse(rule: str, what: str, key: object) -> None:
+def _refuse(kind: str, what: str, key: object) -> None:
     rec = _current
     if rec is None:
         return
+    rule = _RULES[kind]
     message = f"{_caller_line(rec.path)}: {what}({key!r}) at parse time; read it inside a task (templates or context)"
     rec.accesses.append((rule, message))
     raise ParseTimeAccessError(f"[{rule}] {message}")
 
 
-def _wrap_function(module, name: str, rule: str, what: str) -> None:
-    original = getattr(module, name)
-
-    def spy(key, *args, **kwargs):
-        _refuse(rule, what, key)
-        return original(key, *args, **kwargs)
-
-    spy.__wrapped__ = original
-    setattr(module, name, spy)
-
-
-def _wrap_classmethod(cls, name: str, rule: str, what: str) -> None:
-    original = getattr(cls, name)  # bound to cls
-
-    def spy(_cls, key, *args, **kwargs):
-        _refuse(rule, what, key)
-        return original(key, *args, **kwargs)
-
-    setattr(cls, name, classmethod(spy))
+def _dag_made(dag_id: str, given: set[str], by_asset: bool) -> None:
+    if _current is not None:
+        _current.explicit[dag_id] = given
+        if by_asset:
+            _current.origin[dag_id] = rules.ASSET
 
 
 def install_spies() -> None:
-    """Install the listeners and wrappers once per process (they are inert outside :func:`_record`)."""
+    """Install the listeners and wrappers once per process (they are inert outside :func:`recording`)."""
     global _installed
     if _installed:
         return
@@ -130,41 +119,26 @@ def install_spies() -> None:
             _current.sql.append(" ".join(str(statement).split())[:120])
 
     event.listen(Engine, "before_cursor_execute", on_sql)
-
-    import airflow.sdk.execution_time.context as sdk_context
-    from airflow.models.connection import Connection as ModelConnection
-    from airflow.models.variable import Variable as ModelVariable
-    from airflow.sdk.definitions.asset.decorators import _DAGFactory
-    from airflow.sdk.definitions.dag import DAG
-
-    _wrap_function(sdk_context, "_get_variable", rules.PARSE_TIME_VARIABLE, "Variable.get")
-    _wrap_function(sdk_context, "_get_connection", rules.PARSE_TIME_CONNECTION, "connection lookup")
-    _wrap_classmethod(ModelVariable, "get", rules.PARSE_TIME_VARIABLE, "Variable.get")
-    _wrap_classmethod(ModelConnection, "get_connection_from_secrets", rules.PARSE_TIME_CONNECTION,
-                      "Connection.get_connection_from_secrets")
-
-    original_init = DAG.__init__
-    asset_factory = _DAGFactory.create_dag.__code__
-
-    def init(self, *args, **kwargs):
-        if _current is not None:
-            dag_id = str(args[0] if args else kwargs.get("dag_id"))
-            _current.explicit[dag_id] = set(kwargs)
-            if sys._getframe(1).f_code is asset_factory:
-                _current.origin[dag_id] = rules.ASSET
-        original_init(self, *args, **kwargs)
-
-    init.__wrapped__ = original_init
-    DAG.__init__ = init
+    airflow_compat.watch_lookups(_refuse)
+    airflow_compat.watch_dags(_dag_made)
     _installed = True
+
+
+@contextmanager
+def recording(path: Path) -> Iterator[Recording]:
+    """What the file at ``path`` does while it is parsed in the block (:func:`install_spies` first)."""
+    global _current
+    rec = Recording(str(Path(path).resolve()))
+    _current = rec
+    try:
+        yield rec
+    finally:
+        _current = None
 
 
 def new_dagbag(dags_folder: Path):
     """An empty DagBag for the folder, set up as Airflow 3's DAG processor does (a bundle on sys.path)."""
-    from airflow.dag_processing.dagbag import BundleDagBag
-
-    return BundleDagBag(dag_folder=str(dags_folder), bundle_path=Path(dags_folder), bundle_name="dags-folder",
-                        collect_dags=False, load_op_links=False)
+    return airflow_compat.new_dagbag(dags_folder)
 
 
 def unique_dags(dags: Iterable) -> list:
@@ -196,17 +170,16 @@ def _importing() -> Iterator[None]:
             logger.setLevel(level)
 
 
-def _process(bag, path: Path) -> tuple[list, list[str]]:
+def process(bag, path: Path) -> tuple[list, list[str]]:
     """(each DAG once, each import error as one traceback from the file's own frame)."""
-    bag._log = logging.getLogger("airstack.dagtools.check.dagbag")  # instead of its structlog logger: quiet below
-    with _importing():
-        dags = bag.process_file(str(path), only_if_updated=False, safe_mode=False)
-    return unique_dags(dags), [rules.trim_traceback(e, str(path)) for e in bag.import_errors.values()]
+    with _importing():  # (with the logger below: quiet)
+        dags, errors = airflow_compat.process_file(bag, path, logging.getLogger("airstack.dagtools.check.dagbag"))
+    return unique_dags(dags), [rules.trim_traceback(e, str(path)) for e in errors.values()]
 
 
 def parse_file(path: Path, dags_folder: Path) -> list:
     """The DAGs of one file (each once), parsed as the DAG processor would; an import error raises AssertionError."""
-    dags, errors = _process(new_dagbag(dags_folder), Path(path))
+    dags, errors = process(new_dagbag(dags_folder), Path(path))
     if errors:
         raise AssertionError("\n".join(errors))
     return dags
@@ -228,17 +201,14 @@ class Checker:
         install_spies()
 
     def check(self, path: str | os.PathLike[str]) -> FileReport:
-        global _current
         path = Path(path).resolve()
         report = FileReport(_display_name(path, self.dags_folder))
-        rec = _Recording(str(path))
-        _current = rec
         started = time.perf_counter()
         try:
-            dags, errors = _process(new_dagbag(self.dags_folder), path)
+            with recording(path) as rec:
+                dags, errors = process(new_dagbag(self.dags_folder), path)
         finally:
             report.parse_seconds = time.perf_counter() - started
-            _current = None
         report.sql_statements = len(rec.sql)
         report.dag_ids = sorted(d.dag_id for d in dags)
         report.tasks = sum(len(d.tasks) for d in dags)
@@ -256,7 +226,7 @@ class Checker:
                 report.unrunnable.append(dag.dag_id)
         return report
 
-    def _file_findings(self, name: str, path: Path, source: str, rec: _Recording, errors: list[str]) -> list:
+    def _file_findings(self, name: str, path: Path, source: str, rec: Recording, errors: list[str]) -> list:
         v = [Violation(name, rule, message) for rule, message in rec.accesses]
         if rec.sql:
             v.append(Violation(name, rules.PARSE_TIME_DB, f"{len(rec.sql)} SQL statement(s) while parsing, "
@@ -269,7 +239,7 @@ class Checker:
         v.extend(rules.check_dynamic_values(name, source))
         return v
 
-    def _dag_findings(self, name: str, dag, rec: _Recording) -> list[Violation]:
+    def _dag_findings(self, name: str, dag, rec: Recording) -> list[Violation]:
         found = rules.check_dag(name, dag, rec.explicit.get(dag.dag_id), self.policy, rec.origin.get(dag.dag_id))
         serialization = _check_serialization(name, dag)
         # Rendering writes into nested objects of the tasks: it comes after serialization.
@@ -278,10 +248,8 @@ class Checker:
 
 def _check_serialization(name: str, dag) -> list[Violation]:
     """The DAG processor stores every DAG serialized; a DAG that cannot be serialized never runs."""
-    from airflow.serialization.serialized_objects import DagSerialization
-
     try:
-        DagSerialization.serialize_dag(dag)
+        airflow_compat.serialize_dag(dag)
     except Exception as exc:  # noqa: BLE001 - any failure here is the finding
         return [Violation(name, rules.SERIALIZATION, f"DAG {dag.dag_id!r} cannot be serialized: {exc}")]
     return []
@@ -292,18 +260,15 @@ def is_dag_file(path: Path) -> bool:
     (``[core] might_contain_dag_callable``; by default: it does not mention "airflow" and "dag" or
     "asset") is not, and neither is one under ``[core] plugins_folder`` (a plugin)."""
     from airflow.configuration import conf
-    from airflow.utils.file import might_contain_dag
 
     plugins = Path(conf.get("core", "plugins_folder") or "/nonexistent").resolve()
-    return might_contain_dag(str(path), safe_mode=True) and not Path(path).resolve().is_relative_to(plugins)
+    return airflow_compat.might_contain_dag(path) and not Path(path).resolve().is_relative_to(plugins)
 
 
 def dag_files(dags_folder: Path) -> list[Path]:
     """The DAG files Airflow would parse in ``dags_folder``, sorted: ``.airflowignore`` honoured, and
     files that are not DAG files (:func:`is_dag_file`: ``__init__.py``, most helpers, plugins) left out."""
-    from airflow.utils.file import list_py_file_paths
-
-    return sorted(Path(p) for p in list_py_file_paths(str(dags_folder), safe_mode=True) if is_dag_file(Path(p)))
+    return sorted(Path(p) for p in airflow_compat.dag_files(dags_folder) if is_dag_file(Path(p)))
 
 
 # ---------------------------------------------------------------------------- parallel --

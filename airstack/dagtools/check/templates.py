@@ -13,6 +13,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from airstack import airflow_compat
 from airstack.dagtools.check import rules
 from airstack.dagtools.check.rules import Violation
 
@@ -88,23 +89,19 @@ class _StandInDagRun(RunTimeValue):
 def synthetic_context(task) -> dict[str, Any]:
     """Every key of Airflow 3.3's task context, for a run on 2024-01-01 (see the module docstring)."""
     import pendulum
-    from airflow.sdk.definitions.context import KNOWN_CONTEXT_KEYS
-    from airflow.sdk.definitions.param import process_params
-    from airflow.sdk.execution_time.context import MacrosAccessor
-    from airflow.sdk.plugins_manager import integrate_macros_plugins
 
-    integrate_macros_plugins()  # `macros.<plugin>.<name>`, as the task runner does
+    known_keys, macros, params = airflow_compat.template_parts(task)
     dag = task.dag
     start = pendulum.datetime(2024, 1, 1, tz="UTC")
     end = start.add(days=1)
     run_id = "manual__2024-01-01T00:00:00+00:00"
     ti = _StandInTaskInstance(task, run_id)
-    context: dict[str, Any] = {key: RunTimeValue(key) for key in KNOWN_CONTEXT_KEYS}
+    context: dict[str, Any] = {key: RunTimeValue(key) for key in known_keys}
     context.update({
         "dag": dag, "task": task, "ti": ti, "task_instance": ti, "run_id": run_id,
         "dag_run": _StandInDagRun(dag, run_id, start),
-        "params": process_params(dag, task, None, suppress_exception=True),
-        "macros": MacrosAccessor(), "inlets": list(task.inlets), "outlets": list(task.outlets),
+        "params": params,
+        "macros": macros, "inlets": list(task.inlets), "outlets": list(task.outlets),
         "logical_date": start, "data_interval_start": start, "data_interval_end": end,
         "ds": start.strftime("%Y-%m-%d"), "ds_nodash": start.strftime("%Y%m%d"), "ts": start.isoformat(),
         "ts_nodash": start.strftime("%Y%m%dT%H%M%S"),
@@ -121,9 +118,7 @@ def synthetic_context(task) -> dict[str, Any]:
 
 def _fields(task) -> list[tuple[str, Any]]:
     """(field, value) for each non-empty templated field; for a mapped task, the fields given to partial()."""
-    from airflow.sdk.definitions.mappedoperator import MappedOperator
-
-    if isinstance(task, MappedOperator):
+    if airflow_compat.is_mapped(task):
         source = task.partial_kwargs
         return [(name, source[name]) for name in task.template_fields if source.get(name)]
     values = [(name, getattr(task, name, None)) for name in task.template_fields]
@@ -139,18 +134,17 @@ def _present(value: Any) -> bool:
 
 def render_task(file: str, task) -> list[Violation]:
     """Render each templated field of ``task``; one finding per field that does not render."""
-    from airflow.sdk.definitions._internal.mixins import ResolveMixin
-
     out = []
     env = task.get_template_env()  # a new environment per call: the policy below stays local
     # `| tojson` of a run-time stand-in: its name (real values are dumped as Airflow dumps them).
     env.policies["json.dumps_kwargs"] = {**env.policies.get("json.dumps_kwargs", {}), "default": _dump_stand_in}
     context = synthetic_context(task)
+    resolved_at_run_time = airflow_compat.run_time_reference()
     for name, value in _fields(task):
         if callable(value):
             continue  # Airflow calls it with the context: code, not a template
         try:
-            task.render_template(_run_time_references(value, ResolveMixin), context, env)
+            task.render_template(_run_time_references(value, resolved_at_run_time), context, env)
         except Exception as exc:  # noqa: BLE001 - any failure to render is the finding
             out.append(Violation(file, rules.TEMPLATE, rules.template_message(task.dag_id, task.task_id, name, exc)))
     return out

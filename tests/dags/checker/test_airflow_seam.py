@@ -1,20 +1,21 @@
-"""The contract of airstack.dagtools.airflow_seam with the Airflow installed here: each internal it uses on this release
-is there and behaves as the harness needs. tests/integration/test_airflow_seam.py runs this file (and
-test_dag_run_failures.py, the harness end to end) on every release airstack.dagtools.airflow_seam.RELEASES lists.
+"""The contract of airstack.airflow_compat with the Airflow installed here: each internal it uses on this release
+is there and behaves as the harness needs. tests/integration/test_airflow_contract.py runs this file (and
+test_dag_run_failures.py, the harness end to end) on every release airstack.airflow_compat.RELEASES lists.
 """
 
 from __future__ import annotations
 
 from pathlib import Path
 
-from airstack.dagtools import airflow_seam, runs
+from airstack import airflow_compat
+from airstack.dagtools import runs
 
 
 def test_this_airflow_is_a_release_the_harness_has_a_contract_with():
-    seam = airflow_seam.current()
-    assert seam.release in airflow_seam.RELEASES, (
+    seam = airflow_compat.current()
+    assert seam.release in airflow_compat.RELEASES, (
         f"Airflow {seam.airflow}: the DAG-run harness has no contract with this release, so it runs plain "
-        "dag.test() with reduced detail: add it to airstack/dagtools/airflow_seam.py's RELEASES once this file passes")
+        "dag.test() with reduced detail: add it to airstack/airflow_compat.py's RELEASES once this file passes")
     assert not seam.reduced
 
 
@@ -22,7 +23,7 @@ def test_the_internals_it_uses_are_there():
     from airflow.sdk.definitions import dag as sdk_dag
     from airflow.sdk.execution_time import supervisor
 
-    seam = airflow_seam.current()
+    seam = airflow_compat.current()
     if seam.hook:  # dag.test() looks the runner up in the supervisor module on each task, so a swap takes
         assert callable(supervisor.run_task_in_process)
         assert "from airflow.sdk.execution_time.supervisor import run_task_in_process" in Path(
@@ -30,7 +31,7 @@ def test_the_internals_it_uses_are_there():
     if seam.warm:  # one API per process (the warm one the workers inherit)
         assert hasattr(supervisor.in_process_api_server, "cache_info")
     if seam.one_api:  # an API per call here, which the seam makes one per process
-        airflow_seam.prepare()
+        airflow_compat.prepare()
         assert supervisor.in_process_api_server() is supervisor.in_process_api_server()
 
 
@@ -43,7 +44,7 @@ def test_the_hook_sees_each_task_and_its_error_and_undoes(monkeypatch):
         error = ValueError("boom")
 
     monkeypatch.setattr(supervisor, "run_task_in_process", lambda ti, task, **_: Result())
-    undo = airflow_seam.hook_tasks(lambda t: seen.append(("before", t)), lambda t, e: seen.append(("after", t, e)))
+    undo = airflow_compat.hook_tasks(lambda t: seen.append(("before", t)), lambda t, e: seen.append(("after", t, e)))
     assert undo is not None
     ti = type("TI", (), {"task_id": "t"})()
     assert supervisor.run_task_in_process(ti=ti, task=None) is not None
@@ -63,7 +64,7 @@ def test_an_internal_that_is_gone_is_the_harness_s_failure_not_the_dag_s(monkeyp
     outcome = runs.run_dag(dag, "dags/fine.py", tmp_path, tmp_path / "logs")
     assert not outcome.ok and outcome.state == "" and outcome.failures == []
     assert explain_first(outcome).startswith(
-        f"could not run: harness: Airflow {airflow_seam.current().airflow} has no "
+        f"could not run: harness: Airflow {airflow_compat.current().airflow} has no "
         "airflow.sdk.execution_time.supervisor.run_task_in_process, which the harness uses on this release")
 
 
