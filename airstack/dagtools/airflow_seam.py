@@ -111,7 +111,10 @@ def prepare() -> None:
     """
     import secrets
 
-    os.environ.setdefault("AIRFLOW__API_AUTH__JWT_SECRET", secrets.token_urlsafe(32))
+    from airstack import airflow_env
+
+    if not os.environ.get("AIRFLOW__API_AUTH__JWT_SECRET"):
+        airflow_env.configure_process({"AIRFLOW__API_AUTH__JWT_SECRET": secrets.token_urlsafe(32)})
     seam = current()
     if not seam.one_api:
         return
