@@ -175,9 +175,9 @@ def _start_postgres(config: pytest.Config, migrate: bool) -> None:
             server = stack.enter_context(postgres_server(choice, probes))
         if migrate:
             with phase("metadata database migrated (background, another process)"):
-                from airstack.airflow_env import migrate
+                from airstack import airflow_env
 
-                migrate(server.dsn)
+                airflow_env.migrate(server.dsn)
         return server, migrate
 
     started["postgres"] = _Background(start)
