@@ -46,18 +46,18 @@ def configured(env: Mapping[str, str | None]) -> Iterator[None]:
     on exit, also on an exception, each variable of ``env`` is back as it was: its old value, or unset."""
     saved = {name: os.environ.get(name) for name in env}
     try:
-        for name, value in env.items():
-            if value is None:
-                os.environ.pop(name, None)
-            else:
-                os.environ[name] = value
+        _put(env)
         yield
     finally:
-        for name, value in saved.items():
-            if value is None:
-                os.environ.pop(name, None)
-            else:
-                os.environ[name] = value
+        _put(saved)
+
+
+def _put(values: Mapping[str, str | None]) -> None:
+    for name, value in values.items():
+        if value is None:
+            os.environ.pop(name, None)
+        else:
+            os.environ[name] = value
 
 
 _PROCESS = contextlib.ExitStack()
