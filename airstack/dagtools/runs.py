@@ -295,9 +295,9 @@ def use_database(dsn: str) -> None:
 
 def _init_worker(dsns, dags_folder: str, log_dir: str) -> None:
     airflow_seam.after_fork()  # a loop thread never survives a fork: a new one here
-    # dag.test() serializes the DAGs of the configured bundle: the folder under test is it.
     from airstack import airflow_env
 
+    # dag.test() serializes the DAGs of the configured bundle: the folder under test is it.
     airflow_env.configure_process({"AIRFLOW__CORE__DAGS_FOLDER": dags_folder})
     use_database(dsns.get())
     Path(log_dir).mkdir(parents=True, exist_ok=True)
