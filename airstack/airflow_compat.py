@@ -108,7 +108,10 @@ def prepare() -> None:
     """
     import secrets
 
-    os.environ.setdefault("AIRFLOW__API_AUTH__JWT_SECRET", secrets.token_urlsafe(32))
+    from airstack import airflow_env
+
+    if not os.environ.get("AIRFLOW__API_AUTH__JWT_SECRET"):
+        airflow_env.configure_process({"AIRFLOW__API_AUTH__JWT_SECRET": secrets.token_urlsafe(32)})
     seam = current()
     if not seam.one_api:
         return
@@ -359,13 +362,6 @@ def disconnect(orm: bool = False) -> None:
         settings.dispose_orm()
     else:
         settings.engine.dispose()
-
-
-def migrate(upgrade: bool = True) -> None:
-    """Migrate the configured metadata database in this process (``initdb``: also its default rows)."""
-    from airflow.utils import db
-
-    (db.upgradedb if upgrade else db.initdb)()
 
 
 def fernet():

@@ -175,9 +175,9 @@ def _start_postgres(config: pytest.Config, migrate: bool) -> None:
             server = stack.enter_context(postgres_server(choice, probes))
         if migrate:
             with phase("metadata database migrated (background, another process)"):
-                from airstack.dagtools import runs
+                from airstack import airflow_env
 
-                runs.migrate(server.dsn)
+                airflow_env.migrate(server.dsn)
         return server, migrate
 
     started["postgres"] = _Background(start)
@@ -276,11 +276,11 @@ def airflow_db(postgres: PostgresServer, pytestconfig: pytest.Config):
     # Airflow may have been imported (with its default database) during collection.
     settings.configure_vars()
     settings.reconfigure_orm()
-    from airflow.utils.db import initdb
-
     if not migrated:
-        with phase("metadata database migrated"):
-            initdb()
+        from airstack.airflow_env import migrate
+
+        with phase("metadata database migrated (another process)"):
+            migrate(postgres.dsn)
     yield postgres
     settings.dispose_orm()
 

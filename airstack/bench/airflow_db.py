@@ -1,13 +1,14 @@
 """The Airflow of a settings benchmark: its environment (empty DAG and plugin folders) on the benchmark's
-Postgres, and this process pointed at it (migrated)."""
+Postgres (migrated), and this process pointed at it while a benchmark runs."""
 
 from __future__ import annotations
 
-import os
+import contextlib
 import sys
+from collections.abc import Iterator
 from pathlib import Path
 
-from airstack.airflow_env import base_env
+from airstack.airflow_env import base_env, configured, migrate
 
 
 def airflow_env(tmp: Path, dsn: str) -> dict[str, str]:
@@ -23,12 +24,18 @@ def airflow_env(tmp: Path, dsn: str) -> dict[str, str]:
     return env
 
 
-def configure_airflow(env: dict[str, str]) -> None:
-    """Point this process's Airflow at the benchmark database and migrate it."""
+@contextlib.contextmanager
+def configured_airflow(env: dict[str, str]) -> Iterator[None]:
+    """Migrate the benchmark database (``airflow db migrate`` in another process), then point this process's
+    Airflow at it while the block runs."""
+    migrate(env["AIRFLOW__DATABASE__SQL_ALCHEMY_CONN"], env)
     reconfigure = "airflow" in sys.modules  # an earlier benchmark of this run imported Airflow
-    os.environ.update(env)
-    from airstack import airflow_compat
+    with configured(env):
+        from airstack import airflow_compat
 
-    if reconfigure:
-        airflow_compat.reconfigure_orm()
-    airflow_compat.migrate(upgrade=False)
+        if reconfigure:
+            airflow_compat.reconfigure_orm()
+        try:
+            yield
+        finally:
+            airflow_compat.disconnect(orm=True)

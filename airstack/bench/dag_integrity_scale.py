@@ -11,7 +11,7 @@ import time
 from pathlib import Path
 
 from airstack import paths
-from airstack.airflow_env import base_env
+from airstack.airflow_env import base_env, configured
 from airstack.bench.common import write_result
 
 
@@ -85,8 +85,8 @@ def run(args: argparse.Namespace) -> None:
     policy = load_policy(paths.pyproject())
     workers = args.workers or os.cpu_count() or 1
     sizes = {}
-    with tempfile.TemporaryDirectory(prefix="airstack-bench-") as tmp:
-        os.environ.update(base_env(Path(tmp) / "home", Path(tmp) / "dags", paths.repo_root() / "plugins"))
+    with tempfile.TemporaryDirectory(prefix="airstack-bench-") as tmp, \
+            configured(base_env(Path(tmp) / "home", Path(tmp) / "dags", paths.repo_root() / "plugins")):
         all_files = generate_dag_folder(Path(tmp) / "dags", max(args.sizes))
         for size in args.sizes:
             files = all_files[:size]

@@ -129,7 +129,7 @@ def _case(root: Path, env: dict[str, str], secret: str, name: str, items: int, l
 
 
 def run(args: argparse.Namespace) -> None:
-    from airstack.bench.airflow_db import airflow_env, configure_airflow
+    from airstack.bench.airflow_db import airflow_env, configured_airflow
     from airstack.bench.common import write_result
     from airstack.postgres import choose_provider, postgres_server, probe
     from airstack.settings.keys import new_secret
@@ -141,17 +141,12 @@ def run(args: argparse.Namespace) -> None:
     with tempfile.TemporaryDirectory(prefix="airstack-bench-") as tmp, postgres_server(choice, probes) as server:
         print(f"  postgres: {choice.provider.value} ({choice.reason}); {server.redacted_dsn}")
         env = airflow_env(Path(tmp), server.dsn)
-        configure_airflow(env)
         root = _scratch_repo(Path(tmp))
         secret = new_secret()
-        try:
+        with configured_airflow(env):
             for name, items, large in cases:
                 results[name] = _case(root, env, secret, name, items, large)
             _empty_database()
-        finally:
-            from airstack import airflow_compat
-
-            airflow_compat.disconnect(orm=True)
     per_item = {n: r["whole_command_seconds"] / r["items"] for n, r in results.items() if n != "large"}
 
     def marginal(key: str) -> list[float]:  # seconds per added item: 250 -> 500 -> 1,000

@@ -13,7 +13,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 from airstack import proc
-from airstack.bench.airflow_db import airflow_env, configure_airflow
+from airstack.bench.airflow_db import airflow_env, configured_airflow
 from airstack.bench.common import write_result
 
 
@@ -138,18 +138,13 @@ def run(args: argparse.Namespace) -> None:
     with tempfile.TemporaryDirectory(prefix="airstack-bench-") as tmp, postgres_server(choice, probes) as server:
         print(f"  postgres: {choice.provider.value} ({choice.reason}); {server.redacted_dsn}")
         env = airflow_env(Path(tmp), server.dsn)
-        configure_airflow(env)
-        try:
+        with configured_airflow(env):
             old = _run_variant(f"one airflow CLI process per item ({items} processes)", data,
                                lambda: _run_each(settings_import_cli_argvs(data, airflow_cli), env))
             ours = _run_variant("airstack importer in process", data, lambda: _import_settings(data))
             whole = _run_variant("airstack importer as a whole command", data,
                                  lambda: proc.run(settings_import_child_argv(), env=env, timeout=300,
                                                   what="the settings-import child"))
-        finally:
-            from airstack import airflow_compat
-
-            airflow_compat.disconnect(orm=True)
     ratio, ratio_whole = old / ours, old / whole
     write_result(
         "settings-import", ratio, "x",

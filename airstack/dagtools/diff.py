@@ -22,7 +22,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import shutil
 import sys
 import tarfile
@@ -264,7 +263,8 @@ def export_worktree(source: Path, dest: Path) -> Path:
 def take_snapshot(folder: Path, plugins: Path, home: Path) -> dict:
     """Parse ``folder`` in a fresh interpreter of this environment (:mod:`airstack.dagtools.snapshot`)."""
     output = home / "snapshot.json"
-    env = {**base_env(home, folder, plugins), "AIRSTACK_IMAGES": "", "AIRSTACK_IMAGE_REGISTRY": ""}
+    env = {**base_env(home, folder, plugins), "AIRSTACK_IMAGES": "", "AIRSTACK_IMAGE_REGISTRY": "",
+           "PYTHONDONTWRITEBYTECODE": "1"}  # no caches written into the exported trees
     proc.run([sys.executable, "-m", snapshot.__name__, str(folder), str(output)], env=env, cwd=home,
              what="parsing the DAGs", timeout=900)
     return json.loads(output.read_text())
@@ -315,5 +315,4 @@ def main(argv: list[str]) -> int:
 
 
 if __name__ == "__main__":
-    os.environ.setdefault("PYTHONDONTWRITEBYTECODE", "1")
     raise SystemExit(run_main(main))

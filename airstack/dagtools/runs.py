@@ -22,7 +22,6 @@ from __future__ import annotations
 
 import os
 import re
-import sys
 import time
 import traceback
 from collections.abc import Sequence
@@ -283,24 +282,20 @@ def warm_execution_api() -> None:
 _warmed = False
 
 
-def migrate(dsn: str) -> None:
-    """Create Airflow's tables in the database ``dsn``, in another process (this one's ORM stays where it is)."""
-    from airstack import proc
-
-    proc.run([sys.executable, "-c", "from airflow.utils.db import initdb; initdb()"],
-             env={"AIRFLOW__DATABASE__SQL_ALCHEMY_CONN": dsn}, what="airflow db migrate")
-
-
 def use_database(dsn: str) -> None:
     """Point this process's Airflow at ``dsn`` (a worker's own copy of the metadata database)."""
-    os.environ["AIRFLOW__DATABASE__SQL_ALCHEMY_CONN"] = dsn
+    from airstack import airflow_env
+
+    airflow_env.configure_process({"AIRFLOW__DATABASE__SQL_ALCHEMY_CONN": dsn})  # a worker's, for its life
     airflow_compat.reconfigure_orm()
 
 
 def _init_worker(dsns, dags_folder: str, log_dir: str) -> None:
     airflow_compat.after_fork()  # a loop thread never survives a fork: a new one here
+    from airstack import airflow_env
+
     # dag.test() serializes the DAGs of the configured bundle: the folder under test is it.
-    os.environ["AIRFLOW__CORE__DAGS_FOLDER"] = dags_folder
+    airflow_env.configure_process({"AIRFLOW__CORE__DAGS_FOLDER": dags_folder})
     use_database(dsns.get())
     Path(log_dir).mkdir(parents=True, exist_ok=True)
 

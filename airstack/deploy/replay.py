@@ -13,7 +13,6 @@
 
 from __future__ import annotations
 
-import os
 import secrets
 import sys
 import tempfile
@@ -22,6 +21,7 @@ from pathlib import Path
 import yaml
 
 from airstack import paths, proc
+from airstack.airflow_env import configured
 from airstack.standins import aws_and_helm
 
 FOLDERS = ("settings", "charts", "infra", "images", "requirements", "dags", "plugins")
@@ -139,8 +139,8 @@ def _first_deploys(env: str, source: str | None, dags: bool) -> list[str]:
 def main(argv: list[str]) -> int:
     """``deploy ENV --dry-run`` against the stand-ins (what `nox -s ci` runs for the deploy jobs)."""
     env, extra = argv[0], [a for a in argv[1:] if a not in ("--yes", "--dry-run")]
-    with tempfile.TemporaryDirectory(prefix=f"airstack-ci-{env}-") as tmp, aws_and_helm(Path(tmp)) as standin_env:
-        os.environ.update({k: v for k, v in standin_env.items() if k.startswith("AWS_")})  # sops' KMS calls too
+    with tempfile.TemporaryDirectory(prefix=f"airstack-ci-{env}-") as tmp, aws_and_helm(Path(tmp)) as standin_env, \
+            configured({k: v for k, v in standin_env.items() if k.startswith("AWS_")}):  # sops' KMS calls too
         from airstack.deploy import config
         from airstack.deploy.aws import client_factory
 

@@ -12,8 +12,7 @@ from pathlib import Path
 
 from rich.console import Console
 
-from airstack import airflow_compat
-from airstack.errors import AirstackError
+from airstack.errors import AirstackError, CommandFailedError
 from airstack.localenv import health
 from airstack.localenv.config import LocalConfig
 from airstack.localenv.runtime import Runtime
@@ -67,31 +66,52 @@ def settings_to_import(config: LocalConfig, runtime: Runtime, settings, migrated
 
 def migrate_and_import(config: LocalConfig, runtime: Runtime, settings, env: dict[str, str], *, migrate: bool,
                        verbose: bool, console: Console):
-    """Migrate (unless current) and import settings/local, in this process, with Airflow configured by ``env``.
+    """Migrate (unless current; ``airflow db migrate`` in a child, :func:`airstack.airflow_env.migrate`) and
+    import settings/local (in this process, Airflow configured by ``env`` while it runs).
 
     Airflow's own lines (alembic, the ORM, the masker) go to the `up` log, not the terminal (with
     ``verbose``, to the terminal); a failure shows that log's last lines. Returns the connections given a
     role and database, and the import's actions.
     """
-    from airstack.airflow_env import configure_process
+    from airstack import airflow_env
+    from airstack.output import output_to
 
     dsn = runtime.metadata_dsn
-    configure_process(env | {"AIRFLOW__DATABASE__SQL_ALCHEMY_CONN": dsn})
-    from airstack.output import output_to
-    from airstack.settings import importer
-
     config.logs.mkdir(parents=True, exist_ok=True)
     log = config.log_file("up")
     try:
         with nullcontext() if verbose else output_to(log):
             if migrate:
-                airflow_compat.migrate()
+                _migrate(dsn, env)
                 stamp_file(config, runtime).write_text(migration_stamp(dsn))
             roles = ensure_local_roles(config, dsn, settings)
-            return roles, importer.apply(settings.airflow)
+            with airflow_env.configured(env | {"AIRFLOW__DATABASE__SQL_ALCHEMY_CONN": dsn}):
+                from airstack.settings import importer
+
+                return roles, importer.apply(settings.airflow)
+    except CommandFailedError:  # the migration (its child's lines are in the log)
+        _show_tail(console, "the migration", log)
+        raise
     except AirstackError:
         raise  # one clear line already
     except Exception:
-        console.print(f"the migration or the settings import failed; last lines of {log}:\n{health.tail(log)}",
-                      markup=False, highlight=False)
+        _show_tail(console, "the migration or the settings import", log)
         raise
+
+
+def _show_tail(console: Console, what: str, log: Path) -> None:
+    console.print(f"{what} failed; last lines of {log}:\n{health.tail(log)}", markup=False, highlight=False)
+
+
+def _migrate(dsn: str, env: dict[str, str]) -> None:
+    """The migration's own lines (the child's) where this process's output goes now (the `up` log)."""
+    import sys
+
+    from airstack.airflow_env import migrate
+
+    try:
+        result = migrate(dsn, env)
+    except CommandFailedError as exc:
+        print(exc.stderr, file=sys.stderr)
+        raise
+    print(result.stdout + result.stderr, end="")

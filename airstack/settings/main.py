@@ -21,6 +21,7 @@ from rich.console import Console
 from rich.table import Table
 
 from airstack import paths
+from airstack.airflow_env import configured
 from airstack.cli import confirm, run_main
 from airstack.errors import AirstackError, ConfigError
 from airstack.settings import keys as keys_mod
@@ -55,19 +56,19 @@ def airflow_home() -> Iterator[None]:
         yield
         return
     home = tempfile.mkdtemp(prefix="airstack-settings-home-")
-    os.environ["AIRFLOW_HOME"] = home
     try:
-        yield
+        with configured({"AIRFLOW_HOME": home}):
+            yield
     finally:
-        os.environ.pop("AIRFLOW_HOME", None)
         shutil.rmtree(home, ignore_errors=True)
 
 
-def _prepare_airflow(settings: SettingsFile, env: str) -> None:
-    """Point this process's Airflow at the target database with the environment's Fernet key.
+@contextlib.contextmanager
+def _airflow(settings: SettingsFile, env: str) -> Iterator[None]:
+    """This process's Airflow on the target database with the environment's Fernet key, meanwhile.
 
-    The key goes into this process's environment for Airflow; children (sops) never get it
-    (:data:`airstack.settings.sops.SOPS_ENV`).
+    The key is in this process's environment for Airflow while the block runs; children (sops) never
+    get it (:data:`airstack.settings.sops.SOPS_ENV`).
     """
     if not os.environ.get(DB_ENV):
         raise AirstackError(f"no Airflow database to compare with: set {DB_ENV}, or start the local "
@@ -76,8 +77,9 @@ def _prepare_airflow(settings: SettingsFile, env: str) -> None:
     if fernet is None:
         raise ConfigError(f"settings/{env}/secret.yaml: airflow.keys.fernet_key: missing; "
                           f"run `nox -s settings-keys -- {env}`")
-    os.environ["AIRFLOW__CORE__FERNET_KEY"] = fernet
-    os.environ.setdefault("AIRFLOW__LOGGING__LOGGING_LEVEL", "ERROR")
+    with configured({"AIRFLOW__CORE__FERNET_KEY": fernet,
+                     "AIRFLOW__LOGGING__LOGGING_LEVEL": os.environ.get("AIRFLOW__LOGGING__LOGGING_LEVEL", "ERROR")}):
+        yield
 
 
 @contextlib.contextmanager
@@ -188,10 +190,10 @@ def cmd_diff(args, root: Path) -> int:
         console.print(actions_table(actions, f"settings/{args.env} against {args.against}"))
         console.print(summary(actions) + ("" if differ else ": in sync"))
         return 1 if differ else 0
-    _prepare_airflow(settings, args.env)
-    _check_database()
-    with _database_errors(args.env):
-        actions = importer.apply(settings.airflow, prune=args.prune, dry_run=True)
+    with _airflow(settings, args.env):
+        _check_database()
+        with _database_errors(args.env):
+            actions = importer.apply(settings.airflow, prune=args.prune, dry_run=True)
     console.print(actions_table(actions, f"settings/{args.env}: what `settings-apply` would do"))
     console.print(summary(actions))
     return 0
@@ -209,13 +211,13 @@ def cmd_apply(args, root: Path) -> int:
     from airstack.settings import importer
 
     settings = store.load(root, args.env)
-    _prepare_airflow(settings, args.env)
-    _check_database()
-    if not confirm_apply(root, args.env, args.yes or args.dry_run):  # a dry run changes nothing
-        console.print("nothing applied")
-        return 1
-    with _database_errors(args.env):
-        actions = importer.apply(settings.airflow, prune=args.prune, dry_run=args.dry_run)
+    with _airflow(settings, args.env):
+        _check_database()
+        if not confirm_apply(root, args.env, args.yes or args.dry_run):  # a dry run changes nothing
+            console.print("nothing applied")
+            return 1
+        with _database_errors(args.env):
+            actions = importer.apply(settings.airflow, prune=args.prune, dry_run=args.dry_run)
     console.print(actions_table(actions, f"settings/{args.env}" + (" (dry run)" if args.dry_run else "")))
     if not plan_mod.changes(actions):
         console.print(f"nothing to change: the database already matches settings/{args.env}")
@@ -240,12 +242,12 @@ def _keys(args, root: Path) -> int:
         if not keys.fernet_key_previous:
             raise AirstackError(f"settings/{args.env} has no previous Fernet key: nothing to finish")
         if not args.skip_reencrypt:
-            _prepare_airflow(settings, args.env)
-            _check_database()
             from airstack.settings.importer import reencrypt
 
-            with _database_errors(args.env):
-                count = reencrypt()
+            with _airflow(settings, args.env):
+                _check_database()
+                with _database_errors(args.env):
+                    count = reencrypt()
             console.print(f"re-encrypted {count} connections and variables with the current key")
         keys = keys_mod.finish_rotation(keys)
         done = ["previous Fernet keys removed"]

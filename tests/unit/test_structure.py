@@ -20,9 +20,10 @@ BASE = ("errors", "paths", "output", "proc", "cli", "config_files", "verdict", "
 # The package map: each room of airstack/ (a package or a top-level module) and the rooms it may import
 # (function-level imports included). Rooms import only downward: the map has no cycle but DEPLOY_STANDINS.
 ROOMS: dict[str, tuple[str, ...]] = {
-    "errors": (), "paths": (), "output": (), "git_auth": (), "ci": (), "airflow_env": (), "__main__": (),
-    "airflow_compat": ("errors",),                                  # Airflow's internals' one user
-    "proc": ("errors",), "cli": ("errors",), "config_files": ("errors",), "verdict": ("errors",),
+    "errors": (), "paths": (), "output": (), "git_auth": (), "ci": (), "__main__": (),
+    "proc": ("errors",), "airflow_env": ("errors", "proc"),         # the one writer of the process environment
+    "airflow_compat": ("errors", "airflow_env"),                    # Airflow's internals' one user
+    "cli": ("errors",), "config_files": ("errors",), "verdict": ("errors",),
     "docker_client": ("errors",),                                   # the Docker SDK's one importer
     "external_images": ("errors", "docker_client"),
     "metrics": BASE,                                                # the StatsD bridge (local env)
@@ -246,3 +247,84 @@ def test_only_the_seam_imports_airflow_internals():
     seam = found.pop(AIRFLOW_SEAM)
     assert "airflow.settings" in seam  # what the exemption is for
     assert {path: names for path, names in found.items() if names} == {}
+
+
+# ------------------------------------------------------------------------- process environment --
+# The one module of airstack/ that writes this process's environment: airflow_env.configured (restored on exit).
+ENVIRON_WRITER = "airstack.airflow_env"
+ENVIRON_METHODS = {"update", "setdefault", "pop", "popitem", "clear", "__setitem__", "__delitem__"}
+OS_WRITERS = {"putenv", "unsetenv"}
+
+
+def _is_environ(node: ast.AST, os_names: set[str], aliases: set[str]) -> bool:
+    """``os.environ`` (``os.environb``, ``os`` under any name), or a name bound to it."""
+    if isinstance(node, ast.Attribute) and node.attr in ("environ", "environb"):
+        return isinstance(node.value, ast.Name) and node.value.id in os_names
+    return isinstance(node, ast.Name) and node.id in aliases
+
+
+def _may_be_environ(node: ast.AST, os_names: set[str], aliases: set[str]) -> bool:
+    """What a name bound to it may hold: ``os.environ``, ``os.environ if ... else x``, ``x or os.environ``."""
+    if isinstance(node, ast.IfExp):
+        return any(_may_be_environ(n, os_names, aliases) for n in (node.body, node.orelse))
+    if isinstance(node, ast.BoolOp):
+        return any(_may_be_environ(n, os_names, aliases) for n in node.values)
+    return _is_environ(node, os_names, aliases)
+
+
+def environ_writes(source: str) -> list[int]:
+    """The lines of ``source`` that write this process's environment: an item set or deleted, a mutating
+    method called, ``os.putenv``/``os.unsetenv``, on ``os.environ`` or on a name bound to it (whatever the
+    name ``os`` or ``environ`` is imported under)."""
+    tree = ast.parse(source)
+    os_names, aliases, os_writers = set(), set(), set()
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Import):
+            os_names |= {a.asname or a.name for a in node.names if a.name == "os"}
+        elif isinstance(node, ast.ImportFrom) and node.module == "os":
+            aliases |= {a.asname or a.name for a in node.names if a.name in ("environ", "environb")}
+            os_writers |= {a.asname or a.name for a in node.names if a.name in OS_WRITERS}
+    for _ in range(2):  # an alias of an alias
+        for node in ast.walk(tree):
+            value = getattr(node, "value", None)
+            targets = node.targets if isinstance(node, ast.Assign) else \
+                [node.target] if isinstance(node, (ast.AnnAssign, ast.NamedExpr)) else []
+            if value is not None and targets and _may_be_environ(value, os_names, aliases):
+                aliases |= {t.id for t in targets if isinstance(t, ast.Name)}
+    lines = set()
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Subscript) and isinstance(node.ctx, (ast.Store, ast.Del)) \
+                and _is_environ(node.value, os_names, aliases):
+            lines.add(node.lineno)
+        elif isinstance(node, ast.Call):
+            func = node.func
+            if isinstance(func, ast.Attribute) and func.attr in ENVIRON_METHODS \
+                    and _is_environ(func.value, os_names, aliases):
+                lines.add(node.lineno)
+            elif isinstance(func, ast.Attribute) and func.attr in OS_WRITERS and isinstance(func.value, ast.Name) \
+                    and func.value.id in os_names or isinstance(func, ast.Name) and func.id in os_writers:
+                lines.add(node.lineno)
+    return sorted(lines)
+
+
+@pytest.mark.parametrize(("source", "found"), [
+    ("import os\nos.environ['A'] = '1'\n", [2]),
+    ("import os\ndel os.environ['A']\n", [2]),
+    ("import os\nos.environ.update(A='1')\nos.environ.setdefault('B', '2')\nos.environ.pop('C', None)\n", [2, 3, 4]),
+    ("import os\nos.environ.clear()\nos.putenv('A', '1')\nos.unsetenv('A')\n", [2, 3, 4]),
+    ("import os as o\ndef f(env=None):\n    env = o.environ if env is None else env\n    env['A'] = '1'\n", [4]),
+    ("from os import environ as e, putenv\ne.update({})\nputenv('A', '1')\n", [2, 3]),
+    ("import os\nmine = os.environ\nother = mine\nother.pop('A')\n", [4]),
+    ("import os\nx = os.environ.get('A')\nenv = dict(os.environ)\nenv['A'] = '1'\nd = {}\nd.update(os.environ)\n", []),
+])
+def test_environ_writes_are_found_where_they_hide(source, found):
+    assert environ_writes(source) == found
+
+
+def test_the_process_environment_is_written_in_one_module():
+    """Library code (benchmarks included) changes this process's environment only through
+    ``airstack.airflow_env.configured``, which puts it back; children get theirs through ``env=``."""
+    found = {name: environ_writes(path.read_text()) for name, path in modules().items()}
+    assert found[ENVIRON_WRITER], "the one writer writes nothing: is it still the one?"
+    assert any(name.startswith("airstack.bench.") for name in found)
+    assert {name: lines for name, lines in found.items() if lines and name != ENVIRON_WRITER} == {}

@@ -12,7 +12,7 @@ from rich.console import Console
 from rich.table import Table
 
 from airstack import paths
-from airstack.airflow_env import base_env
+from airstack.airflow_env import base_env, configured
 from airstack.cli import run_main
 from airstack.dagtools.check.parse import FileReport, check_files, dag_files
 from airstack.dagtools.check.policy import DagPolicy, load_policy
@@ -50,8 +50,9 @@ def main(argv: list[str]) -> int:
     folder = (args.dags_folder or paths.dags_folder()).resolve()
     root = paths.repo_root()
     policy = load_policy(paths.pyproject())
-    with tempfile.TemporaryDirectory(prefix="airstack-dagcheck-") as home:
-        os.environ.update(base_env(Path(home), folder, root / "plugins"))
+    # Airflow configured for the check only: AIRFLOW_HOME is back as it was before its folder goes.
+    with tempfile.TemporaryDirectory(prefix="airstack-dagcheck-") as home, \
+            configured(base_env(Path(home), folder, root / "plugins")):
         files = args.files or dag_files(folder)
         reports = check_files(files, folder, policy, workers=min(args.workers, max(1, len(files) // 20)))
     console = report_console()

@@ -275,9 +275,8 @@ def dag_files(dags_folder: Path) -> list[Path]:
 _worker: Checker | None = None
 
 
-def _init_worker(dags_folder: str, policy: dict, environ: dict[str, str]) -> None:
-    global _worker
-    os.environ.update(environ)
+def _init_worker(dags_folder: str, policy: dict) -> None:
+    global _worker  # a spawned interpreter: this process's environment (Airflow's configuration) is its own
     _worker = Checker(Path(dags_folder), DagPolicy.model_validate(policy))
 
 
@@ -292,10 +291,9 @@ def check_files(paths: Sequence[Path], dags_folder: Path, policy: DagPolicy, wor
         checker = Checker(dags_folder, policy)
         reports = [checker.check(p) for p in paths]
     else:
-        environ = {k: v for k, v in os.environ.items() if k.startswith("AIRFLOW")}
         chunk = max(1, len(paths) // (workers * 8))
         with ProcessPoolExecutor(workers, mp_context=get_context("spawn"), initializer=_init_worker,
-                                 initargs=(str(dags_folder), policy.model_dump(by_alias=True), environ)) as pool:
+                                 initargs=(str(dags_folder), policy.model_dump(by_alias=True))) as pool:
             reports = list(pool.map(_check_in_worker, [str(p) for p in paths], chunksize=chunk))
     _add_duplicates(reports)
     return reports

@@ -141,7 +141,7 @@ def test_the_metadata_database_migrates_writes_reads_and_reconnects(airflow_db):
     from airflow.models.variable import Variable
     from sqlalchemy import delete, inspect, select
 
-    airflow_compat.migrate()  # already migrated: nothing to do, and no error
+    # (migrated by the fixture through airstack.airflow_env.migrate, the one way a database is migrated)
     assert {"connection", "variable", "slot_pool"} <= set(inspect(airflow_compat.engine()).get_table_names())
     token = airflow_compat.fernet().encrypt(b"value")
     assert airflow_compat.fernet().decrypt(token) == b"value"

@@ -14,6 +14,7 @@ from pathlib import Path
 import pytest
 
 from airstack import paths, proc
+from airstack.airflow_env import migrate
 from airstack.dagtools import runs
 from airstack.postgres.sql import create_database
 
@@ -69,7 +70,7 @@ def scratch_dags(tmp_path_factory) -> Path:
 def outcomes(scratch_dags, postgres, tmp_path_factory) -> dict[str, list[runs.DagOutcome]]:
     """The scratch DAGs run on a database of their own (migrated in another process: this one's stays)."""
     database = create_database(postgres.dsn, f"dag_run_failures_{os.getpid()}")
-    runs.migrate(database)
+    migrate(database)
     runs.warm_execution_api()
     files = sorted(scratch_dags.glob("*.py"))
     started = runs.start(files, scratch_dags, {}, [database], tmp_path_factory.mktemp("logs"), timeout=240)
