@@ -13,10 +13,10 @@ from __future__ import annotations
 from collections.abc import Callable
 from pathlib import Path
 
-import yaml
 from rich.console import Console
 
 from airstack import cli, verdict
+from airstack.config_files import read_yaml
 from airstack.deploy import (auth_policy, aws, chart_values, cloudformation, config, dagdeploy, guards, ingress,
                              migration_timeout, preflight, preview_access, preview_db, snapshot, target)
 from airstack.deploy.guards import GuardError
@@ -56,13 +56,9 @@ def run_guards(root: Path, env: config.Environment, request: DeployRequest) -> N
 
 def check_settings(root: Path, env: config.Environment) -> None:
     """deploy.yaml's connection ids and the Celery broker URL exist in secret.yaml (read without its key)."""
-    path = root / "settings" / env.name / "secret.yaml"
-    rel = path.relative_to(root).as_posix()
-    try:
-        secret = yaml.safe_load(path.read_text()) if path.is_file() else {}
-    except yaml.YAMLError as exc:
-        raise ConfigError(f"{rel}: not valid YAML: {getattr(exc, 'problem', exc)}") from None
-    problems = config.settings_problems(env, rel, secret or {})
+    rel = store.secret_path(root, env.name).relative_to(root).as_posix()
+    secret = store.stored(root, env.name)
+    problems = config.settings_problems(env, rel, secret)
     if problems:
         raise ConfigError("\n".join(problems))
     airflow = (secret or {}).get("airflow") or {}
@@ -78,13 +74,7 @@ def check_settings(root: Path, env: config.Environment) -> None:
 
 def values_files(root: Path, env: config.Environment) -> list[tuple[str, dict]]:
     """The official chart's values files of ``env``, in order, each as (its path, its values)."""
-    files = []
-    for name in env.spec.helm.airflow.values:
-        try:
-            files.append((name, yaml.safe_load((root / name).read_text()) or {}))
-        except yaml.YAMLError as exc:
-            raise ConfigError(f"{name}: not valid YAML: {getattr(exc, 'problem', exc)}") from None
-    return files
+    return [(name, read_yaml(root / name, name)) for name in env.spec.helm.airflow.values]
 
 
 def check_auth(root: Path, env: config.Environment) -> None:

@@ -14,9 +14,8 @@ import re
 from pathlib import Path
 from typing import Any
 
-import yaml
 
-from airstack.errors import ConfigError
+from airstack.config_files import read_yaml
 from airstack.settings.values import number_types
 
 _TYPE = re.compile(r"^ENC\[AES256_GCM,.*,type:(\w+)\]$")
@@ -44,8 +43,5 @@ def as_written(stored: Any, decrypted: Any) -> Any:
 
 def problems(path: Path, display: str, decrypted: Any) -> list[str]:
     """One line per whole float the edit wrote where a number's type matters (``path``: the edited file)."""
-    try:
-        stored = yaml.safe_load(path.read_text())
-    except yaml.YAMLError as exc:
-        raise ConfigError(f"{display}: not valid YAML: {getattr(exc, 'problem', exc)}") from None
+    stored = read_yaml(path, display)
     return [f"{display}: {where}: {problem}" for where, problem in number_types(as_written(stored, decrypted))]

@@ -22,10 +22,8 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Annotated, Literal
 
-import yaml
 from pydantic import AfterValidator
 
-from airstack.errors import ConfigError
 
 # The sections compared, each as (its dotted name, its path in secret.yaml).
 SECTIONS = {"airflow.auth.oidc": ("airflow", "auth", "oidc")}
@@ -54,11 +52,9 @@ def has_section(secret: object, path: tuple[str, ...]) -> bool:
 
 
 def _read_secret(root: Path, env: str) -> object:
-    rel = f"settings/{env}/secret.yaml"
-    try:
-        return yaml.safe_load((root / rel).read_text()) or {}
-    except yaml.YAMLError as exc:
-        raise ConfigError(f"{rel}: not valid YAML: {getattr(exc, 'problem', exc)}") from None
+    from airstack.settings import store
+
+    return store.stored(root, env)
 
 
 def _names(envs: list[str]) -> str:

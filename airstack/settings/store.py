@@ -11,8 +11,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import yaml
 
+from airstack.config_files import read_yaml
 from airstack.errors import ConfigError
 from airstack.settings import sops
 from airstack.settings.keys import key_env
@@ -29,6 +29,14 @@ def environments(root: Path) -> list[str]:
     """Every folder under settings/ that holds a secret.yaml, sorted."""
     base = settings_dir(root)
     return sorted(p.parent.name for p in base.glob(f"*/{SECRET_FILE}")) if base.is_dir() else []
+
+
+def stored(root: Path, env: str) -> dict:
+    """``settings/<env>/secret.yaml`` as stored, read without its key: sops leaves the structure, ids and key
+    names readable, the values encrypted ({} when the file is absent). The one reader of that view."""
+    path = secret_path(root, env)
+    data = read_yaml(path, path.relative_to(root).as_posix()) if path.is_file() else {}
+    return data if isinstance(data, dict) else {}
 
 
 def secret_path(root: Path, env: str) -> Path:
@@ -117,11 +125,8 @@ class PlaintextIds:
 
 
 def plaintext_ids(path: Path) -> PlaintextIds:
-    try:
-        data = yaml.safe_load(path.read_text()) or {}
-    except yaml.YAMLError as exc:
-        raise ConfigError(f"{path}: not valid YAML: {exc}") from None
-    airflow = data.get("airflow") or {}
+    data = read_yaml(path)
+    airflow = (data.get("airflow") or {}) if isinstance(data, dict) else {}
     ids = PlaintextIds()
     for conn in airflow.get("connections") or []:
         if isinstance(conn, dict) and isinstance(conn.get("id"), str):

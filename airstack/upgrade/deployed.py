@@ -19,7 +19,7 @@ from pathlib import Path
 
 import yaml
 
-from airstack.config_files import load_model
+from airstack.config_files import load_model, read_yaml
 from airstack.deploy.chart_values import merge_values
 from airstack.errors import ConfigError
 from airstack.settings.oidc import Oidc
@@ -40,10 +40,7 @@ def helm_environments(root: Path) -> list[str]:
 
 
 def _values_file(root: Path, rel: str) -> dict:
-    try:
-        data = yaml.safe_load((root / rel).read_text()) or {}
-    except yaml.YAMLError as exc:
-        raise ConfigError(f"{rel}: not valid YAML: {getattr(exc, 'problem', exc)}") from None
+    data = read_yaml(root / rel, rel)
     if not isinstance(data, dict):
         raise ConfigError(f"{rel}: expected a mapping of chart values")
     return data
@@ -51,8 +48,10 @@ def _values_file(root: Path, rel: str) -> dict:
 
 def readable_oidc(root: Path, env: str) -> Oidc | None:
     """Settings' ``airflow.auth.oidc`` as sops leaves it readable (no key needed), the client secret a placeholder."""
+    from airstack.settings import store
+
     rel = f"settings/{env}/secret.yaml"
-    secret = _values_file(root, rel) if (root / rel).is_file() else {}
+    secret = store.stored(root, env)
     section = ((secret.get("airflow") or {}).get("auth") or {}).get("oidc")
     if section is None:
         return None
