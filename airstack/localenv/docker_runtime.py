@@ -277,15 +277,17 @@ class DockerRuntime:
         return json.loads(listed[-1].removeprefix("DAG_FILES="))
 
     def parse_dag_files(self, files: list[str]) -> dict[str, dict]:
-        """Each file parsed once by Airflow inside the DAG processor's container (filecheck.py's source)."""
+        """Each file parsed once by Airflow, filecheck.py's source run in the scheduler's container: the runtime
+        image and configuration the DAG processor has, and this package (read-only, on its PYTHONPATH), whose
+        Airflow seam (airstack.airflow_compat) filecheck parses with."""
         from airstack.localenv import filecheck
 
-        code, out, err = self.docker.exec_run(self.container_name("dag-processor"),
+        code, out, err = self.docker.exec_run(self.container_name(RUNS_PODS),
                                               ["python", "-c", Path(filecheck.__file__).read_text(),
                                                "/opt/airflow/dags", *files])
         found = filecheck.answer(out.decode(errors="replace"))
         if found is None:
-            raise LocalEnvError(f"could not parse {', '.join(files)} in the dag-processor container (exit {code}): "
+            raise LocalEnvError(f"could not parse {', '.join(files)} in the {RUNS_PODS} container (exit {code}): "
                                 f"{err.decode(errors='replace').strip()[-500:]}")
         return found
 

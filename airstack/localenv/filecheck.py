@@ -7,8 +7,9 @@ not recorded yet: each is parsed into a DagBag of its own, the way the DAG proce
 
 It runs in the runtime's Python, with the services' configuration: a subprocess of the native
 runtime (``python -m airstack.localenv.filecheck FOLDER FILE...``), ``python -c`` of this source in
-the DAG processor's container. So it imports nothing but the standard library and Airflow. The
-answer is one marked line on stdout (Airflow may log there too)::
+the docker runtime's scheduler container, the one that mounts this package. So it imports nothing but the
+standard library and Airflow's seam (:mod:`airstack.airflow_compat`). The answer is one marked line on stdout
+(Airflow may log there too)::
 
     PARSED={"a.py": {"dags": ["a"], "error": null}, "helper.py": {"dags": [], "error": null}}
 """
