@@ -216,3 +216,17 @@ def preview_server(scratch_repo, postgres):
         for (name,) in conn.execute("SELECT rolname FROM pg_roles WHERE rolname LIKE 'preview\\_%%' "
                                     "OR rolname = %s", (admin,)).fetchall():
             conn.execute(sql.SQL("DROP ROLE {}").format(sql.Identifier(name)))
+
+
+def helm_only_with_made_up_images(root, monkeypatch) -> None:
+    """Ready `deploy integration --only helm` in the scratch copy ``root``: no release records (its
+    deploy.yaml's ``release`` section dropped) and made-up image references with digests (none is pushed)."""
+    import yaml
+
+    from airstack.deploy import deployer
+
+    path = root / "settings" / "integration" / "deploy.yaml"
+    path.write_text(yaml.safe_dump({k: v for k, v in yaml.safe_load(path.read_text()).items() if k != "release"}))
+    refs = {"airflow": "127.0.0.1:5000/t/airflow:0123456789ab", "etl-basic": "127.0.0.1:5000/t/etl-basic:ab"}
+    digests = dict.fromkeys(refs, "sha256:" + "0" * 64)
+    monkeypatch.setattr(deployer, "images", lambda *a: deployer.Images("127.0.0.1:5000/t", refs, [], digests))

@@ -22,6 +22,7 @@ from airstack.deploy import deployer
 from airstack.deploy.main import main
 from airstack.settings.deploy_file import AirflowOptions
 from airstack.settings.schema import parse_settings
+from tests.deploy.conftest import helm_only_with_made_up_images
 from tests.helpers import leaves
 
 # What runs this module beyond its imports (read by airstack.gate.affected):
@@ -231,12 +232,7 @@ def test_a_celery_deploy_passes_the_broker_url_on_stdin_only(scratch_repo, helm_
     stored = yaml.safe_load((root / "settings" / "integration" / "secret.yaml").read_text())
     assert stored["airflow"]["celery_broker_url"].startswith("ENC["), "the sops rule did not encrypt it"
     _edit_deploy_yaml(root, {"executor": "CeleryExecutor"})
-    path = root / "settings" / "integration" / "deploy.yaml"
-    path.write_text(yaml.safe_dump({k: v for k, v in yaml.safe_load(path.read_text()).items() if k != "release"}))
-    # These references are made up (no image is pushed), digests included: no release record.
-    refs = {"airflow": "127.0.0.1:5000/t/airflow:0123456789ab", "etl-basic": "127.0.0.1:5000/t/etl-basic:ab"}
-    digests = dict.fromkeys(refs, "sha256:" + "0" * 64)
-    monkeypatch.setattr(deployer, "images", lambda *a: deployer.Images("127.0.0.1:5000/t", refs, [], digests))
+    helm_only_with_made_up_images(root, monkeypatch)
 
     assert run_main(main, ["deploy", "integration", "--only", "helm", "--yes"]) == 0, \
         capsys.readouterr().err

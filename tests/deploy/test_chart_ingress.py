@@ -20,6 +20,7 @@ from airstack.deploy.chart_values import merge_values
 from airstack.settings.deploy_file import AirflowOptions
 from airstack.settings.ingress import Ingress
 from airstack.settings.schema import parse_settings
+from tests.deploy.conftest import helm_only_with_made_up_images
 from tests.deploy.charts.render import (ENVIRONMENTS, K8S_VERSIONS, ROOT, assert_valid_kubernetes, by_kind, load_all,
                                         official_chart, official_chart_release, official_values, pinned_schema)
 
@@ -119,11 +120,7 @@ def test_a_deploy_passes_the_ingress_on_stdin(scratch_repo, helm_standin, monkey
     """`nox -s deploy-integration` with the committed deploy.yaml: the official chart's stdin carries the
     Ingress, the trusted proxies and base_url (the stand-in keeps stdin's leaves as digests)."""
     root, _ = scratch_repo
-    path = root / "settings" / "integration" / "deploy.yaml"
-    path.write_text(yaml.safe_dump({k: v for k, v in yaml.safe_load(path.read_text()).items() if k != "release"}))
-    refs = {"airflow": "127.0.0.1:5000/t/airflow:0123456789ab", "etl-basic": "127.0.0.1:5000/t/etl-basic:ab"}
-    digests = dict.fromkeys(refs, "sha256:" + "0" * 64)
-    monkeypatch.setattr(deployer, "images", lambda *a: deployer.Images("127.0.0.1:5000/t", refs, [], digests))
+    helm_only_with_made_up_images(root, monkeypatch)
     assert run_main(main, ["deploy", "integration", "--only", "helm", "--yes"]) == 0, \
         capsys.readouterr().err
     (upgrade,) = [c for c in helm_standin() if c["argv"][:1] == ["upgrade"] and c["argv"][2] == "airflow"]

@@ -8,6 +8,7 @@ Stands in: the IdP (any user the test names logs in; a real one checks passwords
 
 from __future__ import annotations
 
+import contextlib
 import json
 import runpy
 import secrets
@@ -62,12 +63,15 @@ def test_the_config_gives_fab_the_provider_and_the_role_mapping(monkeypatch):
     assert info["username"] == "sso:alice" and info["role_keys"] == ["airflow-admins"]
 
 
-@pytest.fixture(scope="module")
-def idp() -> Iterator[str]:
-    """oidc-provider-mock's app on 127.0.0.1 (its own run_server_in_thread binds localhost)."""
+@contextlib.contextmanager
+def serve_idp(groups: dict[str, list[str]] = GROUPS, **options) -> Iterator[str]:
+    """oidc-provider-mock's app on 127.0.0.1 (its own run_server_in_thread binds localhost), knowing ``groups``'
+    users; ``options`` go to its app (``require_client_registration=True``: an unregistered redirect URI is
+    refused). Yields its base URL."""
     users = [oidc_provider_mock.User(sub=name, claims={"preferred_username": name, "email": f"{name}@example.invalid",
-                                                       "groups": groups}) for name, groups in GROUPS.items()]
-    httpd = werkzeug.serving.make_server("127.0.0.1", 0, oidc_provider_mock.app(user_claims=users), threaded=True)
+                                                       "groups": listed}) for name, listed in groups.items()]
+    app = oidc_provider_mock.app(user_claims=users, **options)
+    httpd = werkzeug.serving.make_server("127.0.0.1", 0, app, threaded=True)
     thread = threading.Thread(target=httpd.serve_forever, args=(0.1,), daemon=True)
     thread.start()
     try:
@@ -75,6 +79,12 @@ def idp() -> Iterator[str]:
     finally:
         httpd.shutdown()
         thread.join(5)
+
+
+@pytest.fixture(scope="module")
+def idp() -> Iterator[str]:
+    with serve_idp() as url:
+        yield url
 
 
 @pytest.fixture(scope="module")

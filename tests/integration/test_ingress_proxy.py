@@ -20,7 +20,6 @@ import json
 import shlex
 import ssl
 import sys
-import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -28,10 +27,8 @@ from pathlib import Path
 from urllib.parse import parse_qs, urlsplit
 
 import httpx
-import oidc_provider_mock
 import pytest
 import trustme
-import werkzeug.serving
 
 from airstack.deploy import chart_values, ingress
 from airstack.postgres.embedded import free_port
@@ -39,6 +36,7 @@ from airstack.settings.ingress import Ingress
 from airstack.settings.schema import parse_settings
 from tests.helpers import server
 from tests.integration.test_fab_auth import AIRFLOW, ROOT, make_fab_env
+from tests.integration.test_fab_oidc import serve_idp
 
 PUBLIC_HOST = "airflow.test"
 PROXY_ADDRESS = "127.0.0.2"  # where the ingress dials the pods from: the one trusted address
@@ -75,17 +73,8 @@ class Site:
 @pytest.fixture(scope="module")
 def idp() -> Iterator[str]:
     """oidc-provider-mock requiring registered clients: a redirect URI not registered is refused."""
-    users = [oidc_provider_mock.User(sub=name, claims={"preferred_username": name, "email": f"{name}@example.invalid",
-                                                       "groups": groups}) for name, groups in GROUPS.items()]
-    app = oidc_provider_mock.app(user_claims=users, require_client_registration=True)
-    httpd = werkzeug.serving.make_server("127.0.0.1", 0, app, threaded=True)
-    thread = threading.Thread(target=httpd.serve_forever, args=(0.1,), daemon=True)
-    thread.start()
-    try:
-        yield f"http://127.0.0.1:{httpd.server_port}"
-    finally:
-        httpd.shutdown()
-        thread.join(5)
+    with serve_idp(GROUPS, require_client_registration=True) as url:
+        yield url
 
 
 def pod_process(values: dict, secrets_: dict[tuple[str, str], str]) -> tuple[list[str], dict[str, str]]:
